@@ -1,0 +1,123 @@
+//! API keys: tenants' keys for `/api/crm/...`, the admin token for `/api/admin/...`.
+//!
+//! Keys are stored as sha256 hex; a verified key is remembered for a minute so the ingress
+//! does not read PostgreSQL on every request.
+
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, Request, State},
+    http::{header::AUTHORIZATION, HeaderMap},
+    middleware::Next,
+    response::Response,
+};
+use chrono_tz::Tz;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::{error::ApiError, AppState};
+
+const KEY_TTL: Duration = Duration::from_secs(60);
+
+/// The tenant a request is authenticated as; handlers read it from the request extensions.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub crm_id: String,
+    pub tz: Tz,
+}
+
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, hash: &str) -> Option<Tenant> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(hash).filter(|(_, at)| at.elapsed() < KEY_TTL).map(|(t, _)| t.clone())
+    }
+
+    fn put(&self, hash: String, tenant: Tenant) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
+        }
+        entries.insert(hash, (tenant, Instant::now()));
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new API key: 32 random bytes, hex, with a prefix that says what it is.
+pub fn new_api_key() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    format!("lk_{}", hex::encode(bytes))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The tenant whose key this is, if any.
+async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, ApiError> {
+    let hash = hash_key(key);
+    if let Some(t) = state.keys.get(&hash) {
+        return Ok(Some(t));
+    }
+    let row: Option<(String, String)> = sqlx::query_as("select crm_id, time_zone from tenant where api_key_hash = $1")
+        .bind(&hash)
+        .fetch_optional(&state.db)
+        .await?;
+    Ok(row.map(|(crm_id, tz)| {
+        let tenant = Tenant { crm_id, tz: tz.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE) };
+        state.keys.put(hash, tenant.clone());
+        tenant
+    }))
+}
+
+/// Requires the key of the tenant named by the path's `crm_id`: none or unknown 401, another
+/// tenant's 403.
+pub async fn require_tenant(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(key) = bearer(req.headers()) else {
+        return Err(ApiError::Unauthorized("send the tenant's API key as `Authorization: Bearer <api_key>`".into()));
+    };
+    let Some(tenant) = tenant_of_key(&state, key).await? else {
+        return Err(ApiError::Unauthorized("the API key is not valid".into()));
+    };
+    let crm_id = params.get("crm_id").map(String::as_str).unwrap_or_default();
+    if tenant.crm_id != crm_id {
+        return Err(ApiError::Forbidden(format!("this API key does not give access to crm_id {crm_id}")));
+    }
+    req.extensions_mut().insert(tenant);
+    Ok(next.run(req).await)
+}
+
+/// Requires the admin token: none or unknown 401, a tenant's key 403.
+pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(token) = bearer(req.headers()) else {
+        return Err(ApiError::Unauthorized(
+            "send the admin token as `Authorization: Bearer <LOYALTY_ADMIN_TOKEN>`".into(),
+        ));
+    };
+    // Compare digests, so the comparison's time says nothing about the token.
+    if hash_key(token) == hash_key(&state.settings.admin_token) {
+        return Ok(next.run(req).await);
+    }
+    if tenant_of_key(&state, token).await?.is_some() {
+        return Err(ApiError::Forbidden("a tenant's API key cannot use the admin endpoints".into()));
+    }
+    Err(ApiError::Unauthorized("the admin token is not valid".into()))
+}

@@ -1,0 +1,194 @@
+//! The API's error type, its response shape, and the JSON and query extractors that turn a
+//! malformed request into *our* error (a 4xx naming the field), never axum's plain text.
+
+use axum::{
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request,
+    },
+    http::{request::Parts, StatusCode},
+    response::{IntoResponse, Response},
+};
+use schemas::FieldError;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or not the JSON of this endpoint.
+    #[error("{msg}")]
+    BadRequest { field: Option<String>, msg: String },
+    /// A field is missing, of the wrong type, or out of range.
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A dependency is down; the client should retry (with the same key).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ApiError {
+        ApiError::Invalid { field: field.into(), msg: msg.into() }
+    }
+
+    fn parts(&self) -> (StatusCode, i32) {
+        match self {
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, 40000),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42200),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, 40100),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, 40300),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 40400),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, 40900),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41500),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50300),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50000),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::Invalid { field: e.field, msg: e.message }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        if platform::db::is_transient(&e) {
+            ApiError::Unavailable(format!("the database is unavailable, retry later ({e})"))
+        } else {
+            ApiError::Internal(e.into())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let (msg, field) = match &self {
+            ApiError::Internal(e) => {
+                // Logged once, here, inside the request's span; the client gets no internals.
+                tracing::error!(error = ?e, "internal error");
+                ("internal error".to_string(), None)
+            }
+            ApiError::Invalid { field, msg } => (format!("{field}: {msg}"), Some(field.clone())),
+            ApiError::BadRequest { field, msg } => (msg.clone(), field.clone()),
+            other => (other.to_string(), None),
+        };
+        let body = match field {
+            Some(field) => json!({ "code": code, "msg": msg, "data": { "field": field } }),
+            None => json!({ "code": code, "msg": msg }),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Finds the field a serde message is about: `missing field `x``, `unknown field `x``, or the
+/// `path: …` prefix that axum's JSON extractor puts before a type error.
+fn field_of(text: &str) -> Option<String> {
+    for marker in ["missing field `", "unknown field `", "duplicate field `"] {
+        if let Some(start) = text.find(marker) {
+            let rest = &text[start + marker.len()..];
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    let detail = text.split_once("target type: ").map_or(text, |(_, d)| d);
+    let (path, _) = detail.split_once(": ")?;
+    let path = path.trim();
+    // `[0]` is a position in a top-level array, not a field: the body is not an object at all.
+    (!path.is_empty() && !path.contains(' ') && path != "." && !path.starts_with('[')).then(|| path.to_string())
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            let detail = text.split_once("target type: ").map_or(text.as_str(), |(_, d)| d).to_string();
+            match field_of(&text) {
+                Some(field) => {
+                    // "member_no: invalid type…" → "invalid type…": the field is said once.
+                    let msg = detail.strip_prefix(&format!("{field}: ")).map_or(detail.clone(), str::to_string);
+                    ApiError::Invalid { field, msg }
+                }
+                None => ApiError::BadRequest { field: None, msg: detail },
+            }
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::BadRequest { field: None, msg: format!("the body is not valid JSON: {text}") }
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("send the body as JSON with `Content-Type: application/json`".into())
+        }
+        _ => ApiError::BadRequest { field: None, msg: text },
+    }
+}
+
+/// `Query<T>` whose rejections are [`ApiError`]s naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => {
+                let text = match &rejection {
+                    QueryRejection::FailedToDeserializeQueryString(e) => e.body_text(),
+                    other => other.body_text(),
+                };
+                let detail = text.split_once("query string: ").map_or(text.as_str(), |(_, d)| d).to_string();
+                Err(match field_of(&detail) {
+                    Some(field) => {
+                        let msg = detail.strip_prefix(&format!("{field}: ")).map_or(detail.clone(), str::to_string);
+                        ApiError::Invalid { field, msg }
+                    }
+                    None => ApiError::BadRequest { field: None, msg: detail },
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn finds_the_field_in_serde_messages() {
+        for (text, want) in [
+            ("Failed to deserialize the JSON body into the target type: missing field `event_no` at line 1 column 2", Some("event_no")),
+            ("Failed to deserialize the JSON body into the target type: member_no: invalid type: integer `5`, expected a string at line 1 column 30", Some("member_no")),
+            ("Failed to deserialize the JSON body into the target type: unknown field `foo`, expected one of `a`", Some("foo")),
+            ("Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct X", None),
+        ] {
+            assert_eq!(field_of(text).as_deref(), want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The HTTP ingress and query API. `app(state)` is the whole router, so tests drive it with
+//! `oneshot` exactly as the binary serves it.
+
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+pub use state::AppState;
+
+use std::time::Duration;
+
+use axum::{extract::MatchedPath, http::Request, middleware, Router};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+/// The router with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    let tenant_routes =
+        routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
+    let admin_routes =
+        routes::admin::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    Router::new()
+        .merge(tenant_routes)
+        .merge(admin_routes)
+        .merge(routes::ops::routes())
+        .merge(openapi::routes())
+        .layer(middleware::from_fn(routes::ops::track_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
+            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), route, request_id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// How long `wait_ms` may be at most.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);

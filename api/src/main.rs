@@ -1,0 +1,39 @@
+//! The `api` binary: settings → telemetry → state → serve until SIGTERM/SIGINT.
+
+use platform::Settings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    platform::telemetry::init_logging(settings.log_json);
+    platform::telemetry::metrics();
+    tracing::info!(?settings, "starting api");
+    let addr = settings.api_addr.clone();
+    let state = api::AppState::from_settings(settings).await?;
+    if let Err(e) = state.publisher.ensure_connected().await {
+        // Not fatal: events get 503 until the broker is back, and /readyz says why.
+        tracing::warn!(error = %e, "RabbitMQ is not reachable yet");
+    }
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!(%addr, "listening");
+    api::serve(state, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

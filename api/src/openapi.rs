@@ -1,0 +1,46 @@
+//! The OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`, vendored: it builds offline).
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{routes, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin."),
+    paths(
+        routes::admin::create_tenant,
+        routes::admin::list_dead_letters,
+        routes::admin::replay_dead_letters,
+        routes::rules::create_produce,
+        routes::rules::update_produce,
+        routes::rules::delete,
+        routes::rules::query,
+        routes::rules::scene_info,
+        routes::events::post_event,
+        routes::events::get_event,
+        routes::history::history,
+        routes::history::summary,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

@@ -1,0 +1,133 @@
+//! Admin endpoints (the admin token): tenants and their keys, dead letters.
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+    Router,
+};
+use platform::broker::{dlq, Domain};
+use serde::{Deserialize, Serialize};
+
+use super::ok;
+use crate::{
+    auth,
+    error::{ApiError, ApiJson, ApiQuery},
+    AppState,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/tenants", post(create_tenant))
+        .route("/api/admin/dlq", get(list_dead_letters))
+        .route("/api/admin/dlq/replay", post(replay_dead_letters))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub crm_id: String,
+    pub name: String,
+    /// IANA zone the tenant's local times are in; default Asia/Shanghai.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantCreated {
+    pub crm_id: String,
+    /// Shown once: only its hash is stored.
+    pub api_key: String,
+    pub time_zone: String,
+}
+
+/// Creates a tenant and its API key.
+#[utoipa::path(post, path = "/api/admin/tenants", request_body = CreateTenant, tag = "admin",
+    responses((status = 201, description = "created; the key is shown once"), (status = 409, description = "crm_id taken"), (status = 422, description = "a field is invalid")))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTenant>,
+) -> Result<impl IntoResponse, ApiError> {
+    let crm_id = body.crm_id.trim();
+    if crm_id.is_empty()
+        || crm_id.len() > 32
+        || !crm_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::invalid("crm_id", "must be 1-32 of A-Z, a-z, 0-9, _ and -"));
+    }
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::invalid("name", "must be 1-64 characters"));
+    }
+    let time_zone = body.time_zone.unwrap_or_else(|| schemas::time::DEFAULT_TIME_ZONE.name().to_string());
+    if time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::invalid("time_zone", "is not an IANA time zone (e.g. Asia/Shanghai)"));
+    }
+    let api_key = auth::new_api_key();
+    let inserted = sqlx::query("insert into tenant (crm_id, name, api_key_hash, time_zone) values ($1, $2, $3, $4) on conflict (crm_id) do nothing")
+        .bind(crm_id)
+        .bind(name)
+        .bind(auth::hash_key(&api_key))
+        .bind(&time_zone)
+        .execute(&state.db)
+        .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
+    }
+    tracing::info!(crm_id, "tenant created");
+    Ok((StatusCode::CREATED, ok("tenant created", TenantCreated { crm_id: crm_id.to_string(), api_key, time_zone })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DlqQuery {
+    /// Queue family (default points).
+    pub queue: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+fn domain(queue: Option<&str>) -> Result<Domain, ApiError> {
+    let q = queue.unwrap_or("points");
+    Domain::parse(q).ok_or_else(|| ApiError::invalid("queue", format!("unknown queue {q:?}; known: points")))
+}
+
+/// Lists parked messages with their reason and attempts (they stay parked).
+#[utoipa::path(get, path = "/api/admin/dlq", params(DlqQuery), tag = "admin", responses((status = 200, body = Vec<dlq::ParkedMessage>)))]
+pub async fn list_dead_letters(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<DlqQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let domain = domain(q.queue.as_deref())?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+    }
+    let parked = dlq::list(&state.settings.amqp_url, &state.topology, domain, limit)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
+    Ok(ok("OK", parked))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// At most this many (default: all).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Moves parked messages back to their work queue; replaying twice changes nothing.
+#[utoipa::path(post, path = "/api/admin/dlq/replay", request_body = ReplayRequest, tag = "admin", responses((status = 200, body = dlq::ReplayReport)))]
+pub async fn replay_dead_letters(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ReplayRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let domain = domain(body.queue.as_deref())?;
+    let report = dlq::replay(&state.settings.amqp_url, &state.topology, domain, body.limit.unwrap_or(usize::MAX))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
+    Ok(ok("replayed", report))
+}

@@ -1,0 +1,34 @@
+//! The routes, one file per resource.
+
+pub mod admin;
+pub mod events;
+pub mod history;
+pub mod ops;
+pub mod rules;
+
+use axum::{
+    routing::{get, post},
+    Router,
+};
+
+use crate::AppState;
+
+/// The tenant API of seed 000 (every path carries `{crm_id}`; all need the tenant's key).
+pub fn tenant_routes() -> Router<AppState> {
+    let p = "/api/crm/mgr/points/{crm_id}";
+    Router::new()
+        .route(&format!("{p}/rules/produce_scene"), post(rules::create_produce))
+        .route(&format!("{p}/rules/produce_scene/update"), post(rules::update_produce))
+        .route(&format!("{p}/rules/lot_delete"), post(rules::delete))
+        .route(&format!("{p}/rules/query"), post(rules::query))
+        .route(&format!("{p}/scene_info"), get(rules::scene_info))
+        .route(&format!("{p}/events"), post(events::post_event))
+        .route(&format!("{p}/events/{{event_no}}"), get(events::get_event))
+        .route(&format!("{p}/history"), post(history::history))
+        .route(&format!("{p}/summary"), get(history::summary))
+}
+
+/// `{"code":0,"msg":…,"data":…}` with status 200.
+pub fn ok<T: serde::Serialize>(msg: &str, data: T) -> axum::Json<schemas::ApiResponse<T>> {
+    axum::Json(schemas::ApiResponse::ok(msg, data))
+}

@@ -1,0 +1,71 @@
+//! Liveness, readiness, metrics.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use deadpool_redis::redis;
+use serde_json::json;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics_text))
+}
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// PostgreSQL, RabbitMQ and Redis all answer: 200; else 503 with what failed.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let postgres = async { sqlx::query("select 1").execute(&state.db).await.map(drop).map_err(|e| e.to_string()) };
+    let rabbitmq = async { state.publisher.ensure_connected().await.map_err(|e| e.to_string()) };
+    let redis = async {
+        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING").query_async::<String>(&mut *conn).await.map(drop).map_err(|e| e.to_string())
+    };
+    let check = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e,
+        Err(_) => "timed out".to_string(),
+    };
+    let (p, a, r) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, postgres),
+        tokio::time::timeout(CHECK_TIMEOUT, rabbitmq),
+        tokio::time::timeout(CHECK_TIMEOUT, redis)
+    );
+    let (p, a, r) = (check(p), check(a), check(r));
+    let ready = p == "ok" && a == "ok" && r == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({ "ready": ready, "postgres": p, "rabbitmq": a, "redis": r }))).into_response()
+}
+
+/// Prometheus text format.
+pub async fn metrics_text() -> String {
+    platform::telemetry::metrics().render()
+}
+
+/// Counts requests and their latency by route and status.
+pub async fn track_metrics(req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

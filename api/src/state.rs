@@ -1,0 +1,49 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use platform::{
+    broker::{Publisher, Topology},
+    rules::RuleCache,
+    Settings,
+};
+use sqlx::PgPool;
+
+use crate::auth::KeyCache;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub redis: deadpool_redis::Pool,
+    pub rules: RuleCache,
+    pub topology: Topology,
+    pub publisher: Arc<Publisher>,
+    pub keys: Arc<KeyCache>,
+}
+
+impl AppState {
+    /// Builds the state; the broker connection is opened lazily, so the API starts (and
+    /// answers 503 on ingress, not-ready on `/readyz`) while RabbitMQ is down.
+    pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool) -> AppState {
+        let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
+        let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
+        let rules = RuleCache::new(redis.clone(), &settings.namespace);
+        AppState {
+            settings: Arc::new(settings),
+            db,
+            redis,
+            rules,
+            topology,
+            publisher,
+            keys: Arc::new(KeyCache::default()),
+        }
+    }
+
+    /// Connects the database (creating and migrating it) and Redis from settings.
+    pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
+        let db = platform::db::connect_and_migrate(&settings).await?;
+        let redis = platform::cache::redis_pool(&settings.redis_url)?;
+        Ok(AppState::new(settings, db, redis))
+    }
+}

@@ -1,0 +1,90 @@
+//! The headers this system reads and writes on messages, and helpers to read AMQP values.
+
+use lapin::{
+    types::{AMQPValue, FieldTable},
+    BasicProperties,
+};
+
+/// How many times the workers have already tried this message (0 on first publication).
+pub const ATTEMPT: &str = "x-attempt";
+/// Why a message was parked.
+pub const PARK_REASON: &str = "x-park-reason";
+/// poison | transient | delivery_limit
+pub const PARK_CLASS: &str = "x-park-class";
+pub const PARKED_AT: &str = "x-parked-at";
+/// The routing key the message had on the events exchange, so replay can route it again.
+pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+pub const REPLAYED: &str = "x-replayed";
+
+/// Persistent JSON with our message id: what every publish of this system uses (lapin's
+/// default properties are not persistent).
+pub fn persistent_json(message_id: &str, kind: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(message_id.into())
+        .with_type(kind.into())
+}
+
+pub fn get<'a>(props: &'a BasicProperties, key: &str) -> Option<&'a AMQPValue> {
+    props.headers().as_ref()?.inner().get(key)
+}
+
+pub fn as_string(value: &AMQPValue) -> Option<String> {
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+pub fn as_int(value: &AMQPValue) -> Option<i64> {
+    match *value {
+        AMQPValue::ShortShortInt(v) => Some(v.into()),
+        AMQPValue::ShortShortUInt(v) => Some(v.into()),
+        AMQPValue::ShortInt(v) => Some(v.into()),
+        AMQPValue::ShortUInt(v) => Some(v.into()),
+        AMQPValue::LongInt(v) => Some(v.into()),
+        AMQPValue::LongUInt(v) => Some(v.into()),
+        AMQPValue::LongLongInt(v) => Some(v),
+        _ => None,
+    }
+}
+
+pub fn string(props: &BasicProperties, key: &str) -> Option<String> {
+    get(props, key).and_then(as_string)
+}
+
+pub fn int(props: &BasicProperties, key: &str) -> Option<i64> {
+    get(props, key).and_then(as_int)
+}
+
+/// The attempt counter (our header), or the broker's count of earlier deliveries.
+pub fn attempt(props: &BasicProperties) -> i64 {
+    int(props, ATTEMPT).unwrap_or(0)
+}
+
+/// The first `x-death` entry the broker added when it dead-lettered the message itself.
+pub fn first_death(props: &BasicProperties) -> Option<&FieldTable> {
+    match get(props, "x-death")? {
+        AMQPValue::FieldArray(a) => match a.as_slice().first()? {
+            AMQPValue::FieldTable(t) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A copy of the properties with some headers set and others removed.
+pub fn with_headers(props: &BasicProperties, set: Vec<(&str, AMQPValue)>, remove: &[&str]) -> BasicProperties {
+    let mut table = props.headers().clone().unwrap_or_default();
+    let mut inner = table.inner().clone();
+    for key in remove {
+        inner.remove(*key);
+    }
+    for (k, v) in set {
+        inner.insert(k.into(), v);
+    }
+    table = FieldTable::from(inner);
+    props.clone().with_headers(table)
+}

@@ -1,0 +1,147 @@
+//! Names and declarations of every exchange and queue. Every process declares the whole
+//! topology when it connects; declarations are idempotent.
+//!
+//! ```text
+//! {ns}.events (topic) --points.#--> {ns}.points (quorum) --dead letters--> {ns}.points.dlq
+//!                                       ^        \--retry (worker publishes)--> {ns}.points.retry.{ms}ms
+//!                                       \------------- TTL expiry -------------------/
+//! {ns}.analytics (topic) --#--> {ns}.analytics (quorum)
+//! ```
+
+use std::time::Duration;
+
+use lapin::{
+    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+    Channel, ExchangeKind,
+};
+
+use super::FieldTableBuilder;
+
+/// After this many deliveries (crash loops: a worker dying on a message) the broker
+/// dead-letters a message to the domain's DLQ with reason `delivery_limit`. Our own retries do
+/// not go through requeue, so they never count here.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+/// A queue family: a work queue, its retry queues and its dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    Points,
+}
+
+impl Domain {
+    pub const ALL: &'static [Domain] = &[Domain::Points];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Points => "points",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Domain> {
+        Domain::ALL.iter().copied().find(|d| d.name() == s)
+    }
+}
+
+/// The names of one environment's exchanges and queues.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub namespace: String,
+    /// The retry delays; each has its own TTL queue (a queue's TTL cannot change once declared,
+    /// so the delay is part of the name).
+    pub retry_delays: Vec<Duration>,
+}
+
+impl Topology {
+    pub fn new(namespace: &str, retry_delays: Vec<Duration>) -> Topology {
+        Topology { namespace: namespace.to_string(), retry_delays }
+    }
+
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.namespace)
+    }
+
+    pub fn analytics_exchange(&self) -> String {
+        format!("{}.analytics", self.namespace)
+    }
+
+    pub fn analytics_queue(&self) -> String {
+        format!("{}.analytics", self.namespace)
+    }
+
+    pub fn work_queue(&self, domain: Domain) -> String {
+        format!("{}.{}", self.namespace, domain.name())
+    }
+
+    pub fn dead_letter_queue(&self, domain: Domain) -> String {
+        format!("{}.{}.dlq", self.namespace, domain.name())
+    }
+
+    pub fn retry_queue(&self, domain: Domain, delay: Duration) -> String {
+        format!("{}.{}.retry.{}ms", self.namespace, domain.name(), delay.as_millis())
+    }
+
+    /// Declares everything. Safe to call from every process at every (re)connect.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        for exchange in [self.events_exchange(), self.analytics_exchange()] {
+            channel.exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+        }
+        let queue_options = QueueDeclareOptions { durable: true, ..Default::default() };
+        for &domain in Domain::ALL {
+            let work = self.work_queue(domain);
+            let dlq = self.dead_letter_queue(domain);
+            // The DLQ is a classic queue: listing it (get, then requeue) must never count
+            // toward a delivery limit, which quorum queues enforce from RabbitMQ 4.0 on.
+            let dlq_args = FieldTableBuilder::default().string("x-queue-type", "classic").build();
+            channel.queue_declare(dlq.as_str().into(), queue_options, dlq_args).await?;
+
+            let work_args = quorum_dead_lettering("", &dlq).int("x-delivery-limit", DELIVERY_LIMIT).build();
+            channel.queue_declare(work.as_str().into(), queue_options, work_args).await?;
+            let binding = format!("{}.#", domain.name());
+            channel
+                .queue_bind(
+                    work.as_str().into(),
+                    self.events_exchange().into(),
+                    binding.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+
+            for &delay in &self.retry_delays {
+                // Expired messages go back to the work queue through the default exchange.
+                let args = quorum_dead_lettering("", &work).int("x-message-ttl", delay.as_millis() as i64).build();
+                channel.queue_declare(self.retry_queue(domain, delay).into(), queue_options, args).await?;
+            }
+        }
+        let analytics = self.analytics_queue();
+        channel.queue_declare(analytics.as_str().into(), queue_options, quorum().build()).await?;
+        channel
+            .queue_bind(
+                analytics.into(),
+                self.analytics_exchange().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn quorum() -> FieldTableBuilder {
+    let mut args = FieldTableBuilder::default();
+    args.string("x-queue-type", "quorum");
+    args
+}
+
+/// A quorum queue that dead-letters at-least-once (RabbitMQ ≥ 3.10; needs reject-publish).
+fn quorum_dead_lettering(exchange: &str, routing_key: &str) -> FieldTableBuilder {
+    let mut args = quorum();
+    args.string("x-dead-letter-exchange", exchange)
+        .string("x-dead-letter-routing-key", routing_key)
+        .string("x-dead-letter-strategy", "at-least-once")
+        .string("x-overflow", "reject-publish");
+    args
+}

@@ -1,0 +1,94 @@
+//! The PostgreSQL pool and the migrations.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    ConnectOptions, Connection, PgConnection, PgPool,
+};
+
+use crate::Settings;
+
+/// The migrations of `migrations/`, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Creates the database if it does not exist, connects a pool, and runs the migrations.
+///
+/// sqlx's migrator holds an advisory lock while it runs, so N processes starting together
+/// apply each migration once.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> {
+    let options =
+        PgConnectOptions::from_str(&settings.database_url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    create_database_if_missing(&options).await?;
+    let pool = pool(options, settings.db_max_connections).await?;
+    MIGRATOR.run(&pool).await.context("running migrations")?;
+    Ok(pool)
+}
+
+async fn pool(options: PgConnectOptions, max: u32) -> anyhow::Result<PgPool> {
+    // A session left idle inside a transaction (a cancelled task, sqlx issue #4393) is ended by
+    // the server instead of holding row locks for ever.
+    let options = options.options([("idle_in_transaction_session_timeout", "30000"), ("lock_timeout", "10000")]);
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin =
+        options.clone().database("postgres").connect().await.context("connecting to PostgreSQL (database postgres)")?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        // Two instances may race here; the loser's "already exists" is fine.
+        if let Err(e) = sqlx::query(&format!("create database \"{quoted}\"")).execute(&mut admin).await {
+            let duplicate = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04" || c == "23505");
+            if !duplicate {
+                return Err(e).context(format!("creating database {name}"));
+            }
+        }
+    }
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// Drops a database (tests only use it, to clean up after themselves).
+pub async fn drop_database(database_url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(database_url)?;
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin: PgConnection = options.database("postgres").connect().await?;
+    let quoted = name.replace('"', "\"\"");
+    sqlx::query(&format!("drop database if exists \"{quoted}\" with (force)")).execute(&mut admin).await?;
+    Ok(())
+}
+
+/// Whether an error is worth retrying as it is: a deadlock, a serialization failure, a lost
+/// or refused connection, a pool time-out. Anything else is a bug or bad data.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            // 40001 serialization, 40P01 deadlock, 55P03 lock timeout, 57P01..03 admin shutdown,
+            // 08xxx connection exceptions, 53xxx insufficient resources.
+            c == "40001"
+                || c == "40P01"
+                || c == "55P03"
+                || c.starts_with("57P")
+                || c.starts_with("08")
+                || c.starts_with("53")
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,170 @@
+//! Tenants' earn rules: loaded from PostgreSQL (the truth) and cached in Redis.
+//!
+//! A cached rule set carries the tenant's `rules_version`. Every write stores the new set with
+//! a "set if newer" script, and so does a refill after a miss: a worker that read an old set
+//! just before a rule changed can never overwrite the newer one. A flush only costs a reload.
+
+use std::collections::HashMap;
+
+use deadpool_redis::redis;
+use schemas::points::ProduceRule;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::cache::REDIS_TIMEOUT;
+
+/// Everything a worker needs to know of a tenant to apply its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRules {
+    pub crm_id: String,
+    pub version: i64,
+    pub time_zone: String,
+    pub produce: Vec<ProduceRule>,
+}
+
+impl TenantRules {
+    /// The rules a produce event of `scene` earns under: every rule of the scene when they all
+    /// say `mul_rules`, else only the oldest (lowest id) one.
+    pub fn produce_rules_for(&self, scene: &str) -> Vec<&ProduceRule> {
+        let mut rules: Vec<&ProduceRule> = self.produce.iter().filter(|r| r.action_scene == scene).collect();
+        rules.sort_by_key(|r| r.rule_id);
+        if rules.len() > 1 && !rules.iter().all(|r| r.mul_rules) {
+            rules.truncate(1);
+        }
+        rules
+    }
+}
+
+/// Loads the rule sets of some tenants from PostgreSQL; unknown tenants are absent.
+pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
+    db: E,
+    crm_ids: &[String],
+) -> sqlx::Result<HashMap<String, TenantRules>> {
+    let rows: Vec<(String, i64, String, sqlx::types::Json<Vec<ProduceRule>>)> = sqlx::query_as(
+        "select t.crm_id, t.rules_version, t.time_zone,
+                coalesce(json_agg(json_build_object(
+                    'rule_id', r.rule_id, 'rule_name', r.rule_name, 'action_scene', r.action_scene,
+                    'points_type', r.points_type, 'expire_term', r.expire_term, 'per_money', r.per_money,
+                    'change_points', r.change_points, 'freeze_term', r.freeze_term,
+                    'max_points', r.max_points, 'max_times', r.max_times, 'range_days', r.range_days,
+                    'mul_rules', r.mul_rules) order by r.rule_id) filter (where r.rule_id is not null), '[]')
+         from tenant t
+         left join produce_rule r on r.crm_id = t.crm_id and r.deleted_at is null
+         where t.crm_id = any($1)
+         group by t.crm_id",
+    )
+    .bind(crm_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(crm_id, version, time_zone, rules)| {
+            (crm_id.clone(), TenantRules { crm_id, version, time_zone, produce: rules.0 })
+        })
+        .collect())
+}
+
+const SET_IF_NEWER: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local v = tonumber(string.match(current, '^(%d+):'))
+  if v and v >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
+return 1
+";
+
+/// The Redis-backed cache of [`TenantRules`].
+#[derive(Clone)]
+pub struct RuleCache {
+    redis: deadpool_redis::Pool,
+    namespace: String,
+    /// Bounds how long an entry lives even if nothing changes (belt and braces).
+    ttl_secs: u64,
+}
+
+impl RuleCache {
+    pub fn new(redis: deadpool_redis::Pool, namespace: &str) -> RuleCache {
+        RuleCache { redis, namespace: namespace.to_string(), ttl_secs: 300 }
+    }
+
+    fn key(&self, crm_id: &str) -> String {
+        format!("{}:rules:{}", self.namespace, crm_id)
+    }
+
+    /// The rule sets of these tenants: from Redis where cached, else from PostgreSQL (and
+    /// then cached). Redis trouble is logged and costs only speed.
+    pub async fn get(&self, db: &PgPool, crm_ids: &[String]) -> sqlx::Result<HashMap<String, TenantRules>> {
+        let cached = match tokio::time::timeout(REDIS_TIMEOUT, self.mget(crm_ids)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rule cache read failed; reading PostgreSQL");
+                HashMap::new()
+            }
+            Err(_) => {
+                tracing::warn!("rule cache read timed out; reading PostgreSQL");
+                HashMap::new()
+            }
+        };
+        let missing: Vec<String> = crm_ids.iter().filter(|c| !cached.contains_key(*c)).cloned().collect();
+        metrics::counter!("rule_cache_lookups_total", "result" => "hit")
+            .increment((crm_ids.len() - missing.len()) as u64);
+        if missing.is_empty() {
+            return Ok(cached);
+        }
+        metrics::counter!("rule_cache_lookups_total", "result" => "miss").increment(missing.len() as u64);
+        let loaded = load(db, &missing).await?;
+        for rules in loaded.values() {
+            self.store(rules).await;
+        }
+        let mut all = cached;
+        all.extend(loaded);
+        Ok(all)
+    }
+
+    async fn mget(&self, crm_ids: &[String]) -> anyhow::Result<HashMap<String, TenantRules>> {
+        let mut conn = self.redis.get().await?;
+        let keys: Vec<String> = crm_ids.iter().map(|c| self.key(c)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut *conn).await?;
+        let mut out = HashMap::new();
+        for value in values.into_iter().flatten() {
+            let json = value.split_once(':').map_or("", |(_, j)| j);
+            if let Ok(rules) = serde_json::from_str::<TenantRules>(json) {
+                out.insert(rules.crm_id.clone(), rules);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Caches a rule set unless Redis already holds a newer one. Best effort.
+    pub async fn store(&self, rules: &TenantRules) {
+        let attempt = async {
+            let mut conn = self.redis.get().await?;
+            let json = serde_json::to_string(rules)?;
+            // EVAL rather than EVALSHA: the script is tiny and a flush would forget the SHA.
+            let _: i64 = redis::cmd("EVAL")
+                .arg(SET_IF_NEWER)
+                .arg(1)
+                .arg(self.key(&rules.crm_id))
+                .arg(rules.version)
+                .arg(json)
+                .arg(self.ttl_secs)
+                .query_async(&mut *conn)
+                .await?;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(REDIS_TIMEOUT, attempt).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, crm_id = %rules.crm_id, "rule cache write failed"),
+            Err(_) => tracing::warn!(crm_id = %rules.crm_id, "rule cache write timed out"),
+        }
+    }
+
+    /// After a rule write has committed: reload the tenant's set and cache it.
+    pub async fn refresh(&self, db: &PgPool, crm_id: &str) -> sqlx::Result<()> {
+        if let Some(rules) = load(db, &[crm_id.to_string()]).await?.remove(crm_id) {
+            self.store(&rules).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,529 @@
+//! Points (seed 000): the earn event as the ingress takes it and as the broker carries it,
+//! and the earn-rule bodies of the rule-management endpoints.
+//!
+//! Validation lives here, beside the types, so the ingress and the workers check the same
+//! things: a worker re-validates every payload, since anyone with broker access can publish.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::FieldError;
+
+/// The built-in produce scenes of seed 000's `scene_info`; tenants add their own by saving a
+/// rule with a new `action_scene`.
+pub const BUILTIN_PRODUCE_SCENES: &[(&str, &str)] = &[
+    ("order_pay", "下单支付"),
+    ("user_login", "用户登录"),
+    ("user_sign", "签到打卡"),
+    ("share_goods", "分享商品"),
+    ("invite_new", "邀请新人入会送积分"),
+    ("register", "注册送积分"),
+    ("campaign", "活动送积分"),
+];
+
+/// The built-in consume scenes of seed 000's `scene_info`.
+pub const BUILTIN_CONSUME_SCENES: &[(&str, &str)] = &[("user_discount", "积分折扣")];
+
+/// Largest amount accepted, in cents (10 billion yuan): far above any order, far below overflow.
+const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000;
+const MAX_POINTS: i64 = 1_000_000_000;
+
+/// Money as integer cents. Accepts a JSON number or a numeric string with at most two decimals,
+/// so `99.9`, `"99.90"` and `100` all work and no float rounding ever reaches the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cents(pub i64);
+
+impl Cents {
+    pub fn parse(text: &str) -> Result<Cents, String> {
+        let text = text.trim();
+        let (whole, frac) = match text.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (text, ""),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (!frac.is_empty() && !digits(frac)) {
+            return Err(format!("`{text}` is not a non-negative amount"));
+        }
+        if frac.len() > 2 {
+            return Err(format!("`{text}` has more than two decimals"));
+        }
+        let whole: i64 = whole.parse().map_err(|_| format!("`{text}` is too large"))?;
+        let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
+        let cents = whole.checked_mul(100).and_then(|c| c.checked_add(frac));
+        match cents {
+            Some(c) if c <= MAX_AMOUNT_CENTS => Ok(Cents(c)),
+            _ => Err(format!("`{text}` is too large")),
+        }
+    }
+
+    /// The amount as the seed writes it (`99.90`).
+    pub fn to_decimal_string(self) -> String {
+        format!("{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// Deserializes an optional amount from a number or a string (see [`Cents`]).
+fn de_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cents>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Cents::parse(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
+        Some(Value::String(s)) => Cents::parse(&s).map(Some).map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a number, found {other}"))),
+    }
+}
+
+/// Deserializes an optional integer that the seeds sometimes type as Text (`"page_id": "2"`).
+pub fn de_lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            n.as_i64().map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}")))
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected an integer, found `{s}`"))),
+        Some(other) => Err(serde::de::Error::custom(format!("expected an integer, found {other}"))),
+    }
+}
+
+/// `POST /api/crm/mgr/points/{crm_id}/events`: one produce event from an upstream system.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EarnEventRequest {
+    /// The upstream system's unique id of this event: the idempotency key.
+    pub event_no: String,
+    pub member_no: String,
+    /// A produce scene: built-in (`order_pay`, `user_login`, …) or one of the tenant's own.
+    pub action_scene: String,
+    /// Order amount in yuan (number or string, at most two decimals); needed by `order` rules.
+    #[serde(default, deserialize_with = "de_amount")]
+    #[schema(value_type = Option<f64>)]
+    pub amount: Option<Cents>,
+    #[serde(default)]
+    pub order_items: Option<Value>,
+    #[serde(default)]
+    pub store_code: Option<String>,
+    #[serde(default)]
+    pub cost_center: Option<String>,
+    /// Spelled as the seed spells it.
+    #[serde(default)]
+    pub campagin_code: Option<String>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub event_desc: Option<String>,
+    /// When it happened: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339. Default: now.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.earn` message (the event number travels as the envelope's key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarnPayload {
+    pub member_no: String,
+    pub action_scene: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Cents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_items: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campagin_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_desc: Option<String>,
+}
+
+impl EarnEventRequest {
+    /// Checks every field and splits the request into its key and the broker payload.
+    pub fn validate(self) -> Result<(String, Option<String>, EarnPayload), FieldError> {
+        check_key("event_no", &self.event_no)?;
+        let payload = EarnPayload {
+            member_no: self.member_no,
+            action_scene: self.action_scene,
+            amount: self.amount,
+            order_items: self.order_items,
+            store_code: self.store_code,
+            cost_center: self.cost_center,
+            campagin_code: self.campagin_code,
+            operator: self.operator,
+            event_desc: self.event_desc,
+        };
+        payload.validate()?;
+        Ok((self.event_no, self.occurred_at, payload))
+    }
+}
+
+impl EarnPayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("member_no", &self.member_no)?;
+        check_scene("action_scene", &self.action_scene)?;
+        if let Some(items) = &self.order_items {
+            if !(items.is_array() || items.is_object() || items.is_null()) {
+                return Err(FieldError::new("order_items", "must be an array or an object"));
+            }
+        }
+        for (field, value) in [
+            ("store_code", &self.store_code),
+            ("cost_center", &self.cost_center),
+            ("campagin_code", &self.campagin_code),
+            ("operator", &self.operator),
+        ] {
+            if let Some(v) = value {
+                check_len(field, v, 128)?;
+            }
+        }
+        if let Some(desc) = &self.event_desc {
+            check_len("event_desc", desc, 512)?;
+        }
+        Ok(())
+    }
+}
+
+/// An identifier chosen by the client: 1–64 printable characters, no spaces.
+pub fn check_key(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > 64 {
+        return Err(FieldError::new(field, "must be at most 64 characters"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FieldError::new(field, "must not contain spaces or control characters"));
+    }
+    Ok(())
+}
+
+/// A scene code: lowercase letters, digits and `_`, starting with a letter, at most 64.
+pub fn check_scene(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = value.len() <= 64
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "must be 1-64 of a-z, 0-9 and _, starting with a letter"))
+    }
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), FieldError> {
+    if value < min || value > max {
+        return Err(FieldError::new(field, format!("must be between {min} and {max}")));
+    }
+    Ok(())
+}
+
+/// How a produce rule computes an award.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PointsType {
+    /// `floor(amount / per_money) * change_points`
+    Order,
+    /// `change_points`
+    Event,
+}
+
+impl PointsType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointsType::Order => "order",
+            PointsType::Event => "event",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PointsType> {
+        match s {
+            "order" => Some(PointsType::Order),
+            "event" => Some(PointsType::Event),
+            _ => None,
+        }
+    }
+}
+
+/// A produce (earn) rule of seed 000, as stored and as cached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProduceRule {
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub action_scene: String,
+    pub points_type: PointsType,
+    /// Days from the award to expiry.
+    pub expire_term: i64,
+    /// Yuan per step, for `order` rules.
+    pub per_money: Option<i64>,
+    pub change_points: i64,
+    /// Days the award stays frozen (0: spendable at once).
+    pub freeze_term: i64,
+    pub max_points: Option<i64>,
+    pub max_times: Option<i64>,
+    /// Length of the rolling window of `max_points` / `max_times`; 0: no window, the limits
+    /// count over the member's whole history.
+    pub range_days: i64,
+    pub mul_rules: bool,
+}
+
+impl ProduceRule {
+    /// Checks a rule as a whole (after a create, or after an update merged into the old one).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.rule_name.trim().is_empty() {
+            return Err(FieldError::new("rule_name", "must not be empty"));
+        }
+        check_len("rule_name", &self.rule_name, 64)?;
+        check_scene("action_scene", &self.action_scene)?;
+        check_range("change_points", self.change_points, 1, MAX_POINTS)?;
+        check_range("expire_term", self.expire_term, 1, 36_500)?;
+        check_range("freeze_term", self.freeze_term, 0, 36_500)?;
+        if self.freeze_term >= self.expire_term {
+            return Err(FieldError::new("freeze_term", "must be less than expire_term"));
+        }
+        match (self.points_type, self.per_money) {
+            (PointsType::Order, None) => {
+                return Err(FieldError::new("per_money", "is required when points_type is order"));
+            }
+            (_, Some(p)) => check_range("per_money", p, 1, 100_000_000)?,
+            (PointsType::Event, None) => {}
+        }
+        if let Some(m) = self.max_points {
+            check_range("max_points", m, 1, MAX_POINTS)?;
+        }
+        if let Some(m) = self.max_times {
+            check_range("max_times", m, 1, MAX_POINTS)?;
+        }
+        check_range("range_days", self.range_days, 0, 3_650)?;
+        Ok(())
+    }
+
+    /// The award before limits: `order` steps of `per_money` yuan, or the flat `event` value.
+    pub fn base_award(&self, amount: Option<Cents>) -> Result<i64, &'static str> {
+        match self.points_type {
+            PointsType::Event => Ok(self.change_points),
+            PointsType::Order => {
+                let amount = amount.ok_or("amount is required by an order rule")?;
+                let step = self.per_money.unwrap_or(1).max(1) * 100;
+                Ok((amount.0 / step).saturating_mul(self.change_points))
+            }
+        }
+    }
+}
+
+/// `POST .../rules/produce_scene`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduceRule {
+    pub rule_name: String,
+    pub action_scene: String,
+    pub points_type: PointsType,
+    pub expire_term: i64,
+    #[serde(default)]
+    pub per_money: Option<i64>,
+    pub change_points: i64,
+    #[serde(default)]
+    pub freeze_term: Option<i64>,
+    #[serde(default)]
+    pub max_points: Option<i64>,
+    #[serde(default)]
+    pub max_times: Option<i64>,
+    pub range_days: i64,
+    #[serde(default)]
+    pub mul_rules: Option<bool>,
+}
+
+impl CreateProduceRule {
+    pub fn into_rule(self) -> Result<ProduceRule, FieldError> {
+        let rule = ProduceRule {
+            rule_id: 0,
+            rule_name: self.rule_name,
+            action_scene: self.action_scene,
+            points_type: self.points_type,
+            expire_term: self.expire_term,
+            per_money: self.per_money,
+            change_points: self.change_points,
+            freeze_term: self.freeze_term.unwrap_or(0),
+            max_points: self.max_points,
+            max_times: self.max_times,
+            range_days: self.range_days,
+            mul_rules: self.mul_rules.unwrap_or(false),
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// `POST .../rules/produce_scene/update`: every field but `rule_id` is optional.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduceRule {
+    pub rule_id: i64,
+    #[serde(default)]
+    pub rule_name: Option<String>,
+    #[serde(default)]
+    pub action_scene: Option<String>,
+    #[serde(default)]
+    pub points_type: Option<PointsType>,
+    #[serde(default)]
+    pub expire_term: Option<i64>,
+    #[serde(default)]
+    pub per_money: Option<i64>,
+    #[serde(default)]
+    pub change_points: Option<i64>,
+    #[serde(default)]
+    pub freeze_term: Option<i64>,
+    #[serde(default)]
+    pub max_points: Option<i64>,
+    #[serde(default)]
+    pub max_times: Option<i64>,
+    #[serde(default)]
+    pub range_days: Option<i64>,
+    #[serde(default)]
+    pub mul_rules: Option<bool>,
+}
+
+impl UpdateProduceRule {
+    /// The stored rule with this update applied, validated as a whole.
+    pub fn merge_into(self, mut rule: ProduceRule) -> Result<ProduceRule, FieldError> {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { rule.$f = v; } )* };
+        }
+        take!(rule_name, action_scene, points_type, expire_term, change_points, freeze_term, range_days, mul_rules);
+        if self.per_money.is_some() {
+            rule.per_money = self.per_money;
+        }
+        if self.max_points.is_some() {
+            rule.max_points = self.max_points;
+        }
+        if self.max_times.is_some() {
+            rule.max_times = self.max_times;
+        }
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// The two rule families of seed 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleType {
+    Produce,
+    Consume,
+}
+
+/// `POST .../rules/lot_delete`: the seed's table names `rule_id_li`, its example `rule_id`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRules {
+    #[serde(default)]
+    pub rule_id_li: Option<Vec<i64>>,
+    #[serde(default)]
+    pub rule_id: Option<i64>,
+    pub rule_type: RuleType,
+}
+
+impl DeleteRules {
+    pub fn ids(&self) -> Result<Vec<i64>, FieldError> {
+        let mut ids: Vec<i64> = self.rule_id_li.clone().unwrap_or_default();
+        ids.extend(self.rule_id);
+        if ids.is_empty() {
+            return Err(FieldError::new("rule_id_li", "name at least one rule id"));
+        }
+        if ids.len() > 1000 {
+            return Err(FieldError::new("rule_id_li", "at most 1000 ids at once"));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// `POST .../rules/query`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRules {
+    pub rule_type: RuleType,
+    #[serde(default)]
+    pub action_scene: Option<String>,
+    #[serde(default)]
+    pub rule_name: Option<String>,
+    #[serde(default, deserialize_with = "de_lenient_int")]
+    #[schema(value_type = Option<i64>)]
+    pub rule_id: Option<i64>,
+    #[serde(default, deserialize_with = "de_lenient_int")]
+    #[schema(value_type = Option<i64>)]
+    pub page_id: Option<i64>,
+    #[serde(default, deserialize_with = "de_lenient_int")]
+    #[schema(value_type = Option<i64>)]
+    pub page_size: Option<i64>,
+}
+
+/// Page number and size with the seeds' defaults, checked.
+pub fn paging(
+    page_id: Option<i64>,
+    page_size: Option<i64>,
+    default_size: i64,
+    max_size: i64,
+) -> Result<(i64, i64), FieldError> {
+    let page = page_id.unwrap_or(1);
+    let size = page_size.unwrap_or(default_size);
+    check_range("page_id", page, 1, 1_000_000)?;
+    check_range("page_size", size, 1, max_size)?;
+    Ok((page, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cents_parse_numbers_and_strings() {
+        for (text, want) in [
+            ("100", Some(10000)),
+            ("99.9", Some(9990)),
+            ("0.01", Some(1)),
+            ("1.234", None),
+            ("-1", None),
+            ("abc", None),
+            ("", None),
+        ] {
+            assert_eq!(Cents::parse(text).ok().map(|c| c.0), want, "case {text:?}");
+        }
+        assert_eq!(Cents(9990).to_decimal_string(), "99.90");
+    }
+
+    #[test]
+    fn order_award_floors_per_money_steps() {
+        let rule = ProduceRule {
+            rule_id: 1,
+            rule_name: "下单支付".into(),
+            action_scene: "order_pay".into(),
+            points_type: PointsType::Order,
+            expire_term: 30,
+            per_money: Some(50),
+            change_points: 10,
+            freeze_term: 3,
+            max_points: Some(30),
+            max_times: Some(10),
+            range_days: 1,
+            mul_rules: false,
+        };
+        for (amount, want) in [(4999, 0), (5000, 10), (9999, 10), (10000, 20), (15050, 30)] {
+            assert_eq!(rule.base_award(Some(Cents(amount))), Ok(want), "amount {amount} cents");
+        }
+        assert!(rule.base_award(None).is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! The test harness: a fresh environment per test (its own PostgreSQL database, its own broker
+//! namespace of exchanges and queues, its own Redis key prefix), the API router to call with
+//! `oneshot`, workers to start and stop, and waiting on conditions with a deadline.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+    Router,
+};
+use deadpool_redis::redis;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use platform::{
+    broker::{Domain, Topology},
+    Settings,
+};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use workers::{Deps, Failpoints, WorkerHandle, WorkerOptions};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The seed's example earn rule (下单支付).
+pub fn seed_rule() -> Value {
+    json!({
+        "rule_name": "下单支付", "action_scene": "order_pay", "points_type": "order", "expire_term": 30,
+        "per_money": 50, "change_points": 10, "freeze_term": 3, "max_points": 30, "max_times": 10, "range_days": 1
+    })
+}
+
+/// One test's world.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub db: PgPool,
+    pub redis: deadpool_redis::Pool,
+    pub state: api::AppState,
+    pub topology: Topology,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        if std::env::var("TEST_LOG").is_ok() {
+            platform::telemetry::init_logging(false);
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let mut settings = Settings::from_env().expect("settings");
+        let base =
+            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into());
+        settings.database_url = format!("{base}/lt_{id}");
+        settings.namespace = format!("t{id}");
+        settings.admin_token = ADMIN_TOKEN.into();
+        settings.retry_delays =
+            vec![Duration::from_millis(100), Duration::from_millis(200), Duration::from_millis(300)];
+        settings.batch_size = 100;
+        settings.prefetch = 200;
+        settings.db_max_connections = 8;
+        let db = platform::db::connect_and_migrate(&settings).await.expect("database");
+        let redis = platform::cache::redis_pool(&settings.redis_url).expect("redis");
+        let state = api::AppState::new(settings.clone(), db.clone(), redis.clone());
+        let topology = state.topology.clone();
+        TestEnv { settings, db, redis, state, topology }
+    }
+
+    pub fn router(&self) -> Router {
+        api::app(self.state.clone())
+    }
+
+    /// Calls the API; returns the status and the JSON body (Null when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_raw(method, path, token, body.map(|b| b.to_string()), true).await
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        json_type: bool,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if json_type {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body.map_or_else(Body::empty, Body::from)).expect("request");
+        let resp = self.router().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20).await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// Creates a tenant; returns its API key.
+    pub async fn tenant(&self, crm_id: &str) -> String {
+        let (status, body) = self
+            .post("/api/admin/tenants", ADMIN_TOKEN, json!({"crm_id": crm_id, "name": format!("brand {crm_id}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create tenant: {body}");
+        body["data"]["api_key"].as_str().expect("api_key").to_string()
+    }
+
+    /// Saves an earn rule; returns its id.
+    pub async fn rule(&self, crm_id: &str, key: &str, rule: Value) -> i64 {
+        let (status, body) = self.post(&format!("/api/crm/mgr/points/{crm_id}/rules/produce_scene"), key, rule).await;
+        assert_eq!(status, StatusCode::OK, "save rule: {body}");
+        body["data"]["rule_id"].as_i64().expect("rule_id")
+    }
+
+    /// Posts an event; returns status and body.
+    pub async fn event(&self, crm_id: &str, key: &str, event: Value, wait_ms: u64) -> (StatusCode, Value) {
+        self.post(&format!("/api/crm/mgr/points/{crm_id}/events?wait_ms={wait_ms}"), key, event).await
+    }
+
+    pub fn deps(&self, failpoints: Arc<Failpoints>) -> Arc<Deps> {
+        Arc::new(Deps::new(self.settings.clone(), self.db.clone(), self.redis.clone(), failpoints))
+    }
+
+    /// Starts a worker (consumers + relay) sharing this environment.
+    pub fn worker(&self, consumers: usize, relay: bool, failpoints: Arc<Failpoints>) -> WorkerHandle {
+        workers::start(self.deps(failpoints), WorkerOptions { consumers, relay }, CancellationToken::new())
+    }
+
+    pub fn default_worker(&self) -> WorkerHandle {
+        self.worker(1, true, Arc::default())
+    }
+
+    /// A raw broker channel (with confirms) for publishing or inspecting directly.
+    pub async fn channel(&self) -> (lapin::Connection, lapin::Channel) {
+        let conn = platform::broker::connect(&self.settings.amqp_url, "loyalty-test").await.expect("broker");
+        let channel = conn.create_channel().await.expect("channel");
+        channel.confirm_select(Default::default()).await.expect("confirms");
+        self.topology.declare(&channel).await.expect("topology");
+        (conn, channel)
+    }
+
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.db).await.expect(sql)
+    }
+
+    /// Deletes this test's queues, exchanges, Redis keys and database.
+    pub async fn cleanup(self) {
+        if let Ok(conn) = platform::broker::connect(&self.settings.amqp_url, "loyalty-test-cleanup").await {
+            if let Ok(ch) = conn.create_channel().await {
+                let t = &self.topology;
+                let mut queues = vec![t.analytics_queue()];
+                for &d in Domain::ALL {
+                    queues.push(t.work_queue(d));
+                    queues.push(t.dead_letter_queue(d));
+                    queues.extend(t.retry_delays.iter().map(|&delay| t.retry_queue(d, delay)));
+                }
+                for q in queues {
+                    ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.ok();
+                }
+                for e in [t.events_exchange(), t.analytics_exchange()] {
+                    ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
+                }
+            }
+            conn.close(200, "cleanup".into()).await.ok();
+        }
+        if let Ok(mut conn) = self.redis.get().await {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}:*", self.settings.namespace))
+                .query_async(&mut *conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut *conn).await;
+            }
+        }
+        self.db.close().await;
+        platform::db::drop_database(&self.settings.database_url).await.ok();
+    }
+}
+
+/// Waits until `check` returns `Some`, polling, or panics with `what` after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests against the real PostgreSQL, RabbitMQ and Redis. Each test builds its own
+//! environment (database, broker namespace, Redis prefix), so they run in parallel.
+
+mod auth;
+mod earn_rules;
+mod idempotency;
+mod pipeline;
+mod validation;

@@ -1,0 +1,298 @@
+//! The whole pipeline under faults: a crash between commit and ack, two workers at once,
+//! poison messages and replay, transient failures, and the outbox across a worker's death.
+
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use axum::http::StatusCode;
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions};
+use loyalty_tests::{seed_rule, wait_for, TestEnv, ADMIN_TOKEN};
+use platform::broker::{dlq, headers, Domain};
+use serde_json::{json, Value};
+use workers::Failpoints;
+
+fn login_rule() -> Value {
+    json!({"rule_name": "登录", "action_scene": "user_login", "points_type": "event", "expire_term": 30, "change_points": 1, "range_days": 0})
+}
+
+async fn applied(env: &TestEnv) -> i64 {
+    env.scalar("select count(*) from inbox where status = 'applied'").await
+}
+
+#[tokio::test]
+async fn a_crash_between_commit_and_ack_applies_once() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, seed_rule()).await;
+    let failpoints = Arc::new(Failpoints::default());
+    failpoints.crash_after_commit.store(1, Ordering::SeqCst);
+    let doomed = env.worker(1, false, failpoints.clone());
+    let (status, _) = env
+        .event(
+            "10080",
+            &key,
+            json!({"event_no": "e1", "member_no": "m1", "action_scene": "order_pay", "amount": 100}),
+            0,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // The worker commits, then dies without acking: its tasks end.
+    tokio::time::timeout(Duration::from_secs(10), doomed.wait()).await.expect("the failpoint fires");
+    assert_eq!(failpoints.crash_after_commit.load(Ordering::SeqCst), 0);
+    assert_eq!(applied(&env).await, 1, "the change was committed before the crash");
+
+    let survivor = env.worker(1, false, Arc::default());
+    wait_for("the redelivery to be recognised", Duration::from_secs(10), || async {
+        (env.scalar("select duplicates::bigint from inbox where idem_key = 'e1'").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar("select count(*) from points_ledger").await, 1, "applied exactly once");
+    assert_eq!(env.scalar("select points from member_balance where member_no = 'm1'").await, 20);
+    survivor.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_workers_apply_2000_events_for_50_members_once() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, login_rule()).await;
+    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 10, "change_points": 1, "max_points": 500, "range_days": 1})).await;
+    let a = env.worker(2, true, Arc::default());
+    let b = env.worker(2, true, Arc::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    let env = Arc::new(env);
+    for client in 0..8 {
+        let env = env.clone();
+        let key = key.clone();
+        tasks.spawn(async move {
+            for i in (client..2000).step_by(8) {
+                let member = format!("m{}", i % 50);
+                let event = if i % 2 == 0 {
+                    json!({"event_no": format!("e{i}"), "member_no": member, "action_scene": "user_login"})
+                } else {
+                    json!({"event_no": format!("e{i}"), "member_no": member, "action_scene": "order_pay", "amount": (i % 7) * 10 + 5})
+                };
+                let (status, body) = env.event("10080", &key, event, 0).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    wait_for("all 2000 events to have an outcome", Duration::from_secs(60), || async {
+        (env.scalar("select count(*) from inbox").await == 2000).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar("select count(*) from inbox where duplicates > 0").await, 0, "no event was seen twice");
+    assert_eq!(
+        env.scalar("select count(distinct event_no) from points_ledger").await,
+        env.scalar("select count(*) from points_ledger").await,
+        "one ledger row per applied event"
+    );
+    assert_eq!(env.scalar("select count(*) from points_ledger").await, applied(&env).await);
+    assert_eq!(
+        env.scalar("select coalesce(sum(points), 0)::bigint from inbox").await,
+        env.scalar("select sum(points)::bigint from points_ledger").await
+    );
+    let violations = workers::verify::violations(&env.db, None).await.unwrap();
+    assert!(violations.is_empty(), "balances equal lots and ledger: {violations:?}");
+    // max_points 500 a day per member: never exceeded under concurrency.
+    let over = env.scalar("select count(*) from (select member_no from points_ledger where action_scene = 'order_pay' group by member_no having sum(points) > 500) o").await;
+    assert_eq!(over, 0);
+    // The analytics outbox drains: one event per ledger row.
+    wait_for("the outbox to drain", Duration::from_secs(30), || async {
+        (env.scalar("select count(*) from outbox where sent_at is null").await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar("select count(*) from outbox").await, env.scalar("select count(*) from points_ledger").await);
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("tasks ended").cleanup().await;
+}
+
+#[tokio::test]
+async fn poison_is_parked_good_messages_flow_and_replay_applies_once() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, login_rule()).await;
+    let worker = env.worker(1, false, Arc::default());
+    let (conn, channel) = env.channel().await;
+    let publish = |body: Vec<u8>, id: &'static str| {
+        let channel = channel.clone();
+        let exchange = env.topology.events_exchange();
+        async move {
+            let props = headers::persistent_json(id, "points.earn");
+            let c = channel
+                .basic_publish(
+                    exchange.into(),
+                    "points.earn.user_login".into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    &body,
+                    props,
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            assert!(c.is_ack());
+        }
+    };
+    // Undecodable, and well-formed for a tenant that does not exist yet, among good events.
+    publish(b"{not json".to_vec(), "bad-json").await;
+    let orphan = schemas::Envelope::new(
+        schemas::MessageKind::PointsEarn,
+        "20090".into(),
+        "orphan-1".into(),
+        chrono::Utc::now(),
+        json!({"member_no": "m9", "action_scene": "user_login"}),
+    );
+    publish(serde_json::to_vec(&orphan).unwrap(), "orphan").await;
+    for i in 0..20 {
+        let (status, _) = env
+            .event(
+                "10080",
+                &key,
+                json!({"event_no": format!("g{i}"), "member_no": "m1", "action_scene": "user_login"}),
+                0,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    wait_for("the good events to apply", Duration::from_secs(15), || async {
+        (applied(&env).await == 20).then_some(())
+    })
+    .await;
+    let parked = wait_for("both poison messages to be parked", Duration::from_secs(15), || async {
+        let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+        (parked.len() == 2).then_some(parked)
+    })
+    .await;
+    assert!(parked.iter().all(|p| p.class == "poison"), "{parked:?}");
+    assert!(parked.iter().any(|p| p.reason.contains("undecodable")), "{parked:?}");
+    assert!(parked.iter().any(|p| p.reason.contains("unknown tenant crm_id 20090")), "{parked:?}");
+    // Listing over HTTP shows the same, and leaves them parked.
+    let (status, body) = env.get("/api/admin/dlq?queue=points", ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+
+    // The cause is fixed: the tenant now exists (with a rule for the scene).
+    let key2 = env.tenant("20090").await;
+    env.rule("20090", &key2, login_rule()).await;
+    let (status, body) = env.post("/api/admin/dlq/replay", ADMIN_TOKEN, json!({"queue": "points"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["replayed"], json!(2));
+    wait_for("the orphan to apply", Duration::from_secs(15), || async {
+        (env.scalar("select count(*) from inbox where crm_id = '20090' and status = 'applied'").await == 1)
+            .then_some(())
+    })
+    .await;
+    // The undecodable one is parked again (still poison); the orphan is applied once.
+    let parked = wait_for("the undecodable message to be parked again", Duration::from_secs(15), || async {
+        let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+        (parked.len() == 1).then_some(parked)
+    })
+    .await;
+    assert!(parked[0].reason.contains("undecodable"));
+
+    // A second replay changes nothing: the orphan stays applied once.
+    let report = dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 100).await.unwrap();
+    assert_eq!(report.replayed, 1, "only the undecodable one was still parked");
+    wait_for("the undecodable message to be parked a third time", Duration::from_secs(15), || async {
+        let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+        (parked.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar("select count(*) from points_ledger where crm_id = '20090'").await, 1);
+    assert_eq!(env.scalar("select points from member_balance where crm_id = '20090' and member_no = 'm9'").await, 1);
+    conn.close(200, "done".into()).await.ok();
+    worker.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_delays_then_parked() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, login_rule()).await;
+    let failpoints = Arc::new(Failpoints::default());
+    // 3 in-place tries fail, then the first delayed retry succeeds.
+    failpoints.transient_failures.store(3, Ordering::SeqCst);
+    let worker = env.worker(1, false, failpoints.clone());
+    env.event("10080", &key, json!({"event_no": "r1", "member_no": "m1", "action_scene": "user_login"}), 0).await;
+    wait_for("the retried event to apply", Duration::from_secs(15), || async {
+        (applied(&env).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(failpoints.transient_failures.load(Ordering::SeqCst), 0);
+
+    // Now the database "stays down": every try fails. After the 3 delayed retries, parked.
+    failpoints.transient_failures.store(u32::MAX, Ordering::SeqCst);
+    env.event("10080", &key, json!({"event_no": "r2", "member_no": "m1", "action_scene": "user_login"}), 0).await;
+    let parked = wait_for("the event to be parked", Duration::from_secs(20), || async {
+        let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+        (parked.len() == 1).then_some(parked)
+    })
+    .await;
+    assert_eq!(parked[0].class, "transient", "{parked:?}");
+    assert_eq!(parked[0].attempts, 3, "three delayed retries were made: {parked:?}");
+    assert!(parked[0].reason.contains("gave up after 4 attempts"), "{parked:?}");
+    assert_eq!(parked[0].idempotency_key.as_deref(), Some("r2"));
+
+    // The database is back: replay applies it.
+    failpoints.transient_failures.store(0, Ordering::SeqCst);
+    dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+    wait_for("the replayed event to apply", Duration::from_secs(15), || async {
+        (applied(&env).await == 2).then_some(())
+    })
+    .await;
+    worker.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_outbox_row_survives_a_dead_worker_and_is_published_later() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, seed_rule()).await;
+    // A worker with no relay applies the event, then is gone before anything was published.
+    let applier = env.worker(1, false, Arc::default());
+    let (status, body) = env
+        .event(
+            "10080",
+            &key,
+            json!({"event_no": "o1", "member_no": "m1", "action_scene": "order_pay", "amount": 60}),
+            5000,
+        )
+        .await;
+    assert_eq!(body["data"]["status"], json!("applied"), "{status} {body}");
+    applier.stop(Duration::from_secs(5)).await;
+    assert_eq!(
+        env.scalar("select count(*) from outbox where sent_at is null").await,
+        1,
+        "written with the change, not sent yet"
+    );
+
+    let relay = env.worker(0, true, Arc::default());
+    wait_for("the outbox row to be marked sent", Duration::from_secs(10), || async {
+        (env.scalar("select count(*) from outbox where sent_at is not null").await == 1).then_some(())
+    })
+    .await;
+    let (conn, channel) = env.channel().await;
+    let message = channel
+        .basic_get(env.topology.analytics_queue().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .expect("the analytics event is on the queue");
+    let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(event["event_no"], json!("o1"));
+    assert_eq!(event["points"], json!(10));
+    assert_eq!(event["event_type"], json!("produce"));
+    message.delivery.ack(BasicAckOptions::default()).await.unwrap();
+    conn.close(200, "done".into()).await.ok();
+    relay.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}

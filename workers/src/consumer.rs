@@ -1,0 +1,233 @@
+//! The consumer loop: take what the prefetch window holds (up to a batch), apply it in one
+//! transaction, ack the whole batch with one `multiple` ack after the commit.
+//!
+//! Failures, three answers:
+//! - a business rejection is an outcome: stored with the inbox row, acked;
+//! - a transient fault (database down, deadlock) is retried in place a few times, then each
+//!   message goes to the retry queue of its attempt (TTL, then back to the work queue), and
+//!   past the last delay it is parked;
+//! - a poison message (undecodable, invalid, unknown tenant) is parked at once with its reason.
+//!
+//! Any broker error ends the session: the loop reconnects, re-declares, and calls `basic_qos`
+//! before `basic_consume`. Whatever was not acked is redelivered and deduplicated by the inbox.
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use futures_util::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
+    types::{AMQPValue, FieldTable},
+};
+use platform::broker::{headers, Domain, PublishError};
+use schemas::{points::EarnPayload, Envelope};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    message::{decode, Message},
+    points::earn::{self, ApplyError, Outcome},
+    Deps, Failpoints,
+};
+
+/// Why a consuming session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionEnd {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("publishing a retry or a parked message failed: {0}")]
+    Publish(#[from] PublishError),
+    #[error("the channel is gone: an ack was not sent")]
+    AckLost,
+    #[error("the server cancelled the consumer")]
+    Cancelled,
+    /// The crash-after-commit failpoint fired: the worker "died" before acking.
+    #[error("failpoint: crashed after commit")]
+    Crashed,
+}
+
+/// Runs one consumer until `shutdown`, reconnecting after broker trouble.
+pub async fn run(deps: Arc<Deps>, domain: Domain, index: usize, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&deps, domain, index, &shutdown).await {
+            Ok(()) => return,
+            Err(SessionEnd::Crashed) => {
+                tracing::warn!(consumer = index, "failpoint: consumer crashed after commit");
+                return;
+            }
+            Err(e) => {
+                metrics::counter!("consumer_sessions_lost_total").increment(1);
+                tracing::warn!(consumer = index, error = %e, retry_in_ms = delay.as_millis() as u64, "consumer session ended; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &CancellationToken) -> Result<(), SessionEnd> {
+    let connection =
+        platform::broker::connect(&deps.settings.amqp_url, &format!("loyalty-worker-consumer-{index}")).await?;
+    let channel = connection.create_channel().await?;
+    deps.topology.declare(&channel).await?;
+    channel.basic_qos(deps.settings.prefetch, BasicQosOptions::default()).await?;
+    let queue = deps.topology.work_queue(domain);
+    let consumer = channel
+        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    tracing::info!(consumer = index, %queue, "consuming");
+    let mut batches = consumer.ready_chunks(deps.settings.batch_size.max(1));
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => {
+                // Between batches: nothing is half done. Closing returns the prefetched,
+                // unprocessed messages to the queue.
+                connection.close(200, "shutdown".into()).await.ok();
+                return Ok(());
+            }
+            batch = batches.next() => batch,
+        };
+        let Some(batch) = batch else {
+            return Err(SessionEnd::Cancelled);
+        };
+        let deliveries = batch.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>()?;
+        match process(deps, deliveries).await {
+            Err(SessionEnd::Crashed) => {
+                connection.close(320, "failpoint crash".into()).await.ok();
+                return Err(SessionEnd::Crashed);
+            }
+            other => other?,
+        }
+    }
+}
+
+/// Handles one batch of deliveries and acks them all. Public so tests and the benchmark can
+/// drive it.
+pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), SessionEnd> {
+    let Some(last_tag) = deliveries.last().map(|d| d.delivery_tag) else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    metrics::counter!("worker_consumed_total").increment(deliveries.len() as u64);
+    let mut earn: Vec<(&Delivery, Envelope<EarnPayload>)> = Vec::new();
+    for delivery in &deliveries {
+        match decode(&delivery.data) {
+            Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
+            Err(reason) => park(deps, delivery, "poison", &reason).await?,
+        }
+    }
+    if !earn.is_empty() {
+        apply_earn(deps, earn).await?;
+    }
+    // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
+    // one ack covers it. The last delivery's acker acks all earlier tags with `multiple`.
+    let last = deliveries.into_iter().next_back().expect("non-empty batch");
+    debug_assert_eq!(last.delivery_tag, last_tag);
+    if !last.ack(BasicAckOptions { multiple: true }).await? {
+        return Err(SessionEnd::AckLost);
+    }
+    metrics::histogram!("worker_batch_seconds").record(started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) -> Result<(), SessionEnd> {
+    let envelopes: Vec<Envelope<EarnPayload>> = earn.iter().map(|(_, e)| e.clone()).collect();
+    match apply_with_retries(deps, &envelopes).await {
+        Ok(outcomes) => {
+            if Failpoints::take(&deps.failpoints.crash_after_commit) {
+                return Err(SessionEnd::Crashed);
+            }
+            for ((delivery, envelope), outcome) in earn.iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Applied { .. } => metrics::counter!("worker_applied_total").increment(1),
+                    Outcome::Rejected { reason } => {
+                        metrics::counter!("worker_rejected_total").increment(1);
+                        tracing::debug!(crm_id = %envelope.crm_id, event_no = %envelope.idempotency_key, %reason, "rejected");
+                    }
+                    Outcome::Duplicate => metrics::counter!("worker_duplicates_total").increment(1),
+                    Outcome::Poison { reason } => park(deps, delivery, "poison", &reason).await?,
+                }
+            }
+            Ok(())
+        }
+        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) && earn.len() > 1 => {
+            // A deterministic failure may be one bad message: apply one by one so the others
+            // go through and only the culprit is parked.
+            tracing::warn!(error = %e, "batch failed; applying its messages one by one");
+            for one in earn {
+                Box::pin(apply_earn(deps, vec![one])).await?;
+            }
+            Ok(())
+        }
+        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
+            let (delivery, _) = &earn[0];
+            park(deps, delivery, "poison", &format!("the database refused it: {e}")).await
+        }
+        Err(e) => {
+            for (delivery, _) in &earn {
+                retry_or_park(deps, delivery, &e.to_string()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Applies with quick in-place retries for deadlocks, key races and short outages.
+async fn apply_with_retries(deps: &Deps, envelopes: &[Envelope<EarnPayload>]) -> Result<Vec<Outcome>, ApplyError> {
+    let attempt = || async {
+        if Failpoints::take(&deps.failpoints.transient_failures) {
+            return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
+        }
+        let mut crm_ids: Vec<String> = envelopes.iter().map(|e| e.crm_id.clone()).collect();
+        crm_ids.sort();
+        crm_ids.dedup();
+        let tenants = deps.rules.get(&deps.db, &crm_ids).await?;
+        earn::apply_batch(&deps.db, &tenants, envelopes).await
+    };
+    attempt
+        .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(2))
+        .when(|e| match e {
+            ApplyError::KeyRace => true,
+            ApplyError::Db(db) => platform::db::is_transient(db),
+        })
+        .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
+        .await
+}
+
+/// Sends a message to the retry queue of its next attempt, or parks it past the last one.
+async fn retry_or_park(deps: &Deps, delivery: &Delivery, error: &str) -> Result<(), SessionEnd> {
+    let attempt = headers::attempt(&delivery.properties);
+    let delays = &deps.topology.retry_delays;
+    let Some(&delay) = delays.get(attempt as usize) else {
+        return park(deps, delivery, "transient", &format!("gave up after {} attempts: {error}", attempt + 1)).await;
+    };
+    let props =
+        headers::with_headers(&delivery.properties, vec![(headers::ATTEMPT, AMQPValue::LongLongInt(attempt + 1))], &[]);
+    let queue = deps.topology.retry_queue(Domain::Points, delay);
+    deps.publisher.publish("", &queue, &delivery.data, props).await?;
+    metrics::counter!("worker_retried_total").increment(1);
+    tracing::warn!(attempt = attempt + 1, delay_ms = delay.as_millis() as u64, %error, "message scheduled for retry");
+    Ok(())
+}
+
+/// Parks a message in its domain's DLQ with the reason in its headers (confirmed before the
+/// original is acked, so a crash in between only leaves a copy in both places, and the inbox
+/// makes the copy harmless).
+async fn park(deps: &Deps, delivery: &Delivery, class: &str, reason: &str) -> Result<(), SessionEnd> {
+    let set = vec![
+        (headers::PARK_REASON, AMQPValue::LongString(reason.into())),
+        (headers::PARK_CLASS, AMQPValue::LongString(class.into())),
+        (headers::PARKED_AT, AMQPValue::LongString(chrono::Utc::now().to_rfc3339().into())),
+        (headers::ATTEMPT, AMQPValue::LongLongInt(headers::attempt(&delivery.properties))),
+    ];
+    let props = headers::with_headers(&delivery.properties, set, &[]).with_delivery_mode(2);
+    let dlq = deps.topology.dead_letter_queue(Domain::Points);
+    deps.publisher.publish("", &dlq, &delivery.data, props).await?;
+    metrics::counter!("worker_parked_total", "class" => class.to_string()).increment(1);
+    tracing::warn!(class, reason, message_id = ?delivery.properties.message_id(), "message parked");
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The worker fleet: consumers that apply messages exactly once (inbox + change + outbox in
+//! one transaction, ack after commit), the outbox relay, and the operator commands.
+
+pub mod consumer;
+pub mod deps;
+pub mod failpoint;
+pub mod message;
+pub mod points;
+pub mod relay;
+pub mod runner;
+pub mod verify;
+
+pub use deps::Deps;
+pub use failpoint::Failpoints;
+pub use runner::{start, WorkerHandle, WorkerOptions};

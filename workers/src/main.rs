@@ -1,0 +1,120 @@
+//! The `workers` binary: runs the consumers and the relay, or an operator command.
+
+use clap::{Parser, Subcommand};
+use platform::{
+    broker::{dlq, Domain, Topology},
+    Settings,
+};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "workers", about = "Loyalty engine workers and operator commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume and apply events until SIGTERM/SIGINT (the default).
+    Run,
+    /// Parked (dead-lettered) messages.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Check that every balance equals its lots and its ledger; exits 1 on any violation.
+    Verify {
+        #[arg(long)]
+        crm_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Show parked messages with their reason and attempts (they stay parked).
+    List {
+        /// The queue family: points.
+        #[arg(long, default_value = "points")]
+        queue: String,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Move parked messages back to their work queue.
+    Replay {
+        #[arg(long, default_value = "points")]
+        queue: String,
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    platform::telemetry::init_logging(settings.log_json);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(settings).await,
+        Command::Dlq { action } => {
+            let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
+            let domain =
+                |q: &str| Domain::parse(q).ok_or_else(|| anyhow::anyhow!("unknown queue {q:?}; known: points"));
+            match action {
+                DlqAction::List { queue, limit } => {
+                    for message in dlq::list(&settings.amqp_url, &topology, domain(&queue)?, limit).await? {
+                        println!("{}", serde_json::to_string(&message)?);
+                    }
+                }
+                DlqAction::Replay { queue, limit } => {
+                    let report = dlq::replay(&settings.amqp_url, &topology, domain(&queue)?, limit).await?;
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+            }
+            Ok(())
+        }
+        Command::Verify { crm_id } => {
+            let db = platform::db::connect_and_migrate(&settings).await?;
+            let violations = workers::verify::violations(&db, crm_id.as_deref()).await?;
+            for v in &violations {
+                println!("{}", serde_json::to_string(v)?);
+            }
+            if violations.is_empty() {
+                println!("verify: every balance equals its lots and its ledger");
+                Ok(())
+            } else {
+                eprintln!("verify: {} violation(s)", violations.len());
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(?settings, "starting workers");
+    let shutdown = CancellationToken::new();
+    let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight batches");
+    handle.stop(std::time::Duration::from_secs(30)).await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,490 @@
+//! Applying a batch of produce (earn) events in one transaction.
+//!
+//! The batch is applied with a fixed handful of set-based statements whatever its size
+//! (`unnest` arrays in, no per-event round trips): that is what lets one worker drain tens of
+//! thousands of events a second, where one transaction per event tops out at a few thousand.
+//!
+//! Order of work inside the transaction, and why:
+//! 1. create-or-lock the batch's members, sorted (a fixed lock order: no deadlocks between
+//!    batches; the lock also serializes the rule-window counts of one member across workers);
+//! 2. read which keys the inbox already holds (those are duplicates);
+//! 3. read the members' awards inside the rules' windows, compute every award in memory;
+//! 4. write lots, ledger rows, outbox rows, balances, and the inbox rows with their outcome.
+//!
+//! The inbox insert is `on conflict do nothing`; if it inserts fewer rows than computed (the
+//! same key sent concurrently for two different members) the batch is rolled back and tried
+//! again, and the second time the key is a duplicate.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use platform::{inbox::EVENT_NO, rules::TenantRules};
+use schemas::{points::EarnPayload, Envelope};
+use serde_json::{json, Value};
+use sqlx::{types::Json, PgPool};
+use uuid::Uuid;
+
+/// What became of one message of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied {
+        points: i64,
+    },
+    /// A business outcome (no rule, limit reached): stored, acked, not retried.
+    Rejected {
+        reason: String,
+    },
+    /// The key was applied before; nothing changed.
+    Duplicate,
+    /// Cannot be applied by any retry (unknown tenant): park it with the reason.
+    Poison {
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Another transaction inserted one of the keys first: roll back and try again.
+    #[error("an inbox key was taken concurrently")]
+    KeyRace,
+}
+
+/// One credit: a lot and its ledger row.
+struct Credit {
+    idx: usize,
+    rule_id: i64,
+    points: i64,
+    expire_time: DateTime<Utc>,
+    unfreeze_time: Option<DateTime<Utc>>,
+}
+
+type MemberKey = (String, String);
+
+/// Applies a batch. `tenants` holds the rule sets of the batch's tenants; a tenant absent
+/// from it is unknown and its events are poison.
+pub async fn apply_batch(
+    db: &PgPool,
+    tenants: &HashMap<String, TenantRules>,
+    events: &[Envelope<EarnPayload>],
+) -> Result<Vec<Outcome>, ApplyError> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+    // Duplicates inside the batch (a double publish arriving together): keep the first.
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut duplicate_counts: HashMap<(String, String), i32> = HashMap::new();
+    let mut candidates = Vec::new();
+    for (i, ev) in events.iter().enumerate() {
+        if !tenants.contains_key(&ev.crm_id) {
+            outcomes[i] = Some(Outcome::Poison { reason: format!("unknown tenant crm_id {}", ev.crm_id) });
+        } else if first_of.contains_key(&(ev.crm_id.as_str(), ev.idempotency_key.as_str())) {
+            outcomes[i] = Some(Outcome::Duplicate);
+            *duplicate_counts.entry((ev.crm_id.clone(), ev.idempotency_key.clone())).or_default() += 1;
+        } else {
+            first_of.insert((&ev.crm_id, &ev.idempotency_key), i);
+            candidates.push(i);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect());
+    }
+
+    let mut tx = db.begin().await?;
+
+    // 1. Members: create the missing rows, then lock them all, in one sorted order.
+    let mut members: Vec<MemberKey> =
+        candidates.iter().map(|&i| (events[i].crm_id.clone(), events[i].payload.member_no.clone())).collect();
+    members.sort();
+    members.dedup();
+    let (m_crm, m_no): (Vec<String>, Vec<String>) = members.iter().cloned().unzip();
+    sqlx::query(
+        "insert into member_balance (crm_id, member_no)
+         select c, m from unnest($1::text[], $2::text[]) as t(c, m) order by c, m
+         on conflict (crm_id, member_no) do nothing",
+    )
+    .bind(&m_crm)
+    .bind(&m_no)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "select 1 from member_balance b
+         join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
+         order by b.crm_id, b.member_no
+         for update of b",
+    )
+    .bind(&m_crm)
+    .bind(&m_no)
+    .execute(&mut *tx)
+    .await?;
+
+    // 2. Keys the inbox already holds.
+    let (k_crm, k_key): (Vec<String>, Vec<String>) =
+        candidates.iter().map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone())).unzip();
+    let seen: Vec<(String, String)> = sqlx::query_as(
+        "select i.crm_id, i.idem_key from inbox i
+         join unnest($1::text[], $2::text[]) as t(c, k) on i.crm_id = t.c and i.idem_key = t.k
+         where i.key_kind = $3",
+    )
+    .bind(&k_crm)
+    .bind(&k_key)
+    .bind(EVENT_NO)
+    .fetch_all(&mut *tx)
+    .await?;
+    let seen: HashSet<(String, String)> = seen.into_iter().collect();
+    let mut fresh = Vec::new();
+    for &i in &candidates {
+        let key = (events[i].crm_id.clone(), events[i].idempotency_key.clone());
+        if seen.contains(&key) {
+            outcomes[i] = Some(Outcome::Duplicate);
+            *duplicate_counts.entry(key).or_default() += 1;
+        } else {
+            fresh.push(i);
+        }
+    }
+
+    // 3. Awards inside the windows of the rules that have limits.
+    let mut windows = load_windows(&mut tx, tenants, events, &fresh).await?;
+    let mut credits = Vec::new();
+    for &i in &fresh {
+        let ev = &events[i];
+        let tenant = &tenants[&ev.crm_id];
+        outcomes[i] = Some(compute(tenant, ev, i, &mut windows, &mut credits));
+    }
+
+    // 4. Writes.
+    write_credits(&mut tx, events, &credits).await?;
+    let fresh_outcomes: Vec<(usize, &Outcome)> =
+        fresh.iter().map(|&i| (i, outcomes[i].as_ref().expect("computed above"))).collect();
+    let inserted = insert_inbox(&mut tx, events, &fresh_outcomes).await?;
+    if inserted != fresh.len() {
+        return Err(ApplyError::KeyRace);
+    }
+    if !duplicate_counts.is_empty() {
+        let mut c = Vec::new();
+        let mut k = Vec::new();
+        let mut n = Vec::new();
+        for ((crm, key), count) in duplicate_counts {
+            c.push(crm);
+            k.push(key);
+            n.push(count);
+        }
+        sqlx::query(
+            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
+             from unnest($1::text[], $2::text[], $3::int[]) as t(c, k, n)
+             where i.crm_id = t.c and i.key_kind = $4 and i.idem_key = t.k",
+        )
+        .bind(&c)
+        .bind(&k)
+        .bind(&n)
+        .bind(EVENT_NO)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect())
+}
+
+/// Earlier awards per (crm_id, member_no, rule_id), with their business time and points.
+type Windows = HashMap<(String, String, i64), Vec<(DateTime<Utc>, i64)>>;
+
+async fn load_windows(
+    tx: &mut sqlx::PgConnection,
+    tenants: &HashMap<String, TenantRules>,
+    events: &[Envelope<EarnPayload>],
+    fresh: &[usize],
+) -> sqlx::Result<Windows> {
+    let mut c = Vec::new();
+    let mut m = Vec::new();
+    let mut r = Vec::new();
+    let mut since = Vec::new();
+    for &i in fresh {
+        let ev = &events[i];
+        for rule in tenants[&ev.crm_id].produce_rules_for(&ev.payload.action_scene) {
+            if rule.max_times.is_none() && rule.max_points.is_none() {
+                continue;
+            }
+            c.push(ev.crm_id.clone());
+            m.push(ev.payload.member_no.clone());
+            r.push(rule.rule_id);
+            // range_days 0: the limits count over the member's whole history.
+            since.push((rule.range_days > 0).then(|| ev.occurred_at - Duration::days(rule.range_days)));
+        }
+    }
+    let mut windows = Windows::new();
+    if c.is_empty() {
+        return Ok(windows);
+    }
+    let rows: Vec<(String, String, i64, DateTime<Utc>, i64)> = sqlx::query_as(
+        "select l.crm_id, l.member_no, l.rule_id, l.occurred_at, l.points
+         from (select c, m, r, min(s) as s, bool_or(s is null) as all_time
+               from unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) as t(c, m, r, s)
+               group by c, m, r) w
+         join points_ledger l on l.crm_id = w.c and l.member_no = w.m and l.rule_id = w.r
+         where l.event_type = 'produce' and (w.all_time or l.occurred_at > w.s)",
+    )
+    .bind(&c)
+    .bind(&m)
+    .bind(&r)
+    .bind(&since)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (crm, member, rule, at, points) in rows {
+        windows.entry((crm, member, rule)).or_default().push((at, points));
+    }
+    Ok(windows)
+}
+
+/// Computes one event's outcome under its tenant's rules, recording its credits and its awards
+/// (so later events of the same batch see them in their windows).
+fn compute(
+    tenant: &TenantRules,
+    ev: &Envelope<EarnPayload>,
+    idx: usize,
+    windows: &mut Windows,
+    credits: &mut Vec<Credit>,
+) -> Outcome {
+    let scene = &ev.payload.action_scene;
+    let rules = tenant.produce_rules_for(scene);
+    if rules.is_empty() {
+        return Outcome::Rejected { reason: format!("no earn rule for action_scene {scene}") };
+    }
+    let t = ev.occurred_at;
+    let mut total = 0;
+    let mut reasons = Vec::new();
+    for rule in rules {
+        let base = match rule.base_award(ev.payload.amount) {
+            Ok(b) => b,
+            Err(why) => {
+                reasons.push(format!("rule {}: {why}", rule.rule_id));
+                continue;
+            }
+        };
+        if base <= 0 {
+            let amount = ev.payload.amount.map_or_else(|| "0".into(), |a| a.to_decimal_string());
+            reasons.push(format!(
+                "rule {}: amount {amount} is below per_money {}",
+                rule.rule_id,
+                rule.per_money.unwrap_or(0)
+            ));
+            continue;
+        }
+        let mut award = base;
+        if rule.max_times.is_some() || rule.max_points.is_some() {
+            let window = windows.entry((ev.crm_id.clone(), ev.payload.member_no.clone(), rule.rule_id)).or_default();
+            let since = (rule.range_days > 0).then(|| t - Duration::days(rule.range_days));
+            let (times, points) = window
+                .iter()
+                .filter(|(at, _)| since.is_none_or(|s| *at > s))
+                .fold((0i64, 0i64), |(n, p), (_, pts)| (n + 1, p + pts));
+            let within =
+                if rule.range_days > 0 { format!("within {} day(s)", rule.range_days) } else { "in total".to_string() };
+            if let Some(max) = rule.max_times {
+                if times >= max {
+                    reasons.push(format!("rule {}: max_times {max} reached {within}", rule.rule_id));
+                    continue;
+                }
+            }
+            if let Some(max) = rule.max_points {
+                let left = max - points;
+                if left <= 0 {
+                    reasons.push(format!("rule {}: max_points {max} reached {within}", rule.rule_id));
+                    continue;
+                }
+                award = award.min(left);
+            }
+            window.push((t, award));
+        }
+        total += award;
+        credits.push(Credit {
+            idx,
+            rule_id: rule.rule_id,
+            points: award,
+            expire_time: t + Duration::days(rule.expire_term),
+            unfreeze_time: (rule.freeze_term > 0).then(|| t + Duration::days(rule.freeze_term)),
+        });
+    }
+    if total > 0 {
+        Outcome::Applied { points: total }
+    } else {
+        Outcome::Rejected { reason: reasons.join("; ") }
+    }
+}
+
+/// Lots, ledger rows, analytics outbox rows and balances for the credits.
+async fn write_credits(
+    tx: &mut sqlx::PgConnection,
+    events: &[Envelope<EarnPayload>],
+    credits: &[Credit],
+) -> sqlx::Result<()> {
+    if credits.is_empty() {
+        return Ok(());
+    }
+    let n = credits.len();
+    let mut crm = Vec::with_capacity(n);
+    let mut member = Vec::with_capacity(n);
+    let mut event_no = Vec::with_capacity(n);
+    let mut rule_id = Vec::with_capacity(n);
+    let mut points = Vec::with_capacity(n);
+    let mut expire = Vec::with_capacity(n);
+    let mut unfreeze = Vec::with_capacity(n);
+    let mut scene = Vec::with_capacity(n);
+    let mut amount = Vec::with_capacity(n);
+    let mut store = Vec::with_capacity(n);
+    let mut cost = Vec::with_capacity(n);
+    let mut campaign = Vec::with_capacity(n);
+    let mut operator = Vec::with_capacity(n);
+    let mut desc = Vec::with_capacity(n);
+    let mut items: Vec<Option<Value>> = Vec::with_capacity(n);
+    let mut occurred = Vec::with_capacity(n);
+    let mut routing = Vec::with_capacity(n);
+    let mut analytics = Vec::with_capacity(n);
+    let mut per_member: HashMap<MemberKey, i64> = HashMap::new();
+    for c in credits {
+        let ev = &events[c.idx];
+        let p = &ev.payload;
+        crm.push(ev.crm_id.clone());
+        member.push(p.member_no.clone());
+        event_no.push(ev.idempotency_key.clone());
+        rule_id.push(c.rule_id);
+        points.push(c.points);
+        expire.push(c.expire_time);
+        unfreeze.push(c.unfreeze_time);
+        scene.push(p.action_scene.clone());
+        amount.push(p.amount.map(|a| a.0));
+        store.push(p.store_code.clone());
+        cost.push(p.cost_center.clone());
+        campaign.push(p.campagin_code.clone());
+        operator.push(p.operator.clone());
+        desc.push(p.event_desc.clone());
+        items.push(p.order_items.clone());
+        occurred.push(ev.occurred_at);
+        routing.push(format!("points.produce.{}", p.action_scene));
+        analytics.push(Json(json!({
+            "event_id": Uuid::now_v7(),
+            "kind": "points.produce",
+            "crm_id": ev.crm_id,
+            "member_no": p.member_no,
+            "event_no": ev.idempotency_key,
+            "event_type": "produce",
+            "action_scene": p.action_scene,
+            "rule_id": c.rule_id,
+            "points": c.points,
+            "amount": p.amount.map(|a| a.to_decimal_string()),
+            "store_code": p.store_code,
+            "cost_center": p.cost_center,
+            "campagin_code": p.campagin_code,
+            "expire_time": c.expire_time,
+            "unfreeze_time": c.unfreeze_time,
+            "occurred_at": ev.occurred_at,
+            "message_id": ev.message_id,
+        })));
+        *per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default() += c.points;
+    }
+    sqlx::query(
+        "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time, unfreeze_time)
+         select c, m, e, p, p, x, u from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[]) as t(c, m, e, p, x, u)",
+    )
+    .bind(&crm)
+    .bind(&member)
+    .bind(&event_no)
+    .bind(&points)
+    .bind(&expire)
+    .bind(&unfreeze)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, amount_cents, points, expire_time,
+                                    unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc, order_items,
+                                    rule_id, occurred_at)
+         select c, m, e, s, 'produce', a, p, x, u, sc, cc, cp, op, d, oi, r, o
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
+                     $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[],
+                     $15::bigint[], $16::timestamptz[])
+              as t(c, m, e, s, a, p, x, u, sc, cc, cp, op, d, oi, r, o)",
+    )
+    .bind(&crm)
+    .bind(&member)
+    .bind(&event_no)
+    .bind(&scene)
+    .bind(&amount)
+    .bind(&points)
+    .bind(&expire)
+    .bind(&unfreeze)
+    .bind(&store)
+    .bind(&cost)
+    .bind(&campaign)
+    .bind(&operator)
+    .bind(&desc)
+    .bind(&items)
+    .bind(&rule_id)
+    .bind(&occurred)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("insert into outbox (routing_key, payload) select * from unnest($1::text[], $2::jsonb[])")
+        .bind(&routing)
+        .bind(&analytics)
+        .execute(&mut *tx)
+        .await?;
+    let mut members: Vec<(MemberKey, i64)> = per_member.into_iter().collect();
+    members.sort();
+    let (keys, deltas): (Vec<MemberKey>, Vec<i64>) = members.into_iter().unzip();
+    let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+    sqlx::query(
+        "update member_balance b set points = b.points + t.p, total_produced = b.total_produced + t.p, updated_at = now()
+         from unnest($1::text[], $2::text[], $3::bigint[]) as t(c, m, p)
+         where b.crm_id = t.c and b.member_no = t.m",
+    )
+    .bind(&b_crm)
+    .bind(&b_member)
+    .bind(&deltas)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_inbox(
+    tx: &mut sqlx::PgConnection,
+    events: &[Envelope<EarnPayload>],
+    fresh: &[(usize, &Outcome)],
+) -> sqlx::Result<usize> {
+    let n = fresh.len();
+    let mut crm = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut message = Vec::with_capacity(n);
+    let mut member = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut points = Vec::with_capacity(n);
+    let mut reason: Vec<Option<String>> = Vec::with_capacity(n);
+    for &(i, outcome) in fresh {
+        let ev = &events[i];
+        crm.push(ev.crm_id.clone());
+        key.push(ev.idempotency_key.clone());
+        message.push(ev.message_id);
+        member.push(ev.payload.member_no.clone());
+        let (s, p, r) = match outcome {
+            Outcome::Applied { points } => ("applied", *points, None),
+            Outcome::Rejected { reason } => ("rejected", 0, Some(reason.clone())),
+            Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("fresh events are applied or rejected"),
+        };
+        status.push(s.to_string());
+        points.push(p);
+        reason.push(r);
+    }
+    let result = sqlx::query(
+        "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
+         select c, $8, k, mid, 'points.earn', m, s, p, r
+         from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::text[]) as t(c, k, mid, m, s, p, r)
+         on conflict do nothing",
+    )
+    .bind(&crm)
+    .bind(&key)
+    .bind(&message)
+    .bind(&member)
+    .bind(&status)
+    .bind(&points)
+    .bind(&reason)
+    .bind(EVENT_NO)
+    .execute(&mut *tx)
+    .await?;
+    Ok(result.rows_affected() as usize)
+}

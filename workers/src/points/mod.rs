@@ -1,0 +1,3 @@
+//! Points handlers (seed 000). One file per message kind.
+
+pub mod earn;

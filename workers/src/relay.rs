@@ -1,0 +1,75 @@
+//! The outbox relay: claims unsent rows with `FOR UPDATE SKIP LOCKED` (so N workers relay
+//! side by side without sending a row twice at once), publishes them with confirms to the
+//! analytics exchange, and marks them sent in the same transaction.
+//!
+//! A crash after the publish and before the commit sends those rows again: delivery to
+//! analytics is at-least-once, and each event carries an `event_id` to deduplicate on.
+
+use std::time::Duration;
+
+use platform::broker::headers;
+use serde_json::Value;
+use sqlx::types::Json;
+use tokio_util::sync::CancellationToken;
+
+use crate::Deps;
+
+/// Sent rows are kept this long (for inspection), then deleted.
+const KEEP_SENT: &str = "1 day";
+
+/// Relays until `shutdown`.
+pub async fn run(deps: &Deps, shutdown: CancellationToken) {
+    let mut last_cleanup = std::time::Instant::now();
+    while !shutdown.is_cancelled() {
+        let pause = match relay_once(deps).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => Duration::from_millis(50),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay failed; retrying");
+                Duration::from_secs(1)
+            }
+        };
+        if last_cleanup.elapsed() > Duration::from_secs(600) {
+            last_cleanup = std::time::Instant::now();
+            let sql = format!("delete from outbox where sent_at < now() - interval '{KEEP_SENT}'");
+            if let Err(e) = sqlx::query(&sql).execute(&deps.db).await {
+                tracing::warn!(error = %e, "outbox cleanup failed");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Relays one batch; returns how many rows were sent.
+pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
+    let mut tx = deps.db.begin().await?;
+    let rows: Vec<(i64, String, Json<Value>)> = sqlx::query_as(
+        "select id, routing_key, payload from outbox where sent_at is null order by id limit $1 for update skip locked",
+    )
+    .bind(deps.settings.relay_batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+    let messages = rows
+        .into_iter()
+        .map(|(id, key, payload)| {
+            let event_id =
+                payload.0.get("event_id").and_then(Value::as_str).map_or_else(|| id.to_string(), str::to_string);
+            let kind = payload.0.get("kind").and_then(Value::as_str).unwrap_or("analytics").to_string();
+            let body = serde_json::to_vec(&payload.0).expect("a JSON value serializes");
+            (key, body, headers::persistent_json(&event_id, &kind))
+        })
+        .collect();
+    deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;
+    sqlx::query("update outbox set sent_at = now() where id = any($1)").bind(&ids).execute(&mut *tx).await?;
+    tx.commit().await?;
+    metrics::counter!("outbox_relayed_total").increment(ids.len() as u64);
+    Ok(ids.len())
+}

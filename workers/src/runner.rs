@@ -1,0 +1,67 @@
+//! Starting and stopping a worker process's tasks: N consumers and the outbox relay.
+
+use std::sync::Arc;
+
+use platform::{broker::Domain, Settings};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{Deps, Failpoints};
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub consumers: usize,
+    pub relay: bool,
+}
+
+impl WorkerOptions {
+    pub fn from_settings(settings: &Settings) -> WorkerOptions {
+        WorkerOptions { consumers: settings.consumers.max(1), relay: true }
+    }
+}
+
+/// A running worker: stop it gracefully, or wait for it.
+pub struct WorkerHandle {
+    pub deps: Arc<Deps>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl WorkerHandle {
+    /// Stops taking new batches, finishes the ones in flight, and returns when all tasks ended
+    /// (or after `grace`, leaving the rest to be redelivered).
+    pub async fn stop(self, grace: std::time::Duration) {
+        self.shutdown.cancel();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!("worker tasks did not stop within the grace period");
+        }
+    }
+
+    /// Waits until every task has ended (after the shutdown token fired, or a failpoint crash).
+    pub async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+}
+
+/// Starts the consumers and the relay on the shared dependencies.
+pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToken) -> WorkerHandle {
+    let tracker = TaskTracker::new();
+    for index in 0..options.consumers {
+        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Points, index, shutdown.clone()));
+    }
+    if options.relay {
+        let deps = deps.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move { crate::relay::run(&deps, shutdown).await });
+    }
+    tracker.close();
+    WorkerHandle { deps, shutdown, tracker }
+}
+
+/// Connects everything from settings and starts; what the binary runs.
+pub async fn start_from_settings(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<WorkerHandle> {
+    let db = platform::db::connect_and_migrate(&settings).await?;
+    let redis = platform::cache::redis_pool(&settings.redis_url)?;
+    let options = WorkerOptions::from_settings(&settings);
+    let deps = Arc::new(Deps::new(settings, db, redis, Arc::new(Failpoints::default())));
+    Ok(start(deps, options, shutdown))
+}

@@ -1,0 +1,37 @@
+//! `workers verify`: the ledger invariants, checked per member.
+//!
+//! A member's balance must equal the sum of their lot remainders and the signed sum of their
+//! ledger. A violation is printed with the three numbers.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Violation {
+    pub crm_id: String,
+    pub member_no: String,
+    pub balance: i64,
+    pub lots: i64,
+    pub ledger: i64,
+}
+
+/// Every member whose balance, lots and ledger disagree (optionally of one tenant).
+pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<Violation>> {
+    sqlx::query_as(
+        "with lots as (select crm_id, member_no, sum(remaining)::bigint as lots from points_lot
+                       where $1::text is null or crm_id = $1 group by crm_id, member_no),
+              ledger as (select crm_id, member_no, sum(points)::bigint as ledger from points_ledger
+                         where $1::text is null or crm_id = $1 group by crm_id, member_no)
+         select b.crm_id, b.member_no, b.points as balance,
+                coalesce(l.lots, 0) as lots, coalesce(g.ledger, 0) as ledger
+         from member_balance b
+         left join lots l using (crm_id, member_no)
+         left join ledger g using (crm_id, member_no)
+         where ($1::text is null or b.crm_id = $1)
+           and (b.points <> coalesce(l.lots, 0) or b.points <> coalesce(g.ledger, 0))
+         order by b.crm_id, b.member_no",
+    )
+    .bind(crm_id)
+    .fetch_all(db)
+    .await
+}
