@@ -118,17 +118,22 @@ create table points_ledger (
     create_time      timestamptz not null default now(),
     update_time      timestamptz not null default now()
 );
-create index points_ledger_member on points_ledger (crm_id, member_no, create_time);
+-- A member's history, and the rolling windows of max_times / max_points (awards per rule).
+-- One index serves both: fewer indexes to maintain on the hottest insert.
+create index points_ledger_member on points_ledger (crm_id, member_no, rule_id, occurred_at);
 create index points_ledger_time on points_ledger (crm_id, update_time);
--- The rolling windows of max_times / max_points read the member's awards per rule.
-create index points_ledger_rule_window on points_ledger (crm_id, member_no, rule_id, occurred_at) where rule_id is not null;
 
--- Analytics events waiting to leave. Written in the same transaction as the change; the relay
--- claims rows with FOR UPDATE SKIP LOCKED, publishes them with confirms, and marks them sent.
+-- Analytics events waiting to leave. Written in the same transaction as the change, one row per
+-- applied batch: a row (and a broker message) per event would double the batch's cost. The
+-- relay claims rows with FOR UPDATE SKIP LOCKED, publishes each row as one message (a JSON
+-- array of events) with confirms, and marks the row sent.
 create table outbox (
-    id           bigserial primary key,
-    routing_key  text not null,
-    payload      jsonb not null,
+    id            bigserial primary key,
+    -- e.g. points.produce
+    routing_key   text not null,
+    -- json, not jsonb: written once, read once, never queried inside, so never parsed.
+    events        json not null,
+    event_count   integer not null,
     created_at   timestamptz not null default now(),
     sent_at      timestamptz
 );

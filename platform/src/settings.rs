@@ -25,6 +25,7 @@ pub struct Settings {
     pub batch_size: usize,
     /// Delays of the bounded retries of a transient failure; past the last, the message is parked.
     pub retry_delays: Vec<Duration>,
+    /// Outbox rows per relay round (a row holds one applied batch's events).
     pub relay_batch: i64,
     pub log_json: bool,
 }
@@ -102,7 +103,7 @@ impl Settings {
             prefetch: parsed("WORKER_PREFETCH", 500)?,
             batch_size: parsed("WORKER_BATCH_SIZE", 250)?,
             retry_delays,
-            relay_batch: parsed("RELAY_BATCH", 500)?,
+            relay_batch: parsed("RELAY_BATCH", 20)?,
             log_json: var("LOG_FORMAT", "json") == "json",
         })
     }

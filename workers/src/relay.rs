@@ -1,6 +1,7 @@
 //! The outbox relay: claims unsent rows with `FOR UPDATE SKIP LOCKED` (so N workers relay
-//! side by side without sending a row twice at once), publishes them with confirms to the
-//! analytics exchange, and marks them sent in the same transaction.
+//! side by side without sending a row twice at once), publishes each row with confirms to the
+//! analytics exchange as one message (a JSON array of the batch's events, routing key
+//! `points.produce`, header `x-event-count`), and marks the rows sent in the same transaction.
 //!
 //! A crash after the publish and before the commit sends those rows again: delivery to
 //! analytics is at-least-once, and each event carries an `event_id` to deduplicate on.
@@ -8,7 +9,8 @@
 use std::time::Duration;
 
 use platform::broker::headers;
-use serde_json::Value;
+use platform::broker::FieldTableBuilder;
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +45,14 @@ pub async fn run(deps: &Deps, shutdown: CancellationToken) {
     }
 }
 
-/// Relays one batch; returns how many rows were sent.
+/// Header with the number of events in an analytics message.
+pub const EVENT_COUNT: &str = "x-event-count";
+
+/// Relays up to `RELAY_BATCH` outbox rows (one message each); returns how many events were sent.
 pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let mut tx = deps.db.begin().await?;
-    let rows: Vec<(i64, String, Json<Value>)> = sqlx::query_as(
-        "select id, routing_key, payload from outbox where sent_at is null order by id limit $1 for update skip locked",
+    let rows: Vec<(i64, String, Json<Box<RawValue>>, i32)> = sqlx::query_as(
+        "select id, routing_key, events, event_count from outbox where sent_at is null order by id limit $1 for update skip locked",
     )
     .bind(deps.settings.relay_batch)
     .fetch_all(&mut *tx)
@@ -56,20 +61,19 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
         tx.commit().await?;
         return Ok(0);
     }
-    let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+    let ids: Vec<i64> = rows.iter().map(|(id, ..)| *id).collect();
+    let sent: usize = rows.iter().map(|(.., n)| *n as usize).sum();
     let messages = rows
         .into_iter()
-        .map(|(id, key, payload)| {
-            let event_id =
-                payload.0.get("event_id").and_then(Value::as_str).map_or_else(|| id.to_string(), str::to_string);
-            let kind = payload.0.get("kind").and_then(Value::as_str).unwrap_or("analytics").to_string();
-            let body = serde_json::to_vec(&payload.0).expect("a JSON value serializes");
-            (key, body, headers::persistent_json(&event_id, &kind))
+        .map(|(id, routing_key, events, count)| {
+            let props = headers::persistent_json(&format!("outbox-{id}"), &routing_key)
+                .with_headers(FieldTableBuilder::default().int(EVENT_COUNT, count.into()).build());
+            (routing_key, events.0.get().as_bytes().to_vec(), props)
         })
         .collect();
     deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;
     sqlx::query("update outbox set sent_at = now() where id = any($1)").bind(&ids).execute(&mut *tx).await?;
     tx.commit().await?;
-    metrics::counter!("outbox_relayed_total").increment(ids.len() as u64);
-    Ok(ids.len())
+    metrics::counter!("outbox_relayed_total").increment(sent as u64);
+    Ok(sent)
 }

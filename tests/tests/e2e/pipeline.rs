@@ -108,7 +108,11 @@ async fn two_workers_apply_2000_events_for_50_members_once() {
         (env.scalar("select count(*) from outbox where sent_at is null").await == 0).then_some(())
     })
     .await;
-    assert_eq!(env.scalar("select count(*) from outbox").await, env.scalar("select count(*) from points_ledger").await);
+    assert_eq!(
+        env.scalar("select sum(event_count)::bigint from outbox").await,
+        env.scalar("select count(*) from points_ledger").await,
+        "one analytics event per ledger row"
+    );
     a.stop(Duration::from_secs(5)).await;
     b.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("tasks ended").cleanup().await;
@@ -287,7 +291,10 @@ async fn an_outbox_row_survives_a_dead_worker_and_is_published_later() {
         .await
         .unwrap()
         .expect("the analytics event is on the queue");
-    let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    let events: Vec<Value> = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(message.delivery.routing_key.as_str(), "points.produce");
     assert_eq!(event["event_no"], json!("o1"));
     assert_eq!(event["points"], json!(10));
     assert_eq!(event["event_type"], json!("produce"));

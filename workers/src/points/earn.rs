@@ -5,15 +5,18 @@
 //! thousands of events a second, where one transaction per event tops out at a few thousand.
 //!
 //! Order of work inside the transaction, and why:
-//! 1. create-or-lock the batch's members, sorted (a fixed lock order: no deadlocks between
-//!    batches; the lock also serializes the rule-window counts of one member across workers);
+//! 1. only when a rule of the batch has limits (`max_times` / `max_points`): create-or-lock the
+//!    batch's members, sorted, so that two workers cannot both count the same window;
 //! 2. read which keys the inbox already holds (those are duplicates);
 //! 3. read the members' awards inside the rules' windows, compute every award in memory;
-//! 4. write lots, ledger rows, outbox rows, balances, and the inbox rows with their outcome.
+//! 4. write lots, ledger rows and one outbox row (the batch's analytics events), then upsert
+//!    the balances and insert the inbox rows, each sorted by key. Row locks are taken in one
+//!    order (balances, then inbox keys, each sorted) and as late as possible, so concurrent
+//!    batches neither deadlock nor wait on each other for long.
 //!
 //! The inbox insert is `on conflict do nothing`; if it inserts fewer rows than computed (the
-//! same key sent concurrently for two different members) the batch is rolled back and tried
-//! again, and the second time the key is a duplicate.
+//! same key applied concurrently by another worker) the batch is rolled back and tried again,
+//! and the second time the key is a duplicate.
 
 use std::collections::{HashMap, HashSet};
 
@@ -69,34 +72,121 @@ pub async fn apply_batch(
     tenants: &HashMap<String, TenantRules>,
     events: &[Envelope<EarnPayload>],
 ) -> Result<Vec<Outcome>, ApplyError> {
+    // Optimistic: most keys are new, so the inbox is not read first. If the insert finds keys
+    // that exist, the transaction is rolled back and the batch computed again without them.
+    let mut known = HashSet::new();
+    for _ in 0..2 {
+        match try_apply(db, tenants, events, &known).await? {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(existing) => known.extend(existing),
+        }
+    }
+    Err(ApplyError::KeyRace)
+}
+
+/// One attempt. `Ok(Err(keys))`: these keys already had inbox rows; nothing was written.
+async fn try_apply(
+    db: &PgPool,
+    tenants: &HashMap<String, TenantRules>,
+    events: &[Envelope<EarnPayload>],
+    known_duplicates: &HashSet<(String, String)>,
+) -> Result<Result<Vec<Outcome>, Vec<(String, String)>>, ApplyError> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
-    // Duplicates inside the batch (a double publish arriving together): keep the first.
-    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut first_of: HashSet<(&str, &str)> = HashSet::new();
     let mut duplicate_counts: HashMap<(String, String), i32> = HashMap::new();
-    let mut candidates = Vec::new();
+    let mut fresh = Vec::new();
     for (i, ev) in events.iter().enumerate() {
+        let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str());
         if !tenants.contains_key(&ev.crm_id) {
             outcomes[i] = Some(Outcome::Poison { reason: format!("unknown tenant crm_id {}", ev.crm_id) });
-        } else if first_of.contains_key(&(ev.crm_id.as_str(), ev.idempotency_key.as_str())) {
+        } else if !first_of.insert(key) || known_duplicates.contains(&(key.0.to_string(), key.1.to_string())) {
+            // Seen earlier in this batch (a double publish arriving together), or applied before.
             outcomes[i] = Some(Outcome::Duplicate);
             *duplicate_counts.entry((ev.crm_id.clone(), ev.idempotency_key.clone())).or_default() += 1;
         } else {
-            first_of.insert((&ev.crm_id, &ev.idempotency_key), i);
-            candidates.push(i);
+            fresh.push(i);
         }
     }
-    if candidates.is_empty() {
-        return Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect());
+    if fresh.is_empty() && duplicate_counts.is_empty() {
+        return Ok(Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()));
     }
 
     let mut tx = db.begin().await?;
 
-    // 1. Members: create the missing rows, then lock them all, in one sorted order.
-    let mut members: Vec<MemberKey> =
-        candidates.iter().map(|&i| (events[i].crm_id.clone(), events[i].payload.member_no.clone())).collect();
-    members.sort();
-    members.dedup();
-    let (m_crm, m_no): (Vec<String>, Vec<String>) = members.iter().cloned().unzip();
+    // 1. Members, when a rule has limits: create the missing rows, then lock them all, sorted.
+    let limited = fresh.iter().any(|&i| {
+        let ev = &events[i];
+        tenants[&ev.crm_id]
+            .produce_rules_for(&ev.payload.action_scene)
+            .iter()
+            .any(|r| r.max_times.is_some() || r.max_points.is_some())
+    });
+    if limited {
+        let mut members: Vec<MemberKey> =
+            fresh.iter().map(|&i| (events[i].crm_id.clone(), events[i].payload.member_no.clone())).collect();
+        members.sort();
+        members.dedup();
+        lock_members(&mut tx, members).await?;
+    }
+
+    // 2. Awards inside the windows of the rules that have limits; every outcome, in memory.
+    let mut windows = load_windows(&mut tx, tenants, events, &fresh).await?;
+    let mut credits = Vec::new();
+    for &i in &fresh {
+        let ev = &events[i];
+        outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
+    }
+
+    // 3. The inbox rows, sorted by key (concurrent batches take key locks in one order).
+    let mut fresh_outcomes: Vec<(usize, &Outcome)> =
+        fresh.iter().map(|&i| (i, outcomes[i].as_ref().expect("computed above"))).collect();
+    fresh_outcomes.sort_by(|a, b| {
+        (&events[a.0].crm_id, &events[a.0].idempotency_key).cmp(&(&events[b.0].crm_id, &events[b.0].idempotency_key))
+    });
+    let inserted = insert_inbox(&mut tx, events, &fresh_outcomes).await?;
+    if inserted.len() != fresh.len() {
+        let inserted: HashSet<(String, String)> = inserted.into_iter().collect();
+        let existing = fresh
+            .iter()
+            .map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone()))
+            .filter(|k| !inserted.contains(k))
+            .collect();
+        tx.rollback().await?;
+        return Ok(Err(existing));
+    }
+
+    // 4. The change: lots, ledger, outbox, balances; then the duplicate counters.
+    write_credits(&mut tx, events, &credits).await?;
+    if !duplicate_counts.is_empty() {
+        let mut c = Vec::new();
+        let mut k = Vec::new();
+        let mut n = Vec::new();
+        let mut counts: Vec<_> = duplicate_counts.into_iter().collect();
+        counts.sort();
+        for ((crm, key), count) in counts {
+            c.push(crm);
+            k.push(key);
+            n.push(count);
+        }
+        sqlx::query(
+            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
+             from unnest($1::text[], $2::text[], $3::int[]) as t(c, k, n)
+             where i.crm_id = t.c and i.key_kind = $4 and i.idem_key = t.k",
+        )
+        .bind(&c)
+        .bind(&k)
+        .bind(&n)
+        .bind(EVENT_NO)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()))
+}
+
+/// Creates the members' balance rows if missing and locks them, in sorted order.
+async fn lock_members(tx: &mut sqlx::PgConnection, members: Vec<MemberKey>) -> sqlx::Result<()> {
+    let (m_crm, m_no): (Vec<String>, Vec<String>) = members.into_iter().unzip();
     sqlx::query(
         "insert into member_balance (crm_id, member_no)
          select c, m from unnest($1::text[], $2::text[]) as t(c, m) order by c, m
@@ -116,72 +206,7 @@ pub async fn apply_batch(
     .bind(&m_no)
     .execute(&mut *tx)
     .await?;
-
-    // 2. Keys the inbox already holds.
-    let (k_crm, k_key): (Vec<String>, Vec<String>) =
-        candidates.iter().map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone())).unzip();
-    let seen: Vec<(String, String)> = sqlx::query_as(
-        "select i.crm_id, i.idem_key from inbox i
-         join unnest($1::text[], $2::text[]) as t(c, k) on i.crm_id = t.c and i.idem_key = t.k
-         where i.key_kind = $3",
-    )
-    .bind(&k_crm)
-    .bind(&k_key)
-    .bind(EVENT_NO)
-    .fetch_all(&mut *tx)
-    .await?;
-    let seen: HashSet<(String, String)> = seen.into_iter().collect();
-    let mut fresh = Vec::new();
-    for &i in &candidates {
-        let key = (events[i].crm_id.clone(), events[i].idempotency_key.clone());
-        if seen.contains(&key) {
-            outcomes[i] = Some(Outcome::Duplicate);
-            *duplicate_counts.entry(key).or_default() += 1;
-        } else {
-            fresh.push(i);
-        }
-    }
-
-    // 3. Awards inside the windows of the rules that have limits.
-    let mut windows = load_windows(&mut tx, tenants, events, &fresh).await?;
-    let mut credits = Vec::new();
-    for &i in &fresh {
-        let ev = &events[i];
-        let tenant = &tenants[&ev.crm_id];
-        outcomes[i] = Some(compute(tenant, ev, i, &mut windows, &mut credits));
-    }
-
-    // 4. Writes.
-    write_credits(&mut tx, events, &credits).await?;
-    let fresh_outcomes: Vec<(usize, &Outcome)> =
-        fresh.iter().map(|&i| (i, outcomes[i].as_ref().expect("computed above"))).collect();
-    let inserted = insert_inbox(&mut tx, events, &fresh_outcomes).await?;
-    if inserted != fresh.len() {
-        return Err(ApplyError::KeyRace);
-    }
-    if !duplicate_counts.is_empty() {
-        let mut c = Vec::new();
-        let mut k = Vec::new();
-        let mut n = Vec::new();
-        for ((crm, key), count) in duplicate_counts {
-            c.push(crm);
-            k.push(key);
-            n.push(count);
-        }
-        sqlx::query(
-            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
-             from unnest($1::text[], $2::text[], $3::int[]) as t(c, k, n)
-             where i.crm_id = t.c and i.key_kind = $4 and i.idem_key = t.k",
-        )
-        .bind(&c)
-        .bind(&k)
-        .bind(&n)
-        .bind(EVENT_NO)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect())
+    Ok(())
 }
 
 /// Earlier awards per (crm_id, member_no, rule_id), with their business time and points.
@@ -336,7 +361,6 @@ async fn write_credits(
     let mut desc = Vec::with_capacity(n);
     let mut items: Vec<Option<Value>> = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
-    let mut routing = Vec::with_capacity(n);
     let mut analytics = Vec::with_capacity(n);
     let mut per_member: HashMap<MemberKey, i64> = HashMap::new();
     for c in credits {
@@ -358,8 +382,7 @@ async fn write_credits(
         desc.push(p.event_desc.clone());
         items.push(p.order_items.clone());
         occurred.push(ev.occurred_at);
-        routing.push(format!("points.produce.{}", p.action_scene));
-        analytics.push(Json(json!({
+        analytics.push(json!({
             "event_id": Uuid::now_v7(),
             "kind": "points.produce",
             "crm_id": ev.crm_id,
@@ -377,7 +400,7 @@ async fn write_credits(
             "unfreeze_time": c.unfreeze_time,
             "occurred_at": ev.occurred_at,
             "message_id": ev.message_id,
-        })));
+        }));
         *per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default() += c.points;
     }
     sqlx::query(
@@ -420,9 +443,9 @@ async fn write_credits(
     .bind(&occurred)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("insert into outbox (routing_key, payload) select * from unnest($1::text[], $2::jsonb[])")
-        .bind(&routing)
-        .bind(&analytics)
+    sqlx::query("insert into outbox (routing_key, events, event_count) values ('points.produce', $1, $2)")
+        .bind(Json(&analytics))
+        .bind(analytics.len() as i32)
         .execute(&mut *tx)
         .await?;
     let mut members: Vec<(MemberKey, i64)> = per_member.into_iter().collect();
@@ -430,9 +453,11 @@ async fn write_credits(
     let (keys, deltas): (Vec<MemberKey>, Vec<i64>) = members.into_iter().unzip();
     let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
     sqlx::query(
-        "update member_balance b set points = b.points + t.p, total_produced = b.total_produced + t.p, updated_at = now()
-         from unnest($1::text[], $2::text[], $3::bigint[]) as t(c, m, p)
-         where b.crm_id = t.c and b.member_no = t.m",
+        "insert into member_balance as b (crm_id, member_no, points, total_produced)
+         select c, m, p, p from unnest($1::text[], $2::text[], $3::bigint[]) as t(c, m, p) order by c, m
+         on conflict (crm_id, member_no)
+         do update set points = b.points + excluded.points, total_produced = b.total_produced + excluded.total_produced,
+                       updated_at = now()",
     )
     .bind(&b_crm)
     .bind(&b_member)
@@ -442,11 +467,13 @@ async fn write_credits(
     Ok(())
 }
 
+/// Inserts the inbox rows; returns the keys actually inserted (a key missing from the answer
+/// already existed).
 async fn insert_inbox(
     tx: &mut sqlx::PgConnection,
     events: &[Envelope<EarnPayload>],
     fresh: &[(usize, &Outcome)],
-) -> sqlx::Result<usize> {
+) -> sqlx::Result<Vec<(String, String)>> {
     let n = fresh.len();
     let mut crm = Vec::with_capacity(n);
     let mut key = Vec::with_capacity(n);
@@ -470,11 +497,12 @@ async fn insert_inbox(
         points.push(p);
         reason.push(r);
     }
-    let result = sqlx::query(
+    sqlx::query_as(
         "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
          select c, $8, k, mid, 'points.earn', m, s, p, r
          from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::text[]) as t(c, k, mid, m, s, p, r)
-         on conflict do nothing",
+         on conflict do nothing
+         returning crm_id, idem_key",
     )
     .bind(&crm)
     .bind(&key)
@@ -484,7 +512,6 @@ async fn insert_inbox(
     .bind(&points)
     .bind(&reason)
     .bind(EVENT_NO)
-    .execute(&mut *tx)
-    .await?;
-    Ok(result.rows_affected() as usize)
+    .fetch_all(&mut *tx)
+    .await
 }

@@ -1,0 +1,208 @@
+//! The pipeline benchmark: N order events across M members, published to the broker and
+//! drained by the workers, against the raw broker rate of the same N messages measured in the
+//! same run (publish with confirms + consume with acks, nothing else).
+//!
+//! `cargo run --release -p loyalty-tests --bin bench -- --events 100000 --members 1000`
+
+use std::{sync::Arc, time::Instant};
+
+use clap::Parser;
+use futures_util::{stream::FuturesUnordered, StreamExt};
+use lapin::{
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+        QueueDeleteOptions,
+    },
+    types::{AMQPValue, FieldTable},
+    BasicProperties, Channel,
+};
+use loyalty_tests::TestEnv;
+use platform::broker::headers;
+use schemas::{
+    points::{Cents, EarnPayload},
+    Envelope, MessageKind,
+};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Order events to publish.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Members they are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    members: usize,
+    /// Consumers in the worker (each its own channel and transactions).
+    #[arg(long, default_value_t = 2)]
+    consumers: usize,
+    /// Messages per transaction.
+    #[arg(long, default_value_t = 250)]
+    batch: usize,
+    /// Publishes in flight (unconfirmed) at once.
+    #[arg(long, default_value_t = 1_000)]
+    window: usize,
+    /// Also measure the drain alone: publish everything first, then start the worker.
+    #[arg(long)]
+    drain: bool,
+}
+
+/// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
+async fn publish_all(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    bodies: &[(String, Vec<u8>)],
+    window: usize,
+) {
+    let mut in_flight = FuturesUnordered::new();
+    for (id, body) in bodies {
+        if in_flight.len() >= window {
+            let confirm: lapin::Result<lapin::Confirmation> = in_flight.next().await.expect("in flight");
+            assert!(confirm.expect("confirm").is_ack(), "the broker refused a message");
+        }
+        let props: BasicProperties = headers::persistent_json(id, "points.earn");
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        in_flight.push(
+            channel.basic_publish(exchange.into(), routing_key.into(), options, body, props).await.expect("publish"),
+        );
+    }
+    while let Some(confirm) = in_flight.next().await {
+        assert!(confirm.expect("confirm").is_ack(), "the broker refused a message");
+    }
+}
+
+/// The raw broker: a quorum queue, the same messages published with confirms while one
+/// consumer (prefetch 1000) acks them in groups of 100.
+async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) -> f64 {
+    let (conn_p, publisher) = env.channel().await;
+    let conn_c = platform::broker::connect(&env.settings.amqp_url, "bench-raw-consumer").await.expect("broker");
+    let consumer_channel = conn_c.create_channel().await.expect("channel");
+    let queue = format!("{}.bench.raw", env.settings.namespace);
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    publisher
+        .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+        .await
+        .expect("queue");
+    consumer_channel.basic_qos(1000, BasicQosOptions::default()).await.expect("qos");
+    let mut consumer = consumer_channel
+        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("consume");
+    let n = bodies.len();
+    let started = Instant::now();
+    let drain = tokio::spawn(async move {
+        let mut seen = 0;
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery.expect("delivery");
+            seen += 1;
+            if seen % 100 == 0 || seen == n {
+                delivery.ack(BasicAckOptions { multiple: true }).await.expect("ack");
+            }
+            if seen == n {
+                break;
+            }
+        }
+    });
+    publish_all(&publisher, "", &queue, bodies, window).await;
+    drain.await.expect("consumer");
+    let elapsed = started.elapsed().as_secs_f64();
+    publisher.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.ok();
+    conn_p.close(200, "done".into()).await.ok();
+    conn_c.close(200, "done".into()).await.ok();
+    n as f64 / elapsed
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let mut env = TestEnv::new().await;
+    env.settings.batch_size = args.batch;
+    env.settings.prefetch = (args.batch * 2).min(u16::MAX as usize) as u16;
+    env.settings.db_max_connections = (args.consumers as u32 + 4).max(8);
+    let key = env.tenant("10080").await;
+    env.rule(
+        "10080",
+        &key,
+        json!({"rule_name": "下单支付", "action_scene": "order_pay", "points_type": "order", "expire_term": 365,
+               "per_money": 10, "change_points": 1, "range_days": 0}),
+    )
+    .await;
+
+    let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
+        .map(|i| {
+            let payload = EarnPayload {
+                member_no: format!("member-{}", i % args.members),
+                action_scene: "order_pay".into(),
+                amount: Some(Cents(((i % 50) as i64 + 1) * 1000)),
+                order_items: None,
+                store_code: Some("ec_mall".into()),
+                cost_center: None,
+                campagin_code: None,
+                operator: None,
+                event_desc: None,
+            };
+            let envelope = Envelope::new(
+                MessageKind::PointsEarn,
+                "10080".into(),
+                format!("bench-{i}"),
+                chrono::Utc::now(),
+                payload,
+            );
+            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
+        })
+        .collect();
+
+    println!(
+        "bench: {} order events, {} members, {} consumers, batch {}",
+        args.events, args.members, args.consumers, args.batch
+    );
+    let raw = raw_broker(&env, &bodies, args.window).await;
+    println!("raw broker publish+consume: {raw:>9.0} msg/s");
+
+    let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
+    let (conn, channel) = env.channel().await;
+    let started = Instant::now();
+    publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &bodies, args.window).await;
+    let published = started.elapsed().as_secs_f64();
+    let n = args.events as i64;
+    loop {
+        if env.scalar("select count(*) from inbox").await >= n {
+            break;
+        }
+        // Counting the inbox costs the database a little: not too often.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let applied = args.events as f64 / elapsed;
+    println!("engine publish+apply:       {applied:>9.0} events/s  (published in {published:.1} s, all applied after {elapsed:.1} s)");
+    println!("ratio engine / raw broker:  {:>9.2}", applied / raw);
+
+    if args.drain {
+        // The same events again under new keys, published before any worker runs.
+        worker.stop(std::time::Duration::from_secs(10)).await;
+        let again: Vec<(String, Vec<u8>)> = bodies
+            .iter()
+            .map(|(id, body)| (id.clone(), String::from_utf8_lossy(body).replace("\"bench-", "\"again-").into_bytes()))
+            .collect();
+        publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
+        let started = Instant::now();
+        let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
+        while env.scalar("select count(*) from inbox").await < 2 * n {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let drained = args.events as f64 / started.elapsed().as_secs_f64();
+        println!("engine drain alone:         {drained:>9.0} events/s  (a backlog of {n}, no publishing meanwhile)");
+        worker.stop(std::time::Duration::from_secs(10)).await;
+    } else {
+        worker.stop(std::time::Duration::from_secs(10)).await;
+    }
+    let n = if args.drain { 2 * n } else { n };
+    let ledger = env.scalar("select count(*) from points_ledger").await;
+    let violations = workers::verify::violations(&env.db, None).await.expect("verify");
+    println!("check: {ledger} ledger rows for {n} events, {} verify violations", violations.len());
+    assert_eq!(ledger, n, "every event applied exactly once");
+    assert!(violations.is_empty());
+    conn.close(200, "done".into()).await.ok();
+    env.cleanup().await;
+}
