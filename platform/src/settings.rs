@@ -12,6 +12,8 @@ pub struct Settings {
     pub amqp_url: String,
     pub redis_url: String,
     pub api_addr: String,
+    /// Where a worker process serves `/metrics` and `/healthz` (empty: not at all).
+    pub worker_metrics_addr: String,
     pub admin_token: String,
     pub production: bool,
     /// Prefix of every exchange, queue and Redis key: several environments (or tests) can
@@ -38,6 +40,7 @@ impl std::fmt::Debug for Settings {
             .field("amqp_url", &redact(&self.amqp_url))
             .field("redis_url", &redact(&self.redis_url))
             .field("api_addr", &self.api_addr)
+            .field("worker_metrics_addr", &self.worker_metrics_addr)
             .field("production", &self.production)
             .field("namespace", &self.namespace)
             .field("db_max_connections", &self.db_max_connections)
@@ -95,6 +98,7 @@ impl Settings {
             amqp_url: var("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
             api_addr: var("API_ADDR", "127.0.0.1:21100"),
+            worker_metrics_addr: env::var("WORKER_METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:21101".into()),
             admin_token,
             production,
             namespace: var("LOYALTY_NAMESPACE", "loyalty"),

@@ -92,7 +92,18 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(?settings, "starting workers");
+    platform::telemetry::metrics();
     let shutdown = CancellationToken::new();
+    if !settings.worker_metrics_addr.is_empty() {
+        // Prometheus scrapes each worker process here (with --scale, each container its own).
+        let listener = tokio::net::TcpListener::bind(&settings.worker_metrics_addr).await?;
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(|| async { platform::telemetry::metrics().render() }))
+            .route("/healthz", axum::routing::get(|| async { "ok" }));
+        let stop = shutdown.clone();
+        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await });
+        tracing::info!(addr = %settings.worker_metrics_addr, "serving /metrics");
+    }
     let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight batches");

@@ -10,9 +10,9 @@
 //! 2. read which keys the inbox already holds (those are duplicates);
 //! 3. read the members' awards inside the rules' windows, compute every award in memory;
 //! 4. write lots, ledger rows and one outbox row (the batch's analytics events), then upsert
-//!    the balances and insert the inbox rows, each sorted by key. Row locks are taken in one
-//!    order (balances, then inbox keys, each sorted) and as late as possible, so concurrent
-//!    batches neither deadlock nor wait on each other for long.
+//!    the balances and insert the inbox rows. Row locks are taken in one order in every batch
+//!    (members, then inbox keys, each sorted) and as late as possible, so concurrent batches
+//!    neither deadlock nor wait on each other for long.
 //!
 //! The inbox insert is `on conflict do nothing`; if it inserts fewer rows than computed (the
 //! same key applied concurrently by another worker) the batch is rolled back and tried again,
@@ -137,7 +137,11 @@ async fn try_apply(
         outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
     }
 
-    // 3. The inbox rows, sorted by key (concurrent batches take key locks in one order).
+    // 3. The change: lots, ledger, outbox, then the balances (sorted by member).
+    write_credits(&mut tx, events, &credits).await?;
+
+    // 4. The inbox rows, sorted by key. Every batch locks members before keys, each in sorted
+    //    order, so two batches never wait on each other in a cycle.
     let mut fresh_outcomes: Vec<(usize, &Outcome)> =
         fresh.iter().map(|&i| (i, outcomes[i].as_ref().expect("computed above"))).collect();
     fresh_outcomes.sort_by(|a, b| {
@@ -155,8 +159,7 @@ async fn try_apply(
         return Ok(Err(existing));
     }
 
-    // 4. The change: lots, ledger, outbox, balances; then the duplicate counters.
-    write_credits(&mut tx, events, &credits).await?;
+    // 5. Count the duplicates on their first outcome.
     if !duplicate_counts.is_empty() {
         let mut c = Vec::new();
         let mut k = Vec::new();
