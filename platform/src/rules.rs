@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use deadpool_redis::redis;
-use schemas::points::ProduceRule;
+use schemas::points::{ConsumeRule, ProduceRule};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{types::Json, PgPool};
 
 use crate::cache::REDIS_TIMEOUT;
 
@@ -20,6 +20,8 @@ pub struct TenantRules {
     pub version: i64,
     pub time_zone: String,
     pub produce: Vec<ProduceRule>,
+    #[serde(default)]
+    pub consume: Vec<ConsumeRule>,
 }
 
 impl TenantRules {
@@ -33,33 +35,44 @@ impl TenantRules {
         }
         rules
     }
+
+    /// The spend rule of a consume scene (the oldest, if several).
+    pub fn consume_rule_for(&self, scene: &str) -> Option<&ConsumeRule> {
+        self.consume.iter().filter(|r| r.action_scene == scene).min_by_key(|r| r.rule_id)
+    }
 }
+
+/// crm_id, rules_version, time_zone, earn rules, spend rules.
+type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>);
 
 /// Loads the rule sets of some tenants from PostgreSQL; unknown tenants are absent.
 pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
     db: E,
     crm_ids: &[String],
 ) -> sqlx::Result<HashMap<String, TenantRules>> {
-    let rows: Vec<(String, i64, String, sqlx::types::Json<Vec<ProduceRule>>)> = sqlx::query_as(
+    let rows: Vec<RuleRow> = sqlx::query_as(
         "select t.crm_id, t.rules_version, t.time_zone,
-                coalesce(json_agg(json_build_object(
+                coalesce((select json_agg(json_build_object(
                     'rule_id', r.rule_id, 'rule_name', r.rule_name, 'action_scene', r.action_scene,
                     'points_type', r.points_type, 'expire_term', r.expire_term, 'per_money', r.per_money,
                     'change_points', r.change_points, 'freeze_term', r.freeze_term,
                     'max_points', r.max_points, 'max_times', r.max_times, 'range_days', r.range_days,
-                    'mul_rules', r.mul_rules) order by r.rule_id) filter (where r.rule_id is not null), '[]')
-         from tenant t
-         left join produce_rule r on r.crm_id = t.crm_id and r.deleted_at is null
-         where t.crm_id = any($1)
-         group by t.crm_id",
+                    'mul_rules', r.mul_rules) order by r.rule_id)
+                  from produce_rule r where r.crm_id = t.crm_id and r.deleted_at is null), '[]'),
+                coalesce((select json_agg(json_build_object(
+                    'rule_id', c.rule_id, 'rule_name', c.rule_name, 'action_scene', c.action_scene,
+                    'rules_li', c.rules_li) order by c.rule_id)
+                  from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]')
+             from tenant t
+             where t.crm_id = any($1)",
     )
     .bind(crm_ids)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(crm_id, version, time_zone, rules)| {
-            (crm_id.clone(), TenantRules { crm_id, version, time_zone, produce: rules.0 })
+        .map(|(crm_id, version, time_zone, produce, consume)| {
+            (crm_id.clone(), TenantRules { crm_id, version, time_zone, produce: produce.0, consume: consume.0 })
         })
         .collect())
 }

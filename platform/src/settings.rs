@@ -29,6 +29,8 @@ pub struct Settings {
     pub retry_delays: Vec<Duration>,
     /// Outbox rows per relay round (a row holds one applied batch's events).
     pub relay_batch: i64,
+    /// How often the expiry / unfreeze sweeper looks for due lots.
+    pub sweep_interval: Duration,
     pub log_json: bool,
 }
 
@@ -108,6 +110,7 @@ impl Settings {
             batch_size: parsed("WORKER_BATCH_SIZE", 250)?,
             retry_delays,
             relay_batch: parsed("RELAY_BATCH", 20)?,
+            sweep_interval: Duration::from_millis(parsed("SWEEP_INTERVAL_MS", 5000)?),
             log_json: var("LOG_FORMAT", "json") == "json",
         })
     }

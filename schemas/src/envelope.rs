@@ -15,12 +15,20 @@ pub enum MessageKind {
     /// A produce (earn) event of seed 000: order paid, login, sign-in, …
     #[serde(rename = "points.earn")]
     PointsEarn,
+    /// A spend (seed 000 consume).
+    #[serde(rename = "points.consume")]
+    PointsConsume,
+    /// A reversal (冲正) of an earlier earn or spend.
+    #[serde(rename = "points.reverse")]
+    PointsReverse,
 }
 
 impl MessageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::PointsEarn => "points.earn",
+            MessageKind::PointsConsume => "points.consume",
+            MessageKind::PointsReverse => "points.reverse",
         }
     }
 }

@@ -506,6 +506,18 @@ mod tests {
     }
 
     #[test]
+    fn consume_tiers_round_trip_in_yuan() {
+        let tier: ConsumeTier =
+            serde_json::from_value(serde_json::json!({"base_points": 50, "convert_money": 2.5})).unwrap();
+        assert_eq!(tier.convert_money, Cents(250));
+        let back: ConsumeTier = serde_json::from_value(serde_json::to_value(&tier).unwrap()).unwrap();
+        assert_eq!(back, tier);
+        // 50 points = 2.50 yuan: on 12.00 yuan with 1,000 points, 4 steps = 200 points for 10.00.
+        assert_eq!(tier.usable(Cents(1200), 1000), (200, Cents(1000)));
+        assert_eq!(tier.usable(Cents(1200), 120), (100, Cents(500)), "points limit the steps");
+    }
+
+    #[test]
     fn order_award_floors_per_money_steps() {
         let rule = ProduceRule {
             rule_id: 1,
@@ -526,4 +538,421 @@ mod tests {
         }
         assert!(rule.base_award(None).is_err());
     }
+}
+
+/// One tier of a spend rule: `base_points` points are worth `convert_money` yuan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeTier {
+    pub base_points: i64,
+    /// Yuan per `base_points` points (a number or a string, at most two decimals).
+    #[serde(deserialize_with = "de_required_amount", serialize_with = "ser_yuan")]
+    #[schema(value_type = f64)]
+    pub convert_money: Cents,
+    /// The member level this tier is for; absent: every level without a tier of its own.
+    #[serde(default)]
+    pub consume_level: Option<i64>,
+    /// Goods the points may pay for: `{"skus": ["sku1", ...]}`; absent or empty: any goods.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub goods_white: Option<Value>,
+}
+
+/// Writes cents as yuan (`200` → `2.0`), the form the API reads, so stored tiers read back.
+fn ser_yuan<S: serde::Serializer>(c: &Cents, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(c.0 as f64 / 100.0)
+}
+
+fn de_required_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Cents, D::Error> {
+    de_amount(d)?.ok_or_else(|| serde::de::Error::custom("expected an amount"))
+}
+
+impl ConsumeTier {
+    fn validate(&self, i: usize) -> Result<(), FieldError> {
+        let f = |name: &str| format!("rules_li[{i}].{name}");
+        check_range(&f("base_points"), self.base_points, 1, MAX_POINTS)?;
+        if self.convert_money.0 <= 0 {
+            return Err(FieldError::new(f("convert_money"), "must be greater than 0"));
+        }
+        if let Some(level) = self.consume_level {
+            check_range(&f("consume_level"), level, 0, 1000)?;
+        }
+        self.white_skus().map_err(|m| FieldError::new(f("goods_white"), m))?;
+        Ok(())
+    }
+
+    /// The whitelisted SKUs; `None` when any goods qualify.
+    pub fn white_skus(&self) -> Result<Option<Vec<String>>, String> {
+        let Some(white) = &self.goods_white else { return Ok(None) };
+        if white.is_null() {
+            return Ok(None);
+        }
+        let skus = white.get("skus").ok_or("must be an object like {\"skus\": [\"sku1\"]}")?;
+        let skus: Vec<String> =
+            serde_json::from_value(skus.clone()).map_err(|_| "skus must be a list of strings".to_string())?;
+        Ok((!skus.is_empty()).then_some(skus))
+    }
+
+    /// Points usable on `amount` and the money they offset: whole steps of `base_points`,
+    /// never worth more than the amount, never more than `available`.
+    pub fn usable(&self, amount: Cents, available: i64) -> (i64, Cents) {
+        let steps_by_money = amount.0 / self.convert_money.0;
+        let steps_by_points = available.max(0) / self.base_points;
+        let steps = steps_by_money.min(steps_by_points);
+        (steps * self.base_points, Cents(steps * self.convert_money.0))
+    }
+}
+
+/// A spend rule of seed 000, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConsumeRule {
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub action_scene: String,
+    pub rules_li: Vec<ConsumeTier>,
+}
+
+impl ConsumeRule {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.rule_name.trim().is_empty() {
+            return Err(FieldError::new("rule_name", "must not be empty"));
+        }
+        check_len("rule_name", &self.rule_name, 64)?;
+        check_scene("action_scene", &self.action_scene)?;
+        if self.rules_li.is_empty() || self.rules_li.len() > 50 {
+            return Err(FieldError::new("rules_li", "must hold 1 to 50 tiers"));
+        }
+        for (i, tier) in self.rules_li.iter().enumerate() {
+            tier.validate(i)?;
+        }
+        let mut levels: Vec<Option<i64>> = self.rules_li.iter().map(|t| t.consume_level).collect();
+        levels.sort();
+        if levels.windows(2).any(|w| w[0] == w[1]) {
+            return Err(FieldError::new("rules_li", "two tiers name the same consume_level"));
+        }
+        Ok(())
+    }
+
+    /// The tier for a member level: the tier of that level, else the tier without a level,
+    /// else the lowest level's tier.
+    pub fn tier_for(&self, level: Option<i64>) -> &ConsumeTier {
+        level
+            .and_then(|l| self.rules_li.iter().find(|t| t.consume_level == Some(l)))
+            .or_else(|| self.rules_li.iter().find(|t| t.consume_level.is_none()))
+            .or_else(|| self.rules_li.iter().min_by_key(|t| t.consume_level))
+            .expect("a validated rule has a tier")
+    }
+}
+
+/// `POST .../rules/consume_scene`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConsumeRule {
+    pub rule_name: String,
+    pub action_scene: String,
+    pub rules_li: Vec<ConsumeTier>,
+}
+
+impl CreateConsumeRule {
+    pub fn into_rule(self) -> Result<ConsumeRule, FieldError> {
+        let rule = ConsumeRule {
+            rule_id: 0,
+            rule_name: self.rule_name,
+            action_scene: self.action_scene,
+            rules_li: self.rules_li,
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// `POST .../rules/consume_scene/update`: the seed's flat `base_points` / `convert_money` change
+/// the first tier; `rules_li` replaces all tiers. `expire_term` is in the seed's table but means
+/// nothing for a spend rule: it is accepted and ignored.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConsumeRule {
+    pub rule_id: i64,
+    #[serde(default)]
+    pub rule_name: Option<String>,
+    #[serde(default)]
+    pub action_scene: Option<String>,
+    #[serde(default)]
+    pub expire_term: Option<i64>,
+    #[serde(default)]
+    pub base_points: Option<i64>,
+    #[serde(default, deserialize_with = "de_amount")]
+    #[schema(value_type = Option<f64>)]
+    pub convert_money: Option<Cents>,
+    #[serde(default)]
+    pub rules_li: Option<Vec<ConsumeTier>>,
+}
+
+impl UpdateConsumeRule {
+    pub fn merge_into(self, mut rule: ConsumeRule) -> Result<ConsumeRule, FieldError> {
+        if let Some(v) = self.rule_name {
+            rule.rule_name = v;
+        }
+        if let Some(v) = self.action_scene {
+            rule.action_scene = v;
+        }
+        if let Some(tiers) = self.rules_li {
+            rule.rules_li = tiers;
+        }
+        if let Some(first) = rule.rules_li.first_mut() {
+            if let Some(v) = self.base_points {
+                first.base_points = v;
+            }
+            if let Some(v) = self.convert_money {
+                first.convert_money = v;
+            }
+        }
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// `POST .../consume` and `.../consume/preview`: spend `points`, or as many points as the spend
+/// rule lets pay for `amount`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeRequest {
+    /// The idempotency key (not needed by the preview).
+    #[serde(default)]
+    pub event_no: Option<String>,
+    pub member_no: String,
+    /// A consume scene (`user_discount`, or one of the tenant's spend rules).
+    pub action_scene: String,
+    #[serde(default)]
+    pub points: Option<i64>,
+    #[serde(default, deserialize_with = "de_amount")]
+    #[schema(value_type = Option<f64>)]
+    pub amount: Option<Cents>,
+    /// Selects the spend rule's tier (`consume_level`).
+    #[serde(default)]
+    pub member_level: Option<i64>,
+    /// `[{"sku": "...", "amount": 12.5}, ...]`; with a goods whitelist only listed SKUs count.
+    #[serde(default)]
+    pub order_items: Option<Value>,
+    #[serde(default)]
+    pub store_code: Option<String>,
+    #[serde(default)]
+    pub cost_center: Option<String>,
+    #[serde(default)]
+    pub campagin_code: Option<String>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub event_desc: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.consume` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsumePayload {
+    pub member_no: String,
+    pub action_scene: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Cents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_level: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_items: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campagin_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_desc: Option<String>,
+}
+
+impl ConsumeRequest {
+    /// Checks every field; splits off the key and the time.
+    pub fn validate(self) -> Result<(Option<String>, Option<String>, ConsumePayload), FieldError> {
+        if let Some(key) = &self.event_no {
+            check_key("event_no", key)?;
+        }
+        let payload = ConsumePayload {
+            member_no: self.member_no,
+            action_scene: self.action_scene,
+            points: self.points,
+            amount: self.amount,
+            member_level: self.member_level,
+            order_items: self.order_items,
+            store_code: self.store_code,
+            cost_center: self.cost_center,
+            campagin_code: self.campagin_code,
+            operator: self.operator,
+            event_desc: self.event_desc,
+        };
+        payload.validate()?;
+        Ok((self.event_no, self.occurred_at, payload))
+    }
+}
+
+impl ConsumePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("member_no", &self.member_no)?;
+        check_scene("action_scene", &self.action_scene)?;
+        match (self.points, self.amount) {
+            (None, None) => return Err(FieldError::new("points", "send points, or an amount to pay with points")),
+            (Some(p), _) => check_range("points", p, 1, MAX_POINTS)?,
+            (None, Some(_)) => {}
+        }
+        if let Some(level) = self.member_level {
+            check_range("member_level", level, 0, 1000)?;
+        }
+        order_item_amounts(self.order_items.as_ref()).map_err(|m| FieldError::new("order_items", m))?;
+        for (field, value) in [
+            ("store_code", &self.store_code),
+            ("cost_center", &self.cost_center),
+            ("campagin_code", &self.campagin_code),
+            ("operator", &self.operator),
+        ] {
+            if let Some(v) = value {
+                check_len(field, v, 128)?;
+            }
+        }
+        if let Some(desc) = &self.event_desc {
+            check_len("event_desc", desc, 512)?;
+        }
+        Ok(())
+    }
+
+    /// The amount the points may pay for: with a goods whitelist, only the listed SKUs' amounts.
+    pub fn payable_amount(&self, white: Option<&[String]>) -> Option<Cents> {
+        let amount = self.amount?;
+        let Some(white) = white else { return Some(amount) };
+        let items = order_item_amounts(self.order_items.as_ref()).ok().flatten().unwrap_or_default();
+        let listed: i64 = items.iter().filter(|(sku, _)| white.contains(sku)).map(|(_, c)| c.0).sum();
+        Some(Cents(listed.min(amount.0)))
+    }
+}
+
+/// `order_items` as (sku, amount) pairs; `Ok(None)` when absent. Items without both are skipped
+/// only if the list is not an array of objects at all (then it is an error).
+fn order_item_amounts(items: Option<&Value>) -> Result<Option<Vec<(String, Cents)>>, String> {
+    let Some(items) = items else { return Ok(None) };
+    if items.is_null() {
+        return Ok(None);
+    }
+    let list = items.as_array().ok_or("must be a list of {\"sku\", \"amount\"} objects")?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let sku = item.get("sku").and_then(Value::as_str);
+        let amount = item.get("amount").map(|a| match a {
+            Value::Number(n) => Cents::parse(&n.to_string()),
+            Value::String(s) => Cents::parse(s),
+            _ => Err("not an amount".into()),
+        });
+        match (sku, amount) {
+            (Some(sku), Some(Ok(c))) => out.push((sku.to_string(), c)),
+            (None, None) => {} // an item shape of the caller's own: it simply does not count
+            _ => return Err("every item with a sku needs an amount (and the reverse)".into()),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// `POST .../reverse`: undo an earlier event (an earn or a spend), fully or by `points`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseRequest {
+    pub event_no: String,
+    pub origin_event_no: String,
+    #[serde(default)]
+    pub points: Option<i64>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub event_desc: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.reverse` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReversePayload {
+    pub origin_event_no: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_desc: Option<String>,
+}
+
+impl ReverseRequest {
+    pub fn validate(self) -> Result<(String, Option<String>, ReversePayload), FieldError> {
+        check_key("event_no", &self.event_no)?;
+        let payload = ReversePayload {
+            origin_event_no: self.origin_event_no,
+            points: self.points,
+            operator: self.operator,
+            event_desc: self.event_desc,
+        };
+        payload.validate()?;
+        if self.event_no == payload.origin_event_no {
+            return Err(FieldError::new("origin_event_no", "must name another event than event_no"));
+        }
+        Ok((self.event_no, self.occurred_at, payload))
+    }
+}
+
+impl ReversePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("origin_event_no", &self.origin_event_no)?;
+        if let Some(p) = self.points {
+            check_range("points", p, 1, MAX_POINTS)?;
+        }
+        if let Some(op) = &self.operator {
+            check_len("operator", op, 128)?;
+        }
+        if let Some(desc) = &self.event_desc {
+            check_len("event_desc", desc, 512)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a spend takes, given the member's available points: `(points, money offset)` (no money
+/// when the request named points). `Err` is the reason a cashier reads. The ingress's preview
+/// and the worker's spend both call this.
+pub fn quote_spend(
+    rule: Option<&ConsumeRule>,
+    p: &ConsumePayload,
+    available: i64,
+    frozen: i64,
+) -> Result<(i64, Option<Cents>), String> {
+    let rule = rule.ok_or_else(|| format!("no spend rule for action_scene {}", p.action_scene))?;
+    let tier = rule.tier_for(p.member_level);
+    let (points, money) = match p.points {
+        Some(points) => (points, None),
+        None => {
+            let white = tier.white_skus().ok().flatten();
+            let payable = p.payable_amount(white.as_deref()).unwrap_or(Cents(0));
+            let (points, money) = tier.usable(payable, available);
+            if points == 0 {
+                return Err(format!(
+                    "no points usable: {available} available, {} points per {} yuan, payable amount {}",
+                    tier.base_points,
+                    tier.convert_money.to_decimal_string(),
+                    payable.to_decimal_string()
+                ));
+            }
+            (points, Some(money))
+        }
+    };
+    if points > available {
+        let more = if frozen > 0 { format!(" ({frozen} more frozen)") } else { String::new() };
+        return Err(format!("insufficient points: {points} requested, {available} available{more}"));
+    }
+    Ok((points, money))
 }

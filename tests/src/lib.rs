@@ -136,7 +136,11 @@ impl TestEnv {
 
     /// Starts a worker (consumers + relay) sharing this environment.
     pub fn worker(&self, consumers: usize, relay: bool, failpoints: Arc<Failpoints>) -> WorkerHandle {
-        workers::start(self.deps(failpoints), WorkerOptions { consumers, relay }, CancellationToken::new())
+        workers::start(
+            self.deps(failpoints),
+            WorkerOptions { consumers, relay, sweep: false },
+            CancellationToken::new(),
+        )
     }
 
     pub fn default_worker(&self) -> WorkerHandle {

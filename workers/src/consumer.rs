@@ -26,7 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     message::{decode, Message},
-    points::earn::{self, ApplyError, Outcome},
+    points::{
+        consume,
+        earn::{self, ApplyError, Outcome},
+        reverse,
+    },
     Deps, Failpoints,
 };
 
@@ -113,10 +117,17 @@ pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), Sessi
     };
     let started = std::time::Instant::now();
     metrics::counter!("worker_consumed_total").increment(deliveries.len() as u64);
+    // In delivery order; consecutive earns are applied together, in one transaction.
     let mut earn: Vec<(&Delivery, Envelope<EarnPayload>)> = Vec::new();
     for delivery in &deliveries {
         match decode(&delivery.data) {
             Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
+            Ok(single) => {
+                if !earn.is_empty() {
+                    apply_earn(deps, std::mem::take(&mut earn)).await?;
+                }
+                apply_one(deps, delivery, single).await?;
+            }
             Err(reason) => park(deps, delivery, "poison", &reason).await?,
         }
     }
@@ -141,16 +152,8 @@ async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) 
             if Failpoints::take(&deps.failpoints.crash_after_commit) {
                 return Err(SessionEnd::Crashed);
             }
-            for ((delivery, envelope), outcome) in earn.iter().zip(outcomes) {
-                match outcome {
-                    Outcome::Applied { .. } => metrics::counter!("worker_applied_total").increment(1),
-                    Outcome::Rejected { reason } => {
-                        metrics::counter!("worker_rejected_total").increment(1);
-                        tracing::debug!(crm_id = %envelope.crm_id, event_no = %envelope.idempotency_key, %reason, "rejected");
-                    }
-                    Outcome::Duplicate => metrics::counter!("worker_duplicates_total").increment(1),
-                    Outcome::Poison { reason } => park(deps, delivery, "poison", &reason).await?,
-                }
+            for ((delivery, _), outcome) in earn.iter().zip(outcomes) {
+                settle(deps, delivery, outcome).await?;
             }
             Ok(())
         }
@@ -176,6 +179,66 @@ async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) 
     }
 }
 
+/// Counts an outcome; parks a poison one.
+async fn settle(deps: &Deps, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
+    match outcome {
+        Outcome::Applied { .. } => metrics::counter!("worker_applied_total").increment(1),
+        Outcome::Rejected { reason } => {
+            metrics::counter!("worker_rejected_total").increment(1);
+            tracing::debug!(%reason, "rejected");
+        }
+        Outcome::Duplicate => metrics::counter!("worker_duplicates_total").increment(1),
+        Outcome::Poison { reason } => park(deps, delivery, "poison", &reason).await?,
+    }
+    Ok(())
+}
+
+/// Applies one spend or reversal in its own transaction.
+async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result<(), SessionEnd> {
+    let attempt = || async {
+        if Failpoints::take(&deps.failpoints.transient_failures) {
+            return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
+        }
+        let crm_id = message.crm_id().to_string();
+        let tenants = deps.rules.get(&deps.db, std::slice::from_ref(&crm_id)).await?;
+        let Some(tenant) = tenants.get(&crm_id) else {
+            return Ok(Outcome::Poison { reason: format!("unknown tenant crm_id {crm_id}") });
+        };
+        match &message {
+            Message::PointsConsume(e) => consume::apply(&deps.db, tenant, e).await,
+            Message::PointsReverse(e) => reverse::apply(&deps.db, tenant, e).await,
+            Message::PointsEarn(e) => {
+                earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
+            }
+        }
+    };
+    let result = attempt.retry(in_place_retries()).when(retryable).await;
+    match result {
+        Ok(outcome) => {
+            if Failpoints::take(&deps.failpoints.crash_after_commit) {
+                return Err(SessionEnd::Crashed);
+            }
+            settle(deps, delivery, outcome).await
+        }
+        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
+            park(deps, delivery, "poison", &format!("the database refused it: {e}")).await
+        }
+        Err(e) => retry_or_park(deps, delivery, &e.to_string()).await,
+    }
+}
+
+/// Quick retries for deadlocks, key races and short outages, before the delayed ones.
+fn in_place_retries() -> ExponentialBuilder {
+    ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(2)
+}
+
+fn retryable(e: &ApplyError) -> bool {
+    match e {
+        ApplyError::KeyRace => true,
+        ApplyError::Db(db) => platform::db::is_transient(db),
+    }
+}
+
 /// Applies with quick in-place retries for deadlocks, key races and short outages.
 async fn apply_with_retries(deps: &Deps, envelopes: &[Envelope<EarnPayload>]) -> Result<Vec<Outcome>, ApplyError> {
     let attempt = || async {
@@ -189,11 +252,8 @@ async fn apply_with_retries(deps: &Deps, envelopes: &[Envelope<EarnPayload>]) ->
         earn::apply_batch(&deps.db, &tenants, envelopes).await
     };
     attempt
-        .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(2))
-        .when(|e| match e {
-            ApplyError::KeyRace => true,
-            ApplyError::Db(db) => platform::db::is_transient(db),
-        })
+        .retry(in_place_retries())
+        .when(retryable)
         .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
         .await
 }

@@ -9,7 +9,10 @@ use platform::{
 };
 use sqlx::PgPool;
 
-use crate::Failpoints;
+use crate::{
+    clock::{Clock, SystemClock},
+    Failpoints,
+};
 
 pub struct Deps {
     pub settings: Settings,
@@ -20,6 +23,8 @@ pub struct Deps {
     /// connection (flow control on a publishing connection would stall the consumers' acks).
     pub publisher: Arc<Publisher>,
     pub failpoints: Arc<Failpoints>,
+    /// The business clock of the scheduled work.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Deps {
@@ -27,6 +32,6 @@ impl Deps {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-worker-publisher", topology.clone()));
         let rules = RuleCache::new(redis, &settings.namespace);
-        Deps { settings, db, rules, topology, publisher, failpoints }
+        Deps { settings, db, rules, topology, publisher, failpoints, clock: Arc::new(SystemClock) }
     }
 }

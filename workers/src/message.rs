@@ -1,12 +1,28 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
-use schemas::{points::EarnPayload, Envelope, MessageKind, SCHEMA_VERSION};
+use schemas::{
+    points::{ConsumePayload, EarnPayload, ReversePayload},
+    Envelope, MessageKind, SCHEMA_VERSION,
+};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// A decoded, validated message.
 #[derive(Debug, Clone)]
 pub enum Message {
     PointsEarn(Envelope<EarnPayload>),
+    PointsConsume(Envelope<ConsumePayload>),
+    PointsReverse(Envelope<ReversePayload>),
+}
+
+impl Message {
+    pub fn crm_id(&self) -> &str {
+        match self {
+            Message::PointsEarn(e) => &e.crm_id,
+            Message::PointsConsume(e) => &e.crm_id,
+            Message::PointsReverse(e) => &e.crm_id,
+        }
+    }
 }
 
 /// Only the routing fields, to classify before decoding the payload.
@@ -27,12 +43,29 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
     }
     match head.kind {
         MessageKind::PointsEarn => {
-            let envelope: Envelope<EarnPayload> =
-                serde_json::from_slice(body).map_err(|e| format!("invalid points.earn message: {e}"))?;
-            schemas::points::check_key("idempotency_key", &envelope.idempotency_key)
-                .map_err(|e| format!("invalid {}: {}", e.field, e.message))?;
-            envelope.payload.validate().map_err(|e| format!("invalid {}: {}", e.field, e.message))?;
-            Ok(Message::PointsEarn(envelope))
+            let e: Envelope<EarnPayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsEarn(e))
+        }
+        MessageKind::PointsConsume => {
+            let e: Envelope<ConsumePayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsConsume(e))
+        }
+        MessageKind::PointsReverse => {
+            let e: Envelope<ReversePayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsReverse(e))
         }
     }
+}
+
+fn envelope<P: DeserializeOwned>(body: &[u8], kind: MessageKind) -> Result<Envelope<P>, String> {
+    let e: Envelope<P> = serde_json::from_slice(body).map_err(|e| format!("invalid {} message: {e}", kind.as_str()))?;
+    schemas::points::check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
+    Ok(e)
+}
+
+fn invalid(e: schemas::FieldError) -> String {
+    format!("invalid {}: {}", e.field, e.message)
 }

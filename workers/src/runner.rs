@@ -11,11 +11,13 @@ use crate::{Deps, Failpoints};
 pub struct WorkerOptions {
     pub consumers: usize,
     pub relay: bool,
+    /// Run the expiry / unfreeze sweeper.
+    pub sweep: bool,
 }
 
 impl WorkerOptions {
     pub fn from_settings(settings: &Settings) -> WorkerOptions {
-        WorkerOptions { consumers: settings.consumers.max(1), relay: true }
+        WorkerOptions { consumers: settings.consumers.max(1), relay: true, sweep: true }
     }
 }
 
@@ -53,6 +55,11 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
         let shutdown = shutdown.clone();
         tracker.spawn(async move { crate::relay::run(&deps, shutdown).await });
     }
+    if options.sweep {
+        let deps = deps.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move { sweep_loop(&deps, shutdown).await });
+    }
     tracker.close();
     WorkerHandle { deps, shutdown, tracker }
 }
@@ -64,4 +71,29 @@ pub async fn start_from_settings(settings: Settings, shutdown: CancellationToken
     let options = WorkerOptions::from_settings(&settings);
     let deps = Arc::new(Deps::new(settings, db, redis, Arc::new(Failpoints::default())));
     Ok(start(deps, options, shutdown))
+}
+
+/// Expires and unfreezes due lots every `SWEEP_INTERVAL_MS`, by the injected clock.
+async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
+    loop {
+        match crate::points::sweep::run_once(&deps.db, deps.clock.now(), 500).await {
+            Ok(s) if s.expired_lots + s.unfrozen_lots > 0 => {
+                metrics::counter!("sweeper_expired_lots_total").increment(s.expired_lots as u64);
+                metrics::counter!("sweeper_unfrozen_lots_total").increment(s.unfrozen_lots as u64);
+                tracing::info!(
+                    expired_lots = s.expired_lots,
+                    expired_points = s.expired_points,
+                    unfrozen_lots = s.unfrozen_lots,
+                    "sweep"
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(deps.settings.sweep_interval) => {}
+        }
+    }
 }

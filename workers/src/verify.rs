@@ -20,8 +20,10 @@ pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<V
     sqlx::query_as(
         "with lots as (select crm_id, member_no, sum(remaining)::bigint as lots from points_lot
                        where $1::text is null or crm_id = $1 group by crm_id, member_no),
+              -- freeze / unfreeze rows move points between frozen and available: not a holding change.
               ledger as (select crm_id, member_no, sum(points)::bigint as ledger from points_ledger
-                         where $1::text is null or crm_id = $1 group by crm_id, member_no)
+                         where ($1::text is null or crm_id = $1) and event_type not in ('freeze', 'unfreeze')
+                         group by crm_id, member_no)
          select b.crm_id, b.member_no, b.points as balance,
                 coalesce(l.lots, 0) as lots, coalesce(g.ledger, 0) as ledger
          from member_balance b

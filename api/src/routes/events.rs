@@ -86,30 +86,52 @@ pub async fn post_event(
     ApiQuery(q): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<EarnEventRequest>,
 ) -> Result<Response, ApiError> {
-    let wait = Duration::from_millis(q.wait_ms.unwrap_or(0));
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let routing_key = format!("points.earn.{}", payload.action_scene);
+    let message = Outgoing { kind: MessageKind::PointsEarn, routing_key, key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// A validated request on its way to the broker.
+pub struct Outgoing {
+    pub kind: MessageKind,
+    pub routing_key: String,
+    pub key: String,
+    pub occurred_at: Option<String>,
+}
+
+/// Publishes with confirm and answers: 202 accepted, or with `wait_ms` the outcome (200), or 503.
+pub async fn publish_and_answer<P: Serialize>(
+    state: &AppState,
+    tenant: &Tenant,
+    crm_id: String,
+    message: Outgoing,
+    payload: P,
+    wait_ms: Option<u64>,
+) -> Result<Response, ApiError> {
+    let wait = Duration::from_millis(wait_ms.unwrap_or(0));
     if wait > MAX_WAIT {
         return Err(ApiError::invalid("wait_ms", format!("must be at most {}", MAX_WAIT.as_millis())));
     }
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let occurred_at = match occurred_at {
+    let occurred_at = match message.occurred_at {
         None => Utc::now(),
         Some(text) => schemas::time::parse_local(&text, tenant.tz).ok_or_else(|| {
             ApiError::invalid("occurred_at", "must be `YYYY-MM-DD HH:MM:SS` (tenant time) or RFC 3339")
         })?,
     };
-    let routing_key = format!("points.earn.{}", payload.action_scene);
-    let envelope = Envelope::new(MessageKind::PointsEarn, crm_id.clone(), event_no.clone(), occurred_at, payload);
+    let event_no = message.key;
+    let envelope = Envelope::new(message.kind, crm_id.clone(), event_no.clone(), occurred_at, payload);
     let message_id = envelope.message_id;
     let body = serde_json::to_vec(&envelope).map_err(anyhow::Error::from)?;
-    let props = headers::persistent_json(&message_id.to_string(), MessageKind::PointsEarn.as_str());
+    let props = headers::persistent_json(&message_id.to_string(), message.kind.as_str());
     state
         .publisher
-        .publish(&state.topology.events_exchange(), &routing_key, &body, props)
+        .publish(&state.topology.events_exchange(), &message.routing_key, &body, props)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the event was not queued ({e}); retry with the same event_no")))?;
 
     if !wait.is_zero() {
-        if let Some(row) = wait_for_outcome(&state, &crm_id, &event_no, wait).await? {
+        if let Some(row) = wait_for_outcome(state, &crm_id, &event_no, wait).await? {
             let status = if row.message_id == message_id { row.status.clone() } else { "duplicate".to_string() };
             let answer = EventStatus {
                 event_no,
@@ -120,7 +142,7 @@ pub async fn post_event(
                 } else {
                     row.reason.clone()
                 },
-                first: (status == "duplicate").then(|| first(&row, &tenant)),
+                first: (status == "duplicate").then(|| first(&row, tenant)),
                 status,
             };
             return Ok(ok("OK", answer).into_response());

@@ -252,11 +252,16 @@ pub struct Summary {
     pub points: i64,
     pub available: i64,
     pub frozen: i64,
+    /// Available points whose lot expires within 7 days.
+    pub expiring_7d: i64,
     /// Available points whose lot expires within 30 days.
     pub expiring_30d: i64,
+    /// Points owed after a reversed award had already been spent; later earnings settle it.
+    pub debt: i64,
     pub total_produced: i64,
     pub total_consumed: i64,
     pub total_expired: i64,
+    pub total_reversed: i64,
 }
 
 /// A member's points (zeros for a member with no events yet).
@@ -272,18 +277,22 @@ pub async fn summary(
     let row = sqlx::query(
         "select coalesce(b.points, 0) as points, coalesce(b.total_produced, 0) as total_produced,
                 coalesce(b.total_consumed, 0) as total_consumed, coalesce(b.total_expired, 0) as total_expired,
-                coalesce(l.available, 0) as available, coalesce(l.frozen, 0) as frozen, coalesce(l.expiring, 0) as expiring
+                coalesce(b.total_reversed, 0) as total_reversed, coalesce(b.debt, 0) as debt,
+                coalesce(l.available, 0) as available, coalesce(l.frozen, 0) as frozen, coalesce(l.expiring, 0) as expiring,
+                coalesce(l.expiring_7d, 0) as expiring_7d
          from (select 1) one
          left join member_balance b on b.crm_id = $1 and b.member_no = $2
          left join (select sum(remaining) filter (where unfreeze_time is null or unfreeze_time <= $3)::bigint as available,
                            sum(remaining) filter (where unfreeze_time > $3)::bigint as frozen,
-                           sum(remaining) filter (where (unfreeze_time is null or unfreeze_time <= $3) and expire_time <= $4)::bigint as expiring
-                    from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expire_time > $3) l on true",
+                           sum(remaining) filter (where (unfreeze_time is null or unfreeze_time <= $3) and expire_time <= $4)::bigint as expiring,
+                           sum(remaining) filter (where (unfreeze_time is null or unfreeze_time <= $3) and expire_time <= $5)::bigint as expiring_7d
+                    from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3) l on true",
     )
     .bind(&crm_id)
     .bind(&q.member_no)
     .bind(now)
     .bind(now + Duration::days(30))
+    .bind(now + Duration::days(7))
     .fetch_one(&state.db)
     .await?;
     Ok(ok(
@@ -293,7 +302,10 @@ pub async fn summary(
             points: row.try_get("points")?,
             available: row.try_get("available")?,
             frozen: row.try_get("frozen")?,
+            expiring_7d: row.try_get("expiring_7d")?,
             expiring_30d: row.try_get("expiring")?,
+            debt: row.try_get("debt")?,
+            total_reversed: row.try_get("total_reversed")?,
             total_produced: row.try_get("total_produced")?,
             total_consumed: row.try_get("total_consumed")?,
             total_expired: row.try_get("total_expired")?,

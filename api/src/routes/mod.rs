@@ -5,6 +5,7 @@ pub mod events;
 pub mod history;
 pub mod ops;
 pub mod rules;
+pub mod spend;
 
 use axum::{
     routing::{get, post},
@@ -19,11 +20,16 @@ pub fn tenant_routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{p}/rules/produce_scene"), post(rules::create_produce))
         .route(&format!("{p}/rules/produce_scene/update"), post(rules::update_produce))
+        .route(&format!("{p}/rules/consume_scene"), post(spend::create_consume))
+        .route(&format!("{p}/rules/consume_scene/update"), post(spend::update_consume))
         .route(&format!("{p}/rules/lot_delete"), post(rules::delete))
         .route(&format!("{p}/rules/query"), post(rules::query))
         .route(&format!("{p}/scene_info"), get(rules::scene_info))
         .route(&format!("{p}/events"), post(events::post_event))
         .route(&format!("{p}/events/{{event_no}}"), get(events::get_event))
+        .route(&format!("{p}/consume"), post(spend::consume))
+        .route(&format!("{p}/consume/preview"), post(spend::preview))
+        .route(&format!("{p}/reverse"), post(spend::reverse))
         .route(&format!("{p}/history"), post(history::history))
         .route(&format!("{p}/summary"), get(history::summary))
 }

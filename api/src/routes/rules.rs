@@ -6,8 +6,8 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use schemas::points::{
-    paging, CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules, RuleType, UpdateProduceRule,
-    BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
+    paging, ConsumeRule, ConsumeTier, CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules, RuleType,
+    UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
 };
 use serde::Serialize;
 use sqlx::{PgConnection, Row};
@@ -25,7 +25,7 @@ pub struct RuleSaved {
 }
 
 /// Marks the tenant's rules changed (inside the writing transaction).
-async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
+pub(crate) async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
     sqlx::query("update tenant set rules_version = rules_version + 1, updated_at = now() where crm_id = $1")
         .bind(crm_id)
         .execute(tx)
@@ -34,7 +34,7 @@ async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
 }
 
 /// After the commit: the cache gets the new set (a failure only costs a reload later).
-async fn refresh_cache(state: &AppState, crm_id: &str) {
+pub(crate) async fn refresh_cache(state: &AppState, crm_id: &str) {
     if let Err(e) = state.rules.refresh(&state.db, crm_id).await {
         tracing::warn!(error = %e, crm_id, "rule cache refresh failed");
     }
@@ -75,11 +75,19 @@ pub async fn create_produce(
     Ok(ok("保存积分累加规则成功", RuleSaved { rule_id }))
 }
 
+/// An earn or a spend rule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AnyRule {
+    Produce(ProduceRule),
+    Consume(ConsumeRule),
+}
+
 /// Stored rule with its times, as the query answers it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleItem {
     #[serde(flatten)]
-    pub rule: ProduceRule,
+    pub rule: AnyRule,
     pub rule_type: RuleType,
     pub create_time: String,
     pub update_time: String,
@@ -185,8 +193,21 @@ pub async fn delete(
             refresh_cache(&state, &crm_id).await;
             deleted
         }
-        // Spend rules arrive with the points-ledger issue; until then none exist.
-        RuleType::Consume => Vec::new(),
+        RuleType::Consume => {
+            let mut tx = state.db.begin().await?;
+            let deleted = sqlx::query_scalar(
+                "update consume_rule set deleted_at = now(), updated_at = now()
+                 where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id",
+            )
+            .bind(&crm_id)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            bump_version(&mut tx, &crm_id).await?;
+            tx.commit().await?;
+            refresh_cache(&state, &crm_id).await;
+            deleted
+        }
     };
     let not_found = ids.iter().copied().filter(|id| !deleted.contains(id)).collect();
     Ok(ok("删除积分规则成功", RulesDeleted { deleted, not_found }))
@@ -208,13 +229,15 @@ pub async fn query(
     ApiJson(body): ApiJson<QueryRules>,
 ) -> Result<axum::Json<schemas::ApiResponse<RulePage>>, ApiError> {
     let (page, size) = paging(body.page_id, body.page_size, 10, 100)?;
-    if body.rule_type == RuleType::Consume {
-        return Ok(ok("OK", RulePage { total: 0, items: Vec::new() }));
-    }
-    let filter = "from produce_rule where crm_id = $1 and deleted_at is null
+    let (table, columns) = match body.rule_type {
+        RuleType::Produce => ("produce_rule", RULE_COLUMNS),
+        RuleType::Consume => ("consume_rule", "rule_id, rule_name, action_scene, rules_li, created_at, updated_at"),
+    };
+    let filter = "from {table} where crm_id = $1 and deleted_at is null
                   and ($2::text is null or action_scene = $2)
                   and ($3::text is null or strpos(rule_name, $3) > 0)
-                  and ($4::bigint is null or rule_id = $4)";
+                  and ($4::bigint is null or rule_id = $4)"
+        .replace("{table}", table);
     let total: i64 = sqlx::query_scalar(&format!("select count(*) {filter}"))
         .bind(&crm_id)
         .bind(&body.action_scene)
@@ -222,7 +245,7 @@ pub async fn query(
         .bind(body.rule_id)
         .fetch_one(&state.db)
         .await?;
-    let rows = sqlx::query(&format!("select {RULE_COLUMNS} {filter} order by rule_id desc limit $5 offset $6"))
+    let rows = sqlx::query(&format!("select {columns} {filter} order by rule_id desc limit $5 offset $6"))
         .bind(&crm_id)
         .bind(&body.action_scene)
         .bind(&body.rule_name)
@@ -234,9 +257,18 @@ pub async fn query(
     let items = rows
         .iter()
         .map(|row| {
+            let rule = match body.rule_type {
+                RuleType::Produce => AnyRule::Produce(rule_from_row(row)?),
+                RuleType::Consume => AnyRule::Consume(ConsumeRule {
+                    rule_id: row.try_get("rule_id")?,
+                    rule_name: row.try_get("rule_name")?,
+                    action_scene: row.try_get("action_scene")?,
+                    rules_li: row.try_get::<sqlx::types::Json<Vec<ConsumeTier>>, _>("rules_li")?.0,
+                }),
+            };
             Ok(RuleItem {
-                rule: rule_from_row(row)?,
-                rule_type: RuleType::Produce,
+                rule,
+                rule_type: body.rule_type,
                 create_time: schemas::time::format_local(row.try_get::<DateTime<Utc>, _>("created_at")?, tenant.tz),
                 update_time: schemas::time::format_local(row.try_get::<DateTime<Utc>, _>("updated_at")?, tenant.tz),
             })

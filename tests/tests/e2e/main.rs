@@ -4,5 +4,6 @@
 mod auth;
 mod earn_rules;
 mod idempotency;
+mod ledger;
 mod pipeline;
 mod validation;

@@ -59,6 +59,8 @@ struct Credit {
     idx: usize,
     rule_id: i64,
     points: i64,
+    /// Of `points`, what pays back the member's debt (no lot for that part).
+    settled: i64,
     expire_time: DateTime<Utc>,
     unfreeze_time: Option<DateTime<Utc>>,
 }
@@ -137,7 +139,8 @@ async fn try_apply(
         outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
     }
 
-    // 3. The change: lots, ledger, outbox, then the balances (sorted by member).
+    // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
+    settle_debts(&mut tx, events, &mut credits).await?;
     write_credits(&mut tx, events, &credits).await?;
 
     // 4. The inbox rows, sorted by key. Every batch locks members before keys, each in sorted
@@ -212,7 +215,8 @@ async fn lock_members(tx: &mut sqlx::PgConnection, members: Vec<MemberKey>) -> s
     Ok(())
 }
 
-/// Earlier awards per (crm_id, member_no, rule_id), with their business time and points.
+/// Earlier awards per (crm_id, member_no, rule_id), with their business time and points net of
+/// reversals (a fully reversed award counts as not given).
 type Windows = HashMap<(String, String, i64), Vec<(DateTime<Utc>, i64)>>;
 
 async fn load_windows(
@@ -243,7 +247,7 @@ async fn load_windows(
         return Ok(windows);
     }
     let rows: Vec<(String, String, i64, DateTime<Utc>, i64)> = sqlx::query_as(
-        "select l.crm_id, l.member_no, l.rule_id, l.occurred_at, l.points
+        "select l.crm_id, l.member_no, l.rule_id, l.occurred_at, l.points - l.reversed
          from (select c, m, r, min(s) as s, bool_or(s is null) as all_time
                from unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) as t(c, m, r, s)
                group by c, m, r) w
@@ -303,7 +307,7 @@ fn compute(
             let (times, points) = window
                 .iter()
                 .filter(|(at, _)| since.is_none_or(|s| *at > s))
-                .fold((0i64, 0i64), |(n, p), (_, pts)| (n + 1, p + pts));
+                .fold((0i64, 0i64), |(n, p), (_, pts)| (n + i64::from(*pts > 0), p + pts));
             let within =
                 if rule.range_days > 0 { format!("within {} day(s)", rule.range_days) } else { "in total".to_string() };
             if let Some(max) = rule.max_times {
@@ -327,6 +331,7 @@ fn compute(
             idx,
             rule_id: rule.rule_id,
             points: award,
+            settled: 0,
             expire_time: t + Duration::days(rule.expire_term),
             unfreeze_time: (rule.freeze_term > 0).then(|| t + Duration::days(rule.freeze_term)),
         });
@@ -336,6 +341,58 @@ fn compute(
     } else {
         Outcome::Rejected { reason: reasons.join("; ") }
     }
+}
+
+/// Locks the members of the batch who owe points (sorted; rare) and takes what they owe from
+/// their new credits, oldest credit first.
+async fn settle_debts(
+    tx: &mut sqlx::PgConnection,
+    events: &[Envelope<EarnPayload>],
+    credits: &mut [Credit],
+) -> sqlx::Result<()> {
+    if credits.is_empty() {
+        return Ok(());
+    }
+    let mut members: Vec<MemberKey> =
+        credits.iter().map(|c| (events[c.idx].crm_id.clone(), events[c.idx].payload.member_no.clone())).collect();
+    members.sort();
+    members.dedup();
+    let (c, m): (Vec<String>, Vec<String>) = members.into_iter().unzip();
+    let owing: Vec<(String, String, i64)> = sqlx::query_as(
+        "select b.crm_id, b.member_no, b.debt from member_balance b
+         join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
+         where b.debt > 0 order by b.crm_id, b.member_no for update of b",
+    )
+    .bind(&c)
+    .bind(&m)
+    .fetch_all(&mut *tx)
+    .await?;
+    if owing.is_empty() {
+        return Ok(());
+    }
+    let mut debts: HashMap<MemberKey, i64> = owing.into_iter().map(|(c, m, d)| ((c, m), d)).collect();
+    let (mut dc, mut dm, mut dn) = (Vec::new(), Vec::new(), Vec::new());
+    for credit in credits.iter_mut() {
+        let key = (events[credit.idx].crm_id.clone(), events[credit.idx].payload.member_no.clone());
+        if let Some(debt) = debts.get_mut(&key).filter(|d| **d > 0) {
+            credit.settled = credit.points.min(*debt);
+            *debt -= credit.settled;
+            dc.push(key.0);
+            dm.push(key.1);
+            dn.push(credit.settled);
+        }
+    }
+    sqlx::query(
+        "update member_balance b set debt = b.debt - t.n, updated_at = now()
+         from (select c, m, sum(n)::bigint as n from unnest($1::text[], $2::text[], $3::bigint[]) as u(c, m, n) group by c, m) t
+         where b.crm_id = t.c and b.member_no = t.m",
+    )
+    .bind(&dc)
+    .bind(&dm)
+    .bind(&dn)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Lots, ledger rows, analytics outbox rows and balances for the credits.
@@ -365,7 +422,9 @@ async fn write_credits(
     let mut items: Vec<Option<Value>> = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
     let mut analytics = Vec::with_capacity(n);
-    let mut per_member: HashMap<MemberKey, i64> = HashMap::new();
+    // (points held, points produced) per member: a credit that settles a debt is produced, not held.
+    let mut per_member: HashMap<MemberKey, (i64, i64)> = HashMap::new();
+    let mut lot_points = Vec::with_capacity(n);
     for c in credits {
         let ev = &events[c.idx];
         let p = &ev.payload;
@@ -404,16 +463,23 @@ async fn write_credits(
             "occurred_at": ev.occurred_at,
             "message_id": ev.message_id,
         }));
-        *per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default() += c.points;
+        let held = per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default();
+        held.0 += c.points - c.settled;
+        held.1 += c.points;
+        lot_points.push(c.points - c.settled);
     }
     sqlx::query(
-        "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time, unfreeze_time)
-         select c, m, e, p, p, x, u from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[]) as t(c, m, e, p, x, u)",
+        "insert into points_lot (crm_id, member_no, event_no, rule_id, points, remaining, expire_time, unfreeze_time)
+         select c, m, e, r, p, p, x, u
+         from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+              as t(c, m, e, r, p, x, u)
+         where p > 0",
     )
     .bind(&crm)
     .bind(&member)
     .bind(&event_no)
-    .bind(&points)
+    .bind(&rule_id)
+    .bind(&lot_points)
     .bind(&expire)
     .bind(&unfreeze)
     .execute(&mut *tx)
@@ -446,18 +512,41 @@ async fn write_credits(
     .bind(&occurred)
     .execute(&mut *tx)
     .await?;
+    let settled: Vec<usize> = (0..n).filter(|&i| credits[i].settled > 0).collect();
+    if !settled.is_empty() {
+        let pick = |v: &Vec<String>| settled.iter().map(|&i| v[i].clone()).collect::<Vec<String>>();
+        let settled_points: Vec<i64> = settled.iter().map(|&i| -credits[i].settled).collect();
+        let settled_rules: Vec<i64> = settled.iter().map(|&i| rule_id[i]).collect();
+        let settled_at: Vec<DateTime<Utc>> = settled.iter().map(|&i| occurred[i]).collect();
+        sqlx::query(
+            "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, points, rule_id, occurred_at, event_desc)
+             select c, m, e, s, 'settle_debt', p, r, o, 'settles points owed after a reversal'
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[])
+                  as t(c, m, e, s, p, r, o)",
+        )
+        .bind(pick(&crm))
+        .bind(pick(&member))
+        .bind(pick(&event_no))
+        .bind(pick(&scene))
+        .bind(&settled_points)
+        .bind(&settled_rules)
+        .bind(&settled_at)
+        .execute(&mut *tx)
+        .await?;
+    }
     sqlx::query("insert into outbox (routing_key, events, event_count) values ('points.produce', $1, $2)")
         .bind(Json(&analytics))
         .bind(analytics.len() as i32)
         .execute(&mut *tx)
         .await?;
-    let mut members: Vec<(MemberKey, i64)> = per_member.into_iter().collect();
+    let mut members: Vec<(MemberKey, (i64, i64))> = per_member.into_iter().collect();
     members.sort();
-    let (keys, deltas): (Vec<MemberKey>, Vec<i64>) = members.into_iter().unzip();
+    let (keys, deltas): (Vec<MemberKey>, Vec<(i64, i64)>) = members.into_iter().unzip();
+    let (deltas, produced): (Vec<i64>, Vec<i64>) = deltas.into_iter().unzip();
     let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
     sqlx::query(
         "insert into member_balance as b (crm_id, member_no, points, total_produced)
-         select c, m, p, p from unnest($1::text[], $2::text[], $3::bigint[]) as t(c, m, p) order by c, m
+         select c, m, p, q from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) as t(c, m, p, q) order by c, m
          on conflict (crm_id, member_no)
          do update set points = b.points + excluded.points, total_produced = b.total_produced + excluded.total_produced,
                        updated_at = now()",
@@ -465,6 +554,7 @@ async fn write_credits(
     .bind(&b_crm)
     .bind(&b_member)
     .bind(&deltas)
+    .bind(&produced)
     .execute(&mut *tx)
     .await?;
     Ok(())

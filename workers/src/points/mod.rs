@@ -1,3 +1,7 @@
-//! Points handlers (seed 000). One file per message kind.
+//! Points handlers (seed 000). One file per message kind, plus what they share.
 
+pub mod consume;
 pub mod earn;
+pub mod ledger;
+pub mod reverse;
+pub mod sweep;

@@ -1,0 +1,159 @@
+//! The spend side of seed 000: spend rules, spending (and its preview), reversal.
+
+use axum::{
+    extract::{Path, State},
+    response::Response,
+    Extension,
+};
+use chrono::Utc;
+use schemas::{
+    points::{ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, ReverseRequest, UpdateConsumeRule},
+    MessageKind,
+};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use super::{
+    events::{publish_and_answer, Outgoing, WaitQuery},
+    ok,
+    rules::{bump_version, refresh_cache, RuleSaved},
+};
+use crate::{
+    auth::Tenant,
+    error::{ApiError, ApiJson, ApiQuery},
+    AppState,
+};
+
+/// Saves a spend rule (tiers in `rules_li`).
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene", request_body = CreateConsumeRule, tag = "rules",
+    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 422, description = "a field is invalid")))]
+pub async fn create_consume(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<CreateConsumeRule>,
+) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
+    let rule = body.into_rule()?;
+    let mut tx = state.db.begin().await?;
+    let rule_id: i64 = sqlx::query_scalar(
+        "insert into consume_rule (crm_id, rule_name, action_scene, rules_li) values ($1, $2, $3, $4) returning rule_id",
+    )
+    .bind(&crm_id)
+    .bind(&rule.rule_name)
+    .bind(&rule.action_scene)
+    .bind(Json(&rule.rules_li))
+    .fetch_one(&mut *tx)
+    .await?;
+    bump_version(&mut tx, &crm_id).await?;
+    tx.commit().await?;
+    refresh_cache(&state, &crm_id).await;
+    Ok(ok("保存积分消耗规则成功", RuleSaved { rule_id }))
+}
+
+/// Changes a spend rule.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene/update", request_body = UpdateConsumeRule, tag = "rules",
+    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 404, description = "no such rule")))]
+pub async fn update_consume(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateConsumeRule>,
+) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let row: Option<(i64, String, String, Json<Vec<ConsumeTier>>)> = sqlx::query_as(
+        "select rule_id, rule_name, action_scene, rules_li from consume_rule
+         where crm_id = $1 and rule_id = $2 and deleted_at is null for update",
+    )
+    .bind(&crm_id)
+    .bind(body.rule_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (rule_id, rule_name, action_scene, tiers) =
+        row.ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
+    let rule = body.merge_into(ConsumeRule { rule_id, rule_name, action_scene, rules_li: tiers.0 })?;
+    sqlx::query(
+        "update consume_rule set rule_name = $3, action_scene = $4, rules_li = $5, updated_at = now()
+         where crm_id = $1 and rule_id = $2",
+    )
+    .bind(&crm_id)
+    .bind(rule_id)
+    .bind(&rule.rule_name)
+    .bind(&rule.action_scene)
+    .bind(Json(&rule.rules_li))
+    .execute(&mut *tx)
+    .await?;
+    bump_version(&mut tx, &crm_id).await?;
+    tx.commit().await?;
+    refresh_cache(&state, &crm_id).await;
+    Ok(ok("修改积分消耗规则成功", RuleSaved { rule_id }))
+}
+
+/// Spends points through the queue: `points`, or what the spend rule lets pay for `amount`.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/consume", request_body = ConsumeRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn consume(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<ConsumeRequest>,
+) -> Result<Response, ApiError> {
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let event_no = event_no.ok_or_else(|| ApiError::invalid("event_no", "is required"))?;
+    let routing_key = format!("points.consume.{}", payload.action_scene);
+    let message = Outgoing { kind: MessageKind::PointsConsume, routing_key, key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// Points the spend would take.
+    pub points: i64,
+    /// The money they offset (absent when the request named points).
+    pub money: Option<f64>,
+    pub available: i64,
+    pub frozen: i64,
+}
+
+/// What a spend would take, without changing anything: the points usable on an amount and the
+/// money they offset, under the spend rule and the member's available points now.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/consume/preview", request_body = ConsumeRequest, tag = "events",
+    params(("crm_id" = String, Path)), responses((status = 200, body = Preview), (status = 422, description = "not possible: the reason")))]
+pub async fn preview(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<ConsumeRequest>,
+) -> Result<axum::Json<schemas::ApiResponse<Preview>>, ApiError> {
+    let (_, _, payload) = body.validate()?;
+    let now = Utc::now();
+    let (available, frozen): (i64, i64) = sqlx::query_as(
+        "select coalesce(sum(remaining) filter (where unfreeze_time is null or unfreeze_time <= $3), 0)::bigint,
+                coalesce(sum(remaining) filter (where unfreeze_time > $3), 0)::bigint
+         from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3",
+    )
+    .bind(&crm_id)
+    .bind(&payload.member_no)
+    .bind(now)
+    .fetch_one(&state.db)
+    .await?;
+    let tenants = state.rules.get(&state.db, std::slice::from_ref(&crm_id)).await?;
+    let tenant = tenants.get(&crm_id).ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))?;
+    let quote =
+        schemas::points::quote_spend(tenant.consume_rule_for(&payload.action_scene), &payload, available, frozen)
+            .map_err(|reason| ApiError::invalid("points", reason))?;
+    Ok(ok("OK", Preview { points: quote.0, money: quote.1.map(|m| m.0 as f64 / 100.0), available, frozen }))
+}
+
+/// Reverses (冲正) an earlier earn or spend, fully or by `points`.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/reverse", request_body = ReverseRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn reverse(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<ReverseRequest>,
+) -> Result<Response, ApiError> {
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let message =
+        Outgoing { kind: MessageKind::PointsReverse, routing_key: "points.reverse".into(), key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}

@@ -1,0 +1,74 @@
+//! Spending points (seed 000 consume): from available lots, soonest-expiring first; frozen and
+//! expired points are never spent; not enough points is a rejected outcome with the numbers.
+
+use platform::rules::TenantRules;
+use schemas::{
+    points::{quote_spend, ConsumePayload},
+    Envelope, MessageKind,
+};
+use sqlx::PgPool;
+
+use super::{
+    earn::{ApplyError, Outcome},
+    ledger::{self, Entry},
+};
+
+/// Applies one spend in its own transaction.
+pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let mut tx = db.begin().await?;
+    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
+    if ledger::inbox_has(&mut tx, &ev.crm_id, &ev.idempotency_key).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, &ev.crm_id, &ev.idempotency_key).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let t = ev.occurred_at;
+    let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
+    let available: i64 = lots.iter().map(|l| l.remaining).sum();
+    let frozen = ledger::frozen_points(&mut tx, &ev.crm_id, &p.member_no, t).await?;
+    let outcome = match quote_spend(tenant.consume_rule_for(&p.action_scene), p, available, frozen) {
+        Err(reason) => Outcome::Rejected { reason },
+        Ok((points, money)) => {
+            ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, points).await?;
+            let entry = Entry {
+                crm_id: ev.crm_id.clone(),
+                member_no: p.member_no.clone(),
+                event_no: ev.idempotency_key.clone(),
+                action_scene: p.action_scene.clone(),
+                event_type: "consume",
+                amount_cents: p.amount.map(|a| a.0),
+                points: -points,
+                store_code: p.store_code.clone(),
+                cost_center: p.cost_center.clone(),
+                campagin_code: p.campagin_code.clone(),
+                operator: p.operator.clone(),
+                event_desc: p
+                    .event_desc
+                    .clone()
+                    .or_else(|| money.map(|m| format!("{} points for {} yuan", points, m.to_decimal_string()))),
+                order_items: p.order_items.clone(),
+                occurred_at: t,
+                ..Entry::default()
+            };
+            ledger::insert_entry(&mut tx, &entry).await?;
+            sqlx::query(
+                "update member_balance set points = points - $3, total_consumed = total_consumed + $3, updated_at = now()
+                 where crm_id = $1 and member_no = $2",
+            )
+            .bind(&ev.crm_id)
+            .bind(&p.member_no)
+            .bind(points)
+            .execute(&mut *tx)
+            .await?;
+            ledger::outbox(&mut tx, "points.consume", &[&entry]).await?;
+            Outcome::Applied { points }
+        }
+    };
+    let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str(), ev.message_id, MessageKind::PointsConsume.as_str());
+    if !ledger::insert_inbox(&mut tx, key, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}

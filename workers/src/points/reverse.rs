@@ -1,0 +1,257 @@
+//! Reversal (冲正) of an earlier earn or spend, fully or partly, exactly once by its own
+//! `event_no`.
+//!
+//! - An earn: the award's lots give back what they still hold; what was already spent becomes
+//!   a debt (shown in the summary, settled first by later earnings). The origin's `reversed`
+//!   grows, so rule windows count a reversed award as not given.
+//! - A spend: the points go back into the lots they came from, longest-lived first, with their
+//!   own expiry; points whose lot has expired meanwhile are given back and expire at once.
+
+use chrono::{DateTime, Utc};
+use platform::rules::TenantRules;
+use schemas::{points::ReversePayload, Envelope, MessageKind};
+use sqlx::{PgConnection, PgPool};
+
+use super::{
+    earn::{ApplyError, Outcome},
+    ledger::{self, Entry},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Origin {
+    auto_id: i64,
+    member_no: String,
+    event_type: String,
+    action_scene: String,
+    points: i64,
+    reversed: i64,
+    rule_id: Option<i64>,
+}
+
+async fn origin_rows(tx: &mut PgConnection, crm_id: &str, event_no: &str, lock: bool) -> sqlx::Result<Vec<Origin>> {
+    let sql = format!(
+        "select auto_id, member_no, event_type, action_scene, points, reversed, rule_id from points_ledger
+         where crm_id = $1 and event_no = $2 and event_type in ('produce', 'consume') order by auto_id {}",
+        if lock { "for update" } else { "" }
+    );
+    sqlx::query_as(&sql).bind(crm_id).bind(event_no).fetch_all(&mut *tx).await
+}
+
+/// Applies one reversal in its own transaction.
+pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let mut tx = db.begin().await?;
+    let found = origin_rows(&mut tx, &ev.crm_id, &p.origin_event_no, false).await?;
+    let member = found.first().map(|o| o.member_no.clone());
+    if let Some(member) = &member {
+        ledger::lock_member(&mut tx, &ev.crm_id, member).await?;
+    }
+    if ledger::inbox_has(&mut tx, &ev.crm_id, &ev.idempotency_key).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, &ev.crm_id, &ev.idempotency_key).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = match member {
+        None => {
+            Outcome::Rejected { reason: format!("origin event {} has no earn or spend to reverse", p.origin_event_no) }
+        }
+        Some(_) => {
+            let rows = origin_rows(&mut tx, &ev.crm_id, &p.origin_event_no, true).await?;
+            let total: i64 = rows.iter().map(|r| r.points.abs()).sum();
+            let done: i64 = rows.iter().map(|r| r.reversed).sum();
+            let left = total - done;
+            let wanted = p.points.unwrap_or(left);
+            if left == 0 {
+                Outcome::Rejected {
+                    reason: format!("origin event {} is already fully reversed ({total} points)", p.origin_event_no),
+                }
+            } else if wanted > left {
+                Outcome::Rejected {
+                    reason: format!(
+                        "cannot reverse {wanted} points: {left} of the {total} of event {} are left to reverse",
+                        p.origin_event_no
+                    ),
+                }
+            } else if rows[0].event_type == "produce" {
+                reverse_earn(&mut tx, ev, &rows, wanted).await?;
+                mark_reversed(&mut tx, &rows, wanted).await?;
+                Outcome::Applied { points: wanted }
+            } else {
+                reverse_spend(&mut tx, ev, &rows[0], wanted).await?;
+                mark_reversed(&mut tx, &rows, wanted).await?;
+                Outcome::Applied { points: wanted }
+            }
+        }
+    };
+    let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str(), ev.message_id, MessageKind::PointsReverse.as_str());
+    let member_no = found.first().map_or("", |o| o.member_no.as_str());
+    if !ledger::insert_inbox(&mut tx, key, member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Spreads `points` over the origin rows' `reversed` and sets their `reverse_status`
+/// (1 partly, 2 fully reversed).
+async fn mark_reversed(tx: &mut PgConnection, rows: &[Origin], points: i64) -> sqlx::Result<()> {
+    let mut left = points;
+    for row in rows {
+        let n = (row.points.abs() - row.reversed).min(left);
+        if n <= 0 {
+            continue;
+        }
+        left -= n;
+        sqlx::query(
+            "update points_ledger set reversed = reversed + $2,
+                    reverse_status = case when reversed + $2 >= abs(points) then 2 else 1 end, update_time = now()
+             where auto_id = $1",
+        )
+        .bind(row.auto_id)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn entry(
+    ev: &Envelope<ReversePayload>,
+    origin: &Origin,
+    event_type: &'static str,
+    points: i64,
+    at: DateTime<Utc>,
+) -> Entry {
+    Entry {
+        crm_id: ev.crm_id.clone(),
+        member_no: origin.member_no.clone(),
+        event_no: ev.idempotency_key.clone(),
+        origin_event_no: Some(ev.payload.origin_event_no.clone()),
+        action_scene: origin.action_scene.clone(),
+        event_type,
+        points,
+        operator: ev.payload.operator.clone(),
+        event_desc: ev.payload.event_desc.clone(),
+        rule_id: origin.rule_id,
+        occurred_at: at,
+        ..Entry::default()
+    }
+}
+
+async fn reverse_earn(
+    tx: &mut PgConnection,
+    ev: &Envelope<ReversePayload>,
+    rows: &[Origin],
+    wanted: i64,
+) -> sqlx::Result<()> {
+    let origin = &rows[0];
+    let lots: Vec<ledger::Lot> = sqlx::query_as(
+        "select lot_id, remaining, expire_time from points_lot
+         where crm_id = $1 and event_no = $2 and remaining > 0 and expired_at is null order by lot_id for update",
+    )
+    .bind(&ev.crm_id)
+    .bind(&ev.payload.origin_event_no)
+    .fetch_all(&mut *tx)
+    .await?;
+    let held: i64 = lots.iter().map(|l| l.remaining).sum();
+    let taken = wanted.min(held);
+    let debt = wanted - taken;
+    if taken > 0 {
+        ledger::take(tx, &ev.crm_id, &origin.member_no, &ev.idempotency_key, &lots, taken).await?;
+    }
+    let mut e = entry(ev, origin, "reverse_produce", -taken, ev.occurred_at);
+    if debt > 0 {
+        let note = format!("{debt} of the reversed points were already spent: owed as debt");
+        e.event_desc = Some(e.event_desc.map_or(note.clone(), |d| format!("{d}; {note}")));
+    }
+    ledger::insert_entry(tx, &e).await?;
+    sqlx::query(
+        "update member_balance set points = points - $3, debt = debt + $4, total_reversed = total_reversed + $5, updated_at = now()
+         where crm_id = $1 and member_no = $2",
+    )
+    .bind(&ev.crm_id)
+    .bind(&origin.member_no)
+    .bind(taken)
+    .bind(debt)
+    .bind(wanted)
+    .execute(&mut *tx)
+    .await?;
+    ledger::outbox(tx, "points.reverse", &[&e]).await
+}
+
+#[derive(sqlx::FromRow)]
+struct Take {
+    take_id: i64,
+    lot_id: i64,
+    open: i64,
+    expired: bool,
+}
+
+async fn reverse_spend(
+    tx: &mut PgConnection,
+    ev: &Envelope<ReversePayload>,
+    origin: &Origin,
+    wanted: i64,
+) -> sqlx::Result<()> {
+    let at = ev.occurred_at;
+    let takes: Vec<Take> = sqlx::query_as(
+        "select t.take_id, t.lot_id, t.points - t.returned as open,
+                (l.expired_at is not null or l.expire_time <= $3) as expired
+         from lot_take t join points_lot l using (lot_id)
+         where t.crm_id = $1 and t.event_no = $2 and t.points > t.returned
+         order by l.expire_time desc, t.take_id
+         for update of t, l",
+    )
+    .bind(&ev.crm_id)
+    .bind(&ev.payload.origin_event_no)
+    .bind(at)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut left = wanted;
+    let mut restored = 0;
+    let mut expired_again = 0;
+    for take in &takes {
+        let n = take.open.min(left);
+        if n == 0 {
+            break;
+        }
+        left -= n;
+        sqlx::query("update lot_take set returned = returned + $2 where take_id = $1")
+            .bind(take.take_id)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        if take.expired {
+            expired_again += n;
+        } else {
+            restored += n;
+            sqlx::query("update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1")
+                .bind(take.lot_id)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let back = entry(ev, origin, "reverse_consume", wanted, at);
+    ledger::insert_entry(tx, &back).await?;
+    let mut entries = vec![back];
+    if expired_again > 0 {
+        let mut gone = entry(ev, origin, "expire", -expired_again, at);
+        gone.event_desc = Some(format!("{expired_again} returned points belong to lots that had expired"));
+        ledger::insert_entry(tx, &gone).await?;
+        entries.push(gone);
+    }
+    sqlx::query(
+        "update member_balance set points = points + $3, total_expired = total_expired + $4,
+                total_reversed = total_reversed + $5, updated_at = now()
+         where crm_id = $1 and member_no = $2",
+    )
+    .bind(&ev.crm_id)
+    .bind(&origin.member_no)
+    .bind(restored)
+    .bind(expired_again)
+    .bind(wanted)
+    .execute(&mut *tx)
+    .await?;
+    ledger::outbox(tx, "points.reverse", &entries.iter().collect::<Vec<_>>()).await
+}

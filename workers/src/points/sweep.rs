@@ -1,0 +1,133 @@
+//! The scheduled ledger work: lots whose `expire_time` has come lose their remainder (ledger
+//! `expire`), lots whose `unfreeze_time` has come become spendable (ledger `unfreeze`, which
+//! moves points from frozen to available and so does not count in the balance).
+//!
+//! Exactly once with N workers: each member is handled in its own transaction that locks the
+//! member's balance row with `SKIP LOCKED` (a member busy elsewhere waits for the next round),
+//! then re-reads its due lots under that lock. `now` is a parameter: the business clock is
+//! injected, so tests move time instead of sleeping.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::ledger::{self, Entry};
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub expired_lots: usize,
+    pub expired_points: i64,
+    pub unfrozen_lots: usize,
+}
+
+/// Runs one round for up to `members` members with due lots.
+pub async fn run_once(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Result<Swept> {
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "select distinct crm_id, member_no from (
+             (select crm_id, member_no from points_lot
+              where remaining > 0 and expired_at is null and expire_time <= $1 order by expire_time limit $2)
+             union all
+             (select crm_id, member_no from points_lot
+              where unfrozen_at is null and unfreeze_time <= $1 order by unfreeze_time limit $2)) d",
+    )
+    .bind(now)
+    .bind(members)
+    .fetch_all(db)
+    .await?;
+    let mut swept = Swept::default();
+    for (crm_id, member_no) in due {
+        let one = sweep_member(db, &crm_id, &member_no, now).await?;
+        swept.expired_lots += one.expired_lots;
+        swept.expired_points += one.expired_points;
+        swept.unfrozen_lots += one.unfrozen_lots;
+    }
+    Ok(swept)
+}
+
+async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<Utc>) -> sqlx::Result<Swept> {
+    let mut tx = db.begin().await?;
+    let locked: Option<i64> = sqlx::query_scalar(
+        "select points from member_balance where crm_id = $1 and member_no = $2 for update skip locked",
+    )
+    .bind(crm_id)
+    .bind(member_no)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if locked.is_none() {
+        return Ok(Swept::default());
+    }
+    let expiring: Vec<(i64, String, i64, DateTime<Utc>)> = sqlx::query_as(
+        "with due as (select lot_id, remaining from points_lot
+                      where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time <= $3
+                      for update)
+         update points_lot l set expired_at = $3, remaining = 0, updated_at = now()
+         from due where l.lot_id = due.lot_id
+         returning l.lot_id, l.event_no, due.remaining, l.expire_time",
+    )
+    .bind(crm_id)
+    .bind(member_no)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let unfreezing: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "update points_lot set unfrozen_at = $3, updated_at = now()
+         where lot_id in (select lot_id from points_lot
+                          where crm_id = $1 and member_no = $2 and unfrozen_at is null and unfreeze_time <= $3
+                          for update)
+         returning lot_id, event_no, remaining, unfreeze_time",
+    )
+    .bind(crm_id)
+    .bind(member_no)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut entries = Vec::new();
+    for (lot_id, event_no, gone, at) in &expiring {
+        entries.push(Entry {
+            crm_id: crm_id.into(),
+            member_no: member_no.into(),
+            event_no: event_no.clone(),
+            action_scene: "expire".into(),
+            event_type: "expire",
+            points: -gone,
+            lot_id: Some(*lot_id),
+            occurred_at: *at,
+            ..Entry::default()
+        });
+    }
+    for (lot_id, event_no, remaining, at) in &unfreezing {
+        entries.push(Entry {
+            crm_id: crm_id.into(),
+            member_no: member_no.into(),
+            event_no: event_no.clone(),
+            action_scene: "unfreeze".into(),
+            event_type: "unfreeze",
+            points: *remaining,
+            lot_id: Some(*lot_id),
+            occurred_at: at.unwrap_or(now),
+            ..Entry::default()
+        });
+    }
+    // A lot whose remainder was 0 (all spent) expires silently: nothing to write.
+    entries.retain(|e| e.points != 0);
+    for e in &entries {
+        ledger::insert_entry(&mut tx, e).await?;
+    }
+    let expired_points: i64 = expiring.iter().map(|(_, _, gone, _)| gone).sum();
+    if expired_points > 0 {
+        sqlx::query(
+            "update member_balance set points = points - $3, total_expired = total_expired + $3, updated_at = now()
+             where crm_id = $1 and member_no = $2",
+        )
+        .bind(crm_id)
+        .bind(member_no)
+        .bind(expired_points)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !entries.is_empty() {
+        ledger::outbox(&mut tx, "points.sweep", &entries.iter().collect::<Vec<_>>()).await?;
+    }
+    tx.commit().await?;
+    Ok(Swept { expired_lots: expiring.len(), expired_points, unfrozen_lots: unfreezing.len() })
+}
