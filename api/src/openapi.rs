@@ -23,6 +23,8 @@ use crate::{routes, AppState};
         routes::spend::consume,
         routes::spend::preview,
         routes::spend::reverse,
+        routes::spend::transfer,
+        routes::spend::accept,
         routes::events::post_event,
         routes::events::get_event,
         routes::history::history,

@@ -22,6 +22,13 @@ pub struct TenantRules {
     pub produce: Vec<ProduceRule>,
     #[serde(default)]
     pub consume: Vec<ConsumeRule>,
+    /// Hours a transfer waits for its receiver before the points go back.
+    #[serde(default = "default_transfer_timeout")]
+    pub transfer_timeout_hours: i64,
+}
+
+fn default_transfer_timeout() -> i64 {
+    24
 }
 
 impl TenantRules {
@@ -43,7 +50,7 @@ impl TenantRules {
 }
 
 /// crm_id, rules_version, time_zone, earn rules, spend rules.
-type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>);
+type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>, i32);
 
 /// Loads the rule sets of some tenants from PostgreSQL; unknown tenants are absent.
 pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
@@ -62,7 +69,8 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                 coalesce((select json_agg(json_build_object(
                     'rule_id', c.rule_id, 'rule_name', c.rule_name, 'action_scene', c.action_scene,
                     'rules_li', c.rules_li) order by c.rule_id)
-                  from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]')
+                  from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]'),
+                t.transfer_timeout_hours
              from tenant t
              where t.crm_id = any($1)",
     )
@@ -71,8 +79,16 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(crm_id, version, time_zone, produce, consume)| {
-            (crm_id.clone(), TenantRules { crm_id, version, time_zone, produce: produce.0, consume: consume.0 })
+        .map(|(crm_id, version, time_zone, produce, consume, timeout)| {
+            let rules = TenantRules {
+                crm_id: crm_id.clone(),
+                version,
+                time_zone,
+                produce: produce.0,
+                consume: consume.0,
+                transfer_timeout_hours: timeout.into(),
+            };
+            (crm_id, rules)
         })
         .collect())
 }

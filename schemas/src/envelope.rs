@@ -21,14 +21,31 @@ pub enum MessageKind {
     /// A reversal (冲正) of an earlier earn or spend.
     #[serde(rename = "points.reverse")]
     PointsReverse,
+    /// Points into escrow for another member (转赠); keyed by `transfer_no`.
+    #[serde(rename = "points.transfer")]
+    PointsTransfer,
+    /// The receiver takes a transfer (领取转赠); keyed by `transfer_no`, at most once.
+    #[serde(rename = "points.accept")]
+    PointsAccept,
 }
 
 impl MessageKind {
+    /// Which business key the message's `idempotency_key` is (the inbox keeps them apart).
+    pub fn key_kind(self) -> &'static str {
+        match self {
+            MessageKind::PointsEarn | MessageKind::PointsConsume | MessageKind::PointsReverse => "event_no",
+            MessageKind::PointsTransfer => "transfer_no",
+            MessageKind::PointsAccept => "accept",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::PointsEarn => "points.earn",
             MessageKind::PointsConsume => "points.consume",
             MessageKind::PointsReverse => "points.reverse",
+            MessageKind::PointsTransfer => "points.transfer",
+            MessageKind::PointsAccept => "points.accept",
         }
     }
 }

@@ -195,8 +195,10 @@ pub fn check_key(field: &str, value: &str) -> Result<(), FieldError> {
     if value.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if value.chars().count() > 64 {
-        return Err(FieldError::new(field, "must be at most 64 characters"));
+    // Keys the system composes (an acceptance: transfer_no/member_no) may be longer.
+    let max = if field == "idempotency_key" { 129 } else { 64 };
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(field, "must not contain spaces or control characters"));
@@ -955,4 +957,100 @@ pub fn quote_spend(
         return Err(format!("insufficient points: {points} requested, {available} available{more}"));
     }
     Ok((points, money))
+}
+
+/// `POST .../transfer`: a member gives points to whoever accepts the transfer.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The transfer's id: its idempotency key, and what the receiver accepts.
+    pub transfer_no: String,
+    /// The giver.
+    pub member_no: String,
+    pub points: i64,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub event_desc: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.transfer` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferPayload {
+    pub member_no: String,
+    pub points: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_desc: Option<String>,
+}
+
+impl TransferRequest {
+    pub fn validate(self) -> Result<(String, Option<String>, TransferPayload), FieldError> {
+        check_key("transfer_no", &self.transfer_no)?;
+        let payload = TransferPayload {
+            member_no: self.member_no,
+            points: self.points,
+            operator: self.operator,
+            event_desc: self.event_desc,
+        };
+        payload.validate()?;
+        Ok((self.transfer_no, self.occurred_at, payload))
+    }
+}
+
+impl TransferPayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("member_no", &self.member_no)?;
+        check_range("points", self.points, 1, MAX_POINTS)?;
+        if let Some(op) = &self.operator {
+            check_len("operator", op, 128)?;
+        }
+        if let Some(desc) = &self.event_desc {
+            check_len("event_desc", desc, 512)?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST .../accept`: the receiver takes a transfer.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    pub transfer_no: String,
+    /// The receiver.
+    pub member_no: String,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.accept` message. Its idempotency key is
+/// [`AcceptPayload::key`]: one member's acceptance of one transfer, so a refused attempt (the
+/// giver, a late one) never blocks the real receiver; the transfer's status makes it accepted
+/// at most once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptPayload {
+    pub transfer_no: String,
+    pub member_no: String,
+}
+
+impl AcceptRequest {
+    pub fn validate(self) -> Result<(String, Option<String>, AcceptPayload), FieldError> {
+        let payload = AcceptPayload { transfer_no: self.transfer_no, member_no: self.member_no };
+        payload.validate()?;
+        Ok((payload.key(), self.occurred_at, payload))
+    }
+}
+
+impl AcceptPayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("transfer_no", &self.transfer_no)?;
+        check_key("member_no", &self.member_no)
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.transfer_no, self.member_no)
+    }
 }

@@ -29,7 +29,7 @@ use crate::{
     points::{
         consume,
         earn::{self, ApplyError, Outcome},
-        reverse,
+        reverse, transfer,
     },
     Deps, Failpoints,
 };
@@ -207,6 +207,8 @@ async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result
         match &message {
             Message::PointsConsume(e) => consume::apply(&deps.db, tenant, e).await,
             Message::PointsReverse(e) => reverse::apply(&deps.db, tenant, e).await,
+            Message::PointsTransfer(e) => transfer::give(&deps.db, tenant, e).await,
+            Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
             Message::PointsEarn(e) => {
                 earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
             }

@@ -1,7 +1,7 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    points::{ConsumePayload, EarnPayload, ReversePayload},
+    points::{AcceptPayload, ConsumePayload, EarnPayload, ReversePayload, TransferPayload},
     Envelope, MessageKind, SCHEMA_VERSION,
 };
 use serde::de::DeserializeOwned;
@@ -13,6 +13,8 @@ pub enum Message {
     PointsEarn(Envelope<EarnPayload>),
     PointsConsume(Envelope<ConsumePayload>),
     PointsReverse(Envelope<ReversePayload>),
+    PointsTransfer(Envelope<TransferPayload>),
+    PointsAccept(Envelope<AcceptPayload>),
 }
 
 impl Message {
@@ -21,6 +23,8 @@ impl Message {
             Message::PointsEarn(e) => &e.crm_id,
             Message::PointsConsume(e) => &e.crm_id,
             Message::PointsReverse(e) => &e.crm_id,
+            Message::PointsTransfer(e) => &e.crm_id,
+            Message::PointsAccept(e) => &e.crm_id,
         }
     }
 }
@@ -56,6 +60,16 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<ReversePayload> = envelope(body, head.kind)?;
             e.payload.validate().map_err(invalid)?;
             Ok(Message::PointsReverse(e))
+        }
+        MessageKind::PointsTransfer => {
+            let e: Envelope<TransferPayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsTransfer(e))
+        }
+        MessageKind::PointsAccept => {
+            let e: Envelope<AcceptPayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsAccept(e))
         }
     }
 }

@@ -77,7 +77,7 @@ pub async fn start_from_settings(settings: Settings, shutdown: CancellationToken
 async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
     loop {
         match crate::points::sweep::run_once(&deps.db, deps.clock.now(), 500).await {
-            Ok(s) if s.expired_lots + s.unfrozen_lots > 0 => {
+            Ok(s) if s.expired_lots + s.unfrozen_lots + s.returned_transfers > 0 => {
                 metrics::counter!("sweeper_expired_lots_total").increment(s.expired_lots as u64);
                 metrics::counter!("sweeper_unfrozen_lots_total").increment(s.unfrozen_lots as u64);
                 tracing::info!(

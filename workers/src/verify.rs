@@ -1,7 +1,8 @@
 //! `workers verify`: the ledger invariants, checked per member.
 //!
 //! A member's balance must equal the sum of their lot remainders and the signed sum of their
-//! ledger. A violation is printed with the three numbers.
+//! ledger (freeze / unfreeze rows aside); their escrow must equal their pending transfers; no
+//! balance or debt is negative. A violation is printed with the numbers.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -13,6 +14,9 @@ pub struct Violation {
     pub balance: i64,
     pub lots: i64,
     pub ledger: i64,
+    /// Points the member has in escrow, and the sum of their pending transfers: equal.
+    pub escrow: i64,
+    pub pending_transfers: i64,
 }
 
 /// Every member whose balance, lots and ledger disagree (optionally of one tenant).
@@ -23,14 +27,19 @@ pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<V
               -- freeze / unfreeze rows move points between frozen and available: not a holding change.
               ledger as (select crm_id, member_no, sum(points)::bigint as ledger from points_ledger
                          where ($1::text is null or crm_id = $1) and event_type not in ('freeze', 'unfreeze')
-                         group by crm_id, member_no)
+                         group by crm_id, member_no),
+              pending as (select crm_id, from_member as member_no, sum(points)::bigint as pending from points_transfer
+                          where ($1::text is null or crm_id = $1) and status = 'pending' group by crm_id, from_member)
          select b.crm_id, b.member_no, b.points as balance,
-                coalesce(l.lots, 0) as lots, coalesce(g.ledger, 0) as ledger
+                coalesce(l.lots, 0) as lots, coalesce(g.ledger, 0) as ledger,
+                b.escrow, coalesce(p.pending, 0) as pending_transfers
          from member_balance b
          left join lots l using (crm_id, member_no)
          left join ledger g using (crm_id, member_no)
+         left join pending p using (crm_id, member_no)
          where ($1::text is null or b.crm_id = $1)
-           and (b.points <> coalesce(l.lots, 0) or b.points <> coalesce(g.ledger, 0))
+           and (b.points <> coalesce(l.lots, 0) or b.points <> coalesce(g.ledger, 0) or b.escrow <> coalesce(p.pending, 0)
+                or b.points < 0 or b.debt < 0)
          order by b.crm_id, b.member_no",
     )
     .bind(crm_id)

@@ -131,7 +131,7 @@ pub async fn publish_and_answer<P: Serialize>(
         .map_err(|e| ApiError::Unavailable(format!("the event was not queued ({e}); retry with the same event_no")))?;
 
     if !wait.is_zero() {
-        if let Some(row) = wait_for_outcome(state, &crm_id, &event_no, wait).await? {
+        if let Some(row) = wait_for_outcome(state, &crm_id, message.kind.key_kind(), &event_no, wait).await? {
             let status = if row.message_id == message_id { row.status.clone() } else { "duplicate".to_string() };
             let answer = EventStatus {
                 event_no,
@@ -164,13 +164,14 @@ pub async fn publish_and_answer<P: Serialize>(
 async fn wait_for_outcome(
     state: &AppState,
     crm_id: &str,
+    key_kind: &str,
     event_no: &str,
     wait: Duration,
 ) -> Result<Option<InboxRow>, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut pause = Duration::from_millis(2);
     loop {
-        if let Some(row) = inbox::find(&state.db, crm_id, EVENT_NO, event_no).await? {
+        if let Some(row) = inbox::find(&state.db, crm_id, key_kind, event_no).await? {
             return Ok(Some(row));
         }
         let now = tokio::time::Instant::now();

@@ -258,10 +258,14 @@ pub struct Summary {
     pub expiring_30d: i64,
     /// Points owed after a reversed award had already been spent; later earnings settle it.
     pub debt: i64,
+    /// Points given away and not yet accepted (or returned).
+    pub escrow: i64,
     pub total_produced: i64,
     pub total_consumed: i64,
     pub total_expired: i64,
     pub total_reversed: i64,
+    pub total_transferred: i64,
+    pub total_accepted: i64,
 }
 
 /// A member's points (zeros for a member with no events yet).
@@ -278,6 +282,8 @@ pub async fn summary(
         "select coalesce(b.points, 0) as points, coalesce(b.total_produced, 0) as total_produced,
                 coalesce(b.total_consumed, 0) as total_consumed, coalesce(b.total_expired, 0) as total_expired,
                 coalesce(b.total_reversed, 0) as total_reversed, coalesce(b.debt, 0) as debt,
+                coalesce(b.escrow, 0) as escrow, coalesce(b.total_transferred, 0) as total_transferred,
+                coalesce(b.total_accepted, 0) as total_accepted,
                 coalesce(l.available, 0) as available, coalesce(l.frozen, 0) as frozen, coalesce(l.expiring, 0) as expiring,
                 coalesce(l.expiring_7d, 0) as expiring_7d
          from (select 1) one
@@ -306,6 +312,9 @@ pub async fn summary(
             expiring_30d: row.try_get("expiring")?,
             debt: row.try_get("debt")?,
             total_reversed: row.try_get("total_reversed")?,
+            escrow: row.try_get("escrow")?,
+            total_transferred: row.try_get("total_transferred")?,
+            total_accepted: row.try_get("total_accepted")?,
             total_produced: row.try_get("total_produced")?,
             total_consumed: row.try_get("total_consumed")?,
             total_expired: row.try_get("total_expired")?,

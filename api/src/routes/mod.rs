@@ -30,6 +30,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route(&format!("{p}/consume"), post(spend::consume))
         .route(&format!("{p}/consume/preview"), post(spend::preview))
         .route(&format!("{p}/reverse"), post(spend::reverse))
+        .route(&format!("{p}/transfer"), post(spend::transfer))
+        .route(&format!("{p}/accept"), post(spend::accept))
         .route(&format!("{p}/history"), post(history::history))
         .route(&format!("{p}/summary"), get(history::summary))
 }

@@ -7,7 +7,10 @@ use axum::{
 };
 use chrono::Utc;
 use schemas::{
-    points::{ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, ReverseRequest, UpdateConsumeRule},
+    points::{
+        AcceptRequest, ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, ReverseRequest, TransferRequest,
+        UpdateConsumeRule,
+    },
     MessageKind,
 };
 use serde::Serialize;
@@ -155,5 +158,46 @@ pub async fn reverse(
     let (event_no, occurred_at, payload) = body.validate()?;
     let message =
         Outgoing { kind: MessageKind::PointsReverse, routing_key: "points.reverse".into(), key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// Gives points to another member (转赠): they wait in escrow until accepted with the same
+/// `transfer_no`, or go back after the tenant's time-out (default 24 h).
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/transfer", request_body = TransferRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let (transfer_no, occurred_at, payload) = body.validate()?;
+    let message = Outgoing {
+        kind: MessageKind::PointsTransfer,
+        routing_key: "points.transfer".into(),
+        key: transfer_no,
+        occurred_at,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// Accepts a transfer (领取转赠), at most once, by another member than the giver.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/accept", request_body = AcceptRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn accept(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<AcceptRequest>,
+) -> Result<Response, ApiError> {
+    let (transfer_no, occurred_at, payload) = body.validate()?;
+    let message = Outgoing {
+        kind: MessageKind::PointsAccept,
+        routing_key: "points.accept".into(),
+        key: transfer_no,
+        occurred_at,
+    };
     publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use loyalty_tests::TestEnv;
 use platform::rules::TenantRules;
 use schemas::{
-    points::{Cents, ConsumePayload, EarnPayload, ReversePayload},
+    points::{AcceptPayload, Cents, ConsumePayload, EarnPayload, ReversePayload, TransferPayload},
     Envelope, MessageKind,
 };
 use serde_json::json;
@@ -17,6 +17,7 @@ use workers::points::{
     earn::{self, Outcome},
     reverse,
     sweep::{self, Swept},
+    transfer,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -105,6 +106,27 @@ impl Ledger {
         let payload = ReversePayload { origin_event_no: origin.into(), points, operator: None, event_desc: None };
         let e = Envelope::new(MessageKind::PointsReverse, self.crm.clone(), no.into(), at, payload);
         reverse::apply(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
+    }
+
+    async fn give(&self, no: &str, member: &str, points: i64, at: DateTime<Utc>) -> Outcome {
+        let payload = TransferPayload { member_no: member.into(), points, operator: None, event_desc: None };
+        let e = Envelope::new(MessageKind::PointsTransfer, self.crm.clone(), no.into(), at, payload);
+        transfer::give(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
+    }
+
+    async fn accept(&self, no: &str, member: &str, at: DateTime<Utc>) -> Outcome {
+        let payload = AcceptPayload { transfer_no: no.into(), member_no: member.into() };
+        let e = Envelope::new(MessageKind::PointsAccept, self.crm.clone(), payload.key(), at, payload);
+        transfer::accept(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
+    }
+
+    async fn escrow(&self, member: &str) -> i64 {
+        sqlx::query_scalar("select escrow from member_balance where crm_id = $1 and member_no = $2")
+            .bind(&self.crm)
+            .bind(member)
+            .fetch_one(&self.env.db)
+            .await
+            .unwrap()
     }
 
     async fn sweep(&self, at: DateTime<Utc>) -> Swept {
@@ -251,10 +273,10 @@ async fn expiry_and_unfreezing_run_once_at_their_time() {
     l.earn("a2", "a", "frozen_pay", 20, t).await;
     l.spend("a3", "a", Some(10), None, t).await;
     assert_eq!(l.sweep(t + days(3) - Duration::seconds(1)).await, Swept::default(), "nothing is due yet");
-    assert_eq!(l.sweep(t + days(3)).await, Swept { expired_lots: 0, expired_points: 0, unfrozen_lots: 1 });
+    assert_eq!(l.sweep(t + days(3)).await, Swept { unfrozen_lots: 1, ..Swept::default() });
     assert_eq!(l.sweep(t + days(3)).await, Swept::default(), "a second run finds nothing");
     assert_eq!(l.sweep(t + days(30) - Duration::seconds(1)).await, Swept::default());
-    assert_eq!(l.sweep(t + days(30)).await, Swept { expired_lots: 2, expired_points: 40, unfrozen_lots: 0 });
+    assert_eq!(l.sweep(t + days(30)).await, Swept { expired_lots: 2, expired_points: 40, ..Swept::default() });
     assert_eq!(l.sweep(t + days(31)).await, Swept::default());
     assert_eq!(l.held("a").await, (0, 0));
     let types: Vec<(String, i64)> =
@@ -423,5 +445,45 @@ async fn spending_previewing_and_reversing_through_the_api() {
         .await;
     assert_eq!(body["code"], json!(0), "the seed's update example: {body}");
     worker.stop(std::time::Duration::from_secs(5)).await;
+    l.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn transfers_wait_in_escrow_until_accepted_or_returned() {
+    let l = Ledger::new("10080").await;
+    let t = t0();
+    l.earn("g1", "giver", "order_pay", 30, t).await; // expires t+30d
+    l.earn("g2", "giver", "order_pay", 100, t + days(5)).await; // expires t+35d
+    rejected(&l.give("x0", "giver", 500, t).await, "insufficient points: 500 to transfer", "more than available");
+
+    // Given, then accepted by a friend: the friend's lot keeps the soonest expiry of the points.
+    assert_eq!(l.give("x1", "giver", 50, t + days(6)).await, applied(50));
+    assert_eq!((l.held("giver").await.0, l.escrow("giver").await), (80, 50));
+    rejected(&l.accept("x1", "giver", t + days(6)).await, "cannot accept their own transfer", "transfer to self");
+    assert_eq!(l.accept("x1", "friend", t + days(6)).await, applied(50));
+    assert_eq!((l.held("friend").await.0, l.escrow("giver").await), (50, 0));
+    let expire: DateTime<Utc> = sqlx::query_scalar("select expire_time from points_lot where member_no = 'friend'")
+        .fetch_one(&l.env.db)
+        .await
+        .unwrap();
+    assert_eq!(expire, t + days(30), "the soonest expiry of the points given");
+    assert_eq!(l.accept("x1", "friend", t + days(6)).await, Outcome::Duplicate, "the same acceptance again");
+    rejected(&l.accept("x1", "someone", t + days(6)).await, "already accepted", "accepted at most once");
+    let from: Option<String> =
+        sqlx::query_scalar("select from_transfer_no from points_ledger where event_type = 'accept'")
+            .fetch_one(&l.env.db)
+            .await
+            .unwrap();
+    assert_eq!(from.as_deref(), Some("x1"));
+
+    // Not accepted within 24 h: refused, and the sweeper gives the points back into their lots.
+    assert_eq!(l.give("x2", "giver", 40, t + days(7)).await, applied(40));
+    rejected(&l.accept("x2", "friend", t + days(8)).await, "timed out", "accept after the time-out");
+    assert_eq!(l.sweep(t + days(7) + Duration::hours(23)).await.returned_transfers, 0, "not yet due");
+    assert_eq!(l.sweep(t + days(8)).await.returned_transfers, 1);
+    assert_eq!(l.sweep(t + days(8)).await.returned_transfers, 0, "returned once");
+    assert_eq!((l.held("giver").await.0, l.escrow("giver").await), (80, 0));
+    rejected(&l.accept("x2", "another", t + days(8)).await, "already returned", "accept after the return");
+    l.verify_clean("transfers").await;
     l.env.cleanup().await;
 }

@@ -4,7 +4,7 @@
 use platform::rules::TenantRules;
 use schemas::{
     points::{quote_spend, ConsumePayload},
-    Envelope, MessageKind,
+    Envelope,
 };
 use sqlx::PgPool;
 
@@ -18,9 +18,9 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
     let p = &ev.payload;
     let mut tx = db.begin().await?;
     ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
-    if ledger::inbox_has(&mut tx, &ev.crm_id, &ev.idempotency_key).await? {
+    if ledger::seen(&mut tx, ev).await? {
         tx.rollback().await?;
-        ledger::count_duplicate(db, &ev.crm_id, &ev.idempotency_key).await?;
+        ledger::count_duplicate(db, ev).await?;
         return Ok(Outcome::Duplicate);
     }
     let t = ev.occurred_at;
@@ -65,8 +65,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
             Outcome::Applied { points }
         }
     };
-    let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str(), ev.message_id, MessageKind::PointsConsume.as_str());
-    if !ledger::insert_inbox(&mut tx, key, &p.member_no, &outcome).await? {
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
         return Err(ApplyError::KeyRace);
     }
     tx.commit().await?;

@@ -6,7 +6,7 @@
 //! after the other and never both spend the same points.
 
 use chrono::{DateTime, Utc};
-use platform::inbox::EVENT_NO;
+use schemas::Envelope;
 use serde_json::Value;
 use sqlx::{types::Json, PgConnection};
 
@@ -26,23 +26,24 @@ pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -
         .await
 }
 
-pub async fn inbox_has(tx: &mut PgConnection, crm_id: &str, key: &str) -> sqlx::Result<bool> {
+pub async fn inbox_has(tx: &mut PgConnection, crm_id: &str, key_kind: &str, key: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
         .bind(crm_id)
-        .bind(EVENT_NO)
+        .bind(key_kind)
         .bind(key)
         .fetch_one(&mut *tx)
         .await
 }
 
 /// The message's inbox row with its outcome; false if the key was taken meanwhile.
-pub async fn insert_inbox(
+pub async fn insert_inbox<P>(
     tx: &mut PgConnection,
-    envelope: (&str, &str, uuid::Uuid, &str),
+    envelope: &Envelope<P>,
     member_no: &str,
     outcome: &Outcome,
 ) -> sqlx::Result<bool> {
-    let (crm_id, key, message_id, kind) = envelope;
+    let (crm_id, key, message_id, kind) =
+        (&envelope.crm_id, &envelope.idempotency_key, envelope.message_id, envelope.kind);
     let (status, points, reason) = match outcome {
         Outcome::Applied { points } => ("applied", *points, None),
         Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
@@ -53,10 +54,10 @@ pub async fn insert_inbox(
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
     )
     .bind(crm_id)
-    .bind(EVENT_NO)
+    .bind(kind.key_kind())
     .bind(key)
     .bind(message_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(member_no)
     .bind(status)
     .bind(points)
@@ -66,11 +67,17 @@ pub async fn insert_inbox(
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the message's key was applied before (under the member lock the caller holds).
+pub async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+    inbox_has(tx, &envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key).await
+}
+
 /// Counts a later delivery of an applied key.
-pub async fn count_duplicate<'e, E: sqlx::PgExecutor<'e>>(db: E, crm_id: &str, key: &str) -> sqlx::Result<()> {
+pub async fn count_duplicate<P>(db: &sqlx::PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
+    let (crm_id, key_kind, key) = (&envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key);
     sqlx::query("update inbox set duplicates = duplicates + 1, updated_at = now() where crm_id = $1 and key_kind = $2 and idem_key = $3")
         .bind(crm_id)
-        .bind(EVENT_NO)
+        .bind(key_kind)
         .bind(key)
         .execute(db)
         .await?;
@@ -254,4 +261,63 @@ pub async fn take(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Take {
+    take_id: i64,
+    lot_id: i64,
+    open: i64,
+    expired: bool,
+}
+
+/// Gives `points` back to the lots the debit `event_no` took them from, longest-lived lot
+/// first, each with its own expiry. Returns (restored, expired): the points back in live lots,
+/// and the points whose lot had expired by `at` (they come back and expire at once; the caller
+/// writes that `expire` row).
+pub async fn give_back(
+    tx: &mut PgConnection,
+    crm_id: &str,
+    event_no: &str,
+    points: i64,
+    at: DateTime<Utc>,
+) -> sqlx::Result<(i64, i64)> {
+    let takes: Vec<Take> = sqlx::query_as(
+        "select t.take_id, t.lot_id, t.points - t.returned as open,
+                (l.expired_at is not null or l.expire_time <= $3) as expired
+         from lot_take t join points_lot l using (lot_id)
+         where t.crm_id = $1 and t.event_no = $2 and t.points > t.returned
+         order by l.expire_time desc, t.take_id
+         for update of t, l",
+    )
+    .bind(crm_id)
+    .bind(event_no)
+    .bind(at)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut left = points;
+    let (mut restored, mut expired) = (0, 0);
+    for take in &takes {
+        let n = take.open.min(left);
+        if n == 0 {
+            break;
+        }
+        left -= n;
+        sqlx::query("update lot_take set returned = returned + $2 where take_id = $1")
+            .bind(take.take_id)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        if take.expired {
+            expired += n;
+        } else {
+            restored += n;
+            sqlx::query("update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1")
+                .bind(take.lot_id)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok((restored, expired))
 }

@@ -5,3 +5,4 @@ pub mod earn;
 pub mod ledger;
 pub mod reverse;
 pub mod sweep;
+pub mod transfer;

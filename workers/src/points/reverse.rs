@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::rules::TenantRules;
-use schemas::{points::ReversePayload, Envelope, MessageKind};
+use schemas::{points::ReversePayload, Envelope};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
@@ -46,9 +46,9 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
     if let Some(member) = &member {
         ledger::lock_member(&mut tx, &ev.crm_id, member).await?;
     }
-    if ledger::inbox_has(&mut tx, &ev.crm_id, &ev.idempotency_key).await? {
+    if ledger::seen(&mut tx, ev).await? {
         tx.rollback().await?;
-        ledger::count_duplicate(db, &ev.crm_id, &ev.idempotency_key).await?;
+        ledger::count_duplicate(db, ev).await?;
         return Ok(Outcome::Duplicate);
     }
     let outcome = match member {
@@ -83,9 +83,8 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
             }
         }
     };
-    let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str(), ev.message_id, MessageKind::PointsReverse.as_str());
     let member_no = found.first().map_or("", |o| o.member_no.as_str());
-    if !ledger::insert_inbox(&mut tx, key, member_no, &outcome).await? {
+    if !ledger::insert_inbox(&mut tx, ev, member_no, &outcome).await? {
         return Err(ApplyError::KeyRace);
     }
     tx.commit().await?;
@@ -179,14 +178,6 @@ async fn reverse_earn(
     ledger::outbox(tx, "points.reverse", &[&e]).await
 }
 
-#[derive(sqlx::FromRow)]
-struct Take {
-    take_id: i64,
-    lot_id: i64,
-    open: i64,
-    expired: bool,
-}
-
 async fn reverse_spend(
     tx: &mut PgConnection,
     ev: &Envelope<ReversePayload>,
@@ -194,44 +185,7 @@ async fn reverse_spend(
     wanted: i64,
 ) -> sqlx::Result<()> {
     let at = ev.occurred_at;
-    let takes: Vec<Take> = sqlx::query_as(
-        "select t.take_id, t.lot_id, t.points - t.returned as open,
-                (l.expired_at is not null or l.expire_time <= $3) as expired
-         from lot_take t join points_lot l using (lot_id)
-         where t.crm_id = $1 and t.event_no = $2 and t.points > t.returned
-         order by l.expire_time desc, t.take_id
-         for update of t, l",
-    )
-    .bind(&ev.crm_id)
-    .bind(&ev.payload.origin_event_no)
-    .bind(at)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut left = wanted;
-    let mut restored = 0;
-    let mut expired_again = 0;
-    for take in &takes {
-        let n = take.open.min(left);
-        if n == 0 {
-            break;
-        }
-        left -= n;
-        sqlx::query("update lot_take set returned = returned + $2 where take_id = $1")
-            .bind(take.take_id)
-            .bind(n)
-            .execute(&mut *tx)
-            .await?;
-        if take.expired {
-            expired_again += n;
-        } else {
-            restored += n;
-            sqlx::query("update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1")
-                .bind(take.lot_id)
-                .bind(n)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
+    let (restored, expired_again) = ledger::give_back(tx, &ev.crm_id, &ev.payload.origin_event_no, wanted, at).await?;
     let back = entry(ev, origin, "reverse_consume", wanted, at);
     ledger::insert_entry(tx, &back).await?;
     let mut entries = vec![back];

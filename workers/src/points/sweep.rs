@@ -1,6 +1,7 @@
 //! The scheduled ledger work: lots whose `expire_time` has come lose their remainder (ledger
 //! `expire`), lots whose `unfreeze_time` has come become spendable (ledger `unfreeze`, which
-//! moves points from frozen to available and so does not count in the balance).
+//! moves points from frozen to available and so does not count in the balance), and transfers
+//! not accepted in time go back to their givers (ledger `transfer_return`).
 //!
 //! Exactly once with N workers: each member is handled in its own transaction that locks the
 //! member's balance row with `SKIP LOCKED` (a member busy elsewhere waits for the next round),
@@ -18,6 +19,8 @@ pub struct Swept {
     pub expired_lots: usize,
     pub expired_points: i64,
     pub unfrozen_lots: usize,
+    /// Transfers not accepted in time, returned to their givers.
+    pub returned_transfers: usize,
 }
 
 /// Runs one round for up to `members` members with due lots.
@@ -34,7 +37,8 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Re
     .bind(members)
     .fetch_all(db)
     .await?;
-    let mut swept = Swept::default();
+    let mut swept =
+        Swept { returned_transfers: super::transfer::return_due(db, now, members).await?, ..Swept::default() };
     for (crm_id, member_no) in due {
         let one = sweep_member(db, &crm_id, &member_no, now).await?;
         swept.expired_lots += one.expired_lots;
@@ -129,5 +133,5 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
         ledger::outbox(&mut tx, "points.sweep", &entries.iter().collect::<Vec<_>>()).await?;
     }
     tx.commit().await?;
-    Ok(Swept { expired_lots: expiring.len(), expired_points, unfrozen_lots: unfreezing.len() })
+    Ok(Swept { expired_lots: expiring.len(), expired_points, unfrozen_lots: unfreezing.len(), returned_transfers: 0 })
 }

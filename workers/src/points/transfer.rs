@@ -1,0 +1,294 @@
+//! Transfers (转赠) and their acceptance (领取转赠).
+//!
+//! Giving takes points from the giver's available lots (soonest-expiring first, recorded like a
+//! spend) into escrow. Accepting credits the receiver with one lot that keeps the soonest expiry
+//! of the points given (points never live longer by changing hands). Unaccepted by the tenant's
+//! time-out (default 24 h), the sweeper returns them into the lots they came from.
+//!
+//! Locks: the members' balance rows first (both, sorted, when accepting), then the transfer row.
+
+use chrono::{DateTime, Duration, Utc};
+use platform::rules::TenantRules;
+use schemas::{
+    points::{AcceptPayload, TransferPayload},
+    Envelope,
+};
+use sqlx::{PgConnection, PgPool};
+
+use super::{
+    earn::{ApplyError, Outcome},
+    ledger::{self, Entry},
+};
+
+/// Moves points from the giver into escrow.
+pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
+    let available: i64 = lots.iter().map(|l| l.remaining).sum();
+    let outcome = if p.points > available {
+        let frozen = ledger::frozen_points(&mut tx, &ev.crm_id, &p.member_no, t).await?;
+        let more = if frozen > 0 { format!(" ({frozen} more frozen)") } else { String::new() };
+        Outcome::Rejected {
+            reason: format!("insufficient points: {} to transfer, {available} available{more}", p.points),
+        }
+    } else {
+        ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
+        let expire_at = t + Duration::hours(tenant.transfer_timeout_hours);
+        sqlx::query(
+            "insert into points_transfer (crm_id, transfer_no, from_member, points, status, expire_at)
+             values ($1, $2, $3, $4, 'pending', $5)",
+        )
+        .bind(&ev.crm_id)
+        .bind(&ev.idempotency_key)
+        .bind(&p.member_no)
+        .bind(p.points)
+        .bind(expire_at)
+        .execute(&mut *tx)
+        .await?;
+        let entry = Entry {
+            crm_id: ev.crm_id.clone(),
+            member_no: p.member_no.clone(),
+            event_no: ev.idempotency_key.clone(),
+            action_scene: "transfer".into(),
+            event_type: "transfer",
+            points: -p.points,
+            operator: p.operator.clone(),
+            event_desc: p.event_desc.clone(),
+            occurred_at: t,
+            ..Entry::default()
+        };
+        ledger::insert_entry(&mut tx, &entry).await?;
+        sqlx::query(
+            "update member_balance set points = points - $3, escrow = escrow + $3, total_transferred = total_transferred + $3,
+                    updated_at = now()
+             where crm_id = $1 and member_no = $2",
+        )
+        .bind(&ev.crm_id)
+        .bind(&p.member_no)
+        .bind(p.points)
+        .execute(&mut *tx)
+        .await?;
+        ledger::outbox(&mut tx, "points.transfer", &[&entry]).await?;
+        Outcome::Applied { points: p.points }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[derive(sqlx::FromRow)]
+struct Transfer {
+    from_member: String,
+    points: i64,
+    status: String,
+    expire_at: DateTime<Utc>,
+}
+
+async fn transfer_row(
+    tx: &mut PgConnection,
+    crm_id: &str,
+    transfer_no: &str,
+    lock: bool,
+) -> sqlx::Result<Option<Transfer>> {
+    let sql = format!(
+        "select from_member, points, status, expire_at from points_transfer where crm_id = $1 and transfer_no = $2 {}",
+        if lock { "for update" } else { "" }
+    );
+    sqlx::query_as(&sql).bind(crm_id).bind(transfer_no).fetch_optional(&mut *tx).await
+}
+
+/// The receiver accepts: a lot of the transferred points, expiring with the soonest of them.
+pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayload>) -> Result<Outcome, ApplyError> {
+    let receiver = &ev.payload.member_no;
+    let transfer_no = &ev.payload.transfer_no;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    let found = transfer_row(&mut tx, &ev.crm_id, transfer_no, false).await?;
+    let mut members = vec![receiver.clone()];
+    members.extend(found.as_ref().map(|f| f.from_member.clone()));
+    members.sort();
+    members.dedup();
+    for m in &members {
+        ledger::lock_member(&mut tx, &ev.crm_id, m).await?;
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let transfer = transfer_row(&mut tx, &ev.crm_id, transfer_no, true).await?;
+    let outcome = match transfer {
+        None => Outcome::Rejected { reason: format!("no transfer {}", transfer_no) },
+        Some(tr) if tr.from_member == *receiver => {
+            Outcome::Rejected { reason: "the giver cannot accept their own transfer".into() }
+        }
+        Some(tr) if tr.status != "pending" => {
+            Outcome::Rejected { reason: format!("transfer {} is already {}", transfer_no, tr.status) }
+        }
+        Some(tr) if tr.expire_at <= t => Outcome::Rejected {
+            reason: format!(
+                "transfer {} timed out at {}; the points go back to the giver",
+                transfer_no,
+                tr.expire_at.to_rfc3339()
+            ),
+        },
+        Some(tr) => {
+            let expire: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "select min(l.expire_time) from lot_take k join points_lot l using (lot_id) where k.crm_id = $1 and k.event_no = $2",
+            )
+            .bind(&ev.crm_id)
+            .bind(transfer_no)
+            .fetch_one(&mut *tx)
+            .await?;
+            let expire = expire.unwrap_or(t);
+            let lot_id: i64 = sqlx::query_scalar(
+                "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time)
+                 values ($1, $2, $3, $4, $4, $5) returning lot_id",
+            )
+            .bind(&ev.crm_id)
+            .bind(receiver)
+            .bind(transfer_no)
+            .bind(tr.points)
+            .bind(expire)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("update points_transfer set status = 'accepted', to_member = $3, accepted_at = $4, updated_at = now() where crm_id = $1 and transfer_no = $2")
+                .bind(&ev.crm_id)
+                .bind(transfer_no)
+                .bind(receiver)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+            let entry = Entry {
+                crm_id: ev.crm_id.clone(),
+                member_no: receiver.clone(),
+                event_no: transfer_no.clone(),
+                action_scene: "accept".into(),
+                event_type: "accept",
+                points: tr.points,
+                expire_time: Some(expire),
+                lot_id: Some(lot_id),
+                occurred_at: t,
+                ..Entry::default()
+            };
+            let auto_id = ledger::insert_entry(&mut tx, &entry).await?;
+            sqlx::query("update points_ledger set from_transfer_no = event_no where auto_id = $1")
+                .bind(auto_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "update member_balance set points = points + $3, total_accepted = total_accepted + $3, updated_at = now()
+                 where crm_id = $1 and member_no = $2",
+            )
+            .bind(&ev.crm_id)
+            .bind(receiver)
+            .bind(tr.points)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("update member_balance set escrow = escrow - $3, updated_at = now() where crm_id = $1 and member_no = $2")
+                .bind(&ev.crm_id)
+                .bind(&tr.from_member)
+                .bind(tr.points)
+                .execute(&mut *tx)
+                .await?;
+            ledger::outbox(&mut tx, "points.accept", &[&entry]).await?;
+            Outcome::Applied { points: tr.points }
+        }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, receiver, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Returns transfers not accepted by their time-out to their givers, into the lots the points
+/// came from (points of lots that expired meanwhile come back and expire at once). Returns how
+/// many transfers went back.
+pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Result<usize> {
+    let due: Vec<(String, String, String)> = sqlx::query_as(
+        "select crm_id, transfer_no, from_member from points_transfer where status = 'pending' and expire_at <= $1
+         order by expire_at limit $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let mut returned = 0;
+    for (crm_id, transfer_no, giver) in due {
+        let mut tx = db.begin().await?;
+        let locked: Option<i64> = sqlx::query_scalar(
+            "select points from member_balance where crm_id = $1 and member_no = $2 for update skip locked",
+        )
+        .bind(&crm_id)
+        .bind(&giver)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(_) = locked else { continue };
+        let Some(tr) = transfer_row(&mut tx, &crm_id, &transfer_no, true).await? else { continue };
+        if tr.status != "pending" || tr.expire_at > now {
+            continue;
+        }
+        let (restored, expired) = ledger::give_back(&mut tx, &crm_id, &transfer_no, tr.points, now).await?;
+        sqlx::query("update points_transfer set status = 'returned', returned_at = $3, updated_at = now() where crm_id = $1 and transfer_no = $2")
+            .bind(&crm_id)
+            .bind(&transfer_no)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let back = Entry {
+            crm_id: crm_id.clone(),
+            member_no: giver.clone(),
+            event_no: transfer_no.clone(),
+            action_scene: "transfer".into(),
+            event_type: "transfer_return",
+            points: tr.points,
+            event_desc: Some("not accepted in time: back to the giver".into()),
+            occurred_at: tr.expire_at,
+            ..Entry::default()
+        };
+        ledger::insert_entry(&mut tx, &back).await?;
+        let mut entries = vec![back];
+        if expired > 0 {
+            let gone = Entry {
+                crm_id: crm_id.clone(),
+                member_no: giver.clone(),
+                event_no: transfer_no.clone(),
+                action_scene: "transfer".into(),
+                event_type: "expire",
+                points: -expired,
+                event_desc: Some(format!("{expired} returned points belong to lots that had expired")),
+                occurred_at: tr.expire_at,
+                ..Entry::default()
+            };
+            ledger::insert_entry(&mut tx, &gone).await?;
+            entries.push(gone);
+        }
+        sqlx::query(
+            "update member_balance set points = points + $3, escrow = escrow - $4, total_expired = total_expired + $5,
+                    updated_at = now()
+             where crm_id = $1 and member_no = $2",
+        )
+        .bind(&crm_id)
+        .bind(&giver)
+        .bind(restored)
+        .bind(tr.points)
+        .bind(expired)
+        .execute(&mut *tx)
+        .await?;
+        ledger::outbox(&mut tx, "points.transfer", &entries.iter().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        returned += 1;
+    }
+    Ok(returned)
+}
