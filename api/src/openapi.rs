@@ -29,6 +29,8 @@ use crate::{routes, AppState};
         routes::events::get_event,
         routes::history::history,
         routes::history::summary,
+        routes::feeds::history,
+        routes::feeds::summary,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

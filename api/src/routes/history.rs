@@ -115,6 +115,40 @@ pub struct HistoryItem {
     pub update_time: String,
 }
 
+/// The ledger columns a [`HistoryItem`] is read from.
+pub const HISTORY_COLUMNS: &str = "auto_id, crm_id, member_no, event_no, origin_event_no, from_transfer_no, action_scene,
+    event_type, reverse_status, amount_cents, points, expire_time, unfreeze_time, store_code, cost_center, campagin_code,
+    operator, event_desc, order_items, create_time, update_time";
+
+impl HistoryItem {
+    pub fn from_row(r: &sqlx::postgres::PgRow, tz: chrono_tz::Tz) -> sqlx::Result<HistoryItem> {
+        let local = |t: DateTime<Utc>| schemas::time::format_local(t, tz);
+        Ok(HistoryItem {
+            auto_id: r.try_get("auto_id")?,
+            crm_id: r.try_get("crm_id")?,
+            member_no: r.try_get("member_no")?,
+            event_no: r.try_get("event_no")?,
+            origin_event_no: r.try_get("origin_event_no")?,
+            from_transfer_no: r.try_get("from_transfer_no")?,
+            action_scene: r.try_get("action_scene")?,
+            event_type: r.try_get("event_type")?,
+            reverse_status: r.try_get("reverse_status")?,
+            amount: r.try_get::<Option<i64>, _>("amount_cents")?.map(|c| c as f64 / 100.0),
+            points: r.try_get("points")?,
+            expire_time: r.try_get::<Option<DateTime<Utc>>, _>("expire_time")?.map(local),
+            unfreeze_time: r.try_get::<Option<DateTime<Utc>>, _>("unfreeze_time")?.map(local),
+            store_code: r.try_get("store_code")?,
+            cost_center: r.try_get("cost_center")?,
+            campagin_code: r.try_get("campagin_code")?,
+            operator: r.try_get("operator")?,
+            event_desc: r.try_get("event_desc")?,
+            order_items: r.try_get("order_items")?,
+            create_time: local(r.try_get("create_time")?),
+            update_time: local(r.try_get("update_time")?),
+        })
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     pub total: i64,
@@ -195,11 +229,7 @@ pub async fn history(
     filters(&mut count);
     let total: i64 = count.build_query_scalar().fetch_one(&state.db).await?;
 
-    let mut select = QueryBuilder::new(
-        "select auto_id, crm_id, member_no, event_no, origin_event_no, from_transfer_no, action_scene, event_type, reverse_status,
-                amount_cents, points, expire_time, unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc,
-                order_items, create_time, update_time",
-    );
+    let mut select = QueryBuilder::new(format!("select {HISTORY_COLUMNS}"));
     filters(&mut select);
     select
         .push(format!(" order by {order_by} {direction}, auto_id {direction} limit "))
@@ -207,35 +237,7 @@ pub async fn history(
         .push(" offset ")
         .push_bind((page - 1) * size);
     let rows = select.build().fetch_all(&state.db).await?;
-    let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(HistoryItem {
-                auto_id: r.try_get("auto_id")?,
-                crm_id: r.try_get("crm_id")?,
-                member_no: r.try_get("member_no")?,
-                event_no: r.try_get("event_no")?,
-                origin_event_no: r.try_get("origin_event_no")?,
-                from_transfer_no: r.try_get("from_transfer_no")?,
-                action_scene: r.try_get("action_scene")?,
-                event_type: r.try_get("event_type")?,
-                reverse_status: r.try_get("reverse_status")?,
-                amount: r.try_get::<Option<i64>, _>("amount_cents")?.map(|c| c as f64 / 100.0),
-                points: r.try_get("points")?,
-                expire_time: r.try_get::<Option<DateTime<Utc>>, _>("expire_time")?.map(local),
-                unfreeze_time: r.try_get::<Option<DateTime<Utc>>, _>("unfreeze_time")?.map(local),
-                store_code: r.try_get("store_code")?,
-                cost_center: r.try_get("cost_center")?,
-                campagin_code: r.try_get("campagin_code")?,
-                operator: r.try_get("operator")?,
-                event_desc: r.try_get("event_desc")?,
-                order_items: r.try_get("order_items")?,
-                create_time: local(r.try_get("create_time")?),
-                update_time: local(r.try_get("update_time")?),
-            })
-        })
-        .collect::<sqlx::Result<Vec<_>>>()?;
+    let items = rows.iter().map(|r| HistoryItem::from_row(r, tenant.tz)).collect::<sqlx::Result<Vec<_>>>()?;
     Ok(ok("OK", HistoryPage { total, items }))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod events;
+pub mod feeds;
 pub mod history;
 pub mod ops;
 pub mod rules;
@@ -34,6 +35,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route(&format!("{p}/accept"), post(spend::accept))
         .route(&format!("{p}/history"), post(history::history))
         .route(&format!("{p}/summary"), get(history::summary))
+        .route(&format!("{p}/history/increment"), post(feeds::history))
+        .route(&format!("{p}/summary/increment"), post(feeds::summary))
 }
 
 /// `{"code":0,"msg":…,"data":…}` with status 200.

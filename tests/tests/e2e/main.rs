@@ -3,6 +3,7 @@
 
 mod auth;
 mod earn_rules;
+mod feeds;
 mod idempotency;
 mod ledger;
 mod pipeline;
