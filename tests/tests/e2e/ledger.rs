@@ -20,7 +20,7 @@ use workers::points::{
     transfer,
 };
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 2, 0, 0).unwrap()
 }
 
@@ -31,15 +31,15 @@ fn days(d: i64) -> Duration {
 /// A tenant with: `order_pay` (1 point per yuan, 30-day expiry), `frozen_pay` (the same, frozen
 /// 3 days), `login` (1 point, at most once ever), and the spend rule `user_discount` (50 points
 /// = 2 yuan).
-struct Ledger {
-    env: TestEnv,
+pub(crate) struct Ledger {
+    pub(crate) env: TestEnv,
     crm: String,
     key: String,
     tenants: HashMap<String, TenantRules>,
 }
 
 impl Ledger {
-    async fn new(crm: &str) -> Ledger {
+    pub(crate) async fn new(crm: &str) -> Ledger {
         let env = TestEnv::new().await;
         let key = env.tenant(crm).await;
         for rule in [
@@ -61,7 +61,7 @@ impl Ledger {
         Ledger { env, crm: crm.to_string(), key, tenants }
     }
 
-    async fn earn(&self, no: &str, member: &str, scene: &str, points: i64, at: DateTime<Utc>) -> Outcome {
+    pub(crate) async fn earn(&self, no: &str, member: &str, scene: &str, points: i64, at: DateTime<Utc>) -> Outcome {
         let payload = EarnPayload {
             member_no: member.into(),
             action_scene: scene.into(),
@@ -77,7 +77,7 @@ impl Ledger {
         earn::apply_batch(&self.env.db, &self.tenants, &[e]).await.unwrap().remove(0)
     }
 
-    async fn spend(
+    pub(crate) async fn spend(
         &self,
         no: &str,
         member: &str,
@@ -102,25 +102,25 @@ impl Ledger {
         consume::apply(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
     }
 
-    async fn reverse(&self, no: &str, origin: &str, points: Option<i64>, at: DateTime<Utc>) -> Outcome {
+    pub(crate) async fn reverse(&self, no: &str, origin: &str, points: Option<i64>, at: DateTime<Utc>) -> Outcome {
         let payload = ReversePayload { origin_event_no: origin.into(), points, operator: None, event_desc: None };
         let e = Envelope::new(MessageKind::PointsReverse, self.crm.clone(), no.into(), at, payload);
         reverse::apply(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
     }
 
-    async fn give(&self, no: &str, member: &str, points: i64, at: DateTime<Utc>) -> Outcome {
+    pub(crate) async fn give(&self, no: &str, member: &str, points: i64, at: DateTime<Utc>) -> Outcome {
         let payload = TransferPayload { member_no: member.into(), points, operator: None, event_desc: None };
         let e = Envelope::new(MessageKind::PointsTransfer, self.crm.clone(), no.into(), at, payload);
         transfer::give(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
     }
 
-    async fn accept(&self, no: &str, member: &str, at: DateTime<Utc>) -> Outcome {
+    pub(crate) async fn accept(&self, no: &str, member: &str, at: DateTime<Utc>) -> Outcome {
         let payload = AcceptPayload { transfer_no: no.into(), member_no: member.into() };
         let e = Envelope::new(MessageKind::PointsAccept, self.crm.clone(), payload.key(), at, payload);
         transfer::accept(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
     }
 
-    async fn escrow(&self, member: &str) -> i64 {
+    pub(crate) async fn escrow(&self, member: &str) -> i64 {
         sqlx::query_scalar("select escrow from member_balance where crm_id = $1 and member_no = $2")
             .bind(&self.crm)
             .bind(member)
@@ -129,11 +129,11 @@ impl Ledger {
             .unwrap()
     }
 
-    async fn sweep(&self, at: DateTime<Utc>) -> Swept {
+    pub(crate) async fn sweep(&self, at: DateTime<Utc>) -> Swept {
         sweep::run_once(&self.env.db, at, 1000).await.unwrap()
     }
 
-    async fn held(&self, member: &str) -> (i64, i64) {
+    pub(crate) async fn held(&self, member: &str) -> (i64, i64) {
         sqlx::query_as("select points, debt from member_balance where crm_id = $1 and member_no = $2")
             .bind(&self.crm)
             .bind(member)
@@ -142,7 +142,7 @@ impl Ledger {
             .unwrap()
     }
 
-    async fn lots(&self, member: &str) -> Vec<i64> {
+    pub(crate) async fn lots(&self, member: &str) -> Vec<i64> {
         sqlx::query_scalar("select remaining from points_lot where crm_id = $1 and member_no = $2 order by lot_id")
             .bind(&self.crm)
             .bind(member)
@@ -151,7 +151,7 @@ impl Ledger {
             .unwrap()
     }
 
-    async fn verify_clean(&self, case: &str) {
+    pub(crate) async fn verify_clean(&self, case: &str) {
         let v = workers::verify::violations(&self.env.db, None).await.unwrap();
         assert!(v.is_empty(), "{case}: verify found {v:?}");
     }

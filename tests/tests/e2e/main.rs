@@ -6,5 +6,6 @@ mod earn_rules;
 mod feeds;
 mod idempotency;
 mod ledger;
+mod ledger_props;
 mod pipeline;
 mod validation;
