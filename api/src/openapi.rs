@@ -25,6 +25,8 @@ use crate::{routes, AppState};
         routes::spend::reverse,
         routes::spend::transfer,
         routes::spend::accept,
+        routes::spend::freeze,
+        routes::spend::unfreeze,
         routes::events::post_event,
         routes::events::get_event,
         routes::history::history,

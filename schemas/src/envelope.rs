@@ -27,13 +27,23 @@ pub enum MessageKind {
     /// The receiver takes a transfer (领取转赠); keyed by `transfer_no`, at most once.
     #[serde(rename = "points.accept")]
     PointsAccept,
+    /// An operator freezes some of a member's points.
+    #[serde(rename = "points.freeze")]
+    PointsFreeze,
+    /// An operator releases what an event froze.
+    #[serde(rename = "points.unfreeze")]
+    PointsUnfreeze,
 }
 
 impl MessageKind {
     /// Which business key the message's `idempotency_key` is (the inbox keeps them apart).
     pub fn key_kind(self) -> &'static str {
         match self {
-            MessageKind::PointsEarn | MessageKind::PointsConsume | MessageKind::PointsReverse => "event_no",
+            MessageKind::PointsEarn
+            | MessageKind::PointsConsume
+            | MessageKind::PointsReverse
+            | MessageKind::PointsFreeze
+            | MessageKind::PointsUnfreeze => "event_no",
             MessageKind::PointsTransfer => "transfer_no",
             MessageKind::PointsAccept => "accept",
         }
@@ -46,6 +56,8 @@ impl MessageKind {
             MessageKind::PointsReverse => "points.reverse",
             MessageKind::PointsTransfer => "points.transfer",
             MessageKind::PointsAccept => "points.accept",
+            MessageKind::PointsFreeze => "points.freeze",
+            MessageKind::PointsUnfreeze => "points.unfreeze",
         }
     }
 }

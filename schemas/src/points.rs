@@ -1054,3 +1054,97 @@ impl AcceptPayload {
         format!("{}/{}", self.transfer_no, self.member_no)
     }
 }
+
+/// `POST .../freeze`: an operator freezes some of a member's available points.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    pub event_no: String,
+    pub member_no: String,
+    pub points: i64,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub event_desc: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.freeze` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreezePayload {
+    pub member_no: String,
+    pub points: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_desc: Option<String>,
+}
+
+impl FreezeRequest {
+    pub fn validate(self) -> Result<(String, Option<String>, FreezePayload), FieldError> {
+        check_key("event_no", &self.event_no)?;
+        let payload = FreezePayload {
+            member_no: self.member_no,
+            points: self.points,
+            operator: self.operator,
+            event_desc: self.event_desc,
+        };
+        payload.validate()?;
+        Ok((self.event_no, self.occurred_at, payload))
+    }
+}
+
+impl FreezePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("member_no", &self.member_no)?;
+        check_range("points", self.points, 1, MAX_POINTS)?;
+        if let Some(op) = &self.operator {
+            check_len("operator", op, 128)?;
+        }
+        if let Some(desc) = &self.event_desc {
+            check_len("event_desc", desc, 512)?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST .../unfreeze`: releases what an earlier event froze (an operator's freeze, or an
+/// earn's `freeze_term`) now.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnfreezeRequest {
+    pub event_no: String,
+    pub origin_event_no: String,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The payload of a `points.unfreeze` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnfreezePayload {
+    pub origin_event_no: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+impl UnfreezeRequest {
+    pub fn validate(self) -> Result<(String, Option<String>, UnfreezePayload), FieldError> {
+        check_key("event_no", &self.event_no)?;
+        let payload = UnfreezePayload { origin_event_no: self.origin_event_no, operator: self.operator };
+        payload.validate()?;
+        Ok((self.event_no, self.occurred_at, payload))
+    }
+}
+
+impl UnfreezePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("origin_event_no", &self.origin_event_no)?;
+        if let Some(op) = &self.operator {
+            check_len("operator", op, 128)?;
+        }
+        Ok(())
+    }
+}

@@ -29,7 +29,7 @@ use crate::{
     points::{
         consume,
         earn::{self, ApplyError, Outcome},
-        reverse, transfer,
+        freeze, reverse, transfer,
     },
     Deps, Failpoints,
 };
@@ -209,6 +209,8 @@ async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result
             Message::PointsReverse(e) => reverse::apply(&deps.db, tenant, e).await,
             Message::PointsTransfer(e) => transfer::give(&deps.db, tenant, e).await,
             Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
+            Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
+            Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
             Message::PointsEarn(e) => {
                 earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
             }

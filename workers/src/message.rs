@@ -1,7 +1,9 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    points::{AcceptPayload, ConsumePayload, EarnPayload, ReversePayload, TransferPayload},
+    points::{
+        AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
+    },
     Envelope, MessageKind, SCHEMA_VERSION,
 };
 use serde::de::DeserializeOwned;
@@ -15,6 +17,8 @@ pub enum Message {
     PointsReverse(Envelope<ReversePayload>),
     PointsTransfer(Envelope<TransferPayload>),
     PointsAccept(Envelope<AcceptPayload>),
+    PointsFreeze(Envelope<FreezePayload>),
+    PointsUnfreeze(Envelope<UnfreezePayload>),
 }
 
 impl Message {
@@ -25,6 +29,8 @@ impl Message {
             Message::PointsReverse(e) => &e.crm_id,
             Message::PointsTransfer(e) => &e.crm_id,
             Message::PointsAccept(e) => &e.crm_id,
+            Message::PointsFreeze(e) => &e.crm_id,
+            Message::PointsUnfreeze(e) => &e.crm_id,
         }
     }
 }
@@ -70,6 +76,16 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<AcceptPayload> = envelope(body, head.kind)?;
             e.payload.validate().map_err(invalid)?;
             Ok(Message::PointsAccept(e))
+        }
+        MessageKind::PointsFreeze => {
+            let e: Envelope<FreezePayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsFreeze(e))
+        }
+        MessageKind::PointsUnfreeze => {
+            let e: Envelope<UnfreezePayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::PointsUnfreeze(e))
         }
     }
 }

@@ -33,6 +33,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route(&format!("{p}/reverse"), post(spend::reverse))
         .route(&format!("{p}/transfer"), post(spend::transfer))
         .route(&format!("{p}/accept"), post(spend::accept))
+        .route(&format!("{p}/freeze"), post(spend::freeze))
+        .route(&format!("{p}/unfreeze"), post(spend::unfreeze))
         .route(&format!("{p}/history"), post(history::history))
         .route(&format!("{p}/summary"), get(history::summary))
         .route(&format!("{p}/history/increment"), post(feeds::history))

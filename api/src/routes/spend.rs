@@ -8,8 +8,8 @@ use axum::{
 use chrono::Utc;
 use schemas::{
     points::{
-        AcceptRequest, ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, ReverseRequest, TransferRequest,
-        UpdateConsumeRule,
+        AcceptRequest, ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, FreezeRequest, ReverseRequest,
+        TransferRequest, UnfreezeRequest, UpdateConsumeRule,
     },
     MessageKind,
 };
@@ -197,6 +197,42 @@ pub async fn accept(
         kind: MessageKind::PointsAccept,
         routing_key: "points.accept".into(),
         key: transfer_no,
+        occurred_at,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// Freezes some of a member's available points until an unfreeze names this event.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/freeze", request_body = FreezeRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn freeze(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<FreezeRequest>,
+) -> Result<Response, ApiError> {
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let message =
+        Outgoing { kind: MessageKind::PointsFreeze, routing_key: "points.freeze".into(), key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// Releases now what `origin_event_no` froze (an operator's freeze, or an earn's freeze_term).
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/unfreeze", request_body = UnfreezeRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<UnfreezeRequest>,
+) -> Result<Response, ApiError> {
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let message = Outgoing {
+        kind: MessageKind::PointsUnfreeze,
+        routing_key: "points.unfreeze".into(),
+        key: event_no,
         occurred_at,
     };
     publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await

@@ -8,14 +8,17 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use loyalty_tests::TestEnv;
 use platform::rules::TenantRules;
 use schemas::{
-    points::{AcceptPayload, Cents, ConsumePayload, EarnPayload, ReversePayload, TransferPayload},
+    points::{
+        AcceptPayload, Cents, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload,
+        UnfreezePayload,
+    },
     Envelope, MessageKind,
 };
 use serde_json::json;
 use workers::points::{
     consume,
     earn::{self, Outcome},
-    reverse,
+    freeze, reverse,
     sweep::{self, Swept},
     transfer,
 };
@@ -118,6 +121,18 @@ impl Ledger {
         let payload = AcceptPayload { transfer_no: no.into(), member_no: member.into() };
         let e = Envelope::new(MessageKind::PointsAccept, self.crm.clone(), payload.key(), at, payload);
         transfer::accept(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()
+    }
+
+    pub(crate) async fn freeze(&self, no: &str, member: &str, points: i64, at: DateTime<Utc>) -> Outcome {
+        let payload = FreezePayload { member_no: member.into(), points, operator: None, event_desc: None };
+        let e = Envelope::new(MessageKind::PointsFreeze, self.crm.clone(), no.into(), at, payload);
+        freeze::freeze(&self.env.db, &e).await.unwrap()
+    }
+
+    pub(crate) async fn unfreeze(&self, no: &str, origin: &str, at: DateTime<Utc>) -> Outcome {
+        let payload = UnfreezePayload { origin_event_no: origin.into(), operator: None };
+        let e = Envelope::new(MessageKind::PointsUnfreeze, self.crm.clone(), no.into(), at, payload);
+        freeze::unfreeze(&self.env.db, &e).await.unwrap()
     }
 
     pub(crate) async fn escrow(&self, member: &str) -> i64 {
@@ -485,5 +500,30 @@ async fn transfers_wait_in_escrow_until_accepted_or_returned() {
     assert_eq!((l.held("giver").await.0, l.escrow("giver").await), (80, 0));
     rejected(&l.accept("x2", "another", t + days(8)).await, "already returned", "accept after the return");
     l.verify_clean("transfers").await;
+    l.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn operators_freeze_and_unfreeze_by_event() {
+    let l = Ledger::new("10080").await;
+    let t = t0();
+    l.earn("a1", "a", "order_pay", 100, t).await;
+    rejected(&l.freeze("f0", "a", 101, t).await, "cannot freeze 101 points: 100 available", "more than available");
+    assert_eq!(l.freeze("f1", "a", 60, t).await, applied(60));
+    rejected(
+        &l.spend("s1", "a", Some(50), None, t).await,
+        "50 requested, 40 available (60 more frozen)",
+        "frozen by the operator",
+    );
+    assert_eq!(l.sweep(t + days(10)).await, Swept::default(), "an operator's freeze does not thaw by itself");
+    assert_eq!(l.unfreeze("u1", "f1", t + days(10)).await, applied(60));
+    rejected(&l.unfreeze("u2", "f1", t + days(10)).await, "no frozen points to release", "released twice");
+    assert_eq!(l.spend("s2", "a", Some(100), None, t + days(10)).await, applied(100));
+    // An earn inside its freeze_term, released early.
+    l.earn("b1", "b", "frozen_pay", 40, t).await;
+    assert_eq!(l.unfreeze("u3", "b1", t + days(1)).await, applied(40));
+    assert_eq!(l.spend("s3", "b", Some(40), None, t + days(1)).await, applied(40));
+    assert_eq!(l.sweep(t + days(3)).await, Swept::default(), "already released: the sweeper has nothing to do");
+    l.verify_clean("freeze").await;
     l.env.cleanup().await;
 }

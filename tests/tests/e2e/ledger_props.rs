@@ -24,6 +24,14 @@ enum Op {
         member: usize,
         points: i64,
     },
+    Freeze {
+        member: usize,
+        points: i64,
+    },
+    /// Release the n-th earlier freeze (or earn).
+    Unfreeze {
+        event: usize,
+    },
     Transfer {
         member: usize,
         points: i64,
@@ -49,8 +57,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (member.clone(), 1..200i64, any::<bool>()).prop_map(|(member, points, frozen)| Op::Earn { member, points, frozen }),
         3 => (member.clone(), 1..150i64).prop_map(|(member, points)| Op::Spend { member, points }),
         1 => (member.clone(), 1..100i64).prop_map(|(member, points)| Op::Transfer { member, points }),
-        1 => (0..4usize, member).prop_map(|(transfer, member)| Op::Accept { transfer, member }),
+        1 => (0..4usize, member.clone()).prop_map(|(transfer, member)| Op::Accept { transfer, member }),
         2 => (0..8usize, proptest::option::of(1..80i64)).prop_map(|(event, points)| Op::Reverse { event, points }),
+        1 => (member.clone(), 1..100i64).prop_map(|(member, points)| Op::Freeze { member, points }),
+        1 => (0..8usize).prop_map(|event| Op::Unfreeze { event }),
         2 => (1..400i64).prop_map(|hours| Op::Advance { hours }),
         1 => Just(Op::Sweep),
     ]
@@ -60,6 +70,7 @@ async fn run_case(l: &Ledger, case: usize, ops: &[Op]) -> Result<(), TestCaseErr
     let mut now = t0();
     let mut events: Vec<String> = Vec::new();
     let mut transfers: Vec<String> = Vec::new();
+    let mut freezes: Vec<String> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         let m = |i: usize| format!("c{case}-m{i}");
         let no = format!("c{case}-s{step}");
@@ -82,6 +93,14 @@ async fn run_case(l: &Ledger, case: usize, ops: &[Op]) -> Result<(), TestCaseErr
             },
             Op::Reverse { event, points } => match events.get(*event) {
                 Some(origin) => Some(l.reverse(&no, origin, *points, now).await),
+                None => None,
+            },
+            Op::Freeze { member, points } => {
+                freezes.push(no.clone());
+                Some(l.freeze(&no, &m(*member), *points, now).await)
+            }
+            Op::Unfreeze { event } => match freezes.get(*event).or_else(|| events.get(*event)) {
+                Some(origin) => Some(l.unfreeze(&no, origin, now).await),
                 None => None,
             },
             Op::Advance { hours } => {

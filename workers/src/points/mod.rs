@@ -2,6 +2,7 @@
 
 pub mod consume;
 pub mod earn;
+pub mod freeze;
 pub mod ledger;
 pub mod reverse;
 pub mod sweep;

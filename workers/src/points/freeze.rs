@@ -1,0 +1,134 @@
+//! Operator freezes and unfreezes, by event.
+//!
+//! A freeze takes points from the member's available lots (soonest-expiring first, recorded
+//! like a spend) into one new lot frozen until released, expiring with the soonest of the
+//! points it holds; the member keeps the points (ledger `freeze`, not counted in the balance).
+//! An unfreeze names the event whose frozen lots to release now: an operator's freeze, or an
+//! earn still inside its `freeze_term` (ledger `unfreeze`).
+
+use chrono::{DateTime, TimeZone, Utc};
+use schemas::{
+    points::{FreezePayload, UnfreezePayload},
+    Envelope,
+};
+use sqlx::PgPool;
+
+use super::{
+    earn::{ApplyError, Outcome},
+    ledger::{self, Entry},
+};
+
+/// "Until released": far enough never to come, and representable (unlike `infinity`).
+fn until_released() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).single().expect("a valid date")
+}
+
+pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
+    let available: i64 = lots.iter().map(|l| l.remaining).sum();
+    let outcome = if p.points > available {
+        Outcome::Rejected { reason: format!("cannot freeze {} points: {available} available", p.points) }
+    } else {
+        ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
+        // Lots are soonest-expiring first: the first one taken from expires first.
+        let expire = lots.first().map_or(t, |l| l.expire_time);
+        let lot_id: i64 = sqlx::query_scalar(
+            "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time, unfreeze_time)
+             values ($1, $2, $3, $4, $4, $5, $6) returning lot_id",
+        )
+        .bind(&ev.crm_id)
+        .bind(&p.member_no)
+        .bind(&ev.idempotency_key)
+        .bind(p.points)
+        .bind(expire)
+        .bind(until_released())
+        .fetch_one(&mut *tx)
+        .await?;
+        let entry = Entry {
+            crm_id: ev.crm_id.clone(),
+            member_no: p.member_no.clone(),
+            event_no: ev.idempotency_key.clone(),
+            action_scene: "freeze".into(),
+            event_type: "freeze",
+            points: p.points,
+            expire_time: Some(expire),
+            operator: p.operator.clone(),
+            event_desc: p.event_desc.clone(),
+            lot_id: Some(lot_id),
+            occurred_at: t,
+            ..Entry::default()
+        };
+        ledger::insert_entry(&mut tx, &entry).await?;
+        ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
+        Outcome::Applied { points: p.points }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    let member: Option<String> =
+        sqlx::query_scalar("select member_no from points_lot where crm_id = $1 and event_no = $2 limit 1")
+            .bind(&ev.crm_id)
+            .bind(&p.origin_event_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(m) = &member {
+        ledger::lock_member(&mut tx, &ev.crm_id, m).await?;
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let released: Vec<(i64, i64)> = sqlx::query_as(
+        "update points_lot set unfreeze_time = $3, unfrozen_at = $3, updated_at = now()
+         where crm_id = $1 and event_no = $2 and unfrozen_at is null and expired_at is null and unfreeze_time > $3
+         returning lot_id, remaining",
+    )
+    .bind(&ev.crm_id)
+    .bind(&p.origin_event_no)
+    .bind(t)
+    .fetch_all(&mut *tx)
+    .await?;
+    let points: i64 = released.iter().map(|(_, r)| r).sum();
+    let outcome = if released.is_empty() {
+        Outcome::Rejected { reason: format!("event {} has no frozen points to release", p.origin_event_no) }
+    } else {
+        let entry = Entry {
+            crm_id: ev.crm_id.clone(),
+            member_no: member.clone().unwrap_or_default(),
+            event_no: ev.idempotency_key.clone(),
+            origin_event_no: Some(p.origin_event_no.clone()),
+            action_scene: "unfreeze".into(),
+            event_type: "unfreeze",
+            points,
+            operator: p.operator.clone(),
+            occurred_at: t,
+            ..Entry::default()
+        };
+        ledger::insert_entry(&mut tx, &entry).await?;
+        ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
+        Outcome::Applied { points }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, member.as_deref().unwrap_or(""), &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
