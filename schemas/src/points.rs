@@ -225,6 +225,17 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The free-text fields most requests carry: who did it and why.
+fn check_note(operator: Option<&str>, event_desc: Option<&str>) -> Result<(), FieldError> {
+    if let Some(op) = operator {
+        check_len("operator", op, 128)?;
+    }
+    if let Some(desc) = event_desc {
+        check_len("event_desc", desc, 512)?;
+    }
+    Ok(())
+}
+
 fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), FieldError> {
     if value < min || value > max {
         return Err(FieldError::new(field, format!("must be between {min} and {max}")));
@@ -517,6 +528,45 @@ mod tests {
         // 50 points = 2.50 yuan: on 12.00 yuan with 1,000 points, 4 steps = 200 points for 10.00.
         assert_eq!(tier.usable(Cents(1200), 1000), (200, Cents(1000)));
         assert_eq!(tier.usable(Cents(1200), 120), (100, Cents(500)), "points limit the steps");
+    }
+
+    #[test]
+    fn goods_whitelist_limits_the_payable_amount() {
+        let tier: ConsumeTier = serde_json::from_value(
+            serde_json::json!({"base_points": 50, "convert_money": 2, "goods_white": {"skus": ["a", "b"]}}),
+        )
+        .unwrap();
+        let white = tier.white_skus().unwrap();
+        let spend = |amount: i64, items: serde_json::Value| ConsumePayload {
+            member_no: "m".into(),
+            action_scene: "user_discount".into(),
+            points: None,
+            amount: Some(Cents(amount)),
+            member_level: None,
+            order_items: Some(items),
+            store_code: None,
+            cost_center: None,
+            campagin_code: None,
+            operator: None,
+            event_desc: None,
+        };
+        let p = spend(
+            10000,
+            serde_json::json!([{"sku": "a", "amount": 30}, {"sku": "z", "amount": 50}, {"sku": "b", "amount": "5.5"}]),
+        );
+        assert!(p.validate().is_ok());
+        assert_eq!(p.payable_amount(white.as_deref()), Some(Cents(3550)), "only listed SKUs count");
+        assert_eq!(p.payable_amount(None), Some(Cents(10000)), "no whitelist: the whole amount");
+        assert!(spend(100, serde_json::json!([{"sku": "a"}])).validate().is_err(), "an item without an amount");
+        let bad: Result<ConsumeTier, _> =
+            serde_json::from_value(serde_json::json!({"base_points": 50, "convert_money": 2, "goods_white": ["a"]}));
+        let rule = ConsumeRule {
+            rule_id: 0,
+            rule_name: "r".into(),
+            action_scene: "user_discount".into(),
+            rules_li: vec![bad.unwrap()],
+        };
+        assert_eq!(rule.validate().unwrap_err().field, "rules_li[0].goods_white");
     }
 
     #[test]
@@ -914,12 +964,7 @@ impl ReversePayload {
         if let Some(p) = self.points {
             check_range("points", p, 1, MAX_POINTS)?;
         }
-        if let Some(op) = &self.operator {
-            check_len("operator", op, 128)?;
-        }
-        if let Some(desc) = &self.event_desc {
-            check_len("event_desc", desc, 512)?;
-        }
+        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
         Ok(())
     }
 }
@@ -1005,12 +1050,7 @@ impl TransferPayload {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_key("member_no", &self.member_no)?;
         check_range("points", self.points, 1, MAX_POINTS)?;
-        if let Some(op) = &self.operator {
-            check_len("operator", op, 128)?;
-        }
-        if let Some(desc) = &self.event_desc {
-            check_len("event_desc", desc, 512)?;
-        }
+        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
         Ok(())
     }
 }
@@ -1099,12 +1139,7 @@ impl FreezePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_key("member_no", &self.member_no)?;
         check_range("points", self.points, 1, MAX_POINTS)?;
-        if let Some(op) = &self.operator {
-            check_len("operator", op, 128)?;
-        }
-        if let Some(desc) = &self.event_desc {
-            check_len("event_desc", desc, 512)?;
-        }
+        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
         Ok(())
     }
 }
@@ -1142,9 +1177,7 @@ impl UnfreezeRequest {
 impl UnfreezePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_key("origin_event_no", &self.origin_event_no)?;
-        if let Some(op) = &self.operator {
-            check_len("operator", op, 128)?;
-        }
+        check_note(self.operator.as_deref(), None)?;
         Ok(())
     }
 }

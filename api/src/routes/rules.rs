@@ -177,38 +177,22 @@ pub async fn delete(
     ApiJson(body): ApiJson<DeleteRules>,
 ) -> Result<axum::Json<schemas::ApiResponse<RulesDeleted>>, ApiError> {
     let ids = body.ids()?;
-    let deleted: Vec<i64> = match body.rule_type {
-        RuleType::Produce => {
-            let mut tx = state.db.begin().await?;
-            let deleted = sqlx::query_scalar(
-                "update produce_rule set deleted_at = now(), updated_at = now()
-                 where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id",
-            )
-            .bind(&crm_id)
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            bump_version(&mut tx, &crm_id).await?;
-            tx.commit().await?;
-            refresh_cache(&state, &crm_id).await;
-            deleted
-        }
-        RuleType::Consume => {
-            let mut tx = state.db.begin().await?;
-            let deleted = sqlx::query_scalar(
-                "update consume_rule set deleted_at = now(), updated_at = now()
-                 where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id",
-            )
-            .bind(&crm_id)
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            bump_version(&mut tx, &crm_id).await?;
-            tx.commit().await?;
-            refresh_cache(&state, &crm_id).await;
-            deleted
-        }
+    let table = match body.rule_type {
+        RuleType::Produce => "produce_rule",
+        RuleType::Consume => "consume_rule",
     };
+    let mut tx = state.db.begin().await?;
+    let deleted: Vec<i64> = sqlx::query_scalar(&format!(
+        "update {table} set deleted_at = now(), updated_at = now()
+         where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id"
+    ))
+    .bind(&crm_id)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    bump_version(&mut tx, &crm_id).await?;
+    tx.commit().await?;
+    refresh_cache(&state, &crm_id).await;
     let not_found = ids.iter().copied().filter(|id| !deleted.contains(id)).collect();
     Ok(ok("删除积分规则成功", RulesDeleted { deleted, not_found }))
 }

@@ -16,13 +16,9 @@ use super::{
 /// Applies one spend in its own transaction.
 pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
-    let mut tx = db.begin().await?;
-    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    let Some(mut tx) = ledger::open(db, ev, &[&p.member_no]).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let t = ev.occurred_at;
     let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let available: i64 = lots.iter().map(|l| l.remaining).sum();

@@ -26,13 +26,9 @@ fn until_released() -> DateTime<Utc> {
 pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let t = ev.occurred_at;
-    let mut tx = db.begin().await?;
-    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    let Some(mut tx) = ledger::open(db, ev, &[&p.member_no]).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let available: i64 = lots.iter().map(|l| l.remaining).sum();
     let outcome = if p.points > available {
@@ -81,21 +77,15 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
 pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let t = ev.occurred_at;
-    let mut tx = db.begin().await?;
     let member: Option<String> =
         sqlx::query_scalar("select member_no from points_lot where crm_id = $1 and event_no = $2 limit 1")
             .bind(&ev.crm_id)
             .bind(&p.origin_event_no)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(db)
             .await?;
-    if let Some(m) = &member {
-        ledger::lock_member(&mut tx, &ev.crm_id, m).await?;
-    }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    let Some(mut tx) = ledger::open(db, ev, member.as_deref().as_slice()).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let released: Vec<(i64, i64)> = sqlx::query_as(
         "update points_lot set unfreeze_time = $3, unfrozen_at = $3, updated_at = now()
          where crm_id = $1 and event_no = $2 and unfrozen_at is null and expired_at is null and unfreeze_time > $3

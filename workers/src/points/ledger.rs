@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use schemas::Envelope;
 use serde_json::Value;
-use sqlx::{types::Json, PgConnection};
+use sqlx::{types::Json, PgConnection, PgPool, Postgres, Transaction};
 
 use super::earn::Outcome;
 
@@ -26,7 +26,7 @@ pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -
         .await
 }
 
-pub async fn inbox_has(tx: &mut PgConnection, crm_id: &str, key_kind: &str, key: &str) -> sqlx::Result<bool> {
+async fn inbox_has(tx: &mut PgConnection, crm_id: &str, key_kind: &str, key: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
         .bind(crm_id)
         .bind(key_kind)
@@ -68,12 +68,12 @@ pub async fn insert_inbox<P>(
 }
 
 /// Whether the message's key was applied before (under the member lock the caller holds).
-pub async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
     inbox_has(tx, &envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key).await
 }
 
 /// Counts a later delivery of an applied key.
-pub async fn count_duplicate<P>(db: &sqlx::PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
+async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
     let (crm_id, key_kind, key) = (&envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key);
     sqlx::query("update inbox set duplicates = duplicates + 1, updated_at = now() where crm_id = $1 and key_kind = $2 and idem_key = $3")
         .bind(crm_id)
@@ -320,4 +320,27 @@ pub async fn give_back(
         }
     }
     Ok((restored, expired))
+}
+
+/// Opens the transaction of a one-message handler: locks the members' balance rows (sorted),
+/// then checks the inbox. `None`: the key was applied before; the duplicate is counted and
+/// nothing else happens.
+pub async fn open<P>(
+    db: &PgPool,
+    ev: &Envelope<P>,
+    members: &[&str],
+) -> sqlx::Result<Option<Transaction<'static, Postgres>>> {
+    let mut members = members.to_vec();
+    members.sort_unstable();
+    members.dedup();
+    let mut tx = db.begin().await?;
+    for member in members {
+        lock_member(&mut tx, &ev.crm_id, member).await?;
+    }
+    if seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        count_duplicate(db, ev).await?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
 }

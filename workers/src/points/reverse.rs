@@ -40,17 +40,12 @@ async fn origin_rows(tx: &mut PgConnection, crm_id: &str, event_no: &str, lock: 
 /// Applies one reversal in its own transaction.
 pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
-    let mut tx = db.begin().await?;
-    let found = origin_rows(&mut tx, &ev.crm_id, &p.origin_event_no, false).await?;
+    // Read unlocked to learn the member; read again below, locked, under the member's lock.
+    let found = origin_rows(&mut *db.acquire().await?, &ev.crm_id, &p.origin_event_no, false).await?;
     let member = found.first().map(|o| o.member_no.clone());
-    if let Some(member) = &member {
-        ledger::lock_member(&mut tx, &ev.crm_id, member).await?;
-    }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    let Some(mut tx) = ledger::open(db, ev, member.as_deref().as_slice()).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let outcome = match member {
         None => {
             Outcome::Rejected { reason: format!("origin event {} has no earn or spend to reverse", p.origin_event_no) }

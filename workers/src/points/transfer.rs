@@ -24,13 +24,9 @@ use super::{
 pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let t = ev.occurred_at;
-    let mut tx = db.begin().await?;
-    ledger::lock_member(&mut tx, &ev.crm_id, &p.member_no).await?;
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    let Some(mut tx) = ledger::open(db, ev, &[&p.member_no]).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let available: i64 = lots.iter().map(|l| l.remaining).sum();
     let outcome = if p.points > available {
@@ -112,20 +108,13 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
     let receiver = &ev.payload.member_no;
     let transfer_no = &ev.payload.transfer_no;
     let t = ev.occurred_at;
-    let mut tx = db.begin().await?;
-    let found = transfer_row(&mut tx, &ev.crm_id, transfer_no, false).await?;
-    let mut members = vec![receiver.clone()];
-    members.extend(found.as_ref().map(|f| f.from_member.clone()));
-    members.sort();
-    members.dedup();
-    for m in &members {
-        ledger::lock_member(&mut tx, &ev.crm_id, m).await?;
-    }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    // Read unlocked to learn the giver; read again below under both members' locks.
+    let found = transfer_row(&mut *db.acquire().await?, &ev.crm_id, transfer_no, false).await?;
+    let giver = found.as_ref().map(|f| f.from_member.as_str());
+    let members: Vec<&str> = std::iter::once(receiver.as_str()).chain(giver).collect();
+    let Some(mut tx) = ledger::open(db, ev, &members).await? else {
         return Ok(Outcome::Duplicate);
-    }
+    };
     let transfer = transfer_row(&mut tx, &ev.crm_id, transfer_no, true).await?;
     let outcome = match transfer {
         None => Outcome::Rejected { reason: format!("no transfer {}", transfer_no) },
