@@ -33,6 +33,11 @@ use crate::{routes, AppState};
         routes::history::summary,
         routes::feeds::history,
         routes::feeds::summary,
+        routes::cards::create,
+        routes::cards::detail,
+        routes::cards::list,
+        routes::cards::remove,
+        routes::cards::add_stock,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

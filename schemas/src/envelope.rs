@@ -33,6 +33,9 @@ pub enum MessageKind {
     /// An operator releases what an event froze.
     #[serde(rename = "points.unfreeze")]
     PointsUnfreeze,
+    /// Run a card stock generation task (seed 003 add/stock).
+    #[serde(rename = "cards.generate")]
+    CardsGenerate,
 }
 
 impl MessageKind {
@@ -46,6 +49,7 @@ impl MessageKind {
             | MessageKind::PointsUnfreeze => "event_no",
             MessageKind::PointsTransfer => "transfer_no",
             MessageKind::PointsAccept => "accept",
+            MessageKind::CardsGenerate => "generate_id",
         }
     }
 
@@ -58,6 +62,7 @@ impl MessageKind {
             MessageKind::PointsAccept => "points.accept",
             MessageKind::PointsFreeze => "points.freeze",
             MessageKind::PointsUnfreeze => "points.unfreeze",
+            MessageKind::CardsGenerate => "cards.generate",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Types shared by the ingress, the workers and the tests: the broker envelope, the event
 //! payloads, and the request and response bodies of the native API.
 
+pub mod cards;
 pub mod envelope;
 pub mod points;
 pub mod response;

@@ -99,7 +99,7 @@ async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &Cancellat
             return Err(SessionEnd::Cancelled);
         };
         let deliveries = batch.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>()?;
-        match process(deps, deliveries).await {
+        match process(deps, domain, deliveries).await {
             Err(SessionEnd::Crashed) => {
                 connection.close(320, "failpoint crash".into()).await.ok();
                 return Err(SessionEnd::Crashed);
@@ -111,7 +111,7 @@ async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &Cancellat
 
 /// Handles one batch of deliveries and acks them all. Public so tests and the benchmark can
 /// drive it.
-pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), SessionEnd> {
+pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> Result<(), SessionEnd> {
     let Some(last_tag) = deliveries.last().map(|d| d.delivery_tag) else {
         return Ok(());
     };
@@ -124,15 +124,15 @@ pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), Sessi
             Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
             Ok(single) => {
                 if !earn.is_empty() {
-                    apply_earn(deps, std::mem::take(&mut earn)).await?;
+                    apply_earn(deps, domain, std::mem::take(&mut earn)).await?;
                 }
-                apply_one(deps, delivery, single).await?;
+                apply_one(deps, domain, delivery, single).await?;
             }
-            Err(reason) => park(deps, delivery, "poison", &reason).await?,
+            Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
         }
     }
     if !earn.is_empty() {
-        apply_earn(deps, earn).await?;
+        apply_earn(deps, domain, earn).await?;
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
     // one ack covers it. The last delivery's acker acks all earlier tags with `multiple`.
@@ -145,7 +145,11 @@ pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), Sessi
     Ok(())
 }
 
-async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) -> Result<(), SessionEnd> {
+async fn apply_earn(
+    deps: &Deps,
+    domain: Domain,
+    earn: Vec<(&Delivery, Envelope<EarnPayload>)>,
+) -> Result<(), SessionEnd> {
     let envelopes: Vec<Envelope<EarnPayload>> = earn.iter().map(|(_, e)| e.clone()).collect();
     match apply_with_retries(deps, &envelopes).await {
         Ok(outcomes) => {
@@ -153,7 +157,7 @@ async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) 
                 return Err(SessionEnd::Crashed);
             }
             for ((delivery, _), outcome) in earn.iter().zip(outcomes) {
-                settle(deps, delivery, outcome).await?;
+                settle(deps, domain, delivery, outcome).await?;
             }
             Ok(())
         }
@@ -162,17 +166,17 @@ async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) 
             // go through and only the culprit is parked.
             tracing::warn!(error = %e, "batch failed; applying its messages one by one");
             for one in earn {
-                Box::pin(apply_earn(deps, vec![one])).await?;
+                Box::pin(apply_earn(deps, domain, vec![one])).await?;
             }
             Ok(())
         }
         Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
             let (delivery, _) = &earn[0];
-            park(deps, delivery, "poison", &format!("the database refused it: {e}")).await
+            park(deps, domain, delivery, "poison", &format!("the database refused it: {e}")).await
         }
         Err(e) => {
             for (delivery, _) in &earn {
-                retry_or_park(deps, delivery, &e.to_string()).await?;
+                retry_or_park(deps, domain, delivery, &e.to_string()).await?;
             }
             Ok(())
         }
@@ -180,7 +184,7 @@ async fn apply_earn(deps: &Deps, earn: Vec<(&Delivery, Envelope<EarnPayload>)>) 
 }
 
 /// Counts an outcome; parks a poison one.
-async fn settle(deps: &Deps, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
+async fn settle(deps: &Deps, domain: Domain, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
     match outcome {
         Outcome::Applied { .. } => metrics::counter!("worker_applied_total").increment(1),
         Outcome::Rejected { reason } => {
@@ -188,13 +192,13 @@ async fn settle(deps: &Deps, delivery: &Delivery, outcome: Outcome) -> Result<()
             tracing::debug!(%reason, "rejected");
         }
         Outcome::Duplicate => metrics::counter!("worker_duplicates_total").increment(1),
-        Outcome::Poison { reason } => park(deps, delivery, "poison", &reason).await?,
+        Outcome::Poison { reason } => park(deps, domain, delivery, "poison", &reason).await?,
     }
     Ok(())
 }
 
 /// Applies one spend or reversal in its own transaction.
-async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result<(), SessionEnd> {
+async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Message) -> Result<(), SessionEnd> {
     let attempt = || async {
         if Failpoints::take(&deps.failpoints.transient_failures) {
             return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
@@ -211,6 +215,9 @@ async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result
             Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
             Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
             Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
+            Message::CardsGenerate(e) => {
+                crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
+            }
             Message::PointsEarn(e) => {
                 earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
             }
@@ -222,12 +229,12 @@ async fn apply_one(deps: &Deps, delivery: &Delivery, message: Message) -> Result
             if Failpoints::take(&deps.failpoints.crash_after_commit) {
                 return Err(SessionEnd::Crashed);
             }
-            settle(deps, delivery, outcome).await
+            settle(deps, domain, delivery, outcome).await
         }
         Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
-            park(deps, delivery, "poison", &format!("the database refused it: {e}")).await
+            park(deps, domain, delivery, "poison", &format!("the database refused it: {e}")).await
         }
-        Err(e) => retry_or_park(deps, delivery, &e.to_string()).await,
+        Err(e) => retry_or_park(deps, domain, delivery, &e.to_string()).await,
     }
 }
 
@@ -263,15 +270,16 @@ async fn apply_with_retries(deps: &Deps, envelopes: &[Envelope<EarnPayload>]) ->
 }
 
 /// Sends a message to the retry queue of its next attempt, or parks it past the last one.
-async fn retry_or_park(deps: &Deps, delivery: &Delivery, error: &str) -> Result<(), SessionEnd> {
+async fn retry_or_park(deps: &Deps, domain: Domain, delivery: &Delivery, error: &str) -> Result<(), SessionEnd> {
     let attempt = headers::attempt(&delivery.properties);
     let delays = &deps.topology.retry_delays;
     let Some(&delay) = delays.get(attempt as usize) else {
-        return park(deps, delivery, "transient", &format!("gave up after {} attempts: {error}", attempt + 1)).await;
+        return park(deps, domain, delivery, "transient", &format!("gave up after {} attempts: {error}", attempt + 1))
+            .await;
     };
     let props =
         headers::with_headers(&delivery.properties, vec![(headers::ATTEMPT, AMQPValue::LongLongInt(attempt + 1))], &[]);
-    let queue = deps.topology.retry_queue(Domain::Points, delay);
+    let queue = deps.topology.retry_queue(domain, delay);
     deps.publisher.publish("", &queue, &delivery.data, props).await?;
     metrics::counter!("worker_retried_total").increment(1);
     tracing::warn!(attempt = attempt + 1, delay_ms = delay.as_millis() as u64, %error, "message scheduled for retry");
@@ -281,7 +289,7 @@ async fn retry_or_park(deps: &Deps, delivery: &Delivery, error: &str) -> Result<
 /// Parks a message in its domain's DLQ with the reason in its headers (confirmed before the
 /// original is acked, so a crash in between only leaves a copy in both places, and the inbox
 /// makes the copy harmless).
-async fn park(deps: &Deps, delivery: &Delivery, class: &str, reason: &str) -> Result<(), SessionEnd> {
+async fn park(deps: &Deps, domain: Domain, delivery: &Delivery, class: &str, reason: &str) -> Result<(), SessionEnd> {
     let set = vec![
         (headers::PARK_REASON, AMQPValue::LongString(reason.into())),
         (headers::PARK_CLASS, AMQPValue::LongString(class.into())),
@@ -289,7 +297,7 @@ async fn park(deps: &Deps, delivery: &Delivery, class: &str, reason: &str) -> Re
         (headers::ATTEMPT, AMQPValue::LongLongInt(headers::attempt(&delivery.properties))),
     ];
     let props = headers::with_headers(&delivery.properties, set, &[]).with_delivery_mode(2);
-    let dlq = deps.topology.dead_letter_queue(Domain::Points);
+    let dlq = deps.topology.dead_letter_queue(domain);
     deps.publisher.publish("", &dlq, &delivery.data, props).await?;
     metrics::counter!("worker_parked_total", "class" => class.to_string()).increment(1);
     tracing::warn!(class, reason, message_id = ?delivery.properties.message_id(), "message parked");

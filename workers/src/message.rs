@@ -1,6 +1,7 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
+    cards::GeneratePayload,
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -19,6 +20,7 @@ pub enum Message {
     PointsAccept(Envelope<AcceptPayload>),
     PointsFreeze(Envelope<FreezePayload>),
     PointsUnfreeze(Envelope<UnfreezePayload>),
+    CardsGenerate(Envelope<GeneratePayload>),
 }
 
 impl Message {
@@ -31,6 +33,7 @@ impl Message {
             Message::PointsAccept(e) => &e.crm_id,
             Message::PointsFreeze(e) => &e.crm_id,
             Message::PointsUnfreeze(e) => &e.crm_id,
+            Message::CardsGenerate(e) => &e.crm_id,
         }
     }
 }
@@ -86,6 +89,12 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<UnfreezePayload> = envelope(body, head.kind)?;
             e.payload.validate().map_err(invalid)?;
             Ok(Message::PointsUnfreeze(e))
+        }
+        MessageKind::CardsGenerate => {
+            let e: Envelope<GeneratePayload> = envelope(body, head.kind)?;
+            schemas::points::check_key("card_id", &e.payload.card_id).map_err(invalid)?;
+            schemas::points::check_key("generate_id", &e.payload.generate_id).map_err(invalid)?;
+            Ok(Message::CardsGenerate(e))
         }
     }
 }

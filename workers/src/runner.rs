@@ -37,11 +37,6 @@ impl WorkerHandle {
             tracing::warn!("worker tasks did not stop within the grace period");
         }
     }
-
-    /// Waits until every task has ended (after the shutdown token fired, or a failpoint crash).
-    pub async fn wait(&self) {
-        self.tracker.wait().await;
-    }
 }
 
 /// Starts the consumers and the relay on the shared dependencies.
@@ -49,6 +44,11 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
     let tracker = TaskTracker::new();
     for index in 0..options.consumers {
         tracker.spawn(crate::consumer::run(deps.clone(), Domain::Points, index, shutdown.clone()));
+    }
+    // Card work (stock generation, claims) has its own queue, so a flash sale never queues
+    // behind a points backlog or the reverse.
+    if options.consumers > 0 {
+        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Cards, options.consumers, shutdown.clone()));
     }
     if options.relay {
         let deps = deps.clone();
@@ -90,6 +90,11 @@ async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
+        }
+        match crate::cards::generate::resume_stale(&deps.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(codes = n, "resumed stale card generation"),
+            Err(e) => tracing::warn!(error = %e, "resuming card generation failed"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

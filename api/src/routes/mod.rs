@@ -1,6 +1,7 @@
 //! The routes, one file per resource.
 
 pub mod admin;
+pub mod cards;
 pub mod events;
 pub mod feeds;
 pub mod history;
@@ -38,6 +39,11 @@ pub fn tenant_routes() -> Router<AppState> {
         .route(&format!("{p}/history"), post(history::history))
         .route(&format!("{p}/summary"), get(history::summary))
         .route(&format!("{p}/history/increment"), post(feeds::history))
+        .route("/api/crm/card/{crm_id}/create", post(cards::create))
+        .route("/api/crm/card/{crm_id}/detail", get(cards::detail))
+        .route("/api/crm/card/{crm_id}/list", get(cards::list))
+        .route("/api/crm/card/{crm_id}/remove", post(cards::remove))
+        .route("/api/crm/card/{crm_id}/add/stock", post(cards::add_stock))
         .route(&format!("{p}/summary/increment"), post(feeds::summary))
 }
 

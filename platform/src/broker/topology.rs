@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! {ns}.events (topic) --points.#--> {ns}.points (quorum) --dead letters--> {ns}.points.dlq
+//!                     --cards.#---> {ns}.cards  (the same family: retry queues, DLQ)
 //!                                       ^        \--retry (worker publishes)--> {ns}.points.retry.{ms}ms
 //!                                       \------------- TTL expiry -------------------/
 //! {ns}.analytics (topic) --#--> {ns}.analytics (quorum)
@@ -27,14 +28,16 @@ pub const DELIVERY_LIMIT: i64 = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Domain {
     Points,
+    Cards,
 }
 
 impl Domain {
-    pub const ALL: &'static [Domain] = &[Domain::Points];
+    pub const ALL: &'static [Domain] = &[Domain::Points, Domain::Cards];
 
     pub fn name(self) -> &'static str {
         match self {
             Domain::Points => "points",
+            Domain::Cards => "cards",
         }
     }
 

@@ -2,6 +2,7 @@
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
 mod auth;
+mod cards;
 mod earn_rules;
 mod feeds;
 mod idempotency;

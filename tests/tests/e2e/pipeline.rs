@@ -38,9 +38,13 @@ async fn a_crash_between_commit_and_ack_applies_once() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // The worker commits, then dies without acking: its tasks end.
-    tokio::time::timeout(Duration::from_secs(10), doomed.wait()).await.expect("the failpoint fires");
-    assert_eq!(failpoints.crash_after_commit.load(Ordering::SeqCst), 0);
+    // The worker commits, then its points consumer dies without acking (it closes its
+    // connection, as a killed process would); the rest of the worker is stopped too.
+    wait_for("the failpoint to fire", Duration::from_secs(10), || async {
+        (failpoints.crash_after_commit.load(Ordering::SeqCst) == 0).then_some(())
+    })
+    .await;
+    doomed.stop(Duration::from_secs(10)).await;
     assert_eq!(applied(&env).await, 1, "the change was committed before the crash");
 
     let survivor = env.worker(1, false, Arc::default());

@@ -1,0 +1,165 @@
+//! Card definitions and stock generation (seed 003).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::http::{Method, StatusCode};
+use loyalty_tests::{wait_for, TestEnv};
+use serde_json::{json, Value};
+
+/// Seed 003's example body of `create`.
+fn seed_card() -> Value {
+    json!({
+        "card_type": 1, "title": "满100减10", "subtitle": "618满100减10", "source": 2, "scene": "web",
+        "notice": "适用说明", "rule": "使用须知", "date_type": 1, "begin_time": 1655481600, "end_time": 1655740799,
+        "start_day_count": null, "expire_day_count": null, "weekdays": "0,1,6", "monthdays": "1,11,18,28",
+        "day_begin_time": 0, "day_end_time": 86399, "total_quantity": 10000, "get_limit": 0, "use_limit": 0,
+        "can_give_friend": true, "generate_type": 1, "generate_file": null, "cash_amount": 10, "cash_condition": 100,
+        "discount": 0.9, "icon": "aa/bb/cc.jpg", "store_codes": "store_01, store_02", "cost_center": "NO12312513",
+        "cost_type": 1, "cost_value": 2,
+        "extra_info": {"bg_color": "#1111111", "jump_now_path": "/page/card/", "custom_menu_name": "卡券", "menu_jump_path": "/page/custom/"}
+    })
+}
+
+async fn generated(env: &TestEnv, key: &str, card_id: &str) -> Value {
+    let (status, body) =
+        env.call(Method::GET, &format!("/api/crm/card/10080/detail?card_id={card_id}"), Some(key), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["generate_info"].clone()
+}
+
+#[tokio::test]
+async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let worker = env.worker(1, false, Arc::default());
+    let (status, body) = env.post("/api/crm/card/10080/create", &key, seed_card()).await;
+    assert_eq!(status, StatusCode::OK, "the seed's example: {body}");
+    assert_eq!(body["msg"], json!("创建卡券成功"));
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    assert_eq!(card_id.len(), 32);
+    assert_eq!(body["data"]["generate_info"]["total"], json!(10000));
+    assert_eq!(body["data"]["extra_info"]["menu_jump_path"], json!("/page/custom/"));
+    assert_eq!(body["data"]["begin_time"], json!(1655481600));
+
+    let info = wait_for("10,000 codes", Duration::from_secs(30), || async {
+        let info = generated(&env, &key, &card_id).await;
+        (info["generated"] == json!(10000)).then_some(info)
+    })
+    .await;
+    assert_eq!(info["un_generate"], json!(0));
+
+    // More stock, twice with the same generate_id: generated once.
+    let stock = json!({"card_id": card_id, "quantity": 25000, "generate_id": "g-1"});
+    let (status, first) = env.post("/api/crm/card/10080/add/stock", &key, stock.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = env.post("/api/crm/card/10080/add/stock", &key, stock).await;
+    assert_eq!(first["data"]["auto_id"], again["data"]["auto_id"], "the same task: {again}");
+    wait_for("35,000 codes", Duration::from_secs(60), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(35000)).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}'")).await, 35000);
+    assert_eq!(
+        env.scalar(&format!("select count(distinct card_code) from card_code where card_id = '{card_id}'")).await,
+        35000,
+        "no code twice"
+    );
+    let (_, detail) =
+        env.call(Method::GET, &format!("/api/crm/card/10080/detail?card_id={card_id}"), Some(&key), None).await;
+    assert_eq!(detail["data"]["total_quantity"], json!(35000));
+
+    // List with the seed's filters, then remove (soft).
+    let mut voucher = seed_card();
+    voucher["card_type"] = json!(0);
+    voucher["total_quantity"] = json!(0);
+    voucher["scene"] = json!("pos");
+    env.post("/api/crm/card/10080/create", &key, voucher).await;
+    for (query, want) in
+        [("", 2), ("?card_type=1", 1), ("?card_type=0&scene=pos", 1), ("?source=1", 0), ("?page_id=2&page_size=1", 2)]
+    {
+        let (status, body) = env.call(Method::GET, &format!("/api/crm/card/10080/list{query}"), Some(&key), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body["data"]["total"], json!(want), "{query}: {body}");
+    }
+    let (status, _) = env.call(Method::GET, "/api/crm/card/10080/list?card_type=x", Some(&key), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = env.post("/api/crm/card/10080/remove", &key, json!({"card_id": card_id})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = env.call(Method::GET, "/api/crm/card/10080/list", Some(&key), None).await;
+    assert_eq!(body["data"]["total"], json!(1), "a removed card is not listed");
+    let (status, _) = env.post("/api/crm/card/10080/add/stock", &key, json!({"card_id": card_id, "quantity": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no stock for a removed card");
+    let (status, _) = env.post("/api/crm/card/10080/remove", &key, json!({"card_id": "nope"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    worker.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn card_fields_are_validated() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let with = |field: &str, value: Value| {
+        let mut c = seed_card();
+        c[field] = value;
+        c
+    };
+    let without = |field: &str| {
+        let mut c = seed_card();
+        c.as_object_mut().unwrap().remove(field);
+        c
+    };
+    let cases = vec![
+        ("card_type 5", with("card_type", json!(5)), "card_type"),
+        ("no title", without("title"), "title"),
+        ("empty title", with("title", json!("")), "title"),
+        ("source 3", with("source", json!(3)), "source"),
+        ("date_type 4", with("date_type", json!(4)), "date_type"),
+        ("date_type 1 without end_time", with("end_time", Value::Null), "end_time"),
+        ("end before begin", with("end_time", json!(1655481599)), "end_time"),
+        ("date_type 2 without its counts", with("date_type", json!("2")), "start_day_count"),
+        ("weekday 7", with("weekdays", json!("0,7")), "weekdays"),
+        ("monthday 0", with("monthdays", json!("0,5")), "monthdays"),
+        ("monthday 32", with("monthdays", json!("32")), "monthdays"),
+        ("day window reversed", with("day_begin_time", json!(86399)), "day_end_time"),
+        ("day_end_time past the day", with("day_end_time", json!(86400)), "day_end_time"),
+        ("discount 0 on a discount card", with("discount", json!(0)), "discount"),
+        ("discount above 1", with("discount", json!(1.5)), "discount"),
+        ("negative quantity", with("total_quantity", json!(-1)), "total_quantity"),
+        ("generate_type 3", with("generate_type", json!(3)), "generate_type"),
+        ("cost_type 3", with("cost_type", json!(3)), "cost_type"),
+        ("negative cost_value", with("cost_value", json!(-1)), "cost_value"),
+        ("extra_info not an object", with("extra_info", json!("x")), "extra_info"),
+        (
+            "extra_info without bg_color",
+            with("extra_info", json!({"jump_now_path": "/", "custom_menu_name": "m", "menu_jump_path": "/"})),
+            "extra_info.bg_color",
+        ),
+        ("notice too long", with("notice", json!("x".repeat(33))), "notice"),
+        ("an unknown field", with("colour", json!("red")), "colour"),
+    ];
+    for (case, body, field) in cases {
+        let (status, resp) = env.post("/api/crm/card/10080/create", &key, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {resp}");
+        assert_eq!(resp["data"]["field"], json!(field), "{case}: {resp}");
+    }
+    let mut voucher = with("card_type", json!(0));
+    voucher["cash_amount"] = json!(0);
+    let (status, resp) = env.post("/api/crm/card/10080/create", &key, voucher).await;
+    assert_eq!(
+        (status, resp["data"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("cash_amount")),
+        "a voucher without an amount"
+    );
+    for (case, body, field) in [
+        ("quantity 0", json!({"card_id": "abc", "quantity": 0}), "quantity"),
+        ("no card_id", json!({"quantity": 5}), "card_id"),
+    ] {
+        let (status, resp) = env.post("/api/crm/card/10080/add/stock", &key, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {resp}");
+        assert_eq!(resp["data"]["field"], json!(field), "{case}: {resp}");
+    }
+    let (status, _) = env.post("/api/crm/card/10080/add/stock", &key, json!({"card_id": "nope", "quantity": 5})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    env.cleanup().await;
+}

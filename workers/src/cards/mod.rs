@@ -1,0 +1,3 @@
+//! Card handlers (seed 003). One file per message kind.
+
+pub mod generate;
