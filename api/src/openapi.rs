@@ -38,6 +38,8 @@ use crate::{routes, AppState};
         routes::cards::list,
         routes::cards::remove,
         routes::cards::add_stock,
+        routes::cards::receive,
+        routes::cards::member_cards,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -284,3 +284,48 @@ mod tests {
         assert!(day_list("monthdays", "x", 1, 31).is_err());
     }
 }
+
+/// `POST .../member/receive`: a member claims cards, all or nothing across `card_info`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveRequest {
+    /// The idempotency key: the same received_id never issues twice.
+    pub received_id: String,
+    pub member_no: String,
+    /// Where the claim comes from (channel).
+    pub out_str: String,
+    /// card_id → how many codes.
+    pub card_info: std::collections::BTreeMap<String, i64>,
+}
+
+/// The payload of a `cards.receive` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceivePayload {
+    pub member_no: String,
+    pub out_str: String,
+    pub card_info: std::collections::BTreeMap<String, i64>,
+}
+
+impl ReceiveRequest {
+    pub fn validate(self) -> Result<(String, ReceivePayload), FieldError> {
+        crate::points::check_key("received_id", &self.received_id)?;
+        let payload = ReceivePayload { member_no: self.member_no, out_str: self.out_str, card_info: self.card_info };
+        payload.validate()?;
+        Ok((self.received_id, payload))
+    }
+}
+
+impl ReceivePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        crate::points::check_key("member_no", &self.member_no)?;
+        text("out_str", &self.out_str, 1, 64)?;
+        if self.card_info.is_empty() || self.card_info.len() > 20 {
+            return Err(FieldError::new("card_info", "must name 1 to 20 cards"));
+        }
+        for (card_id, quantity) in &self.card_info {
+            crate::points::check_key("card_info", card_id)?;
+            range(&format!("card_info.{card_id}"), *quantity, 1, 100)?;
+        }
+        Ok(())
+    }
+}

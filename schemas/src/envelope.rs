@@ -36,6 +36,9 @@ pub enum MessageKind {
     /// Run a card stock generation task (seed 003 add/stock).
     #[serde(rename = "cards.generate")]
     CardsGenerate,
+    /// A member claims cards (seed 003 member/receive); keyed by `received_id`.
+    #[serde(rename = "cards.receive")]
+    CardsReceive,
 }
 
 impl MessageKind {
@@ -50,6 +53,7 @@ impl MessageKind {
             MessageKind::PointsTransfer => "transfer_no",
             MessageKind::PointsAccept => "accept",
             MessageKind::CardsGenerate => "generate_id",
+            MessageKind::CardsReceive => "received_id",
         }
     }
 
@@ -63,6 +67,7 @@ impl MessageKind {
             MessageKind::PointsFreeze => "points.freeze",
             MessageKind::PointsUnfreeze => "points.unfreeze",
             MessageKind::CardsGenerate => "cards.generate",
+            MessageKind::CardsReceive => "cards.receive",
         }
     }
 }

@@ -215,6 +215,7 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
             Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
             Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
+            Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, tenant, e).await,
             Message::CardsGenerate(e) => {
                 crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }

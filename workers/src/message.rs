@@ -1,7 +1,7 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    cards::GeneratePayload,
+    cards::{GeneratePayload, ReceivePayload},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -21,6 +21,7 @@ pub enum Message {
     PointsFreeze(Envelope<FreezePayload>),
     PointsUnfreeze(Envelope<UnfreezePayload>),
     CardsGenerate(Envelope<GeneratePayload>),
+    CardsReceive(Envelope<ReceivePayload>),
 }
 
 impl Message {
@@ -34,6 +35,7 @@ impl Message {
             Message::PointsFreeze(e) => &e.crm_id,
             Message::PointsUnfreeze(e) => &e.crm_id,
             Message::CardsGenerate(e) => &e.crm_id,
+            Message::CardsReceive(e) => &e.crm_id,
         }
     }
 }
@@ -95,6 +97,11 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             schemas::points::check_key("card_id", &e.payload.card_id).map_err(invalid)?;
             schemas::points::check_key("generate_id", &e.payload.generate_id).map_err(invalid)?;
             Ok(Message::CardsGenerate(e))
+        }
+        MessageKind::CardsReceive => {
+            let e: Envelope<ReceivePayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::CardsReceive(e))
         }
     }
 }

@@ -44,6 +44,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/list", get(cards::list))
         .route("/api/crm/card/{crm_id}/remove", post(cards::remove))
         .route("/api/crm/card/{crm_id}/add/stock", post(cards::add_stock))
+        .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
+        .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
         .route(&format!("{p}/summary/increment"), post(feeds::summary))
 }
 

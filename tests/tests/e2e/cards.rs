@@ -163,3 +163,105 @@ async fn card_fields_are_validated() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_flash_sale_issues_exactly_the_stock_once_per_code_within_limits() {
+    let env = Arc::new(TestEnv::new().await);
+    let key = env.tenant("10080").await;
+    let mut card = seed_card();
+    card["total_quantity"] = json!(50);
+    card["get_limit"] = json!(1);
+    card["date_type"] = json!(2);
+    card["start_day_count"] = json!(0);
+    card["expire_day_count"] = json!(7);
+    let a = env.worker(1, false, Arc::default());
+    let b = env.worker(1, false, Arc::default());
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(50)).then_some(())
+    })
+    .await;
+
+    // 100 members claim twice each, 200 claims at once, on two workers.
+    let mut claims = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (env, key, card_id) = (env.clone(), key.clone(), card_id.clone());
+        claims.spawn(async move {
+            let body = json!({"received_id": format!("r{i}"), "member_no": format!("m{}", i % 100), "out_str": "flash", "card_info": {card_id: 1}});
+            let (status, resp) = env.post("/api/crm/card/10080/member/receive", &key, body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+        });
+    }
+    while let Some(r) = claims.join_next().await {
+        r.unwrap();
+    }
+    wait_for("every claim answered", Duration::from_secs(30), || async {
+        (env.scalar("select count(*) from inbox where key_kind = 'received_id'").await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
+        50
+    );
+    assert_eq!(
+        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await,
+        50,
+        "exactly the stock"
+    );
+    assert_eq!(
+        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 0")).await,
+        0
+    );
+    assert_eq!(
+        env.scalar("select count(*) from (select member_no from card_code where member_no is not null group by member_no having count(*) > 1) m").await,
+        0,
+        "no member above get_limit 1"
+    );
+    assert_eq!(env.scalar("select count(*) from card_member where received > 1").await, 0);
+    let reasons: Vec<String> =
+        sqlx::query_scalar("select reason from inbox where key_kind = 'received_id' and status = 'rejected'")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(reasons.len(), 150);
+    assert!(reasons.iter().all(|r| r.contains("sold out") || r.contains("get_limit 1 per member")), "{reasons:?}");
+    let valid_days = env
+        .scalar(&format!(
+            "select max(extract(day from valid_end - valid_begin))::bigint from card_code where card_id = '{card_id}'"
+        ))
+        .await;
+    assert_eq!(valid_days, 7, "date_type 2: valid 7 days from receipt");
+
+    // The same received_id again changes nothing.
+    let winner: String =
+        sqlx::query_scalar("select idem_key from inbox where key_kind = 'received_id' and status = 'applied' limit 1")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    let member: String = sqlx::query_scalar("select member_no from inbox where idem_key = $1")
+        .bind(&winner)
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let (status, again) = env
+        .post(
+            "/api/crm/card/10080/member/receive?wait_ms=5000",
+            &key,
+            json!({"received_id": winner, "member_no": member, "out_str": "flash", "card_info": {card_id.clone(): 1}}),
+        )
+        .await;
+    assert_eq!((status, again["data"]["status"].clone()), (StatusCode::OK, json!("duplicate")), "{again}");
+    let (_, mine) = env
+        .call(
+            Method::GET,
+            &format!("/api/crm/card/10080/member/card_list?member_no={member}&code_status=1"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(mine["data"]["total"], json!(1), "{mine}");
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("claims ended").cleanup().await;
+}

@@ -1,3 +1,4 @@
 //! Card handlers (seed 003). One file per message kind.
 
 pub mod generate;
+pub mod receive;

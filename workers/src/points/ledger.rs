@@ -68,12 +68,12 @@ pub async fn insert_inbox<P>(
 }
 
 /// Whether the message's key was applied before (under the member lock the caller holds).
-async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+pub(crate) async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
     inbox_has(tx, &envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key).await
 }
 
 /// Counts a later delivery of an applied key.
-async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
+pub(crate) async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
     let (crm_id, key_kind, key) = (&envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key);
     sqlx::query("update inbox set duplicates = duplicates + 1, updated_at = now() where crm_id = $1 and key_kind = $2 and idem_key = $3")
         .bind(crm_id)

@@ -1,0 +1,167 @@
+//! A member claims cards (seed 003 member/receive), all or nothing across `card_info`.
+//!
+//! The claim is made in PostgreSQL, in the same transaction as everything else: the member's
+//! per-card counters are locked first (sorted by card; that serialises one member's claims and
+//! makes `get_limit` exact), then each card's codes in stock are taken with
+//! `FOR UPDATE SKIP LOCKED` — concurrent claims take different codes and never wait on each
+//! other — and written to the member with their validity. No code is issued twice and stock is
+//! never oversold whatever the number of workers, and nothing here lives only in Redis.
+
+use chrono::{DateTime, Duration, Utc};
+use platform::rules::TenantRules;
+use schemas::{cards::ReceivePayload, Envelope};
+use serde_json::json;
+use sqlx::{types::Json, PgPool};
+
+use crate::points::{
+    earn::{ApplyError, Outcome},
+    ledger,
+};
+
+#[derive(sqlx::FromRow)]
+struct CardRow {
+    removed: bool,
+    get_limit: i32,
+    date_type: i16,
+    begin_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
+    start_day_count: Option<i32>,
+    expire_day_count: Option<i32>,
+}
+
+impl CardRow {
+    /// When a code received at `t` can be used: (begin, end), `None` for forever.
+    fn validity(&self, t: DateTime<Utc>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        match self.date_type {
+            1 => (self.begin_time, self.end_time),
+            2 => {
+                let begin = t + Duration::days(self.start_day_count.unwrap_or(0).into());
+                (Some(begin), Some(begin + Duration::days(self.expire_day_count.unwrap_or(0).into())))
+            }
+            _ => (None, None),
+        }
+    }
+}
+
+pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReceivePayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    // card_info is a BTreeMap: its keys come sorted, so every claim locks in one order.
+    let mut held = Vec::new();
+    for card_id in p.card_info.keys() {
+        sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
+            .bind(&ev.crm_id)
+            .bind(&p.member_no)
+            .bind(card_id)
+            .execute(&mut *tx)
+            .await?;
+        let received: i32 = sqlx::query_scalar(
+            "select received from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update",
+        )
+        .bind(&ev.crm_id)
+        .bind(&p.member_no)
+        .bind(card_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        held.push(received);
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = claim(&mut tx, ev, &held, t).await?;
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Checks every card, then takes the codes; a refusal writes nothing but the outcome.
+async fn claim(
+    tx: &mut sqlx::PgConnection,
+    ev: &Envelope<ReceivePayload>,
+    held: &[i32],
+    t: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let mut plan = Vec::new();
+    for ((card_id, &quantity), &received) in p.card_info.iter().zip(held) {
+        let card: Option<CardRow> = sqlx::query_as(
+            "select removed, get_limit, date_type, begin_time, end_time, start_day_count, expire_day_count
+             from card_info where crm_id = $1 and card_id = $2",
+        )
+        .bind(&ev.crm_id)
+        .bind(card_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let refuse = |reason: String| Ok(Outcome::Rejected { reason });
+        let Some(card) = card else { return refuse(format!("no card {card_id}")) };
+        if card.removed {
+            return refuse(format!("card {card_id} is removed: it takes no new claims"));
+        }
+        if card.get_limit > 0 && i64::from(received) + quantity > i64::from(card.get_limit) {
+            return refuse(format!(
+                "card {card_id}: get_limit {} per member reached ({received} received)",
+                card.get_limit
+            ));
+        }
+        let (begin, end) = card.validity(t);
+        if end.is_some_and(|e| e <= t) {
+            return refuse(format!("card {card_id} is no longer valid"));
+        }
+        let codes: Vec<i64> = sqlx::query_scalar(
+            "select code_id from card_code where crm_id = $1 and card_id = $2 and status = 0
+             order by code_id limit $3 for update skip locked",
+        )
+        .bind(&ev.crm_id)
+        .bind(card_id)
+        .bind(quantity)
+        .fetch_all(&mut *tx)
+        .await?;
+        if (codes.len() as i64) < quantity {
+            return refuse(format!("card {card_id} is sold out ({} left, {quantity} asked)", codes.len()));
+        }
+        plan.push((card_id, quantity, codes, begin, end));
+    }
+    let mut events = Vec::new();
+    let mut total = 0;
+    for (card_id, quantity, codes, begin, end) in plan {
+        sqlx::query(
+            "update card_code set status = 1, member_no = $2, received_id = $3, received_at = $4, valid_begin = $5,
+                    valid_end = $6, updated_at = now()
+             where code_id = any($1)",
+        )
+        .bind(&codes)
+        .bind(&p.member_no)
+        .bind(&ev.idempotency_key)
+        .bind(t)
+        .bind(begin)
+        .bind(end)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update card_member set received = received + $4, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3",
+        )
+        .bind(&ev.crm_id)
+        .bind(&p.member_no)
+        .bind(card_id)
+        .bind(quantity as i32)
+        .execute(&mut *tx)
+        .await?;
+        total += quantity;
+        events.push(json!({
+            "event_id": uuid::Uuid::now_v7(), "kind": "cards.receive", "crm_id": ev.crm_id, "member_no": p.member_no,
+            "card_id": card_id, "quantity": quantity, "received_id": ev.idempotency_key, "channel": p.out_str,
+            "occurred_at": t,
+        }));
+    }
+    sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.receive', $1, $2)")
+        .bind(Json(&events))
+        .bind(events.len() as i32)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Outcome::Applied { points: total })
+}
