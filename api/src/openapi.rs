@@ -40,6 +40,8 @@ use crate::{routes, AppState};
         routes::cards::add_stock,
         routes::cards::receive,
         routes::cards::member_cards,
+        routes::cards::redeem,
+        routes::cards::redeem_reverse,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

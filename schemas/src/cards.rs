@@ -273,7 +273,53 @@ pub struct GeneratePayload {
 
 #[cfg(test)]
 mod tests {
-    use super::day_list;
+    use chrono::{TimeZone, Utc};
+
+    use super::{day_list, RedeemWindow};
+    use crate::time::DEFAULT_TIME_ZONE;
+
+    #[test]
+    fn redeem_windows_follow_the_tenants_local_day() {
+        // Mondays, 10:00:00..=21:59:59, Asia/Shanghai (UTC+8).
+        let window =
+            RedeemWindow { weekdays: Some(vec![1]), monthdays: None, day_begin_time: 36_000, day_end_time: 79_199 };
+        let utc = |d: u32, h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 11, d, h, m, s).unwrap();
+        // 2026-11-23 is a Monday (local).
+        for (case, t, ok) in [
+            ("Monday 10:00:00 local", utc(23, 2, 0, 0), true),
+            ("Monday 09:59:59 local", utc(23, 1, 59, 59), false),
+            ("Monday 21:59:59 local", utc(23, 13, 59, 59), true),
+            ("Monday 22:00:00 local", utc(23, 14, 0, 0), false),
+            ("Monday 12:00 local is still Monday 04:00 UTC", utc(23, 4, 0, 0), true),
+            ("Tuesday 10:00 local is Monday 02:00 UTC: refused", utc(24, 2, 0, 0), false),
+            ("Sunday 23:30 UTC is Monday 07:30 local: weekday fine, hour not", utc(22, 23, 30, 0), false),
+        ] {
+            assert_eq!(
+                window.check(t, DEFAULT_TIME_ZONE).is_ok(),
+                ok,
+                "{case}: {:?}",
+                window.check(t, DEFAULT_TIME_ZONE)
+            );
+        }
+        // The whole day, day boundary: 23:59:59 is the last second of the 1st, 00:00:00 the 2nd.
+        let first = RedeemWindow { weekdays: None, monthdays: Some(vec![1]), day_begin_time: 0, day_end_time: 86_399 };
+        assert!(
+            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 15, 59, 59).unwrap(), DEFAULT_TIME_ZONE).is_ok(),
+            "Dec 1st 23:59:59 local"
+        );
+        assert!(
+            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 16, 0, 0).unwrap(), DEFAULT_TIME_ZONE).is_err(),
+            "Dec 2nd 00:00:00 local"
+        );
+        assert!(
+            first.check(Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap(), DEFAULT_TIME_ZONE).is_ok(),
+            "Dec 1st 00:00:00 local"
+        );
+        assert!(
+            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 16, 0, 0).unwrap(), chrono_tz::UTC).is_ok(),
+            "in UTC it is still the 1st"
+        );
+    }
 
     #[test]
     fn day_lists() {
@@ -328,4 +374,103 @@ impl ReceivePayload {
         }
         Ok(())
     }
+}
+
+/// When in the tenant's local week, month and day a card can be redeemed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedeemWindow {
+    /// 0 Sunday … 6 Saturday; `None`: every day.
+    pub weekdays: Option<Vec<i64>>,
+    /// 1..=31; `None`: every day.
+    pub monthdays: Option<Vec<i64>>,
+    /// Seconds after local midnight, both inclusive.
+    pub day_begin_time: i64,
+    pub day_end_time: i64,
+}
+
+impl RedeemWindow {
+    /// Whether `t` falls inside the window in zone `tz`; `Err` says why not, in words a cashier
+    /// can read.
+    pub fn check(&self, t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Result<(), String> {
+        use chrono::{Datelike, Timelike};
+        let local = t.with_timezone(&tz);
+        let weekday = i64::from(local.weekday().num_days_from_sunday());
+        if let Some(days) = &self.weekdays {
+            if !days.contains(&weekday) {
+                return Err(format!("not redeemable on {} (weekdays {days:?}, 0 = Sunday)", local.format("%A")));
+            }
+        }
+        let monthday = i64::from(local.day());
+        if let Some(days) = &self.monthdays {
+            if !days.contains(&monthday) {
+                return Err(format!("not redeemable on day {monthday} of the month (monthdays {days:?})"));
+            }
+        }
+        let second = i64::from(local.num_seconds_from_midnight());
+        if second < self.day_begin_time || second > self.day_end_time {
+            let hms = |s: i64| format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+            return Err(format!(
+                "redeemable only between {} and {} local time (now {})",
+                hms(self.day_begin_time),
+                hms(self.day_end_time),
+                hms(second)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `POST .../member/redeem`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub member_no: String,
+    pub card_id: String,
+    pub card_code: String,
+    pub redeem_channel: String,
+    /// The idempotency key.
+    pub redeem_id: String,
+    pub redeem_extra: String,
+}
+
+/// The payload of a `cards.redeem` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedeemPayload {
+    pub member_no: String,
+    pub card_id: String,
+    pub card_code: String,
+    pub redeem_channel: String,
+    pub redeem_extra: String,
+}
+
+impl RedeemRequest {
+    pub fn validate(self) -> Result<(String, RedeemPayload), FieldError> {
+        crate::points::check_key("redeem_id", &self.redeem_id)?;
+        let payload = RedeemPayload {
+            member_no: self.member_no,
+            card_id: self.card_id,
+            card_code: self.card_code,
+            redeem_channel: self.redeem_channel,
+            redeem_extra: self.redeem_extra,
+        };
+        payload.validate()?;
+        Ok((self.redeem_id, payload))
+    }
+}
+
+impl RedeemPayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        crate::points::check_key("member_no", &self.member_no)?;
+        crate::points::check_key("card_id", &self.card_id)?;
+        crate::points::check_key("card_code", &self.card_code)?;
+        text("redeem_channel", &self.redeem_channel, 1, 64)?;
+        text("redeem_extra", &self.redeem_extra, 0, 256)
+    }
+}
+
+/// `POST .../member/redeem_reverse` (and its message payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemReverse {
+    pub redeem_id: String,
 }

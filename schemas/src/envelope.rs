@@ -39,6 +39,12 @@ pub enum MessageKind {
     /// A member claims cards (seed 003 member/receive); keyed by `received_id`.
     #[serde(rename = "cards.receive")]
     CardsReceive,
+    /// The POS redeems a code; keyed by `redeem_id`.
+    #[serde(rename = "cards.redeem")]
+    CardsRedeem,
+    /// A cancelled sale reverses a redemption; keyed by its `redeem_id`.
+    #[serde(rename = "cards.redeem_reverse")]
+    CardsRedeemReverse,
 }
 
 impl MessageKind {
@@ -54,6 +60,8 @@ impl MessageKind {
             MessageKind::PointsAccept => "accept",
             MessageKind::CardsGenerate => "generate_id",
             MessageKind::CardsReceive => "received_id",
+            MessageKind::CardsRedeem => "redeem_id",
+            MessageKind::CardsRedeemReverse => "redeem_reverse",
         }
     }
 
@@ -68,6 +76,8 @@ impl MessageKind {
             MessageKind::PointsUnfreeze => "points.unfreeze",
             MessageKind::CardsGenerate => "cards.generate",
             MessageKind::CardsReceive => "cards.receive",
+            MessageKind::CardsRedeem => "cards.redeem",
+            MessageKind::CardsRedeemReverse => "cards.redeem_reverse",
         }
     }
 }

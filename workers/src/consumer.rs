@@ -216,6 +216,8 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
             Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
             Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, tenant, e).await,
+            Message::CardsRedeem(e) => crate::cards::redeem::redeem(&deps.db, tenant, e).await,
+            Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
             Message::CardsGenerate(e) => {
                 crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }

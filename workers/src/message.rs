@@ -1,7 +1,7 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    cards::{GeneratePayload, ReceivePayload},
+    cards::{GeneratePayload, ReceivePayload, RedeemPayload, RedeemReverse},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -22,6 +22,8 @@ pub enum Message {
     PointsUnfreeze(Envelope<UnfreezePayload>),
     CardsGenerate(Envelope<GeneratePayload>),
     CardsReceive(Envelope<ReceivePayload>),
+    CardsRedeem(Envelope<RedeemPayload>),
+    CardsRedeemReverse(Envelope<RedeemReverse>),
 }
 
 impl Message {
@@ -36,6 +38,8 @@ impl Message {
             Message::PointsUnfreeze(e) => &e.crm_id,
             Message::CardsGenerate(e) => &e.crm_id,
             Message::CardsReceive(e) => &e.crm_id,
+            Message::CardsRedeem(e) => &e.crm_id,
+            Message::CardsRedeemReverse(e) => &e.crm_id,
         }
     }
 }
@@ -102,6 +106,16 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<ReceivePayload> = envelope(body, head.kind)?;
             e.payload.validate().map_err(invalid)?;
             Ok(Message::CardsReceive(e))
+        }
+        MessageKind::CardsRedeem => {
+            let e: Envelope<RedeemPayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::CardsRedeem(e))
+        }
+        MessageKind::CardsRedeemReverse => {
+            let e: Envelope<RedeemReverse> = envelope(body, head.kind)?;
+            schemas::points::check_key("redeem_id", &e.payload.redeem_id).map_err(invalid)?;
+            Ok(Message::CardsRedeemReverse(e))
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use platform::broker::headers;
 use schemas::{
-    cards::{AddStock, CreateCard, GeneratePayload, ReceiveRequest},
+    cards::{AddStock, CreateCard, GeneratePayload, ReceiveRequest, RedeemRequest, RedeemReverse},
     points::{paging, Cents},
     Envelope, MessageKind,
 };
@@ -531,4 +531,44 @@ pub async fn member_cards(
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
     Ok(ok("OK", MemberCardPage { total, results }))
+}
+
+/// Redeems a code (the POS): exactly once; a second scan is refused with the reason.
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/redeem", request_body = RedeemRequest, tag = "cards",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<RedeemRequest>,
+) -> Result<Response, ApiError> {
+    let (redeem_id, payload) = body.validate()?;
+    let message = Outgoing {
+        kind: MessageKind::CardsRedeem,
+        routing_key: "cards.redeem".into(),
+        key: redeem_id,
+        occurred_at: None,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// Reverses a redemption (a cancelled sale): the code is available again while still valid.
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/redeem_reverse", request_body = RedeemReverse, tag = "cards",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn redeem_reverse(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<RedeemReverse>,
+) -> Result<Response, ApiError> {
+    schemas::points::check_key("redeem_id", &body.redeem_id)?;
+    let message = Outgoing {
+        kind: MessageKind::CardsRedeemReverse,
+        routing_key: "cards.redeem_reverse".into(),
+        key: body.redeem_id.clone(),
+        occurred_at: None,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await
 }

@@ -46,6 +46,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/add/stock", post(cards::add_stock))
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
         .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
+        .route("/api/crm/card/{crm_id}/member/redeem", post(cards::redeem))
+        .route("/api/crm/card/{crm_id}/member/redeem_reverse", post(cards::redeem_reverse))
         .route(&format!("{p}/summary/increment"), post(feeds::summary))
 }
 

@@ -265,3 +265,84 @@ async fn a_flash_sale_issues_exactly_the_stock_once_per_code_within_limits() {
     b.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("claims ended").cleanup().await;
 }
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_even_from_two_tills_and_a_reversal_frees_it() {
+    let env = Arc::new(TestEnv::new().await);
+    let key = env.tenant("10080").await;
+    let worker = env.worker(2, false, Arc::default());
+    let mut card = seed_card();
+    for (k, v) in [
+        ("date_type", json!(3)),
+        ("total_quantity", json!(10)),
+        ("use_limit", json!(1)),
+        ("weekdays", Value::Null),
+        ("monthdays", Value::Null),
+    ] {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(10)).then_some(())
+    })
+    .await;
+    let (_, got) = env
+        .post(
+            "/api/crm/card/10080/member/receive?wait_ms=5000",
+            &key,
+            json!({"received_id": "r1", "member_no": "m", "out_str": "app", "card_info": {card_id.clone(): 2}}),
+        )
+        .await;
+    assert_eq!(got["data"]["status"], json!("applied"), "{got}");
+    let (_, mine) =
+        env.call(Method::GET, "/api/crm/card/10080/member/card_list?member_no=m&code_status=1", Some(&key), None).await;
+    let codes: Vec<String> = mine["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["card_code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 2, "{mine}");
+
+    // Two tills scan the same code at the same instant.
+    let scan = |redeem_id: &str, code: &str| {
+        let (env, key) = (env.clone(), key.clone());
+        let body = json!({"member_no": "m", "card_id": card_id, "card_code": code, "redeem_channel": "pos", "redeem_id": redeem_id, "redeem_extra": "已核销"});
+        async move { env.post("/api/crm/card/10080/member/redeem?wait_ms=5000", &key, body).await.1 }
+    };
+    let (a, b) = tokio::join!(scan("till-1", &codes[0]), scan("till-2", &codes[0]));
+    let statuses =
+        [a["data"]["status"].as_str().unwrap().to_string(), b["data"]["status"].as_str().unwrap().to_string()];
+    assert_eq!(statuses.iter().filter(|s| *s == "applied").count(), 1, "exactly one redeems: {a} {b}");
+    let refused = if statuses[0] == "applied" { &b } else { &a };
+    assert!(refused["data"]["reason"].as_str().unwrap().contains("already redeemed"), "{refused}");
+
+    // use_limit 1: the member's second code is refused; another member cannot use the code.
+    let second = scan("till-3", &codes[1]).await;
+    assert!(second["data"]["reason"].as_str().unwrap_or("").contains("use_limit 1"), "{second}");
+    let (_, other) = env
+        .post("/api/crm/card/10080/member/redeem?wait_ms=5000", &key, json!({"member_no": "x", "card_id": card_id, "card_code": codes[1], "redeem_channel": "pos", "redeem_id": "till-4", "redeem_extra": ""}))
+        .await;
+    assert!(other["data"]["reason"].as_str().unwrap_or("").contains("not the member's"), "{other}");
+
+    // The sale is cancelled: the redemption is reversed, the code is usable again, once.
+    let winner = if statuses[0] == "applied" { "till-1" } else { "till-2" };
+    let (_, back) =
+        env.post("/api/crm/card/10080/member/redeem_reverse?wait_ms=5000", &key, json!({"redeem_id": winner})).await;
+    assert_eq!(back["data"]["status"], json!("applied"), "{back}");
+    let (_, again) =
+        env.post("/api/crm/card/10080/member/redeem_reverse?wait_ms=5000", &key, json!({"redeem_id": winner})).await;
+    assert_eq!(again["data"]["status"], json!("duplicate"), "{again}");
+    assert_eq!(
+        env.scalar(
+            "select rollback_status::bigint from card_redeem where redeem_id = 'till-1' or redeem_id = 'till-2'"
+        )
+        .await,
+        1
+    );
+    let redo = scan("till-5", &codes[0]).await;
+    assert_eq!(redo["data"]["status"], json!("applied"), "{redo}");
+    worker.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("done").cleanup().await;
+}

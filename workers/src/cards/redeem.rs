@@ -1,0 +1,227 @@
+//! Redemption (核销) and its reversal (seed 003 member/redeem, member/redeem_reverse).
+//!
+//! A redeem locks the member's counter for the card, then the code row: two tills scanning the
+//! same code at the same instant are served one after the other, and the second finds it
+//! redeemed. Every refusal is a stored outcome with a reason a cashier can read.
+
+use chrono::{DateTime, Utc};
+use platform::rules::TenantRules;
+use schemas::{
+    cards::{day_list, RedeemPayload, RedeemReverse, RedeemWindow},
+    Envelope,
+};
+use serde_json::json;
+use sqlx::{types::Json, PgConnection, PgPool};
+
+use crate::points::{
+    earn::{ApplyError, Outcome},
+    ledger,
+};
+
+#[derive(sqlx::FromRow)]
+struct Code {
+    status: i16,
+    member_no: Option<String>,
+    valid_begin: Option<DateTime<Utc>>,
+    valid_end: Option<DateTime<Utc>>,
+    use_limit: i32,
+    weekdays: Option<String>,
+    monthdays: Option<String>,
+    day_begin_time: i32,
+    day_end_time: i32,
+}
+
+async fn lock_counter(tx: &mut PgConnection, crm_id: &str, member_no: &str, card_id: &str) -> sqlx::Result<i32> {
+    sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
+        .bind(crm_id)
+        .bind(member_no)
+        .bind(card_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_scalar("select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update")
+        .bind(crm_id)
+        .bind(member_no)
+        .bind(card_id)
+        .fetch_one(&mut *tx)
+        .await
+}
+
+fn status_reason(status: i16) -> &'static str {
+    match status {
+        0 => "has not been received",
+        2 => "is being presented to a friend",
+        3 => "is already redeemed",
+        4 => "has expired",
+        5 => "is obsolete (its receipt was reversed)",
+        _ => "is not available",
+    }
+}
+
+pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    let used = lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let code: Option<Code> = sqlx::query_as(
+        "select k.status, k.member_no, k.valid_begin, k.valid_end, c.use_limit, c.weekdays, c.monthdays, c.day_begin_time,
+                c.day_end_time
+         from card_code k join card_info c on c.crm_id = k.crm_id and c.card_id = k.card_id
+         where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3
+         for update of k",
+    )
+    .bind(&ev.crm_id)
+    .bind(&p.card_id)
+    .bind(&p.card_code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let tz = tenant.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
+    let refusal = match &code {
+        None => Some(format!("no code {} of card {}", p.card_code, p.card_id)),
+        Some(c) if c.member_no.as_deref() != Some(p.member_no.as_str()) => {
+            Some("this code is not the member's".to_string())
+        }
+        Some(c) if c.status != 1 => Some(format!("this code {}", status_reason(c.status))),
+        Some(c) if c.valid_begin.is_some_and(|b| t < b) => {
+            Some(format!("this code is valid from {}", schemas::time::format_local(c.valid_begin.unwrap_or(t), tz)))
+        }
+        Some(c) if c.valid_end.is_some_and(|e| t > e) => Some("this code has expired".to_string()),
+        Some(c) if c.use_limit > 0 && used >= c.use_limit => {
+            Some(format!("use_limit {} per member reached", c.use_limit))
+        }
+        Some(c) => {
+            let window = RedeemWindow {
+                weekdays: c.weekdays.as_deref().and_then(|w| day_list("weekdays", w, 0, 6).ok()),
+                monthdays: c.monthdays.as_deref().and_then(|m| day_list("monthdays", m, 1, 31).ok()),
+                day_begin_time: c.day_begin_time.into(),
+                day_end_time: c.day_end_time.into(),
+            };
+            window.check(t, tz).err()
+        }
+    };
+    let outcome = match refusal {
+        Some(reason) => Outcome::Rejected { reason },
+        None => {
+            sqlx::query("update card_code set status = 3, redeem_id = $4, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3")
+                .bind(&ev.crm_id)
+                .bind(&p.card_id)
+                .bind(&p.card_code)
+                .bind(&ev.idempotency_key)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("update card_member set used = used + 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
+                .bind(&ev.crm_id)
+                .bind(&p.member_no)
+                .bind(&p.card_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "insert into card_redeem (crm_id, redeem_id, card_id, card_code, member_no, redeem_channel, redeem_extra, redeemed_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&ev.crm_id)
+            .bind(&ev.idempotency_key)
+            .bind(&p.card_id)
+            .bind(&p.card_code)
+            .bind(&p.member_no)
+            .bind(&p.redeem_channel)
+            .bind(&p.redeem_extra)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+            let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem", "crm_id": ev.crm_id, "member_no": p.member_no,
+                "card_id": p.card_id, "card_code": p.card_code, "redeem_id": ev.idempotency_key, "channel": p.redeem_channel, "occurred_at": t});
+            sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.redeem', $1, 1)")
+                .bind(Json(vec![event]))
+                .execute(&mut *tx)
+                .await?;
+            Outcome::Applied { points: 1 }
+        }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Reverses a redemption: the code is available again if still valid, else expired.
+pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcome, ApplyError> {
+    let redeem_id = &ev.payload.redeem_id;
+    let t = ev.occurred_at;
+    let found: Option<(String, String, String)> =
+        sqlx::query_as("select member_no, card_id, card_code from card_redeem where crm_id = $1 and redeem_id = $2")
+            .bind(&ev.crm_id)
+            .bind(redeem_id)
+            .fetch_optional(db)
+            .await?;
+    let mut tx = db.begin().await?;
+    if let Some((member, card, _)) = &found {
+        lock_counter(&mut tx, &ev.crm_id, member, card).await?;
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = match &found {
+        None => Outcome::Rejected { reason: format!("no redemption {redeem_id}") },
+        Some((member, card, code)) => {
+            let status: i16 = sqlx::query_scalar(
+                "select rollback_status from card_redeem where crm_id = $1 and redeem_id = $2 for update",
+            )
+            .bind(&ev.crm_id)
+            .bind(redeem_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if status != 0 {
+                Outcome::Rejected { reason: format!("redemption {redeem_id} is already reversed") }
+            } else {
+                let back: i16 = sqlx::query_scalar(
+                    "update card_code set status = case when valid_end is not null and valid_end < $4 then 4 else 1 end,
+                            redeem_id = null, updated_at = now()
+                     where crm_id = $1 and card_id = $2 and card_code = $3 returning status",
+                )
+                .bind(&ev.crm_id)
+                .bind(card)
+                .bind(code)
+                .bind(t)
+                .fetch_one(&mut *tx)
+                .await?;
+                let rollback = if back == 1 { 1 } else { 2 };
+                sqlx::query("update card_redeem set rollback_status = $3, reversed_at = $4, updated_at = now() where crm_id = $1 and redeem_id = $2")
+                    .bind(&ev.crm_id)
+                    .bind(redeem_id)
+                    .bind(rollback as i16)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update card_member set used = used - 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
+                    .bind(&ev.crm_id)
+                    .bind(member)
+                    .bind(card)
+                    .execute(&mut *tx)
+                    .await?;
+                let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem_reverse", "crm_id": ev.crm_id, "member_no": member,
+                    "card_id": card, "card_code": code, "redeem_id": redeem_id, "rollback_status": rollback, "occurred_at": t});
+                sqlx::query(
+                    "insert into outbox (routing_key, events, event_count) values ('cards.redeem_reverse', $1, 1)",
+                )
+                .bind(Json(vec![event]))
+                .execute(&mut *tx)
+                .await?;
+                Outcome::Applied { points: 1 }
+            }
+        }
+    };
+    let member = found.as_ref().map_or("", |(m, _, _)| m.as_str());
+    if !ledger::insert_inbox(&mut tx, ev, member, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
