@@ -42,6 +42,8 @@ use crate::{routes, AppState};
         routes::cards::member_cards,
         routes::cards::redeem,
         routes::cards::redeem_reverse,
+        routes::cards::present,
+        routes::cards::present_receive,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -25,6 +25,9 @@ pub struct TenantRules {
     /// Hours a transfer waits for its receiver before the points go back.
     #[serde(default = "default_transfer_timeout")]
     pub transfer_timeout_hours: i64,
+    /// Hours a presented card waits for its friend before it goes back.
+    #[serde(default = "default_transfer_timeout")]
+    pub present_timeout_hours: i64,
 }
 
 fn default_transfer_timeout() -> i64 {
@@ -50,7 +53,7 @@ impl TenantRules {
 }
 
 /// crm_id, rules_version, time_zone, earn rules, spend rules.
-type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>, i32);
+type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>, i32, i32);
 
 /// Loads the rule sets of some tenants from PostgreSQL; unknown tenants are absent.
 pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
@@ -70,7 +73,7 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                     'rule_id', c.rule_id, 'rule_name', c.rule_name, 'action_scene', c.action_scene,
                     'rules_li', c.rules_li) order by c.rule_id)
                   from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]'),
-                t.transfer_timeout_hours
+                t.transfer_timeout_hours, t.present_timeout_hours
              from tenant t
              where t.crm_id = any($1)",
     )
@@ -79,7 +82,7 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(crm_id, version, time_zone, produce, consume, timeout)| {
+        .map(|(crm_id, version, time_zone, produce, consume, timeout, present_timeout)| {
             let rules = TenantRules {
                 crm_id: crm_id.clone(),
                 version,
@@ -87,6 +90,7 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                 produce: produce.0,
                 consume: consume.0,
                 transfer_timeout_hours: timeout.into(),
+                present_timeout_hours: present_timeout.into(),
             };
             (crm_id, rules)
         })

@@ -474,3 +474,65 @@ impl RedeemPayload {
 pub struct RedeemReverse {
     pub redeem_id: String,
 }
+
+/// `POST .../member/present`: a member gives a code to whoever receives the present.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresentRequest {
+    pub member_no: String,
+    pub card_id: String,
+    pub card_code: String,
+    /// Spelled as the seed spells it.
+    pub presant_extra: String,
+}
+
+/// The payload of a `cards.present` message (its key is the `present_id` the ingress made).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresentPayload {
+    pub member_no: String,
+    pub card_id: String,
+    pub card_code: String,
+    pub presant_extra: String,
+}
+
+impl PresentRequest {
+    pub fn validate(self) -> Result<PresentPayload, FieldError> {
+        let p = PresentPayload {
+            member_no: self.member_no,
+            card_id: self.card_id,
+            card_code: self.card_code,
+            presant_extra: self.presant_extra,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+impl PresentPayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        crate::points::check_key("member_no", &self.member_no)?;
+        crate::points::check_key("card_id", &self.card_id)?;
+        crate::points::check_key("card_code", &self.card_code)?;
+        text("presant_extra", &self.presant_extra, 0, 256)
+    }
+}
+
+/// `POST .../member/present_receive`: a friend receives a present. Its idempotency key is
+/// `present_id/member_no`, so a refused attempt never blocks the real receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresentReceive {
+    pub member_no: String,
+    pub present_id: String,
+}
+
+impl PresentReceive {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        crate::points::check_key("member_no", &self.member_no)?;
+        crate::points::check_key("present_id", &self.present_id)
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.present_id, self.member_no)
+    }
+}

@@ -45,6 +45,12 @@ pub enum MessageKind {
     /// A cancelled sale reverses a redemption; keyed by its `redeem_id`.
     #[serde(rename = "cards.redeem_reverse")]
     CardsRedeemReverse,
+    /// A member presents a code to a friend; keyed by the `present_id` the ingress made.
+    #[serde(rename = "cards.present")]
+    CardsPresent,
+    /// A friend receives a present; keyed by `present_id/member_no`.
+    #[serde(rename = "cards.present_receive")]
+    CardsPresentReceive,
 }
 
 impl MessageKind {
@@ -62,6 +68,8 @@ impl MessageKind {
             MessageKind::CardsReceive => "received_id",
             MessageKind::CardsRedeem => "redeem_id",
             MessageKind::CardsRedeemReverse => "redeem_reverse",
+            MessageKind::CardsPresent => "present_id",
+            MessageKind::CardsPresentReceive => "present_receive",
         }
     }
 
@@ -78,6 +86,8 @@ impl MessageKind {
             MessageKind::CardsReceive => "cards.receive",
             MessageKind::CardsRedeem => "cards.redeem",
             MessageKind::CardsRedeemReverse => "cards.redeem_reverse",
+            MessageKind::CardsPresent => "cards.present",
+            MessageKind::CardsPresentReceive => "cards.present_receive",
         }
     }
 }

@@ -218,6 +218,8 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, tenant, e).await,
             Message::CardsRedeem(e) => crate::cards::redeem::redeem(&deps.db, tenant, e).await,
             Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
+            Message::CardsPresent(e) => crate::cards::present::give(&deps.db, tenant, e).await,
+            Message::CardsPresentReceive(e) => crate::cards::present::receive(&deps.db, e).await,
             Message::CardsGenerate(e) => {
                 crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }

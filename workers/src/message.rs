@@ -1,7 +1,7 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    cards::{GeneratePayload, ReceivePayload, RedeemPayload, RedeemReverse},
+    cards::{GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, RedeemPayload, RedeemReverse},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -24,6 +24,8 @@ pub enum Message {
     CardsReceive(Envelope<ReceivePayload>),
     CardsRedeem(Envelope<RedeemPayload>),
     CardsRedeemReverse(Envelope<RedeemReverse>),
+    CardsPresent(Envelope<PresentPayload>),
+    CardsPresentReceive(Envelope<PresentReceive>),
 }
 
 impl Message {
@@ -40,6 +42,8 @@ impl Message {
             Message::CardsReceive(e) => &e.crm_id,
             Message::CardsRedeem(e) => &e.crm_id,
             Message::CardsRedeemReverse(e) => &e.crm_id,
+            Message::CardsPresent(e) => &e.crm_id,
+            Message::CardsPresentReceive(e) => &e.crm_id,
         }
     }
 }
@@ -116,6 +120,16 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<RedeemReverse> = envelope(body, head.kind)?;
             schemas::points::check_key("redeem_id", &e.payload.redeem_id).map_err(invalid)?;
             Ok(Message::CardsRedeemReverse(e))
+        }
+        MessageKind::CardsPresent => {
+            let e: Envelope<PresentPayload> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::CardsPresent(e))
+        }
+        MessageKind::CardsPresentReceive => {
+            let e: Envelope<PresentReceive> = envelope(body, head.kind)?;
+            e.payload.validate().map_err(invalid)?;
+            Ok(Message::CardsPresentReceive(e))
         }
     }
 }

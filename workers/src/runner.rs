@@ -91,6 +91,11 @@ async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
         }
+        match crate::cards::present::return_due(&deps.db, deps.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(presents = n, "returned presents not received in time"),
+            Err(e) => tracing::warn!(error = %e, "returning presents failed"),
+        }
         match crate::cards::generate::resume_stale(&deps.db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(codes = n, "resumed stale card generation"),

@@ -8,7 +8,10 @@ use axum::{
 use chrono::{DateTime, Utc};
 use platform::broker::headers;
 use schemas::{
-    cards::{AddStock, CreateCard, GeneratePayload, ReceiveRequest, RedeemRequest, RedeemReverse},
+    cards::{
+        AddStock, CreateCard, GeneratePayload, PresentReceive, PresentRequest, ReceiveRequest, RedeemRequest,
+        RedeemReverse,
+    },
     points::{paging, Cents},
     Envelope, MessageKind,
 };
@@ -568,6 +571,48 @@ pub async fn redeem_reverse(
         kind: MessageKind::CardsRedeemReverse,
         routing_key: "cards.redeem_reverse".into(),
         key: body.redeem_id.clone(),
+        occurred_at: None,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await
+}
+
+/// Presents a code to a friend: it waits (status 2) until received with the `present_id` this
+/// answers, or goes back after the tenant's time-out (default 24 h).
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/present", request_body = PresentRequest, tag = "cards",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued, with present_id"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn present(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<PresentRequest>,
+) -> Result<Response, ApiError> {
+    let payload = body.validate()?;
+    let present_id = uuid::Uuid::now_v7().simple().to_string();
+    let message = Outgoing {
+        kind: MessageKind::CardsPresent,
+        routing_key: "cards.present".into(),
+        key: present_id,
+        occurred_at: None,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+}
+
+/// A friend receives a present (not the giver; at most once; before its time-out).
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/present_receive", request_body = PresentReceive, tag = "cards",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn present_receive(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<PresentReceive>,
+) -> Result<Response, ApiError> {
+    body.validate()?;
+    let message = Outgoing {
+        kind: MessageKind::CardsPresentReceive,
+        routing_key: "cards.present_receive".into(),
+        key: body.key(),
         occurred_at: None,
     };
     publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await

@@ -46,6 +46,9 @@ pub struct EventStatus {
     /// For a duplicate: the outcome of the first message with this event_no.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first: Option<FirstOutcome>,
+    /// For a card present: the id the friend receives it with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub present_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -120,6 +123,7 @@ pub async fn publish_and_answer<P: Serialize>(
         })?,
     };
     let event_no = message.key;
+    let present_id = (message.kind == MessageKind::CardsPresent).then(|| event_no.clone());
     let envelope = Envelope::new(message.kind, crm_id.clone(), event_no.clone(), occurred_at, payload);
     let message_id = envelope.message_id;
     let body = serde_json::to_vec(&envelope).map_err(anyhow::Error::from)?;
@@ -144,6 +148,7 @@ pub async fn publish_and_answer<P: Serialize>(
                 },
                 first: (status == "duplicate").then(|| first(&row, tenant)),
                 status,
+                present_id: present_id.clone(),
             };
             return Ok(ok("OK", answer).into_response());
         }
@@ -155,6 +160,7 @@ pub async fn publish_and_answer<P: Serialize>(
         points: None,
         reason: None,
         first: None,
+        present_id,
     };
     Ok((StatusCode::ACCEPTED, ok("accepted", answer)).into_response())
 }
@@ -202,6 +208,7 @@ pub async fn get_event(
         points: Some(row.points),
         reason: row.reason.clone(),
         first: Some(first(&row, &tenant)),
+        present_id: None,
     };
     Ok(ok("OK", answer).into_response())
 }

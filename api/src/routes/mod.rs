@@ -47,6 +47,8 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
         .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
         .route("/api/crm/card/{crm_id}/member/redeem", post(cards::redeem))
+        .route("/api/crm/card/{crm_id}/member/present", post(cards::present))
+        .route("/api/crm/card/{crm_id}/member/present_receive", post(cards::present_receive))
         .route("/api/crm/card/{crm_id}/member/redeem_reverse", post(cards::redeem_reverse))
         .route(&format!("{p}/summary/increment"), post(feeds::summary))
 }

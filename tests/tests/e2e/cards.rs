@@ -346,3 +346,90 @@ async fn a_code_is_redeemed_once_even_from_two_tills_and_a_reversal_frees_it() {
     worker.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("done").cleanup().await;
 }
+
+#[tokio::test]
+async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
+    let env = Arc::new(TestEnv::new().await);
+    let key = env.tenant("10080").await;
+    let worker = env.worker(1, false, Arc::default());
+    let mut card = seed_card();
+    for (k, v) in
+        [("date_type", json!(3)), ("total_quantity", json!(10)), ("weekdays", Value::Null), ("monthdays", Value::Null)]
+    {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(10)).then_some(())
+    })
+    .await;
+    env.post(
+        "/api/crm/card/10080/member/receive?wait_ms=5000",
+        &key,
+        json!({"received_id": "r1", "member_no": "giver", "out_str": "app", "card_info": {card_id.clone(): 2}}),
+    )
+    .await;
+    let (_, mine) =
+        env.call(Method::GET, "/api/crm/card/10080/member/card_list?member_no=giver", Some(&key), None).await;
+    let codes: Vec<String> = mine["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["card_code"].as_str().unwrap().to_string())
+        .collect();
+    let post = |path: &str, body: Value| {
+        let (env, key) = (env.clone(), key.clone());
+        let path = format!("/api/crm/card/10080/member/{path}?wait_ms=5000");
+        async move { env.post(&path, &key, body).await.1 }
+    };
+    let redeem = |member: &str, code: &str, id: &str| json!({"member_no": member, "card_id": card_id, "card_code": code, "redeem_channel": "pos", "redeem_id": id, "redeem_extra": ""});
+
+    // Present → received by a friend: the giver can no longer redeem it, the friend can.
+    let given = post(
+        "present",
+        json!({"member_no": "giver", "card_id": card_id, "card_code": codes[0], "presant_extra": "分享好券"}),
+    )
+    .await;
+    assert_eq!(given["data"]["status"], json!("applied"), "{given}");
+    let present_id = given["data"]["present_id"].as_str().unwrap().to_string();
+    let own = post("present_receive", json!({"member_no": "giver", "present_id": present_id})).await;
+    assert!(own["data"]["reason"].as_str().unwrap_or("").contains("cannot receive their own"), "{own}");
+    let during = post("redeem", redeem("giver", &codes[0], "x0")).await;
+    assert!(during["data"]["reason"].as_str().unwrap_or("").contains("being presented"), "{during}");
+    let got = post("present_receive", json!({"member_no": "friend", "present_id": present_id})).await;
+    assert_eq!(got["data"]["status"], json!("applied"), "{got}");
+    let late = post("present_receive", json!({"member_no": "third", "present_id": present_id})).await;
+    assert!(late["data"]["reason"].as_str().unwrap_or("").contains("already received"), "{late}");
+    let by_giver = post("redeem", redeem("giver", &codes[0], "x1")).await;
+    assert!(by_giver["data"]["reason"].as_str().unwrap_or("").contains("not the member's"), "{by_giver}");
+    let by_friend = post("redeem", redeem("friend", &codes[0], "x2")).await;
+    assert_eq!(by_friend["data"]["status"], json!("applied"), "{by_friend}");
+    assert_eq!(
+        env.scalar("select received::bigint from card_member where member_no = 'friend'").await,
+        0,
+        "a present does not count toward get_limit"
+    );
+
+    // A present nobody receives comes back to the giver after the time-out (24 h by default).
+    let given =
+        post("present", json!({"member_no": "giver", "card_id": card_id, "card_code": codes[1], "presant_extra": ""}))
+            .await;
+    let present_id = given["data"]["present_id"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now();
+    assert_eq!(workers::cards::present::return_due(&env.db, now + chrono::Duration::hours(23)).await.unwrap(), 0);
+    assert_eq!(workers::cards::present::return_due(&env.db, now + chrono::Duration::hours(25)).await.unwrap(), 1);
+    assert_eq!(
+        workers::cards::present::return_due(&env.db, now + chrono::Duration::hours(25)).await.unwrap(),
+        0,
+        "returned once"
+    );
+    let status = env.scalar(&format!("select status::bigint from card_code where card_code = '{}'", codes[1])).await;
+    assert_eq!(status, 1, "available to the giver again");
+    let too_late = post("present_receive", json!({"member_no": "friend", "present_id": present_id})).await;
+    assert!(too_late["data"]["reason"].as_str().unwrap_or("").contains("already returned"), "{too_late}");
+    let back = post("redeem", redeem("giver", &codes[1], "x3")).await;
+    assert_eq!(back["data"]["status"], json!("applied"), "{back}");
+    worker.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("done").cleanup().await;
+}

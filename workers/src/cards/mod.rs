@@ -1,5 +1,6 @@
 //! Card handlers (seed 003). One file per message kind.
 
 pub mod generate;
+pub mod present;
 pub mod receive;
 pub mod redeem;

@@ -31,7 +31,12 @@ struct Code {
     day_end_time: i32,
 }
 
-async fn lock_counter(tx: &mut PgConnection, crm_id: &str, member_no: &str, card_id: &str) -> sqlx::Result<i32> {
+pub(crate) async fn lock_counter(
+    tx: &mut PgConnection,
+    crm_id: &str,
+    member_no: &str,
+    card_id: &str,
+) -> sqlx::Result<i32> {
     sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
         .bind(crm_id)
         .bind(member_no)

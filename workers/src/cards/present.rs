@@ -1,0 +1,239 @@
+//! Presents (转赠) of card codes: a code goes from 1 to 2 while it waits for a friend; received,
+//! it becomes the friend's with status 1; not received before `go_back_time` (the tenant's
+//! `present_timeout_hours`, default 24), the sweeper gives it back to the giver with status 1.
+//! Presents received do not count toward the receiver's `get_limit`.
+//!
+//! Locks: the members' counters for the card first (sorted), then the present, then the code.
+
+use chrono::{DateTime, Duration, Utc};
+use platform::rules::TenantRules;
+use schemas::{
+    cards::{PresentPayload, PresentReceive},
+    Envelope,
+};
+use serde_json::json;
+use sqlx::{types::Json, PgConnection, PgPool};
+
+use super::redeem::lock_counter;
+use crate::points::{
+    earn::{ApplyError, Outcome},
+    ledger,
+};
+
+async fn outbox(tx: &mut PgConnection, kind: &str, event: serde_json::Value) -> sqlx::Result<()> {
+    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, 1)")
+        .bind(kind)
+        .bind(Json(vec![event]))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// status, holder, end of validity, whether the card can be given.
+type CodeRow = (i16, Option<String>, Option<DateTime<Utc>>, bool);
+
+pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayload>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let mut tx = db.begin().await?;
+    lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let code: Option<CodeRow> = sqlx::query_as(
+        "select k.status, k.member_no, k.valid_end, c.can_give_friend
+         from card_code k join card_info c on c.crm_id = k.crm_id and c.card_id = k.card_id
+         where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3 for update of k",
+    )
+    .bind(&ev.crm_id)
+    .bind(&p.card_id)
+    .bind(&p.card_code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let refusal = match &code {
+        None => Some(format!("no code {} of card {}", p.card_code, p.card_id)),
+        Some((_, owner, _, _)) if owner.as_deref() != Some(p.member_no.as_str()) => {
+            Some("this code is not the member's".into())
+        }
+        Some((_, _, _, false)) => Some("this card cannot be given to a friend (can_give_friend is false)".into()),
+        Some((status, ..)) if *status != 1 => {
+            Some(format!("only an available code can be presented (status {status})"))
+        }
+        Some((_, _, Some(end), _)) if *end < t => Some("this code has expired".into()),
+        Some(_) => None,
+    };
+    let outcome = match refusal {
+        Some(reason) => Outcome::Rejected { reason },
+        None => {
+            let go_back = t + Duration::hours(tenant.present_timeout_hours);
+            sqlx::query("update card_code set status = 2, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3")
+                .bind(&ev.crm_id)
+                .bind(&p.card_id)
+                .bind(&p.card_code)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "insert into card_present (crm_id, present_id, card_id, card_code, from_member, status, present_extra, go_back_time)
+                 values ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+            )
+            .bind(&ev.crm_id)
+            .bind(&ev.idempotency_key)
+            .bind(&p.card_id)
+            .bind(&p.card_code)
+            .bind(&p.member_no)
+            .bind(&p.presant_extra)
+            .bind(go_back)
+            .execute(&mut *tx)
+            .await?;
+            outbox(&mut tx, "cards.present", json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
+                "member_no": p.member_no, "card_id": p.card_id, "card_code": p.card_code, "present_id": ev.idempotency_key, "occurred_at": t}))
+            .await?;
+            Outcome::Applied { points: 1 }
+        }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[derive(sqlx::FromRow)]
+struct Present {
+    card_id: String,
+    card_code: String,
+    from_member: String,
+    status: String,
+    go_back_time: DateTime<Utc>,
+}
+
+async fn present_row(
+    tx: &mut PgConnection,
+    crm_id: &str,
+    present_id: &str,
+    lock: bool,
+) -> sqlx::Result<Option<Present>> {
+    let sql = format!(
+        "select card_id, card_code, from_member, status, go_back_time from card_present where crm_id = $1 and present_id = $2 {}",
+        if lock { "for update" } else { "" }
+    );
+    sqlx::query_as(&sql).bind(crm_id).bind(present_id).fetch_optional(&mut *tx).await
+}
+
+pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outcome, ApplyError> {
+    let p = &ev.payload;
+    let t = ev.occurred_at;
+    let found = present_row(&mut *db.acquire().await?, &ev.crm_id, &p.present_id, false).await?;
+    let mut tx = db.begin().await?;
+    if let Some(found) = &found {
+        let members: std::collections::BTreeSet<&str> = [found.from_member.as_str(), p.member_no.as_str()].into();
+        for m in members {
+            lock_counter(&mut tx, &ev.crm_id, m, &found.card_id).await?;
+        }
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let present = present_row(&mut tx, &ev.crm_id, &p.present_id, true).await?;
+    let outcome = match present {
+        None => Outcome::Rejected { reason: format!("no present {}", p.present_id) },
+        Some(pr) if pr.from_member == p.member_no => {
+            Outcome::Rejected { reason: "the giver cannot receive their own present".into() }
+        }
+        Some(pr) if pr.status != "pending" => {
+            Outcome::Rejected { reason: format!("present {} is already {}", p.present_id, pr.status) }
+        }
+        Some(pr) if pr.go_back_time <= t => {
+            Outcome::Rejected { reason: format!("present {} timed out; the card goes back to the giver", p.present_id) }
+        }
+        Some(pr) => {
+            sqlx::query(
+                "update card_code set status = 1, member_no = $4, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3",
+            )
+            .bind(&ev.crm_id)
+            .bind(&pr.card_id)
+            .bind(&pr.card_code)
+            .bind(&p.member_no)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("update card_present set status = 'received', to_member = $3, received_at = $4, updated_at = now() where crm_id = $1 and present_id = $2")
+                .bind(&ev.crm_id)
+                .bind(&p.present_id)
+                .bind(&p.member_no)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+            outbox(
+                &mut tx,
+                "cards.present_receive",
+                json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_receive",
+                "crm_id": ev.crm_id, "member_no": p.member_no, "from_member": pr.from_member, "card_id": pr.card_id,
+                "present_id": p.present_id, "occurred_at": t}),
+            )
+            .await?;
+            Outcome::Applied { points: 1 }
+        }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Gives presents not received by their `go_back_time` back to their givers (status 1).
+/// Returns how many went back.
+pub async fn return_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> {
+    let due: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select crm_id, present_id, from_member, card_id from card_present where status = 'pending' and go_back_time <= $1
+         order by go_back_time limit 500",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    let mut returned = 0;
+    for (crm_id, present_id, giver, card_id) in due {
+        let mut tx = db.begin().await?;
+        let locked: Option<i32> = sqlx::query_scalar(
+            "select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update skip locked",
+        )
+        .bind(&crm_id)
+        .bind(&giver)
+        .bind(&card_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if locked.is_none() {
+            continue;
+        }
+        let Some(pr) = present_row(&mut tx, &crm_id, &present_id, true).await? else { continue };
+        if pr.status != "pending" || pr.go_back_time > now {
+            continue;
+        }
+        sqlx::query("update card_code set status = 1, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3 and status = 2")
+            .bind(&crm_id)
+            .bind(&pr.card_id)
+            .bind(&pr.card_code)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("update card_present set status = 'returned', returned_at = $3, updated_at = now() where crm_id = $1 and present_id = $2")
+            .bind(&crm_id)
+            .bind(&present_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        outbox(
+            &mut tx,
+            "cards.present_return",
+            json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_return",
+            "crm_id": crm_id, "member_no": giver, "card_id": pr.card_id, "present_id": present_id, "occurred_at": now}),
+        )
+        .await?;
+        tx.commit().await?;
+        returned += 1;
+    }
+    Ok(returned)
+}
