@@ -39,6 +39,7 @@ use crate::{routes, AppState};
         routes::cards::remove,
         routes::cards::add_stock,
         routes::cards::receive,
+        routes::cards::receive_reverse,
         routes::cards::member_cards,
         routes::cards::redeem,
         routes::cards::redeem_reverse,

@@ -536,3 +536,10 @@ impl PresentReceive {
         format!("{}/{}", self.present_id, self.member_no)
     }
 }
+
+/// `POST .../member/receive_reverse` (and its message payload): undo a claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveReverse {
+    pub received_id: String,
+}

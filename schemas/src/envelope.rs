@@ -51,6 +51,9 @@ pub enum MessageKind {
     /// A friend receives a present; keyed by `present_id/member_no`.
     #[serde(rename = "cards.present_receive")]
     CardsPresentReceive,
+    /// A claim is undone (seed 003 receive_reverse); keyed by its `received_id`.
+    #[serde(rename = "cards.receive_reverse")]
+    CardsReceiveReverse,
 }
 
 impl MessageKind {
@@ -70,6 +73,7 @@ impl MessageKind {
             MessageKind::CardsRedeemReverse => "redeem_reverse",
             MessageKind::CardsPresent => "present_id",
             MessageKind::CardsPresentReceive => "present_receive",
+            MessageKind::CardsReceiveReverse => "receive_reverse",
         }
     }
 
@@ -88,6 +92,7 @@ impl MessageKind {
             MessageKind::CardsRedeemReverse => "cards.redeem_reverse",
             MessageKind::CardsPresent => "cards.present",
             MessageKind::CardsPresentReceive => "cards.present_receive",
+            MessageKind::CardsReceiveReverse => "cards.receive_reverse",
         }
     }
 }

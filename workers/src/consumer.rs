@@ -220,6 +220,7 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
             Message::CardsPresent(e) => crate::cards::present::give(&deps.db, tenant, e).await,
             Message::CardsPresentReceive(e) => crate::cards::present::receive(&deps.db, e).await,
+            Message::CardsReceiveReverse(e) => crate::cards::receive::reverse(&deps.db, e).await,
             Message::CardsGenerate(e) => {
                 crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }

@@ -1,7 +1,9 @@
 //! Decoding a delivery into a message this build understands, or a reason it is poison.
 
 use schemas::{
-    cards::{GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, RedeemPayload, RedeemReverse},
+    cards::{
+        GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
+    },
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -26,6 +28,7 @@ pub enum Message {
     CardsRedeemReverse(Envelope<RedeemReverse>),
     CardsPresent(Envelope<PresentPayload>),
     CardsPresentReceive(Envelope<PresentReceive>),
+    CardsReceiveReverse(Envelope<ReceiveReverse>),
 }
 
 impl Message {
@@ -44,6 +47,7 @@ impl Message {
             Message::CardsRedeemReverse(e) => &e.crm_id,
             Message::CardsPresent(e) => &e.crm_id,
             Message::CardsPresentReceive(e) => &e.crm_id,
+            Message::CardsReceiveReverse(e) => &e.crm_id,
         }
     }
 }
@@ -130,6 +134,11 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             let e: Envelope<PresentReceive> = envelope(body, head.kind)?;
             e.payload.validate().map_err(invalid)?;
             Ok(Message::CardsPresentReceive(e))
+        }
+        MessageKind::CardsReceiveReverse => {
+            let e: Envelope<ReceiveReverse> = envelope(body, head.kind)?;
+            schemas::points::check_key("received_id", &e.payload.received_id).map_err(invalid)?;
+            Ok(Message::CardsReceiveReverse(e))
         }
     }
 }

@@ -91,6 +91,11 @@ async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
         }
+        match crate::cards::receive::expire_due(&deps.db, deps.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(codes = n, "expired card codes"),
+            Err(e) => tracing::warn!(error = %e, "expiring card codes failed"),
+        }
         match crate::cards::present::return_due(&deps.db, deps.clock.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(presents = n, "returned presents not received in time"),

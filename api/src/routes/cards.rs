@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use platform::broker::headers;
 use schemas::{
     cards::{
-        AddStock, CreateCard, GeneratePayload, PresentReceive, PresentRequest, ReceiveRequest, RedeemRequest,
-        RedeemReverse,
+        AddStock, CreateCard, GeneratePayload, PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse,
+        RedeemRequest, RedeemReverse,
     },
     points::{paging, Cents},
     Envelope, MessageKind,
@@ -613,6 +613,27 @@ pub async fn present_receive(
         kind: MessageKind::CardsPresentReceive,
         routing_key: "cards.present_receive".into(),
         key: body.key(),
+        occurred_at: None,
+    };
+    publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await
+}
+
+/// Undoes a claim: its codes become obsolete (5), the member's receive count and the card's
+/// stock are restored (as many fresh codes join the stock).
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/receive_reverse", request_body = ReceiveReverse, tag = "cards",
+    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+pub async fn receive_reverse(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<ReceiveReverse>,
+) -> Result<Response, ApiError> {
+    schemas::points::check_key("received_id", &body.received_id)?;
+    let message = Outgoing {
+        kind: MessageKind::CardsReceiveReverse,
+        routing_key: "cards.receive_reverse".into(),
+        key: body.received_id.clone(),
         occurred_at: None,
     };
     publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await

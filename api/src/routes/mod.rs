@@ -45,6 +45,7 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/remove", post(cards::remove))
         .route("/api/crm/card/{crm_id}/add/stock", post(cards::add_stock))
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
+        .route("/api/crm/card/{crm_id}/member/receive_reverse", post(cards::receive_reverse))
         .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
         .route("/api/crm/card/{crm_id}/member/redeem", post(cards::redeem))
         .route("/api/crm/card/{crm_id}/member/present", post(cards::present))

@@ -433,3 +433,114 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     worker.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("done").cleanup().await;
 }
+
+#[tokio::test]
+async fn a_reversed_claim_obsoletes_its_codes_and_restores_stock_and_codes_expire_once() {
+    let env = Arc::new(TestEnv::new().await);
+    let key = env.tenant("10080").await;
+    let worker = env.worker(1, false, Arc::default());
+    let mut card = seed_card();
+    for (k, v) in [
+        ("date_type", json!(2)),
+        ("start_day_count", json!(0)),
+        ("expire_day_count", json!(7)),
+        ("total_quantity", json!(2)),
+        ("get_limit", json!(2)),
+    ] {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(2)).then_some(())
+    })
+    .await;
+    let claim = |id: &str, member: &str| {
+        let (env, key) = (env.clone(), key.clone());
+        let body = json!({"received_id": id, "member_no": member, "out_str": "app", "card_info": {card_id.clone(): 2}});
+        async move { env.post("/api/crm/card/10080/member/receive?wait_ms=5000", &key, body).await.1 }
+    };
+    assert_eq!(claim("r1", "m").await["data"]["status"], json!("applied"));
+    assert!(claim("r2", "n").await["data"]["reason"].as_str().unwrap().contains("sold out"));
+    let (_, back) =
+        env.post("/api/crm/card/10080/member/receive_reverse?wait_ms=5000", &key, json!({"received_id": "r1"})).await;
+    assert_eq!(
+        (back["data"]["status"].clone(), back["data"]["points"].clone()),
+        (json!("applied"), json!(2)),
+        "{back}"
+    );
+    assert_eq!(
+        env.scalar("select count(*) from card_code where received_id = 'r1' and status = 5").await,
+        2,
+        "obsolete"
+    );
+    assert_eq!(
+        env.scalar("select received::bigint from card_member where member_no = 'm'").await,
+        0,
+        "the receive count is given back"
+    );
+    assert_eq!(claim("r3", "n").await["data"]["status"], json!("applied"), "the stock is restored");
+    assert_eq!(claim("r4", "m").await["data"]["reason"].as_str().map(|r| r.contains("sold out")), Some(true));
+
+    // Codes valid 7 days from receipt expire once, with a record.
+    let now = chrono::Utc::now();
+    assert_eq!(workers::cards::receive::expire_due(&env.db, now + chrono::Duration::days(6)).await.unwrap(), 0);
+    assert_eq!(workers::cards::receive::expire_due(&env.db, now + chrono::Duration::days(8)).await.unwrap(), 2);
+    assert_eq!(workers::cards::receive::expire_due(&env.db, now + chrono::Duration::days(9)).await.unwrap(), 0, "once");
+    assert_eq!(env.scalar("select count(*) from card_code_expired where member_no = 'n'").await, 2);
+    assert_eq!(env.scalar("select count(*) from card_code where received_id = 'r3' and status = 4").await, 2);
+    worker.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("done").cleanup().await;
+}
+
+#[tokio::test]
+async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
+    let env = Arc::new(TestEnv::new().await);
+    let key = env.tenant("10080").await;
+    let mut card = seed_card();
+    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(600)), ("get_limit", json!(1))] {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    let a = env.worker(1, false, Arc::default());
+    let b = env.worker(1, false, Arc::default());
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(600)).then_some(())
+    })
+    .await;
+    let mut claims = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let (env, key, card_id) = (env.clone(), key.clone(), card_id.clone());
+        claims.spawn(async move {
+            if i == 500 {
+                // Everything Redis holds (the rule caches of this and every other test) goes.
+                let mut conn = env.redis.get().await.unwrap();
+                let _: () = deadpool_redis::redis::cmd("FLUSHDB").query_async(&mut *conn).await.unwrap();
+            }
+            let body = json!({"received_id": format!("r{i}"), "member_no": format!("m{}", i % 800), "out_str": "flash", "card_info": {card_id: 1}});
+            let (status, resp) = env.post("/api/crm/card/10080/member/receive", &key, body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+        });
+    }
+    while let Some(r) = claims.join_next().await {
+        r.unwrap();
+    }
+    wait_for("every claim answered", Duration::from_secs(60), || async {
+        (env.scalar("select count(*) from inbox where key_kind = 'received_id'").await == 1000).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await,
+        600,
+        "exactly the stock"
+    );
+    assert_eq!(
+        env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
+        600
+    );
+    assert_eq!(env.scalar("select count(*) from (select member_no from card_code where member_no is not null group by member_no having count(*) > 1) m").await, 0);
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("claims ended").cleanup().await;
+}

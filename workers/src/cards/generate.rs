@@ -16,7 +16,7 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// (and retried when they happen).
 const CODE_LEN: usize = 16;
 
-fn new_code(rng: &mut impl Rng) -> String {
+pub(crate) fn new_code(rng: &mut impl Rng) -> String {
     (0..CODE_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 

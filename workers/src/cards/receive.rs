@@ -9,7 +9,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
-use schemas::{cards::ReceivePayload, Envelope};
+use schemas::{
+    cards::{ReceivePayload, ReceiveReverse},
+    Envelope,
+};
 use serde_json::json;
 use sqlx::{types::Json, PgPool};
 
@@ -164,4 +167,101 @@ async fn claim(
         .execute(&mut *tx)
         .await?;
     Ok(Outcome::Applied { points: total })
+}
+
+/// Undoes a claim: its codes become obsolete (5) whatever their state, the member's receive
+/// counts go back down, and as many fresh codes join the stock, so the sale can issue them
+/// again.
+pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outcome, ApplyError> {
+    let received_id = &ev.payload.received_id;
+    let t = ev.occurred_at;
+    let held: Vec<(String, String)> = sqlx::query_as(
+        "select distinct member_no, card_id from card_code where crm_id = $1 and received_id = $2 order by card_id",
+    )
+    .bind(&ev.crm_id)
+    .bind(received_id)
+    .fetch_all(db)
+    .await?;
+    let mut tx = db.begin().await?;
+    for (member, card) in &held {
+        super::redeem::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
+    }
+    if ledger::seen(&mut tx, ev).await? {
+        tx.rollback().await?;
+        ledger::count_duplicate(db, ev).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let undone: Vec<(String, i64)> = sqlx::query_as(
+        "with gone as (update card_code set status = 5, updated_at = now()
+                       where crm_id = $1 and received_id = $2 and status <> 5 returning card_id)
+         select card_id, count(*) from gone group by card_id order by card_id",
+    )
+    .bind(&ev.crm_id)
+    .bind(received_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let member = held.first().map_or(String::new(), |(m, _)| m.clone());
+    let outcome = if undone.is_empty() {
+        Outcome::Rejected { reason: format!("claim {received_id} has no codes to reverse") }
+    } else {
+        let mut total = 0;
+        for (card_id, n) in &undone {
+            sqlx::query("update card_member set received = greatest(received - $4, 0), updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
+                .bind(&ev.crm_id)
+                .bind(&member)
+                .bind(card_id)
+                .bind(*n as i32)
+                .execute(&mut *tx)
+                .await?;
+            let mut fresh = 0;
+            while fresh < *n {
+                let codes: Vec<String> = {
+                    let mut rng = rand::rng();
+                    (0..(*n - fresh)).map(|_| super::generate::new_code(&mut rng)).collect()
+                };
+                fresh += sqlx::query(
+                    "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+                     on conflict do nothing",
+                )
+                .bind(&ev.crm_id)
+                .bind(card_id)
+                .bind(format!("reverse:{received_id}"))
+                .bind(&codes)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() as i64;
+            }
+            total += n;
+        }
+        let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.receive_reverse", "crm_id": ev.crm_id,
+            "member_no": member, "received_id": received_id, "codes": total, "occurred_at": t});
+        sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.receive_reverse', $1, 1)")
+            .bind(Json(vec![event]))
+            .execute(&mut *tx)
+            .await?;
+        Outcome::Applied { points: total }
+    };
+    if !ledger::insert_inbox(&mut tx, ev, &member, &outcome).await? {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Codes past the end of their validity become expired (4), each recorded once in
+/// `card_code_expired`; row locks with `SKIP LOCKED` let N workers share the work. Returns how
+/// many expired.
+pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "with due as (select code_id from card_code where status = 1 and valid_end < $1
+                      order by valid_end limit 1000 for update skip locked),
+              gone as (update card_code k set status = 4, updated_at = now() from due where k.code_id = due.code_id
+                       returning k.code_id, k.crm_id, k.card_id, k.card_code, k.member_no, k.valid_end)
+         insert into card_code_expired (code_id, crm_id, card_id, card_code, member_no, valid_end, expired_at)
+         select code_id, crm_id, card_id, card_code, member_no, valid_end, $1 from gone",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
