@@ -34,6 +34,10 @@ use crate::{
     Deps, Failpoints,
 };
 
+/// Card messages applied at once per consumer (each holds a database connection meanwhile:
+/// keep consumers × this within `DB_MAX_CONNECTIONS`).
+const CARD_PARALLELISM: usize = 6;
+
 /// Why a consuming session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionEnd {
@@ -117,22 +121,31 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     };
     let started = std::time::Instant::now();
     metrics::counter!("worker_consumed_total").increment(deliveries.len() as u64);
-    // In delivery order; consecutive earns are applied together, in one transaction.
-    let mut earn: Vec<(&Delivery, Envelope<EarnPayload>)> = Vec::new();
-    for delivery in &deliveries {
-        match decode(&delivery.data) {
-            Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
-            Ok(single) => {
-                if !earn.is_empty() {
-                    apply_earn(deps, domain, std::mem::take(&mut earn)).await?;
+    if domain == Domain::Cards {
+        // Card messages of different members do not depend on each other (row locks order
+        // those that touch the same member or code), so a batch is applied several at a time.
+        let work: Vec<_> = deliveries.iter().map(|delivery| apply_decoded(deps, domain, delivery)).collect();
+        let results: Vec<Result<(), SessionEnd>> =
+            futures_util::stream::iter(work).buffer_unordered(CARD_PARALLELISM).collect().await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    } else {
+        // In delivery order; consecutive earns are applied together, in one transaction.
+        let mut earn: Vec<(&Delivery, Envelope<EarnPayload>)> = Vec::new();
+        for delivery in &deliveries {
+            match decode(&delivery.data) {
+                Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
+                Ok(single) => {
+                    if !earn.is_empty() {
+                        apply_earn(deps, domain, std::mem::take(&mut earn)).await?;
+                    }
+                    apply_one(deps, domain, delivery, single).await?;
                 }
-                apply_one(deps, domain, delivery, single).await?;
+                Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
             }
-            Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
         }
-    }
-    if !earn.is_empty() {
-        apply_earn(deps, domain, earn).await?;
+        if !earn.is_empty() {
+            apply_earn(deps, domain, earn).await?;
+        }
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
     // one ack covers it. The last delivery's acker acks all earlier tags with `multiple`.
@@ -180,6 +193,15 @@ async fn apply_earn(
             }
             Ok(())
         }
+    }
+}
+
+/// Decodes and applies one message on its own (an async fn, not a closure, so the borrow of
+/// the delivery is fine inside the spawned consumer).
+async fn apply_decoded(deps: &Deps, domain: Domain, delivery: &Delivery) -> Result<(), SessionEnd> {
+    match decode(&delivery.data) {
+        Ok(message) => apply_one(deps, domain, delivery, message).await,
+        Err(reason) => park(deps, domain, delivery, "poison", &reason).await,
     }
 }
 

@@ -42,13 +42,11 @@ impl WorkerHandle {
 /// Starts the consumers and the relay on the shared dependencies.
 pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToken) -> WorkerHandle {
     let tracker = TaskTracker::new();
-    for index in 0..options.consumers {
-        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Points, index, shutdown.clone()));
-    }
     // Card work (stock generation, claims) has its own queue, so a flash sale never queues
     // behind a points backlog or the reverse.
-    if options.consumers > 0 {
-        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Cards, options.consumers, shutdown.clone()));
+    for index in 0..options.consumers {
+        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Points, index, shutdown.clone()));
+        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Cards, options.consumers + index, shutdown.clone()));
     }
     if options.relay {
         let deps = deps.clone();

@@ -3,6 +3,7 @@
 //! same run (publish with confirms + consume with acks, nothing else).
 //!
 //! `cargo run --release -p loyalty-tests --bin bench -- --events 100000 --members 1000`
+//! `cargo run --release -p loyalty-tests --bin bench -- --cards --codes 10000 --events 20000`
 
 use std::{sync::Arc, time::Instant};
 
@@ -44,6 +45,11 @@ struct Args {
     /// Also measure the drain alone: publish everything first, then start the worker.
     #[arg(long)]
     drain: bool,
+    /// Measure a card flash sale instead: `--codes` codes, `--events` claims (one per member).
+    #[arg(long)]
+    cards: bool,
+    #[arg(long, default_value_t = 10_000)]
+    codes: usize,
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -113,10 +119,76 @@ async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) 
     n as f64 / elapsed
 }
 
+/// The flash sale: `codes` codes of a card with get_limit 1, `events` claims from as many
+/// members, published like the points events, drained by the workers' card consumers.
+async fn flash_sale(env: &TestEnv, args: &Args) {
+    let key = env.tenant("20090").await;
+    let card = json!({
+        "card_type": 0, "title": "满100减10", "subtitle": "flash", "source": 2, "notice": "n", "rule": "r", "date_type": 3,
+        "total_quantity": args.codes, "get_limit": 1, "generate_type": 1, "cash_amount": 10, "icon": "i",
+        "extra_info": {"bg_color": "#1", "jump_now_path": "/", "custom_menu_name": "m", "menu_jump_path": "/"}
+    });
+    let (_, body) = env.post("/api/crm/card/20090/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().expect("card created").to_string();
+    let generator = env.worker(1, false, Arc::default());
+    let started = Instant::now();
+    while env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}'")).await < args.codes as i64 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    println!("stock: {} codes generated in {:.1} s", args.codes, started.elapsed().as_secs_f64());
+    generator.stop(std::time::Duration::from_secs(10)).await;
+
+    let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
+        .map(|i| {
+            let payload =
+                json!({"member_no": format!("member-{i}"), "out_str": "flash", "card_info": {card_id.clone(): 1}});
+            let envelope = Envelope::new(
+                MessageKind::CardsReceive,
+                "20090".into(),
+                format!("claim-{i}"),
+                chrono::Utc::now(),
+                payload,
+            );
+            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
+        })
+        .collect();
+    println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);
+    let raw = raw_broker(env, &bodies, args.window).await;
+    println!("raw broker publish+consume: {raw:>9.0} msg/s");
+    let worker = env.worker(args.consumers, false, Arc::default());
+    let (conn, channel) = env.channel().await;
+    let started = Instant::now();
+    publish_all(&channel, &env.topology.events_exchange(), "cards.receive", &bodies, args.window).await;
+    while env.scalar("select count(*) from inbox where key_kind = 'received_id'").await < args.events as i64 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let rate = args.events as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "engine claims answered:     {rate:>9.0} claims/s  (all {} answered after {:.1} s)",
+        args.events,
+        started.elapsed().as_secs_f64()
+    );
+    println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
+    let issued =
+        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await;
+    let per_member = env.scalar("select count(*) from (select member_no from card_code where member_no is not null group by member_no having count(*) > 1) m").await;
+    println!("check: {issued} codes issued for {} in stock, {per_member} members above get_limit", args.codes);
+    assert_eq!(issued, args.codes.min(args.events) as i64, "exactly the stock");
+    assert_eq!(per_member, 0);
+    worker.stop(std::time::Duration::from_secs(10)).await;
+    conn.close(200, "done".into()).await.ok();
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let mut env = TestEnv::new().await;
+    if args.cards {
+        env.settings.db_max_connections = (2 * args.consumers as u32 + 4).max(8);
+        flash_sale(&env, &args).await;
+        env.cleanup().await;
+        return;
+    }
     env.settings.batch_size = args.batch;
     env.settings.prefetch = (args.batch * 2).min(u16::MAX as usize) as u16;
     env.settings.db_max_connections = (args.consumers as u32 + 4).max(8);
