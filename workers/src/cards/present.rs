@@ -12,22 +12,13 @@ use schemas::{
     Envelope,
 };
 use serde_json::json;
-use sqlx::{types::Json, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use super::redeem::lock_counter;
 use crate::points::{
     earn::{ApplyError, Outcome},
     ledger,
 };
-
-async fn outbox(tx: &mut PgConnection, kind: &str, event: serde_json::Value) -> sqlx::Result<()> {
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, 1)")
-        .bind(kind)
-        .bind(Json(vec![event]))
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
 
 /// status, holder, end of validity, whether the card can be given.
 type CodeRow = (i16, Option<String>, Option<DateTime<Utc>>, bool);
@@ -37,9 +28,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
     lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let code: Option<CodeRow> = sqlx::query_as(
@@ -87,8 +76,8 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
             .bind(go_back)
             .execute(&mut *tx)
             .await?;
-            outbox(&mut tx, "cards.present", json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
-                "member_no": p.member_no, "card_id": p.card_id, "card_code": p.card_code, "present_id": ev.idempotency_key, "occurred_at": t}))
+            ledger::outbox_events(&mut tx, "cards.present", &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
+                "member_no": p.member_no, "card_id": p.card_id, "card_code": p.card_code, "present_id": ev.idempotency_key, "occurred_at": t})])
             .await?;
             Outcome::Applied { points: 1 }
         }
@@ -133,9 +122,7 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
             lock_counter(&mut tx, &ev.crm_id, m, &found.card_id).await?;
         }
     }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let present = present_row(&mut tx, &ev.crm_id, &p.present_id, true).await?;
@@ -167,12 +154,12 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
                 .bind(t)
                 .execute(&mut *tx)
                 .await?;
-            outbox(
+            ledger::outbox_events(
                 &mut tx,
                 "cards.present_receive",
-                json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_receive",
+                &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_receive",
                 "crm_id": ev.crm_id, "member_no": p.member_no, "from_member": pr.from_member, "card_id": pr.card_id,
-                "present_id": p.present_id, "occurred_at": t}),
+                "present_id": p.present_id, "occurred_at": t})],
             )
             .await?;
             Outcome::Applied { points: 1 }
@@ -225,11 +212,11 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> 
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        outbox(
+        ledger::outbox_events(
             &mut tx,
             "cards.present_return",
-            json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_return",
-            "crm_id": crm_id, "member_no": giver, "card_id": pr.card_id, "present_id": present_id, "occurred_at": now}),
+            &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_return",
+            "crm_id": crm_id, "member_no": giver, "card_id": pr.card_id, "present_id": present_id, "occurred_at": now})],
         )
         .await?;
         tx.commit().await?;

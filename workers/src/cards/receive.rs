@@ -14,7 +14,7 @@ use schemas::{
     Envelope,
 };
 use serde_json::json;
-use sqlx::{types::Json, PgPool};
+use sqlx::PgPool;
 
 use crate::points::{
     earn::{ApplyError, Outcome},
@@ -69,9 +69,7 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReceivePayl
         .await?;
         held.push(received);
     }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let outcome = claim(&mut tx, ev, &held, t).await?;
@@ -161,11 +159,7 @@ async fn claim(
             "occurred_at": t,
         }));
     }
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.receive', $1, $2)")
-        .bind(Json(&events))
-        .bind(events.len() as i32)
-        .execute(&mut *tx)
-        .await?;
+    ledger::outbox_events(&mut *tx, "cards.receive", &events).await?;
     Ok(Outcome::Applied { points: total })
 }
 
@@ -186,9 +180,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
     for (member, card) in &held {
         super::redeem::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let undone: Vec<(String, i64)> = sqlx::query_as(
@@ -235,10 +227,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
         }
         let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.receive_reverse", "crm_id": ev.crm_id,
             "member_no": member, "received_id": received_id, "codes": total, "occurred_at": t});
-        sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.receive_reverse', $1, 1)")
-            .bind(Json(vec![event]))
-            .execute(&mut *tx)
-            .await?;
+        ledger::outbox_events(&mut tx, "cards.receive_reverse", &[event]).await?;
         Outcome::Applied { points: total }
     };
     if !ledger::insert_inbox(&mut tx, ev, &member, &outcome).await? {

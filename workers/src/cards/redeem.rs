@@ -11,7 +11,7 @@ use schemas::{
     Envelope,
 };
 use serde_json::json;
-use sqlx::{types::Json, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use crate::points::{
     earn::{ApplyError, Outcome},
@@ -67,9 +67,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
     let used = lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let code: Option<Code> = sqlx::query_as(
@@ -140,10 +138,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
             .await?;
             let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem", "crm_id": ev.crm_id, "member_no": p.member_no,
                 "card_id": p.card_id, "card_code": p.card_code, "redeem_id": ev.idempotency_key, "channel": p.redeem_channel, "occurred_at": t});
-            sqlx::query("insert into outbox (routing_key, events, event_count) values ('cards.redeem', $1, 1)")
-                .bind(Json(vec![event]))
-                .execute(&mut *tx)
-                .await?;
+            ledger::outbox_events(&mut tx, "cards.redeem", &[event]).await?;
             Outcome::Applied { points: 1 }
         }
     };
@@ -168,9 +163,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
     if let Some((member, card, _)) = &found {
         lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
-    if ledger::seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        ledger::count_duplicate(db, ev).await?;
+    if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let outcome = match &found {
@@ -213,12 +206,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
                     .await?;
                 let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem_reverse", "crm_id": ev.crm_id, "member_no": member,
                     "card_id": card, "card_code": code, "redeem_id": redeem_id, "rollback_status": rollback, "occurred_at": t});
-                sqlx::query(
-                    "insert into outbox (routing_key, events, event_count) values ('cards.redeem_reverse', $1, 1)",
-                )
-                .bind(Json(vec![event]))
-                .execute(&mut *tx)
-                .await?;
+                ledger::outbox_events(&mut tx, "cards.redeem_reverse", &[event]).await?;
                 Outcome::Applied { points: 1 }
             }
         }

@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use platform::{inbox::EVENT_NO, rules::TenantRules};
 use schemas::{points::EarnPayload, Envelope};
 use serde_json::{json, Value};
-use sqlx::{types::Json, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// What became of one message of the batch.
@@ -534,11 +534,7 @@ async fn write_credits(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ('points.produce', $1, $2)")
-        .bind(Json(&analytics))
-        .bind(analytics.len() as i32)
-        .execute(&mut *tx)
-        .await?;
+    super::ledger::outbox_events(&mut *tx, "points.produce", &analytics).await?;
     let mut members: Vec<(MemberKey, (i64, i64))> = per_member.into_iter().collect();
     members.sort();
     let (keys, deltas): (Vec<MemberKey>, Vec<(i64, i64)>) = members.into_iter().unzip();

@@ -68,12 +68,12 @@ pub async fn insert_inbox<P>(
 }
 
 /// Whether the message's key was applied before (under the member lock the caller holds).
-pub(crate) async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
     inbox_has(tx, &envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key).await
 }
 
 /// Counts a later delivery of an applied key.
-pub(crate) async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
+async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
     let (crm_id, key_kind, key) = (&envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key);
     sqlx::query("update inbox set duplicates = duplicates + 1, updated_at = now() where crm_id = $1 and key_kind = $2 and idem_key = $3")
         .bind(crm_id)
@@ -161,13 +161,32 @@ pub fn analytics(e: &Entry) -> Value {
 /// One outbox row holding these ledger rows' analytics events.
 pub async fn outbox(tx: &mut PgConnection, routing_key: &str, entries: &[&Entry]) -> sqlx::Result<()> {
     let events: Vec<Value> = entries.iter().map(|e| analytics(e)).collect();
+    outbox_events(tx, routing_key, &events).await
+}
+
+/// One outbox row holding these analytics events (the relay sends them as one message).
+pub async fn outbox_events(tx: &mut PgConnection, routing_key: &str, events: &[Value]) -> sqlx::Result<()> {
     sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, $3)")
         .bind(routing_key)
-        .bind(Json(&events))
+        .bind(Json(events))
         .bind(events.len() as i32)
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Whether the message's key was applied before; if so the duplicate is counted (on another
+/// connection) and the caller answers `Duplicate`, dropping (rolling back) its transaction.
+pub(crate) async fn already_applied<P>(
+    tx: &mut PgConnection,
+    db: &PgPool,
+    envelope: &Envelope<P>,
+) -> sqlx::Result<bool> {
+    if seen(tx, envelope).await? {
+        count_duplicate(db, envelope).await?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// A lot a debit can take from.
@@ -337,9 +356,7 @@ pub async fn open<P>(
     for member in members {
         lock_member(&mut tx, &ev.crm_id, member).await?;
     }
-    if seen(&mut tx, ev).await? {
-        tx.rollback().await?;
-        count_duplicate(db, ev).await?;
+    if already_applied(&mut tx, db, ev).await? {
         return Ok(None);
     }
     Ok(Some(tx))
