@@ -274,7 +274,7 @@ pub struct CardPage {
 }
 
 /// The seed types every query parameter as String: numbers are parsed here, naming the field.
-fn number(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn number(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     v.filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid(field, format!("`{s}` is not a number"))))
         .transpose()

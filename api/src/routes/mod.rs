@@ -1,6 +1,7 @@
 //! The routes, one file per resource.
 
 pub mod admin;
+pub mod card_queries;
 pub mod cards;
 pub mod events;
 pub mod feeds;
@@ -47,6 +48,10 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
         .route("/api/crm/card/{crm_id}/member/receive_reverse", post(cards::receive_reverse))
         .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
+        .route("/api/crm/card/{crm_id}/member/card_detail", get(card_queries::card_detail))
+        .route("/api/crm/card/{crm_id}/member/receive_detail", get(card_queries::receive_detail))
+        .route("/api/crm/card/{crm_id}/member/present_list", get(card_queries::present_list))
+        .route("/api/crm/card/{crm_id}/member/present_detail", get(card_queries::present_detail))
         .route("/api/crm/card/{crm_id}/member/redeem", post(cards::redeem))
         .route("/api/crm/card/{crm_id}/member/present", post(cards::present))
         .route("/api/crm/card/{crm_id}/member/present_receive", post(cards::present_receive))

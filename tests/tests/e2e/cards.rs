@@ -405,6 +405,27 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     assert!(by_giver["data"]["reason"].as_str().unwrap_or("").contains("not the member's"), "{by_giver}");
     let by_friend = post("redeem", redeem("friend", &codes[0], "x2")).await;
     assert_eq!(by_friend["data"]["status"], json!("applied"), "{by_friend}");
+    let again = post("redeem", redeem("friend", &codes[0], "x2")).await;
+    assert_eq!(again["data"]["status"], json!("duplicate"), "the same redeem_id again: {again}");
+    let get = |path: String| {
+        let (env, key) = (env.clone(), key.clone());
+        async move { env.call(Method::GET, &format!("/api/crm/card/10080/member/{path}"), Some(&key), None).await }
+    };
+    let (status, detail) = get(format!("present_detail?present_id={present_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(
+        (detail["data"]["status"].clone(), detail["data"]["to_member_no"].clone()),
+        (json!("received"), json!("friend")),
+        "{detail}"
+    );
+    let (_, card) = get(format!("card_detail?member_no=friend&card_id={card_id}&card_code={}", codes[0])).await;
+    assert_eq!(card["data"]["code_status"], json!(3), "{card}");
+    assert!(card["data"]["redeem_time"].is_string() && card["data"]["present_time"].is_string(), "{card}");
+    assert_eq!(card["data"]["out_str"], json!("app"));
+    let (_, claim) = get("receive_detail?received_id=r1".into()).await;
+    assert_eq!(claim["data"]["items"].as_array().map(Vec::len), Some(2), "{claim}");
+    let (status, _) = get(format!("card_detail?member_no=giver&card_id={card_id}&card_code={}", codes[0])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no longer the giver's");
     assert_eq!(
         env.scalar("select received::bigint from card_member where member_no = 'friend'").await,
         0,
@@ -430,6 +451,10 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     assert!(too_late["data"]["reason"].as_str().unwrap_or("").contains("already returned"), "{too_late}");
     let back = post("redeem", redeem("giver", &codes[1], "x3")).await;
     assert_eq!(back["data"]["status"], json!("applied"), "{back}");
+    let (_, given) = get("present_list?member_no=giver".into()).await;
+    assert_eq!(given["data"]["total"], json!(2), "{given}");
+    let (_, pending) = get("present_list?member_no=giver&received=0".into()).await;
+    assert_eq!(pending["data"]["total"], json!(1), "the returned one: {pending}");
     worker.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("done").cleanup().await;
 }
@@ -509,15 +534,21 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
         (generated(&env, &key, &card_id).await["generated"] == json!(600)).then_some(())
     })
     .await;
+    // Its own connection for the flush: the shared pool is busy with the workers' rule reads.
+    let flusher = platform::cache::redis_pool(&env.settings.redis_url).unwrap();
     let mut claims = tokio::task::JoinSet::new();
     for i in 0..1000 {
+        if i == 500 {
+            // Everything Redis holds (the rule caches of this and every other test) goes, with
+            // half of the claims sent and many of them in flight.
+            wait_for("the flush", Duration::from_secs(10), || async {
+                let mut conn = flusher.get().await.ok()?;
+                deadpool_redis::redis::cmd("FLUSHDB").query_async::<()>(&mut *conn).await.ok()
+            })
+            .await;
+        }
         let (env, key, card_id) = (env.clone(), key.clone(), card_id.clone());
         claims.spawn(async move {
-            if i == 500 {
-                // Everything Redis holds (the rule caches of this and every other test) goes.
-                let mut conn = env.redis.get().await.unwrap();
-                let _: () = deadpool_redis::redis::cmd("FLUSHDB").query_async(&mut *conn).await.unwrap();
-            }
             let body = json!({"received_id": format!("r{i}"), "member_no": format!("m{}", i % 800), "out_str": "flash", "card_info": {card_id: 1}});
             let (status, resp) = env.post("/api/crm/card/10080/member/receive", &key, body).await;
             assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
@@ -543,4 +574,48 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
     a.stop(Duration::from_secs(5)).await;
     b.stop(Duration::from_secs(5)).await;
     Arc::into_inner(env).expect("claims ended").cleanup().await;
+}
+
+#[tokio::test]
+async fn a_claim_committed_before_a_crash_is_applied_once_on_redelivery() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let mut card = seed_card();
+    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(5))] {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    let generator = env.worker(1, false, Arc::default());
+    wait_for("the stock", Duration::from_secs(20), || async {
+        (generated(&env, &key, &card_id).await["generated"] == json!(5)).then_some(())
+    })
+    .await;
+    generator.stop(Duration::from_secs(5)).await;
+
+    let failpoints = Arc::new(workers::Failpoints::default());
+    failpoints.crash_after_commit.store(1, std::sync::atomic::Ordering::SeqCst);
+    let doomed = env.worker(1, false, failpoints.clone());
+    let (status, _) = env
+        .post(
+            "/api/crm/card/10080/member/receive",
+            &key,
+            json!({"received_id": "c1", "member_no": "m", "out_str": "app", "card_info": {card_id.clone(): 2}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_for("the failpoint to fire", Duration::from_secs(10), || async {
+        (failpoints.crash_after_commit.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(())
+    })
+    .await;
+    doomed.stop(Duration::from_secs(5)).await;
+    let survivor = env.worker(1, false, Arc::default());
+    wait_for("the redelivery to be recognised", Duration::from_secs(10), || async {
+        (env.scalar("select duplicates::bigint from inbox where idem_key = 'c1'").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(env.scalar("select count(*) from card_code where member_no = 'm'").await, 2, "two codes, issued once");
+    assert_eq!(env.scalar("select received::bigint from card_member where member_no = 'm'").await, 2);
+    survivor.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
 }

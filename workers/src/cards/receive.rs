@@ -132,7 +132,7 @@ async fn claim(
     for (card_id, quantity, codes, begin, end) in plan {
         sqlx::query(
             "update card_code set status = 1, member_no = $2, received_id = $3, received_at = $4, valid_begin = $5,
-                    valid_end = $6, updated_at = now()
+                    valid_end = $6, out_str = $7, updated_at = now()
              where code_id = any($1)",
         )
         .bind(&codes)
@@ -141,6 +141,7 @@ async fn claim(
         .bind(t)
         .bind(begin)
         .bind(end)
+        .bind(&p.out_str)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -184,12 +185,13 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
         return Ok(Outcome::Duplicate);
     }
     let undone: Vec<(String, i64)> = sqlx::query_as(
-        "with gone as (update card_code set status = 5, updated_at = now()
+        "with gone as (update card_code set status = 5, obsoleted_at = $3, updated_at = now()
                        where crm_id = $1 and received_id = $2 and status <> 5 returning card_id)
          select card_id, count(*) from gone group by card_id order by card_id",
     )
     .bind(&ev.crm_id)
     .bind(received_id)
+    .bind(t)
     .fetch_all(&mut *tx)
     .await?;
     let member = held.first().map_or(String::new(), |(m, _)| m.clone());
@@ -241,16 +243,29 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
 /// `card_code_expired`; row locks with `SKIP LOCKED` let N workers share the work. Returns how
 /// many expired.
 pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    let done = sqlx::query(
+    let mut tx = db.begin().await?;
+    let gone: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
         "with due as (select code_id from card_code where status = 1 and valid_end < $1
                       order by valid_end limit 1000 for update skip locked),
               gone as (update card_code k set status = 4, updated_at = now() from due where k.code_id = due.code_id
-                       returning k.code_id, k.crm_id, k.card_id, k.card_code, k.member_no, k.valid_end)
-         insert into card_code_expired (code_id, crm_id, card_id, card_code, member_no, valid_end, expired_at)
-         select code_id, crm_id, card_id, card_code, member_no, valid_end, $1 from gone",
+                       returning k.code_id, k.crm_id, k.card_id, k.card_code, k.member_no, k.valid_end),
+              kept as (insert into card_code_expired (code_id, crm_id, card_id, card_code, member_no, valid_end, expired_at)
+                       select code_id, crm_id, card_id, card_code, member_no, valid_end, $1 from gone)
+         select crm_id, card_id, card_code, member_no from gone",
     )
     .bind(now)
-    .execute(db)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    if !gone.is_empty() {
+        let events: Vec<serde_json::Value> = gone
+            .iter()
+            .map(|(crm_id, card_id, code, member)| {
+                json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.expire", "crm_id": crm_id, "member_no": member,
+                       "card_id": card_id, "card_code": code, "occurred_at": now})
+            })
+            .collect();
+        ledger::outbox_events(&mut tx, "cards.expire", &events).await?;
+    }
+    tx.commit().await?;
+    Ok(gone.len() as u64)
 }
