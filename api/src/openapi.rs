@@ -38,6 +38,7 @@ use crate::{routes, AppState};
         routes::cards::list,
         routes::cards::remove,
         routes::cards::add_stock,
+        routes::cards::import,
         routes::cards::receive,
         routes::cards::receive_reverse,
         routes::cards::member_cards,

@@ -638,3 +638,137 @@ pub async fn receive_reverse(
     };
     publish_and_answer(&state, &tenant, crm_id, message, body, q.wait_ms).await
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportQuery {
+    pub card_id: String,
+    /// Makes the import idempotent: the same generate_id imports nothing more.
+    pub generate_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub card_id: String,
+    pub generate_id: String,
+    /// Codes added to the stock.
+    pub imported: i64,
+    /// Lines whose code was already in the file or in the card's stock.
+    pub duplicates: i64,
+    /// Line numbers (from 1) that hold no valid code, the first 100.
+    pub invalid_lines: Vec<usize>,
+    pub invalid: i64,
+}
+
+/// Imports codes for a card with `generate_type` 2 from a CSV body (`Content-Type: text/csv`):
+/// one code per line, in the first column; an optional `card_code` header line is skipped.
+/// Duplicates (in the file or already in stock) are refused and counted; the rest join the stock.
+#[utoipa::path(post, path = "/api/crm/card/{crm_id}/import", tag = "cards", params(("crm_id" = String, Path), ImportQuery),
+    request_body(content = String, content_type = "text/csv"), responses((status = 200, body = ImportReport)))]
+pub async fn import(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<schemas::ApiResponse<ImportReport>>, ApiError> {
+    let body =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "must be UTF-8 text, one code per line"))?;
+    schemas::points::check_key("card_id", &q.card_id)?;
+    let generate_id = q.generate_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    schemas::points::check_key("generate_id", &generate_id)?;
+    let mut codes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut in_file_duplicates, mut invalid_lines, mut invalid) = (0i64, Vec::new(), 0i64);
+    for (n, line) in body.lines().enumerate() {
+        let code = line.split(',').next().unwrap_or("").trim().trim_matches('"');
+        if code.is_empty() || (n == 0 && code.eq_ignore_ascii_case("card_code")) {
+            continue;
+        }
+        if schemas::points::check_key("card_code", code).is_err() {
+            invalid += 1;
+            if invalid_lines.len() < 100 {
+                invalid_lines.push(n + 1);
+            }
+            continue;
+        }
+        if seen.insert(code.to_string()) {
+            codes.push(code.to_string());
+        } else {
+            in_file_duplicates += 1;
+        }
+    }
+    if codes.len() > 2_000_000 {
+        return Err(ApiError::invalid("body", "at most 2,000,000 codes per import"));
+    }
+    let mut tx = state.db.begin().await?;
+    let card: Option<(bool, i16)> =
+        sqlx::query_as("select removed, generate_type from card_info where crm_id = $1 and card_id = $2 for update")
+            .bind(&crm_id)
+            .bind(&q.card_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match card {
+        None => return Err(ApiError::NotFound(format!("no card {} in crm_id {crm_id}", q.card_id))),
+        Some((true, _)) => {
+            return Err(ApiError::Conflict(format!("card {} is removed: it takes no new stock", q.card_id)))
+        }
+        Some((_, 1)) => {
+            return Err(ApiError::invalid("card_id", "this card's codes are generated (generate_type 1), not imported"))
+        }
+        Some(_) => {}
+    }
+    let existing: Option<i32> = sqlx::query_scalar(
+        "select generated from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3",
+    )
+    .bind(&crm_id)
+    .bind(&q.card_id)
+    .bind(&generate_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(done) = existing {
+        return Ok(ok(
+            "这批券码已导入",
+            ImportReport {
+                card_id: q.card_id,
+                generate_id,
+                imported: done.into(),
+                duplicates: 0,
+                invalid_lines: Vec::new(),
+                invalid: 0,
+            },
+        ));
+    }
+    let imported = sqlx::query(
+        "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+         on conflict do nothing",
+    )
+    .bind(&crm_id)
+    .bind(&q.card_id)
+    .bind(&generate_id)
+    .bind(&codes)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected() as i64;
+    if imported > 0 {
+        sqlx::query(
+            "insert into card_generate (crm_id, card_id, generate_id, quantity, generated, is_generated) values ($1, $2, $3, $4, $4, true)",
+        )
+        .bind(&crm_id)
+        .bind(&q.card_id)
+        .bind(&generate_id)
+        .bind(imported as i32)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("update card_info set total_quantity = total_quantity + $3, updated_at = now() where crm_id = $1 and card_id = $2")
+            .bind(&crm_id)
+            .bind(&q.card_id)
+            .bind(imported as i32)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let duplicates = in_file_duplicates + (codes.len() as i64 - imported);
+    Ok(ok(
+        "导入券码成功",
+        ImportReport { card_id: q.card_id, generate_id, imported, duplicates, invalid_lines, invalid },
+    ))
+}

@@ -45,6 +45,11 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/api/crm/card/{crm_id}/list", get(cards::list))
         .route("/api/crm/card/{crm_id}/remove", post(cards::remove))
         .route("/api/crm/card/{crm_id}/add/stock", post(cards::add_stock))
+        // Up to 2,000,000 codes of up to 64 characters per import.
+        .route(
+            "/api/crm/card/{crm_id}/import",
+            post(cards::import).layer(axum::extract::DefaultBodyLimit::max(160 << 20)),
+        )
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
         .route("/api/crm/card/{crm_id}/member/receive_reverse", post(cards::receive_reverse))
         .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))

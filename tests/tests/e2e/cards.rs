@@ -619,3 +619,57 @@ async fn a_claim_committed_before_a_crash_is_applied_once_on_redelivery() {
     survivor.stop(Duration::from_secs(5)).await;
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn codes_are_imported_from_csv_with_duplicates_refused_and_counted() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let mut card = seed_card();
+    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(0)), ("generate_type", json!(2))] {
+        card[k] = v;
+    }
+    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
+    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
+    let import = |generate_id: &str, csv: &str| {
+        let path = format!("/api/crm/card/10080/import?card_id={card_id}&generate_id={generate_id}");
+        let (env, key, csv) = (&env, key.clone(), csv.to_string());
+        async move { env.call_raw(Method::POST, &path, Some(&key), Some(csv), false).await }
+    };
+    let (status, first) = import("f1", "card_code\nAAA111\nBBB222\nAAA111\nhas space\nCCC333,extra column\n").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let d = &first["data"];
+    assert_eq!(
+        (d["imported"].clone(), d["duplicates"].clone(), d["invalid"].clone()),
+        (json!(3), json!(1), json!(1)),
+        "{first}"
+    );
+    assert_eq!(d["invalid_lines"], json!([5]));
+    let (_, second) = import("f2", "BBB222\nCCC333\nDDD444\n").await;
+    assert_eq!(
+        (second["data"]["imported"].clone(), second["data"]["duplicates"].clone()),
+        (json!(1), json!(2)),
+        "{second}"
+    );
+    let (_, again) = import("f2", "EEE555\n").await;
+    assert_eq!(again["data"]["imported"], json!(1), "the same generate_id imports nothing more: {again}");
+    assert_eq!(env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}'")).await, 4);
+    let (_, detail) =
+        env.call(Method::GET, &format!("/api/crm/card/10080/detail?card_id={card_id}"), Some(&key), None).await;
+    assert_eq!(
+        (detail["data"]["total_quantity"].clone(), detail["data"]["generate_info"]["generated"].clone()),
+        (json!(4), json!(4)),
+        "{detail}"
+    );
+    let (status, resp) =
+        env.post("/api/crm/card/10080/add/stock", &key, json!({"card_id": card_id, "quantity": 5})).await;
+    assert_eq!(
+        (status, resp["data"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("card_id")),
+        "imported cards take no generated stock"
+    );
+    let (status, _) = env
+        .call_raw(Method::POST, "/api/crm/card/10080/import?card_id=nope", Some(&key), Some("X1".into()), false)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    env.cleanup().await;
+}
