@@ -96,13 +96,21 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     if !settings.worker_metrics_addr.is_empty() {
         // Prometheus scrapes each worker process here (with --scale, each container its own).
-        let listener = tokio::net::TcpListener::bind(&settings.worker_metrics_addr).await?;
-        let app = axum::Router::new()
-            .route("/metrics", axum::routing::get(|| async { platform::telemetry::metrics().render() }))
-            .route("/healthz", axum::routing::get(|| async { "ok" }));
-        let stop = shutdown.clone();
-        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await });
-        tracing::info!(addr = %settings.worker_metrics_addr, "serving /metrics");
+        // A second worker process on the same host finds the port taken: it still works, it
+        // just is not scraped (set WORKER_METRICS_ADDR per process to scrape each).
+        match tokio::net::TcpListener::bind(&settings.worker_metrics_addr).await {
+            Ok(listener) => {
+                let app = axum::Router::new()
+                    .route("/metrics", axum::routing::get(|| async { platform::telemetry::metrics().render() }))
+                    .route("/healthz", axum::routing::get(|| async { "ok" }));
+                let stop = shutdown.clone();
+                tokio::spawn(
+                    async move { axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await },
+                );
+                tracing::info!(addr = %settings.worker_metrics_addr, "serving /metrics");
+            }
+            Err(e) => tracing::warn!(addr = %settings.worker_metrics_addr, error = %e, "not serving /metrics"),
+        }
     }
     let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
     shutdown_signal().await;

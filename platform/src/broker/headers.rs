@@ -12,8 +12,6 @@ pub const PARK_REASON: &str = "x-park-reason";
 /// poison | transient | delivery_limit
 pub const PARK_CLASS: &str = "x-park-class";
 pub const PARKED_AT: &str = "x-parked-at";
-/// The routing key the message had on the events exchange, so replay can route it again.
-pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
 pub const REPLAYED: &str = "x-replayed";
 
 /// Persistent JSON with our message id: what every publish of this system uses (lapin's

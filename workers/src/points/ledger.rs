@@ -26,15 +26,6 @@ pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -
         .await
 }
 
-async fn inbox_has(tx: &mut PgConnection, crm_id: &str, key_kind: &str, key: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
-        .bind(crm_id)
-        .bind(key_kind)
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-}
-
 /// The message's inbox row with its outcome; false if the key was taken meanwhile.
 pub async fn insert_inbox<P>(
     tx: &mut PgConnection,
@@ -69,7 +60,12 @@ pub async fn insert_inbox<P>(
 
 /// Whether the message's key was applied before (under the member lock the caller holds).
 async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
-    inbox_has(tx, &envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key).await
+    sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
+        .bind(&envelope.crm_id)
+        .bind(envelope.kind.key_kind())
+        .bind(&envelope.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await
 }
 
 /// Counts a later delivery of an applied key.
