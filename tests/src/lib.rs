@@ -42,6 +42,11 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> TestEnv {
+        TestEnv::new_with(|_| {}).await
+    }
+
+    /// A fresh environment whose settings `configure` adjusts first.
+    pub async fn new_with(configure: impl FnOnce(&mut Settings)) -> TestEnv {
         if std::env::var("TEST_LOG").is_ok() {
             platform::telemetry::init_logging(false);
         }
@@ -57,6 +62,7 @@ impl TestEnv {
         settings.batch_size = 100;
         settings.prefetch = 200;
         settings.db_max_connections = 8;
+        configure(&mut settings);
         let db = platform::db::connect_and_migrate(&settings).await.expect("database");
         let redis = platform::cache::redis_pool(&settings.redis_url).expect("redis");
         let state = api::AppState::new(settings.clone(), db.clone(), redis.clone());
@@ -195,6 +201,18 @@ impl TestEnv {
     }
 }
 
+/// The same Redis server, logical database `db`: for a test that flushes its database without
+/// flushing the other tests' keys.
+pub fn redis_database(url: &str, db: u8) -> String {
+    let server = match url.rsplit_once('/') {
+        Some((server, tail)) if tail.chars().all(|c| c.is_ascii_digit()) && server.ends_with(|c: char| c != '/') => {
+            server
+        }
+        _ => url.trim_end_matches('/'),
+    };
+    format!("{server}/{db}")
+}
+
 /// Waits until `check` returns `Some`, polling, or panics with `what` after `deadline`.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
@@ -208,5 +226,18 @@ where
         }
         assert!(tokio::time::Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_database;
+
+    #[test]
+    fn redis_database_replaces_or_appends_the_database_number() {
+        assert_eq!(redis_database("redis://127.0.0.1:6379", 1), "redis://127.0.0.1:6379/1");
+        assert_eq!(redis_database("redis://127.0.0.1:6379/", 1), "redis://127.0.0.1:6379/1");
+        assert_eq!(redis_database("redis://127.0.0.1:6379/0", 1), "redis://127.0.0.1:6379/1");
+        assert_eq!(redis_database("redis://redis:6379/12", 3), "redis://redis:6379/3");
     }
 }

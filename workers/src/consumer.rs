@@ -237,7 +237,7 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
             Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
             Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
-            Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, tenant, e).await,
+            Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, &deps.codes, tenant, e).await,
             Message::CardsRedeem(e) => crate::cards::redeem::redeem(&deps.db, tenant, e).await,
             Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
             Message::CardsPresent(e) => crate::cards::present::give(&deps.db, tenant, e).await,

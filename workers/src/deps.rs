@@ -10,6 +10,7 @@ use platform::{
 use sqlx::PgPool;
 
 use crate::{
+    cards::pool::CodePool,
     clock::{Clock, SystemClock},
     Failpoints,
 };
@@ -18,6 +19,8 @@ pub struct Deps {
     pub settings: Settings,
     pub db: PgPool,
     pub rules: RuleCache,
+    /// Card codes in stock, handed out from Redis lists.
+    pub codes: CodePool,
     pub topology: Topology,
     /// Its own connection: retries, parking and the relay publish here, never on a consuming
     /// connection (flow control on a publishing connection would stall the consumers' acks).
@@ -31,7 +34,8 @@ impl Deps {
     pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool, failpoints: Arc<Failpoints>) -> Deps {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-worker-publisher", topology.clone()));
-        let rules = RuleCache::new(redis, &settings.namespace);
-        Deps { settings, db, rules, topology, publisher, failpoints, clock: Arc::new(SystemClock) }
+        let rules = RuleCache::new(redis.clone(), &settings.namespace);
+        let codes = CodePool::new(redis, &settings.namespace);
+        Deps { settings, db, rules, codes, topology, publisher, failpoints, clock: Arc::new(SystemClock) }
     }
 }

@@ -3,11 +3,11 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
-use loyalty_tests::{wait_for, TestEnv};
+use loyalty_tests::{redis_database, wait_for, TestEnv};
 use serde_json::{json, Value};
 
 /// Seed 003's example body of `create`.
-fn seed_card() -> Value {
+pub(crate) fn seed_card() -> Value {
     json!({
         "card_type": 1, "title": "满100减10", "subtitle": "618满100减10", "source": 2, "scene": "web",
         "notice": "适用说明", "rule": "使用须知", "date_type": 1, "begin_time": 1655481600, "end_time": 1655740799,
@@ -20,7 +20,7 @@ fn seed_card() -> Value {
     })
 }
 
-async fn generated(env: &TestEnv, key: &str, card_id: &str) -> Value {
+pub(crate) async fn generated(env: &TestEnv, key: &str, card_id: &str) -> Value {
     let (status, body) =
         env.call(Method::GET, &format!("/api/crm/card/10080/detail?card_id={card_id}"), Some(key), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -520,7 +520,9 @@ async fn a_reversed_claim_obsoletes_its_codes_and_restores_stock_and_codes_expir
 
 #[tokio::test]
 async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
-    let env = Arc::new(TestEnv::new().await);
+    // A logical database of its own: the flush takes this test's pool lists and rule caches,
+    // not those of the tests running beside it.
+    let env = Arc::new(TestEnv::new_with(|s| s.redis_url = redis_database(&s.redis_url, 1)).await);
     let key = env.tenant("10080").await;
     let mut card = seed_card();
     for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(600)), ("get_limit", json!(1))] {
@@ -539,7 +541,7 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
     let mut claims = tokio::task::JoinSet::new();
     for i in 0..1000 {
         if i == 500 {
-            // Everything Redis holds (the rule caches of this and every other test) goes, with
+            // Everything the workers keep in Redis (the code pool, the rule cache) goes, with
             // half of the claims sent and many of them in flight.
             wait_for("the flush", Duration::from_secs(10), || async {
                 let mut conn = flusher.get().await.ok()?;

@@ -2,10 +2,11 @@
 //!
 //! The claim is made in PostgreSQL, in the same transaction as everything else: the member's
 //! per-card counters are locked first (sorted by card; that serialises one member's claims and
-//! makes `get_limit` exact), then each card's codes in stock are taken with
-//! `FOR UPDATE SKIP LOCKED` — concurrent claims take different codes and never wait on each
-//! other — and written to the member with their validity. No code is issued twice and stock is
-//! never oversold whatever the number of workers, and nothing here lives only in Redis.
+//! makes `get_limit` exact), then each card's codes come from the code pool ([`CodePool`]:
+//! candidates from Redis, each locked here with `FOR UPDATE SKIP LOCKED`, so concurrent claims
+//! take different codes and never wait on each other) and are written to the member with their
+//! validity. No code is issued twice and stock is never oversold whatever the number of workers
+//! or whatever happens to Redis: the lock in this transaction is what issues a code.
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
@@ -16,10 +17,14 @@ use schemas::{
 use serde_json::json;
 use sqlx::PgPool;
 
+use super::pool::CodePool;
 use crate::points::{
     earn::{ApplyError, Outcome},
     ledger,
 };
+
+/// The codes a claim locked, per card, to put back in the pool if it does not keep them.
+type Taken = Vec<(String, Vec<i64>)>;
 
 #[derive(sqlx::FromRow)]
 struct CardRow {
@@ -46,7 +51,30 @@ impl CardRow {
     }
 }
 
-pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReceivePayload>) -> Result<Outcome, ApplyError> {
+pub async fn apply(
+    db: &PgPool,
+    pool: &CodePool,
+    _tenant: &TenantRules,
+    ev: &Envelope<ReceivePayload>,
+) -> Result<Outcome, ApplyError> {
+    let mut taken = Taken::new();
+    let result = apply_in_tx(db, pool, ev, &mut taken).await;
+    if !matches!(result, Ok(Outcome::Applied { .. })) {
+        // Refused part-way (another card sold out, a limit) or failed: the transaction has
+        // ended, so the codes it locked are free again.
+        for (card_id, codes) in &taken {
+            pool.give_back(&ev.crm_id, card_id, codes).await;
+        }
+    }
+    result
+}
+
+async fn apply_in_tx(
+    db: &PgPool,
+    pool: &CodePool,
+    ev: &Envelope<ReceivePayload>,
+    taken: &mut Taken,
+) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
@@ -72,7 +100,7 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReceivePayl
     if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
-    let outcome = claim(&mut tx, ev, &held, t).await?;
+    let outcome = claim(&mut tx, pool, ev, &held, t, taken).await?;
     if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
         return Err(ApplyError::KeyRace);
     }
@@ -83,9 +111,11 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReceivePayl
 /// Checks every card, then takes the codes; a refusal writes nothing but the outcome.
 async fn claim(
     tx: &mut sqlx::PgConnection,
+    pool: &CodePool,
     ev: &Envelope<ReceivePayload>,
     held: &[i32],
     t: DateTime<Utc>,
+    taken: &mut Taken,
 ) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let mut plan = Vec::new();
@@ -113,15 +143,8 @@ async fn claim(
         if end.is_some_and(|e| e <= t) {
             return refuse(format!("card {card_id} is no longer valid"));
         }
-        let codes: Vec<i64> = sqlx::query_scalar(
-            "select code_id from card_code where crm_id = $1 and card_id = $2 and status = 0
-             order by code_id limit $3 for update skip locked",
-        )
-        .bind(&ev.crm_id)
-        .bind(card_id)
-        .bind(quantity)
-        .fetch_all(&mut *tx)
-        .await?;
+        let codes = pool.take(tx, &ev.crm_id, card_id, quantity).await?;
+        taken.push((card_id.clone(), codes.clone()));
         if (codes.len() as i64) < quantity {
             return refuse(format!("card {card_id} is sold out ({} left, {quantity} asked)", codes.len()));
         }
