@@ -21,7 +21,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use platform::broker::{headers, Domain, PublishError};
-use schemas::{points::EarnPayload, Envelope};
+use schemas::{cards::ReceivePayload, points::EarnPayload, Envelope};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -122,9 +122,24 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     let started = std::time::Instant::now();
     metrics::counter!("worker_consumed_total").increment(deliveries.len() as u64);
     if domain == Domain::Cards {
-        // Card messages of different members do not depend on each other (row locks order
-        // those that touch the same member or code), so a batch is applied several at a time.
-        let work: Vec<_> = deliveries.iter().map(|delivery| apply_decoded(deps, domain, delivery)).collect();
+        // Claims come in floods (a flash sale): the batch's claims are applied together, in
+        // one transaction. The other card messages of different members do not depend on each
+        // other (row locks order those that touch the same member or code), so they are
+        // applied several at a time, after the claims they may refer to.
+        let mut claims = Vec::new();
+        let mut rest = Vec::new();
+        for delivery in &deliveries {
+            match decode(&delivery.data) {
+                Ok(Message::CardsReceive(envelope)) => claims.push((delivery, envelope)),
+                Ok(other) => rest.push((delivery, other)),
+                Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
+            }
+        }
+        if !claims.is_empty() {
+            apply_together(deps, domain, Together::Claims(claims)).await?;
+        }
+        let work: Vec<_> =
+            rest.into_iter().map(|(delivery, message)| apply_one(deps, domain, delivery, message)).collect();
         let results: Vec<Result<(), SessionEnd>> =
             futures_util::stream::iter(work).buffer_unordered(CARD_PARALLELISM).collect().await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -136,7 +151,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
                 Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
                 Ok(single) => {
                     if !earn.is_empty() {
-                        apply_earn(deps, domain, std::mem::take(&mut earn)).await?;
+                        apply_together(deps, domain, Together::Earn(std::mem::take(&mut earn))).await?;
                     }
                     apply_one(deps, domain, delivery, single).await?;
                 }
@@ -144,7 +159,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
             }
         }
         if !earn.is_empty() {
-            apply_earn(deps, domain, earn).await?;
+            apply_together(deps, domain, Together::Earn(earn)).await?;
         }
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
@@ -158,50 +173,97 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     Ok(())
 }
 
-async fn apply_earn(
-    deps: &Deps,
-    domain: Domain,
-    earn: Vec<(&Delivery, Envelope<EarnPayload>)>,
-) -> Result<(), SessionEnd> {
-    let envelopes: Vec<Envelope<EarnPayload>> = earn.iter().map(|(_, e)| e.clone()).collect();
-    match apply_with_retries(deps, &envelopes).await {
-        Ok(outcomes) => {
-            if Failpoints::take(&deps.failpoints.crash_after_commit) {
-                return Err(SessionEnd::Crashed);
-            }
-            for ((delivery, _), outcome) in earn.iter().zip(outcomes) {
-                settle(deps, domain, delivery, outcome).await?;
-            }
-            Ok(())
+/// Messages applied together, in one transaction of set-based statements.
+enum Together<'a> {
+    /// Consecutive earn events.
+    Earn(Vec<(&'a Delivery, Envelope<EarnPayload>)>),
+    /// A batch's card claims.
+    Claims(Vec<(&'a Delivery, Envelope<ReceivePayload>)>),
+}
+
+impl<'a> Together<'a> {
+    fn deliveries(&self) -> Vec<&'a Delivery> {
+        match self {
+            Together::Earn(items) => items.iter().map(|(d, _)| *d).collect(),
+            Together::Claims(items) => items.iter().map(|(d, _)| *d).collect(),
         }
-        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) && earn.len() > 1 => {
-            // A deterministic failure may be one bad message: apply one by one so the others
-            // go through and only the culprit is parked.
-            tracing::warn!(error = %e, "batch failed; applying its messages one by one");
-            for one in earn {
-                Box::pin(apply_earn(deps, domain, vec![one])).await?;
-            }
-            Ok(())
+    }
+
+    /// The same messages, one group each.
+    fn one_by_one(self) -> Vec<Together<'a>> {
+        match self {
+            Together::Earn(items) => items.into_iter().map(|item| Together::Earn(vec![item])).collect(),
+            Together::Claims(items) => items.into_iter().map(|item| Together::Claims(vec![item])).collect(),
         }
-        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
-            let (delivery, _) = &earn[0];
-            park(deps, domain, delivery, "poison", &format!("the database refused it: {e}")).await
-        }
-        Err(e) => {
-            for (delivery, _) in &earn {
-                retry_or_park(deps, domain, delivery, &e.to_string()).await?;
+    }
+
+    fn crm_ids(&self) -> Vec<String> {
+        let mut crm_ids: Vec<String> = match self {
+            Together::Earn(items) => items.iter().map(|(_, e)| e.crm_id.clone()).collect(),
+            Together::Claims(items) => items.iter().map(|(_, e)| e.crm_id.clone()).collect(),
+        };
+        crm_ids.sort();
+        crm_ids.dedup();
+        crm_ids
+    }
+
+    /// One attempt, with the batch's tenants.
+    async fn apply(&self, deps: &Deps) -> Result<Vec<Outcome>, ApplyError> {
+        let tenants = deps.rules.get(&deps.db, &self.crm_ids()).await?;
+        match self {
+            Together::Earn(items) => {
+                let events: Vec<Envelope<EarnPayload>> = items.iter().map(|(_, e)| e.clone()).collect();
+                earn::apply_batch(&deps.db, &tenants, &events).await
             }
-            Ok(())
+            Together::Claims(items) => {
+                let claims: Vec<Envelope<ReceivePayload>> = items.iter().map(|(_, e)| e.clone()).collect();
+                crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, &claims).await
+            }
         }
     }
 }
 
-/// Decodes and applies one message on its own (an async fn, not a closure, so the borrow of
-/// the delivery is fine inside the spawned consumer).
-async fn apply_decoded(deps: &Deps, domain: Domain, delivery: &Delivery) -> Result<(), SessionEnd> {
-    match decode(&delivery.data) {
-        Ok(message) => apply_one(deps, domain, delivery, message).await,
-        Err(reason) => park(deps, domain, delivery, "poison", &reason).await,
+async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Result<(), SessionEnd> {
+    let attempt = || async {
+        if Failpoints::take(&deps.failpoints.transient_failures) {
+            return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
+        }
+        group.apply(deps).await
+    };
+    let result = attempt
+        .retry(in_place_retries())
+        .when(retryable)
+        .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
+        .await;
+    let deliveries = group.deliveries();
+    match result {
+        Ok(outcomes) => {
+            if Failpoints::take(&deps.failpoints.crash_after_commit) {
+                return Err(SessionEnd::Crashed);
+            }
+            for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+                settle(deps, domain, delivery, outcome).await?;
+            }
+            Ok(())
+        }
+        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) && deliveries.len() > 1 => {
+            // A deterministic failure may be one bad message: apply one by one so the others
+            // go through and only the culprit is parked.
+            tracing::warn!(error = %e, "batch failed; applying its messages one by one");
+            for one in group.one_by_one() {
+                Box::pin(apply_together(deps, domain, one)).await?;
+            }
+            Ok(())
+        }
+        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
+            park(deps, domain, deliveries[0], "poison", &format!("the database refused it: {e}")).await
+        }
+        Err(e) => {
+            for delivery in deliveries {
+                retry_or_park(deps, domain, delivery, &e.to_string()).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -237,7 +299,6 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
             Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
             Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
-            Message::CardsReceive(e) => crate::cards::receive::apply(&deps.db, &deps.codes, tenant, e).await,
             Message::CardsRedeem(e) => crate::cards::redeem::redeem(&deps.db, tenant, e).await,
             Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
             Message::CardsPresent(e) => crate::cards::present::give(&deps.db, tenant, e).await,
@@ -246,8 +307,14 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             Message::CardsGenerate(e) => {
                 crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }
+            // Grouped in their own domain's batches; one that arrives elsewhere is a group of one.
             Message::PointsEarn(e) => {
                 earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
+            }
+            Message::CardsReceive(e) => {
+                crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, std::slice::from_ref(e))
+                    .await
+                    .map(|mut o| o.remove(0))
             }
         }
     };
@@ -276,25 +343,6 @@ fn retryable(e: &ApplyError) -> bool {
         ApplyError::KeyRace => true,
         ApplyError::Db(db) => platform::db::is_transient(db),
     }
-}
-
-/// Applies with quick in-place retries for deadlocks, key races and short outages.
-async fn apply_with_retries(deps: &Deps, envelopes: &[Envelope<EarnPayload>]) -> Result<Vec<Outcome>, ApplyError> {
-    let attempt = || async {
-        if Failpoints::take(&deps.failpoints.transient_failures) {
-            return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
-        }
-        let mut crm_ids: Vec<String> = envelopes.iter().map(|e| e.crm_id.clone()).collect();
-        crm_ids.sort();
-        crm_ids.dedup();
-        let tenants = deps.rules.get(&deps.db, &crm_ids).await?;
-        earn::apply_batch(&deps.db, &tenants, envelopes).await
-    };
-    attempt
-        .retry(in_place_retries())
-        .when(retryable)
-        .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
-        .await
 }
 
 /// Sends a message to the retry queue of its next attempt, or parks it past the last one.

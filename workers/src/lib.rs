@@ -1,6 +1,7 @@
 //! The worker fleet: consumers that apply messages exactly once (inbox + change + outbox in
 //! one transaction, ack after commit), the outbox relay, and the operator commands.
 
+pub mod batch;
 pub mod cards;
 pub mod clock;
 pub mod consumer;

@@ -2,7 +2,7 @@
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
 mod auth;
-mod card_pool;
+mod card_claims;
 mod cards;
 mod earn_rules;
 mod feeds;

@@ -81,13 +81,16 @@ impl CodePool {
                     Reload::Unavailable => break,
                 }
             }
+            // `SKIP LOCKED` does not skip rows this transaction holds: a code listed twice must
+            // not be taken twice.
             let locked: Vec<i64> = sqlx::query_scalar(
                 "select code_id from card_code where crm_id = $1 and card_id = $2 and code_id = any($3) and status = 0
-                 for update skip locked",
+                 and code_id <> all($4) for update skip locked",
             )
             .bind(crm_id)
             .bind(card_id)
             .bind(&candidates)
+            .bind(&taken)
             .fetch_all(&mut *tx)
             .await?;
             metrics::counter!("card_pool_codes_total", "source" => "redis").increment(locked.len() as u64);

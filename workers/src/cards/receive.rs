@@ -1,12 +1,25 @@
-//! A member claims cards (seed 003 member/receive), all or nothing across `card_info`.
+//! Members claim cards (seed 003 member/receive), each claim all or nothing across its
+//! `card_info`, a batch of claims in one transaction.
 //!
-//! The claim is made in PostgreSQL, in the same transaction as everything else: the member's
-//! per-card counters are locked first (sorted by card; that serialises one member's claims and
-//! makes `get_limit` exact), then each card's codes come from the code pool ([`CodePool`]:
-//! candidates from Redis, each locked here with `FOR UPDATE SKIP LOCKED`, so concurrent claims
-//! take different codes and never wait on each other) and are written to the member with their
-//! validity. No code is issued twice and stock is never oversold whatever the number of workers
-//! or whatever happens to Redis: the lock in this transaction is what issues a code.
+//! A flash sale is thousands of claims a second on one card, so claims are applied like earn
+//! events: a fixed handful of set-based statements per batch, whatever its size.
+//! 1. the claimants' per-card counters are created and locked, sorted (the lock order every
+//!    batch shares: two batches of one member wait, never deadlock); that makes `get_limit`
+//!    exact;
+//! 2. the cards are read; every check (card exists, not removed, still valid, `get_limit`
+//!    counting the member's earlier claims of the same batch) is made in memory;
+//! 3. each card's codes come from the code pool ([`CodePool`]: candidates from Redis, each
+//!    locked here with `FOR UPDATE SKIP LOCKED`, so concurrent batches take different codes and
+//!    never wait on each other), as many as the batch may need at once;
+//! 4. claims are served in delivery order; one that cannot have every card it asks for is
+//!    refused as sold out and takes nothing;
+//! 5. codes, counters, analytics (one outbox row) and the inbox rows are written; the codes
+//!    locked but not issued go back to the pool after the transaction.
+//!
+//! No code is issued twice and stock is never oversold whatever the number of workers or
+//! whatever happens to Redis: the lock in this transaction is what issues a code.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
@@ -18,16 +31,18 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::pool::CodePool;
-use crate::points::{
-    earn::{ApplyError, Outcome},
-    ledger,
+use crate::{
+    batch,
+    points::{
+        earn::{ApplyError, Outcome},
+        ledger,
+    },
 };
-
-/// The codes a claim locked, per card, to put back in the pool if it does not keep them.
-type Taken = Vec<(String, Vec<i64>)>;
 
 #[derive(sqlx::FromRow)]
 struct CardRow {
+    crm_id: String,
+    card_id: String,
     removed: bool,
     get_limit: i32,
     date_type: i16,
@@ -49,142 +64,316 @@ impl CardRow {
             _ => (None, None),
         }
     }
-}
 
-pub async fn apply(
-    db: &PgPool,
-    pool: &CodePool,
-    _tenant: &TenantRules,
-    ev: &Envelope<ReceivePayload>,
-) -> Result<Outcome, ApplyError> {
-    let mut taken = Taken::new();
-    let result = apply_in_tx(db, pool, ev, &mut taken).await;
-    if !matches!(result, Ok(Outcome::Applied { .. })) {
-        // Refused part-way (another card sold out, a limit) or failed: the transaction has
-        // ended, so the codes it locked are free again.
-        for (card_id, codes) in &taken {
-            pool.give_back(&ev.crm_id, card_id, codes).await;
+    /// Why a claim of `quantity` codes cannot be made at `t` by a member holding `received`,
+    /// stock aside.
+    fn refusal(&self, quantity: i64, received: i64, t: DateTime<Utc>) -> Option<String> {
+        let card_id = &self.card_id;
+        if self.removed {
+            return Some(format!("card {card_id} is removed: it takes no new claims"));
         }
-    }
-    result
-}
-
-async fn apply_in_tx(
-    db: &PgPool,
-    pool: &CodePool,
-    ev: &Envelope<ReceivePayload>,
-    taken: &mut Taken,
-) -> Result<Outcome, ApplyError> {
-    let p = &ev.payload;
-    let t = ev.occurred_at;
-    let mut tx = db.begin().await?;
-    // card_info is a BTreeMap: its keys come sorted, so every claim locks in one order.
-    let mut held = Vec::new();
-    for card_id in p.card_info.keys() {
-        sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
-            .bind(&ev.crm_id)
-            .bind(&p.member_no)
-            .bind(card_id)
-            .execute(&mut *tx)
-            .await?;
-        let received: i32 = sqlx::query_scalar(
-            "select received from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update",
-        )
-        .bind(&ev.crm_id)
-        .bind(&p.member_no)
-        .bind(card_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        held.push(received);
-    }
-    if ledger::already_applied(&mut tx, db, ev).await? {
-        return Ok(Outcome::Duplicate);
-    }
-    let outcome = claim(&mut tx, pool, ev, &held, t, taken).await?;
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-/// Checks every card, then takes the codes; a refusal writes nothing but the outcome.
-async fn claim(
-    tx: &mut sqlx::PgConnection,
-    pool: &CodePool,
-    ev: &Envelope<ReceivePayload>,
-    held: &[i32],
-    t: DateTime<Utc>,
-    taken: &mut Taken,
-) -> Result<Outcome, ApplyError> {
-    let p = &ev.payload;
-    let mut plan = Vec::new();
-    for ((card_id, &quantity), &received) in p.card_info.iter().zip(held) {
-        let card: Option<CardRow> = sqlx::query_as(
-            "select removed, get_limit, date_type, begin_time, end_time, start_day_count, expire_day_count
-             from card_info where crm_id = $1 and card_id = $2",
-        )
-        .bind(&ev.crm_id)
-        .bind(card_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let refuse = |reason: String| Ok(Outcome::Rejected { reason });
-        let Some(card) = card else { return refuse(format!("no card {card_id}")) };
-        if card.removed {
-            return refuse(format!("card {card_id} is removed: it takes no new claims"));
-        }
-        if card.get_limit > 0 && i64::from(received) + quantity > i64::from(card.get_limit) {
-            return refuse(format!(
+        if self.get_limit > 0 && received + quantity > i64::from(self.get_limit) {
+            return Some(format!(
                 "card {card_id}: get_limit {} per member reached ({received} received)",
-                card.get_limit
+                self.get_limit
             ));
         }
-        let (begin, end) = card.validity(t);
-        if end.is_some_and(|e| e <= t) {
-            return refuse(format!("card {card_id} is no longer valid"));
+        if self.validity(t).1.is_some_and(|end| end <= t) {
+            return Some(format!("card {card_id} is no longer valid"));
         }
-        let codes = pool.take(tx, &ev.crm_id, card_id, quantity).await?;
-        taken.push((card_id.clone(), codes.clone()));
-        if (codes.len() as i64) < quantity {
-            return refuse(format!("card {card_id} is sold out ({} left, {quantity} asked)", codes.len()));
-        }
-        plan.push((card_id, quantity, codes, begin, end));
+        None
     }
-    let mut events = Vec::new();
+}
+
+/// (crm_id, card_id).
+type CardKey = (String, String);
+/// (crm_id, member_no, card_id).
+type CounterKey = (String, String, String);
+
+/// Applies a batch of claims; one outcome per claim, in order. `tenants` holds the batch's
+/// tenants; a claim of a tenant absent from it is poison.
+pub async fn apply_batch(
+    db: &PgPool,
+    pool: &CodePool,
+    tenants: &HashMap<String, TenantRules>,
+    claims: &[Envelope<ReceivePayload>],
+) -> Result<Vec<Outcome>, ApplyError> {
+    batch::apply_with_known(|known| async move {
+        let mut locked = HashMap::new();
+        let result = try_apply(db, pool, tenants, claims, known, &mut locked).await;
+        // The transaction has ended, committed or not: what it locked and did not issue is
+        // free again.
+        for ((crm_id, card_id), codes) in &locked {
+            pool.give_back(crm_id, card_id, codes).await;
+        }
+        result
+    })
+    .await
+}
+
+/// One attempt. `locked` receives, per card, the codes taken from the stock and not issued.
+async fn try_apply(
+    db: &PgPool,
+    pool: &CodePool,
+    tenants: &HashMap<String, TenantRules>,
+    claims: &[Envelope<ReceivePayload>],
+    known: HashSet<batch::Key>,
+    locked: &mut HashMap<CardKey, Vec<i64>>,
+) -> Result<batch::Attempt, ApplyError> {
+    let mut sorted = batch::Sorted::new(claims, tenants, &known);
+    if sorted.is_settled() {
+        return Ok(Ok(sorted.finish()));
+    }
+    let fresh = sorted.fresh.clone();
+    let mut tx = db.begin().await?;
+
+    // 1. The counters, created and locked in one sorted order.
+    let mut counters: BTreeMap<CounterKey, i64> = BTreeMap::new();
+    for &i in &fresh {
+        let c = &claims[i];
+        for card_id in c.payload.card_info.keys() {
+            counters.insert((c.crm_id.clone(), c.payload.member_no.clone(), card_id.clone()), 0);
+        }
+    }
+    lock_counters(&mut tx, &mut counters).await?;
+
+    // 2. The cards, and what the batch may ask of each.
+    let cards = load_cards(&mut tx, &counters).await?;
+    let mut demand: BTreeMap<CardKey, i64> = BTreeMap::new();
+    for &i in &fresh {
+        let c = &claims[i];
+        for (card_id, quantity) in &c.payload.card_info {
+            let key = (c.crm_id.clone(), card_id.clone());
+            if cards.get(&key).is_some_and(|card| card.refusal(*quantity, 0, c.occurred_at).is_none()) {
+                *demand.entry(key).or_default() += quantity;
+            }
+        }
+    }
+
+    // 3. Codes from the pool, card by card in one order.
+    for (key, wanted) in demand {
+        let codes = pool.take(&mut tx, &key.0, &key.1, wanted).await?;
+        locked.insert(key, codes);
+    }
+
+    // 4. Serve the claims in delivery order.
+    let mut issue = Issue::default();
+    for &i in &fresh {
+        sorted.outcomes[i] = Some(serve(&claims[i], &cards, &mut counters, locked, &mut issue));
+    }
+
+    // 5. Write it all. Until the commit succeeds the codes served are not issued: on any
+    //    failure they join the ones to put back.
+    let written = write_and_commit(tx, &issue, &counters, &sorted, claims).await;
+    if !matches!(written, Ok(Ok(()))) {
+        for (key, codes) in issue.by_card {
+            locked.entry(key).or_default().extend(codes);
+        }
+    }
+    // A transaction not committed is rolled back when dropped.
+    Ok(written?.map(|()| sorted.finish()))
+}
+
+async fn write_and_commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    issue: &Issue,
+    counters: &BTreeMap<CounterKey, i64>,
+    sorted: &batch::Sorted,
+    claims: &[Envelope<ReceivePayload>],
+) -> sqlx::Result<Result<(), Vec<batch::Key>>> {
+    issue.write(&mut tx, counters).await?;
+    let recorded = sorted.record(&mut tx, claims, |p| &p.member_no).await?;
+    if recorded.is_ok() {
+        tx.commit().await?;
+    }
+    Ok(recorded)
+}
+
+async fn lock_counters(tx: &mut sqlx::PgConnection, counters: &mut BTreeMap<CounterKey, i64>) -> sqlx::Result<()> {
+    let (mut c, mut m, mut k) = (Vec::new(), Vec::new(), Vec::new());
+    for (crm, member, card) in counters.keys() {
+        c.push(crm.as_str());
+        m.push(member.as_str());
+        k.push(card.as_str());
+    }
+    sqlx::query(
+        "insert into card_member (crm_id, member_no, card_id)
+         select * from unnest($1::text[], $2::text[], $3::text[]) order by 1, 2, 3
+         on conflict do nothing",
+    )
+    .bind(&c)
+    .bind(&m)
+    .bind(&k)
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
+        "select cm.crm_id, cm.member_no, cm.card_id, cm.received from card_member cm
+         join unnest($1::text[], $2::text[], $3::text[]) as t(c, m, k)
+           on cm.crm_id = t.c and cm.member_no = t.m and cm.card_id = t.k
+         order by cm.crm_id, cm.member_no, cm.card_id
+         for update of cm",
+    )
+    .bind(&c)
+    .bind(&m)
+    .bind(&k)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (crm, member, card, received) in rows {
+        counters.insert((crm, member, card), received.into());
+    }
+    Ok(())
+}
+
+async fn load_cards(
+    tx: &mut sqlx::PgConnection,
+    counters: &BTreeMap<CounterKey, i64>,
+) -> sqlx::Result<HashMap<CardKey, CardRow>> {
+    let wanted: HashSet<(&str, &str)> = counters.keys().map(|(crm, _, card)| (crm.as_str(), card.as_str())).collect();
+    let (c, k): (Vec<&str>, Vec<&str>) = wanted.into_iter().unzip();
+    let rows: Vec<CardRow> = sqlx::query_as(
+        "select i.crm_id, i.card_id, removed, get_limit, date_type, begin_time, end_time, start_day_count,
+                expire_day_count
+         from card_info i join unnest($1::text[], $2::text[]) as t(c, k) on i.crm_id = t.c and i.card_id = t.k",
+    )
+    .bind(&c)
+    .bind(&k)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| ((r.crm_id.clone(), r.card_id.clone()), r)).collect())
+}
+
+/// A code as it is issued.
+struct Issued {
+    code_id: i64,
+    member_no: String,
+    received_id: String,
+    received_at: DateTime<Utc>,
+    valid_begin: Option<DateTime<Utc>>,
+    valid_end: Option<DateTime<Utc>>,
+    out_str: String,
+}
+
+/// What the batch issues.
+#[derive(Default)]
+struct Issue {
+    codes: Vec<Issued>,
+    by_card: HashMap<CardKey, Vec<i64>>,
+    /// Counters that grew.
+    grown: HashSet<CounterKey>,
+    events: Vec<serde_json::Value>,
+}
+
+/// Decides one claim: every check in memory, then its codes from what the batch locked.
+fn serve(
+    claim: &Envelope<ReceivePayload>,
+    cards: &HashMap<CardKey, CardRow>,
+    counters: &mut BTreeMap<CounterKey, i64>,
+    locked: &mut HashMap<CardKey, Vec<i64>>,
+    issue: &mut Issue,
+) -> Outcome {
+    let (p, t) = (&claim.payload, claim.occurred_at);
+    let refuse = |reason: String| Outcome::Rejected { reason };
+    for (card_id, &quantity) in &p.card_info {
+        let key = (claim.crm_id.clone(), card_id.clone());
+        let Some(card) = cards.get(&key) else { return refuse(format!("no card {card_id}")) };
+        let received = counters[&(claim.crm_id.clone(), p.member_no.clone(), card_id.clone())];
+        if let Some(reason) = card.refusal(quantity, received, t) {
+            return refuse(reason);
+        }
+        let left = locked.get(&key).map_or(0, Vec::len) as i64;
+        if left < quantity {
+            return refuse(format!("card {card_id} is sold out ({left} left, {quantity} asked)"));
+        }
+    }
     let mut total = 0;
-    for (card_id, quantity, codes, begin, end) in plan {
-        sqlx::query(
-            "update card_code set status = 1, member_no = $2, received_id = $3, received_at = $4, valid_begin = $5,
-                    valid_end = $6, out_str = $7, updated_at = now()
-             where code_id = any($1)",
-        )
-        .bind(&codes)
-        .bind(&p.member_no)
-        .bind(&ev.idempotency_key)
-        .bind(t)
-        .bind(begin)
-        .bind(end)
-        .bind(&p.out_str)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "update card_member set received = received + $4, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3",
-        )
-        .bind(&ev.crm_id)
-        .bind(&p.member_no)
-        .bind(card_id)
-        .bind(quantity as i32)
-        .execute(&mut *tx)
-        .await?;
+    for (card_id, &quantity) in &p.card_info {
+        let key = (claim.crm_id.clone(), card_id.clone());
+        let (begin, end) = cards[&key].validity(t);
+        let stock = locked.get_mut(&key).expect("checked above");
+        let codes: Vec<i64> = stock.drain(..quantity as usize).collect();
+        issue.codes.extend(codes.iter().map(|&code_id| Issued {
+            code_id,
+            member_no: p.member_no.clone(),
+            received_id: claim.idempotency_key.clone(),
+            received_at: t,
+            valid_begin: begin,
+            valid_end: end,
+            out_str: p.out_str.clone(),
+        }));
+        issue.by_card.entry(key).or_default().extend(codes);
+        let counter = (claim.crm_id.clone(), p.member_no.clone(), card_id.clone());
+        *counters.get_mut(&counter).expect("locked above") += quantity;
+        issue.grown.insert(counter);
         total += quantity;
-        events.push(json!({
-            "event_id": uuid::Uuid::now_v7(), "kind": "cards.receive", "crm_id": ev.crm_id, "member_no": p.member_no,
-            "card_id": card_id, "quantity": quantity, "received_id": ev.idempotency_key, "channel": p.out_str,
+        issue.events.push(json!({
+            "event_id": uuid::Uuid::now_v7(), "kind": "cards.receive", "crm_id": claim.crm_id, "member_no": p.member_no,
+            "card_id": card_id, "quantity": quantity, "received_id": claim.idempotency_key, "channel": p.out_str,
             "occurred_at": t,
         }));
     }
-    ledger::outbox_events(&mut *tx, "cards.receive", &events).await?;
-    Ok(Outcome::Applied { points: total })
+    Outcome::Applied { points: total }
+}
+
+impl Issue {
+    async fn write(&self, tx: &mut sqlx::PgConnection, counters: &BTreeMap<CounterKey, i64>) -> sqlx::Result<()> {
+        if self.codes.is_empty() {
+            return Ok(());
+        }
+        let n = self.codes.len();
+        let (mut id, mut member, mut rid, mut at, mut begin, mut end, mut out) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for code in &self.codes {
+            id.push(code.code_id);
+            member.push(code.member_no.as_str());
+            rid.push(code.received_id.as_str());
+            at.push(code.received_at);
+            begin.push(code.valid_begin);
+            end.push(code.valid_end);
+            out.push(code.out_str.as_str());
+        }
+        sqlx::query(
+            "update card_code k set status = 1, member_no = t.m, received_id = t.r, received_at = t.a, valid_begin = t.b,
+                    valid_end = t.e, out_str = t.o, updated_at = now()
+             from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
+                         $7::text[]) as t(id, m, r, a, b, e, o)
+             where k.code_id = t.id",
+        )
+        .bind(&id)
+        .bind(&member)
+        .bind(&rid)
+        .bind(&at)
+        .bind(&begin)
+        .bind(&end)
+        .bind(&out)
+        .execute(&mut *tx)
+        .await?;
+        let (mut c, mut m, mut k, mut received) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, &value) in counters.iter().filter(|(key, _)| self.grown.contains(*key)) {
+            c.push(key.0.as_str());
+            m.push(key.1.as_str());
+            k.push(key.2.as_str());
+            received.push(value as i32);
+        }
+        sqlx::query(
+            "update card_member cm set received = t.n, updated_at = now()
+             from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, m, k, n)
+             where cm.crm_id = t.c and cm.member_no = t.m and cm.card_id = t.k",
+        )
+        .bind(&c)
+        .bind(&m)
+        .bind(&k)
+        .bind(&received)
+        .execute(&mut *tx)
+        .await?;
+        ledger::outbox_events(&mut *tx, "cards.receive", &self.events).await
+    }
 }
 
 /// Undoes a claim: its codes become obsolete (5) whatever their state, the member's receive

@@ -14,18 +14,20 @@
 //!    (members, then inbox keys, each sorted) and as late as possible, so concurrent batches
 //!    neither deadlock nor wait on each other for long.
 //!
-//! The inbox insert is `on conflict do nothing`; if it inserts fewer rows than computed (the
-//! same key applied concurrently by another worker) the batch is rolled back and tried again,
-//! and the second time the key is a duplicate.
+//! The inbox insert is the optimistic one of [`crate::batch`]: if a key was applied
+//! concurrently by another worker the batch is rolled back and computed again, and the second
+//! time the key is a duplicate.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use platform::{inbox::EVENT_NO, rules::TenantRules};
+use platform::rules::TenantRules;
 use schemas::{points::EarnPayload, Envelope};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::batch;
 
 /// What became of one message of the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,44 +76,21 @@ pub async fn apply_batch(
     tenants: &HashMap<String, TenantRules>,
     events: &[Envelope<EarnPayload>],
 ) -> Result<Vec<Outcome>, ApplyError> {
-    // Optimistic: most keys are new, so the inbox is not read first. If the insert finds keys
-    // that exist, the transaction is rolled back and the batch computed again without them.
-    let mut known = HashSet::new();
-    for _ in 0..2 {
-        match try_apply(db, tenants, events, &known).await? {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(existing) => known.extend(existing),
-        }
-    }
-    Err(ApplyError::KeyRace)
+    batch::apply_with_known(|known| try_apply(db, tenants, events, known)).await
 }
 
-/// One attempt. `Ok(Err(keys))`: these keys already had inbox rows; nothing was written.
+/// One attempt; if some keys turn out to exist, nothing is written and they are answered.
 async fn try_apply(
     db: &PgPool,
     tenants: &HashMap<String, TenantRules>,
     events: &[Envelope<EarnPayload>],
-    known_duplicates: &HashSet<(String, String)>,
-) -> Result<Result<Vec<Outcome>, Vec<(String, String)>>, ApplyError> {
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
-    let mut first_of: HashSet<(&str, &str)> = HashSet::new();
-    let mut duplicate_counts: HashMap<(String, String), i32> = HashMap::new();
-    let mut fresh = Vec::new();
-    for (i, ev) in events.iter().enumerate() {
-        let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str());
-        if !tenants.contains_key(&ev.crm_id) {
-            outcomes[i] = Some(Outcome::Poison { reason: format!("unknown tenant crm_id {}", ev.crm_id) });
-        } else if !first_of.insert(key) || known_duplicates.contains(&(key.0.to_string(), key.1.to_string())) {
-            // Seen earlier in this batch (a double publish arriving together), or applied before.
-            outcomes[i] = Some(Outcome::Duplicate);
-            *duplicate_counts.entry((ev.crm_id.clone(), ev.idempotency_key.clone())).or_default() += 1;
-        } else {
-            fresh.push(i);
-        }
+    known: HashSet<batch::Key>,
+) -> Result<batch::Attempt, ApplyError> {
+    let mut sorted = batch::Sorted::new(events, tenants, &known);
+    if sorted.is_settled() {
+        return Ok(Ok(sorted.finish()));
     }
-    if fresh.is_empty() && duplicate_counts.is_empty() {
-        return Ok(Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()));
-    }
+    let fresh = sorted.fresh.clone();
 
     let mut tx = db.begin().await?;
 
@@ -136,58 +115,21 @@ async fn try_apply(
     let mut credits = Vec::new();
     for &i in &fresh {
         let ev = &events[i];
-        outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
+        sorted.outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
     }
 
     // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
     settle_debts(&mut tx, events, &mut credits).await?;
     write_credits(&mut tx, events, &credits).await?;
 
-    // 4. The inbox rows, sorted by key. Every batch locks members before keys, each in sorted
-    //    order, so two batches never wait on each other in a cycle.
-    let mut fresh_outcomes: Vec<(usize, &Outcome)> =
-        fresh.iter().map(|&i| (i, outcomes[i].as_ref().expect("computed above"))).collect();
-    fresh_outcomes.sort_by(|a, b| {
-        (&events[a.0].crm_id, &events[a.0].idempotency_key).cmp(&(&events[b.0].crm_id, &events[b.0].idempotency_key))
-    });
-    let inserted = insert_inbox(&mut tx, events, &fresh_outcomes).await?;
-    if inserted.len() != fresh.len() {
-        let inserted: HashSet<(String, String)> = inserted.into_iter().collect();
-        let existing = fresh
-            .iter()
-            .map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone()))
-            .filter(|k| !inserted.contains(k))
-            .collect();
+    // 4. The inbox rows, sorted by key (every batch locks members before keys, each in sorted
+    //    order, so two batches never wait on each other in a cycle), and the duplicates.
+    if let Err(existing) = sorted.record(&mut tx, events, |p| &p.member_no).await? {
         tx.rollback().await?;
         return Ok(Err(existing));
     }
-
-    // 5. Count the duplicates on their first outcome.
-    if !duplicate_counts.is_empty() {
-        let mut c = Vec::new();
-        let mut k = Vec::new();
-        let mut n = Vec::new();
-        let mut counts: Vec<_> = duplicate_counts.into_iter().collect();
-        counts.sort();
-        for ((crm, key), count) in counts {
-            c.push(crm);
-            k.push(key);
-            n.push(count);
-        }
-        sqlx::query(
-            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
-             from unnest($1::text[], $2::text[], $3::int[]) as t(c, k, n)
-             where i.crm_id = t.c and i.key_kind = $4 and i.idem_key = t.k",
-        )
-        .bind(&c)
-        .bind(&k)
-        .bind(&n)
-        .bind(EVENT_NO)
-        .execute(&mut *tx)
-        .await?;
-    }
     tx.commit().await?;
-    Ok(Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()))
+    Ok(Ok(sorted.finish()))
 }
 
 /// Creates the members' balance rows if missing and locks them, in sorted order.
@@ -554,53 +496,4 @@ async fn write_credits(
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Inserts the inbox rows; returns the keys actually inserted (a key missing from the answer
-/// already existed).
-async fn insert_inbox(
-    tx: &mut sqlx::PgConnection,
-    events: &[Envelope<EarnPayload>],
-    fresh: &[(usize, &Outcome)],
-) -> sqlx::Result<Vec<(String, String)>> {
-    let n = fresh.len();
-    let mut crm = Vec::with_capacity(n);
-    let mut key = Vec::with_capacity(n);
-    let mut message = Vec::with_capacity(n);
-    let mut member = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut points = Vec::with_capacity(n);
-    let mut reason: Vec<Option<String>> = Vec::with_capacity(n);
-    for &(i, outcome) in fresh {
-        let ev = &events[i];
-        crm.push(ev.crm_id.clone());
-        key.push(ev.idempotency_key.clone());
-        message.push(ev.message_id);
-        member.push(ev.payload.member_no.clone());
-        let (s, p, r) = match outcome {
-            Outcome::Applied { points } => ("applied", *points, None),
-            Outcome::Rejected { reason } => ("rejected", 0, Some(reason.clone())),
-            Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("fresh events are applied or rejected"),
-        };
-        status.push(s.to_string());
-        points.push(p);
-        reason.push(r);
-    }
-    sqlx::query_as(
-        "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
-         select c, $8, k, mid, 'points.earn', m, s, p, r
-         from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::text[]) as t(c, k, mid, m, s, p, r)
-         on conflict do nothing
-         returning crm_id, idem_key",
-    )
-    .bind(&crm)
-    .bind(&key)
-    .bind(&message)
-    .bind(&member)
-    .bind(&status)
-    .bind(&points)
-    .bind(&reason)
-    .bind(EVENT_NO)
-    .fetch_all(&mut *tx)
-    .await
 }

@@ -1,0 +1,186 @@
+//! What the set-based batch handlers (earn events, card claims) share: sorting a batch into
+//! fresh keys, duplicates and poison; the optimistic inbox insert that detects keys applied
+//! concurrently; and counting the duplicates on their first outcome.
+//!
+//! Optimistic, because most keys are new: the inbox is not read first. The rows are inserted
+//! `on conflict do nothing` at the end of the transaction, sorted by key (the lock order every
+//! batch shares); if some key already existed, the handler rolls back and computes the batch
+//! again with those keys known as duplicates ([`apply_with_known`]).
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+};
+
+use platform::rules::TenantRules;
+use schemas::Envelope;
+use sqlx::PgConnection;
+
+use crate::points::earn::{ApplyError, Outcome};
+
+/// (crm_id, idempotency key).
+pub type Key = (String, String);
+
+/// One attempt's answer: the outcomes, or the keys that turned out to exist (nothing written).
+pub type Attempt = Result<Vec<Outcome>, Vec<Key>>;
+
+/// Runs `attempt` with the keys found to exist so far, twice at most: the second time those
+/// keys are duplicates. A third collision is a race worth a retry from the consumer.
+pub async fn apply_with_known<F, Fut>(mut attempt: F) -> Result<Vec<Outcome>, ApplyError>
+where
+    F: FnMut(HashSet<Key>) -> Fut,
+    Fut: Future<Output = Result<Attempt, ApplyError>>,
+{
+    let mut known = HashSet::new();
+    for _ in 0..2 {
+        match attempt(known.clone()).await? {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(existing) => known.extend(existing),
+        }
+    }
+    Err(ApplyError::KeyRace)
+}
+
+/// A batch sorted: outcomes decided without the database, and the indexes left to apply.
+pub struct Sorted {
+    pub outcomes: Vec<Option<Outcome>>,
+    pub fresh: Vec<usize>,
+    /// Per key: its key kind and how many more deliveries this batch holds.
+    duplicates: HashMap<Key, (&'static str, i32)>,
+}
+
+impl Sorted {
+    /// Unknown tenants are poison; a key seen earlier in the batch (a double publish arriving
+    /// together) or known to exist is a duplicate; the rest is fresh.
+    pub fn new<P>(events: &[Envelope<P>], tenants: &HashMap<String, TenantRules>, known: &HashSet<Key>) -> Sorted {
+        let mut sorted = Sorted { outcomes: vec![None; events.len()], fresh: Vec::new(), duplicates: HashMap::new() };
+        let mut first_of: HashSet<(&str, &str)> = HashSet::new();
+        for (i, ev) in events.iter().enumerate() {
+            let key = (ev.crm_id.as_str(), ev.idempotency_key.as_str());
+            if !tenants.contains_key(&ev.crm_id) {
+                sorted.outcomes[i] = Some(Outcome::Poison { reason: format!("unknown tenant crm_id {}", ev.crm_id) });
+            } else if !first_of.insert(key) || known.contains(&(key.0.to_string(), key.1.to_string())) {
+                sorted.outcomes[i] = Some(Outcome::Duplicate);
+                sorted
+                    .duplicates
+                    .entry((ev.crm_id.clone(), ev.idempotency_key.clone()))
+                    .or_insert((ev.kind.key_kind(), 0))
+                    .1 += 1;
+            } else {
+                sorted.fresh.push(i);
+            }
+        }
+        sorted
+    }
+
+    /// Nothing to write: no fresh key and no duplicate to count.
+    pub fn is_settled(&self) -> bool {
+        self.fresh.is_empty() && self.duplicates.is_empty()
+    }
+
+    /// Every outcome, once the fresh ones are computed.
+    pub fn finish(self) -> Vec<Outcome> {
+        self.outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()
+    }
+
+    /// Inserts the fresh outcomes' inbox rows, then counts the duplicates. `Err(keys)`: these
+    /// keys already existed; the caller must roll back.
+    pub async fn record<P>(
+        &self,
+        tx: &mut PgConnection,
+        events: &[Envelope<P>],
+        member_of: impl Fn(&P) -> &str,
+    ) -> sqlx::Result<Result<(), Vec<Key>>> {
+        let mut fresh = self.fresh.clone();
+        fresh.sort_by(|&a, &b| {
+            (&events[a].crm_id, &events[a].idempotency_key).cmp(&(&events[b].crm_id, &events[b].idempotency_key))
+        });
+        let n = fresh.len();
+        let (mut crm, mut key_kind, mut key, mut message, mut kind, mut member) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut status, mut amount, mut reason): (Vec<&str>, Vec<i64>, Vec<Option<&str>>) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for &i in &fresh {
+            let ev = &events[i];
+            crm.push(ev.crm_id.as_str());
+            key_kind.push(ev.kind.key_kind());
+            key.push(ev.idempotency_key.as_str());
+            message.push(ev.message_id);
+            kind.push(ev.kind.as_str());
+            member.push(member_of(&ev.payload));
+            let (s, p, r) = match self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording") {
+                Outcome::Applied { points } => ("applied", *points, None),
+                Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
+                Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("fresh messages are applied or rejected"),
+            };
+            status.push(s);
+            amount.push(p);
+            reason.push(r);
+        }
+        if n > 0 {
+            let inserted: Vec<Key> = sqlx::query_as(
+                "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
+                 select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                                      $8::bigint[], $9::text[])
+                 on conflict do nothing
+                 returning crm_id, idem_key",
+            )
+            .bind(&crm)
+            .bind(&key_kind)
+            .bind(&key)
+            .bind(&message)
+            .bind(&kind)
+            .bind(&member)
+            .bind(&status)
+            .bind(&amount)
+            .bind(&reason)
+            .fetch_all(&mut *tx)
+            .await?;
+            if inserted.len() != n {
+                let inserted: HashSet<Key> = inserted.into_iter().collect();
+                let existing = fresh
+                    .iter()
+                    .map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone()))
+                    .filter(|k| !inserted.contains(k))
+                    .collect();
+                return Ok(Err(existing));
+            }
+        }
+        self.count_duplicates(tx).await?;
+        Ok(Ok(()))
+    }
+
+    /// Adds the batch's duplicates to their first outcome's count (sorted, like the inserts).
+    async fn count_duplicates(&self, tx: &mut PgConnection) -> sqlx::Result<()> {
+        if self.duplicates.is_empty() {
+            return Ok(());
+        }
+        let mut counts: Vec<_> = self.duplicates.iter().collect();
+        counts.sort();
+        let (mut c, mut kk, mut k, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((crm, key), (key_kind, count)) in counts {
+            c.push(crm.as_str());
+            kk.push(*key_kind);
+            k.push(key.as_str());
+            n.push(*count);
+        }
+        sqlx::query(
+            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
+             from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, kk, k, n)
+             where i.crm_id = t.c and i.key_kind = t.kk and i.idem_key = t.k",
+        )
+        .bind(&c)
+        .bind(&kk)
+        .bind(&k)
+        .bind(&n)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
