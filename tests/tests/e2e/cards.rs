@@ -399,6 +399,8 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     assert!(during["data"]["reason"].as_str().unwrap_or("").contains("being presented"), "{during}");
     let got = post("present_receive", json!({"member_no": "friend", "present_id": present_id})).await;
     assert_eq!(got["data"]["status"], json!("applied"), "{got}");
+    let twice = post("present_receive", json!({"member_no": "friend", "present_id": present_id})).await;
+    assert_eq!(twice["data"]["status"], json!("duplicate"), "the same present_id by the same friend: {twice}");
     let late = post("present_receive", json!({"member_no": "third", "present_id": present_id})).await;
     assert!(late["data"]["reason"].as_str().unwrap_or("").contains("already received"), "{late}");
     let by_giver = post("redeem", redeem("giver", &codes[0], "x1")).await;
@@ -578,12 +580,50 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
     Arc::into_inner(env).expect("claims ended").cleanup().await;
 }
 
+/// Sends one member operation to a worker that crashes right after committing it (before the
+/// ack), lets a healthy worker take the redelivery, and waits until the inbox has counted that
+/// redelivery as a duplicate of the key. Returns the 202 answer.
+async fn across_a_crash(
+    env: &TestEnv,
+    key: &str,
+    operation: &str,
+    body: Value,
+    idem_key: impl Fn(&Value) -> String,
+) -> Value {
+    use std::sync::atomic::Ordering::SeqCst;
+    let failpoints = Arc::new(workers::Failpoints::default());
+    failpoints.crash_after_commit.store(1, SeqCst);
+    let doomed = env.worker(1, false, failpoints.clone());
+    let (status, answer) = env.post(&format!("/api/crm/card/10080/member/{operation}"), key, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    wait_for("the failpoint to fire", Duration::from_secs(10), || async {
+        (failpoints.crash_after_commit.load(SeqCst) == 0).then_some(())
+    })
+    .await;
+    doomed.stop(Duration::from_secs(5)).await;
+    let survivor = env.worker(1, false, Arc::default());
+    let idem_key = idem_key(&answer);
+    wait_for(&format!("the redelivery of {operation} to be recognised"), Duration::from_secs(10), || async {
+        let duplicates: Option<i32> = sqlx::query_scalar("select duplicates from inbox where idem_key = $1")
+            .bind(&idem_key)
+            .fetch_optional(&env.db)
+            .await
+            .unwrap();
+        (duplicates == Some(1)).then_some(())
+    })
+    .await;
+    survivor.stop(Duration::from_secs(5)).await;
+    answer
+}
+
 #[tokio::test]
-async fn a_claim_committed_before_a_crash_is_applied_once_on_redelivery() {
+async fn claim_present_receive_and_redeem_committed_before_a_crash_are_applied_once_on_redelivery() {
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
     let mut card = seed_card();
-    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(5))] {
+    for (k, v) in
+        [("date_type", json!(3)), ("total_quantity", json!(5)), ("weekdays", Value::Null), ("monthdays", Value::Null)]
+    {
         card[k] = v;
     }
     let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
@@ -594,31 +634,39 @@ async fn a_claim_committed_before_a_crash_is_applied_once_on_redelivery() {
     })
     .await;
     generator.stop(Duration::from_secs(5)).await;
+    let code_of = |status: i16| {
+        let db = env.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "select card_code from card_code where member_no = 'm' and status = $1 order by code_id limit 1",
+            )
+            .bind(status)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
 
-    let failpoints = Arc::new(workers::Failpoints::default());
-    failpoints.crash_after_commit.store(1, std::sync::atomic::Ordering::SeqCst);
-    let doomed = env.worker(1, false, failpoints.clone());
-    let (status, _) = env
-        .post(
-            "/api/crm/card/10080/member/receive",
-            &key,
-            json!({"received_id": "c1", "member_no": "m", "out_str": "app", "card_info": {card_id.clone(): 2}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    wait_for("the failpoint to fire", Duration::from_secs(10), || async {
-        (failpoints.crash_after_commit.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(())
-    })
-    .await;
-    doomed.stop(Duration::from_secs(5)).await;
-    let survivor = env.worker(1, false, Arc::default());
-    wait_for("the redelivery to be recognised", Duration::from_secs(10), || async {
-        (env.scalar("select duplicates::bigint from inbox where idem_key = 'c1'").await == 1).then_some(())
-    })
-    .await;
+    let claim = json!({"received_id": "c1", "member_no": "m", "out_str": "app", "card_info": {card_id.clone(): 2}});
+    across_a_crash(&env, &key, "receive", claim, |_| "c1".into()).await;
     assert_eq!(env.scalar("select count(*) from card_code where member_no = 'm'").await, 2, "two codes, issued once");
     assert_eq!(env.scalar("select received::bigint from card_member where member_no = 'm'").await, 2);
-    survivor.stop(Duration::from_secs(5)).await;
+
+    let gift = json!({"member_no": "m", "card_id": card_id, "card_code": code_of(1).await, "presant_extra": ""});
+    let given = across_a_crash(&env, &key, "present", gift, |a| a["data"]["present_id"].as_str().unwrap().into()).await;
+    let present_id = given["data"]["present_id"].as_str().unwrap().to_string();
+    assert_eq!(env.scalar("select count(*) from card_present").await, 1, "one present");
+
+    let take = json!({"member_no": "friend", "present_id": present_id});
+    across_a_crash(&env, &key, "present_receive", take, |_| format!("{present_id}/friend")).await;
+    assert_eq!(env.scalar("select count(*) from card_code where member_no = 'friend' and status = 1").await, 1);
+    assert_eq!(env.scalar("select count(*) from card_present where status = 'received'").await, 1);
+
+    let redeem = json!({"member_no": "m", "card_id": card_id, "card_code": code_of(1).await, "redeem_channel": "pos", "redeem_id": "d1", "redeem_extra": ""});
+    across_a_crash(&env, &key, "redeem", redeem, |_| "d1".into()).await;
+    assert_eq!(env.scalar("select count(*) from card_code where member_no = 'm' and status = 3").await, 1);
+    assert_eq!(env.scalar("select used::bigint from card_member where member_no = 'm'").await, 1, "redeemed once");
+    assert_eq!(env.scalar("select count(*) from card_redeem").await, 1);
     env.cleanup().await;
 }
 
