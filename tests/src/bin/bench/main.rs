@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p loyalty-tests --bin bench -- --events 100000 --members 1000`
 //! `cargo run --release -p loyalty-tests --bin bench -- --cards --codes 10000 --events 20000`
+//! `cargo run --release -p loyalty-tests --bin bench -- --ingress` (see `ingress.rs`)
+
+mod ingress;
 
 use std::{sync::Arc, time::Instant};
 
@@ -50,6 +53,15 @@ struct Args {
     cards: bool,
     #[arg(long, default_value_t = 10_000)]
     codes: usize,
+    /// Measure the HTTP ingress instead: the API against a thin axum ingress, under load.
+    #[arg(long)]
+    ingress: bool,
+    /// Ingress: keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Ingress: seconds each ingress is loaded (after a 1 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -183,6 +195,11 @@ async fn flash_sale(env: &TestEnv, args: &Args) {
 async fn main() {
     let args = Args::parse();
     let mut env = TestEnv::new().await;
+    if args.ingress {
+        ingress::run(&env, args.connections, args.seconds).await;
+        env.cleanup().await;
+        return;
+    }
     if args.cards {
         env.settings.db_max_connections = (2 * args.consumers as u32 + 4).max(8);
         flash_sale(&env, &args).await;
