@@ -1,5 +1,6 @@
 //! What the `api` and the `workers` share: settings, telemetry, the database, the broker
-//! topology and publisher, the dead-letter tools, and the Redis rule cache.
+//! topology and publisher, the dead-letter tools, the Redis pool and rule cache, and the
+//! shutdown signal.
 
 pub mod broker;
 pub mod cache;
@@ -7,6 +8,7 @@ pub mod db;
 pub mod inbox;
 pub mod rules;
 pub mod settings;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use settings::Settings;

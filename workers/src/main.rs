@@ -113,27 +113,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
-    shutdown_signal().await;
+    platform::shutdown::signal().await;
     tracing::info!("shutting down: finishing in-flight batches");
     handle.stop(std::time::Duration::from_secs(30)).await;
     Ok(())
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }
