@@ -1,5 +1,6 @@
-//! The consumer loop: take what the prefetch window holds (up to a batch), apply it in one
-//! transaction, ack the whole batch with one `multiple` ack after the commit.
+//! The consumer loop: take what the prefetch window holds (up to a batch), apply it (runs of
+//! earn events, and a batch's card claims, each in one transaction; other messages one
+//! transaction each), ack the whole batch with one `multiple` ack after the commits.
 //!
 //! Failures, three answers:
 //! - a business rejection is an outcome: stored with the inbox row, acked;
