@@ -114,11 +114,7 @@ impl Sorted {
             message.push(ev.message_id);
             kind.push(ev.kind.as_str());
             member.push(member_of(&ev.payload));
-            let (s, p, r) = match self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording") {
-                Outcome::Applied { points } => ("applied", *points, None),
-                Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
-                Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("fresh messages are applied or rejected"),
-            };
+            let (s, p, r) = self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording").stored();
             status.push(s);
             amount.push(p);
             reason.push(r);

@@ -14,7 +14,7 @@ use schemas::{
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
-use super::redeem::lock_counter;
+use super::lock_counter;
 use crate::points::{
     earn::{ApplyError, Outcome},
     ledger,
@@ -82,11 +82,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
             Outcome::Applied { points: 1 }
         }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -165,11 +161,7 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
             Outcome::Applied { points: 1 }
         }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }
 
 /// Gives presents not received by their `go_back_time` back to their givers (status 1).

@@ -391,7 +391,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
     .await?;
     let mut tx = db.begin().await?;
     for (member, card) in &held {
-        super::redeem::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
+        super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
     if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
@@ -444,11 +444,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
         ledger::outbox_events(&mut tx, "cards.receive_reverse", &[event]).await?;
         Outcome::Applied { points: total }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &member, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &member, outcome).await
 }
 
 /// Codes past the end of their validity become expired (4), each recorded once in

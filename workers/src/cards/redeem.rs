@@ -11,7 +11,7 @@ use schemas::{
     Envelope,
 };
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 use crate::points::{
     earn::{ApplyError, Outcome},
@@ -31,26 +31,6 @@ struct Code {
     day_end_time: i32,
 }
 
-pub(crate) async fn lock_counter(
-    tx: &mut PgConnection,
-    crm_id: &str,
-    member_no: &str,
-    card_id: &str,
-) -> sqlx::Result<i32> {
-    sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
-        .bind(crm_id)
-        .bind(member_no)
-        .bind(card_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query_scalar("select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update")
-        .bind(crm_id)
-        .bind(member_no)
-        .bind(card_id)
-        .fetch_one(&mut *tx)
-        .await
-}
-
 fn status_reason(status: i16) -> &'static str {
     match status {
         0 => "has not been received",
@@ -66,7 +46,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     let p = &ev.payload;
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
-    let used = lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
+    let used = super::lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
     if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
@@ -142,11 +122,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
             Outcome::Applied { points: 1 }
         }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }
 
 /// Reverses a redemption: the code is available again if still valid, else expired.
@@ -161,7 +137,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
             .await?;
     let mut tx = db.begin().await?;
     if let Some((member, card, _)) = &found {
-        lock_counter(&mut tx, &ev.crm_id, member, card).await?;
+        super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
     if ledger::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
@@ -212,9 +188,5 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
         }
     };
     let member = found.as_ref().map_or("", |(m, _, _)| m.as_str());
-    if !ledger::insert_inbox(&mut tx, ev, member, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, member, outcome).await
 }

@@ -61,9 +61,5 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
             Outcome::Applied { points }
         }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }

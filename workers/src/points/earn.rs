@@ -47,6 +47,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// How an applied or rejected outcome is stored in the inbox: (status, points, reason).
+    /// Duplicates and poison are never stored.
+    pub fn stored(&self) -> (&'static str, i64, Option<&str>) {
+        match self {
+            Outcome::Applied { points } => ("applied", *points, None),
+            Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
+            Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("only applied or rejected outcomes are stored"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]

@@ -67,11 +67,7 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
         Outcome::Applied { points: p.points }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }
 
 pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Outcome, ApplyError> {
@@ -116,9 +112,5 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
         Outcome::Applied { points }
     };
-    if !ledger::insert_inbox(&mut tx, ev, member.as_deref().unwrap_or(""), &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, member.as_deref().unwrap_or(""), outcome).await
 }

@@ -1,5 +1,6 @@
 //! What the one-message ledger handlers (spend, reversal, the sweeper) share: locking a member,
-//! the inbox row, ledger rows, the lots a debit takes from, and the outbox row.
+//! the inbox row, ledger rows, the lots a debit takes from, and the outbox row. The card
+//! handlers use the same opening and ending (inbox check, outbox row, `finish`).
 //!
 //! Lock order, the same as the batched earn apply: the member's balance row first, then inbox
 //! keys. Debits lock the member before reading lots, so two debits of one member run one
@@ -10,7 +11,7 @@ use schemas::Envelope;
 use serde_json::Value;
 use sqlx::{types::Json, PgConnection, PgPool, Postgres, Transaction};
 
-use super::earn::Outcome;
+use super::earn::{ApplyError, Outcome};
 
 /// Creates the member's balance row if needed and locks it; returns (points, debt).
 pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -> sqlx::Result<(i64, i64)> {
@@ -26,36 +27,36 @@ pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -
         .await
 }
 
-/// The message's inbox row with its outcome; false if the key was taken meanwhile.
-pub async fn insert_inbox<P>(
-    tx: &mut PgConnection,
+/// Ends a one-message handler: stores the outcome under the message's key and commits. A key
+/// stored meanwhile by another transaction is a race: rolled back, for the consumer to retry
+/// (the retry finds the key and answers a duplicate).
+pub async fn finish<P>(
+    mut tx: Transaction<'static, Postgres>,
     envelope: &Envelope<P>,
     member_no: &str,
-    outcome: &Outcome,
-) -> sqlx::Result<bool> {
-    let (crm_id, key, message_id, kind) =
-        (&envelope.crm_id, &envelope.idempotency_key, envelope.message_id, envelope.kind);
-    let (status, points, reason) = match outcome {
-        Outcome::Applied { points } => ("applied", *points, None),
-        Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
-        Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("only applied or rejected outcomes are stored"),
-    };
+    outcome: Outcome,
+) -> Result<Outcome, ApplyError> {
+    let (status, points, reason) = outcome.stored();
     let done = sqlx::query(
         "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
     )
-    .bind(crm_id)
-    .bind(kind.key_kind())
-    .bind(key)
-    .bind(message_id)
-    .bind(kind.as_str())
+    .bind(&envelope.crm_id)
+    .bind(envelope.kind.key_kind())
+    .bind(&envelope.idempotency_key)
+    .bind(envelope.message_id)
+    .bind(envelope.kind.as_str())
     .bind(member_no)
     .bind(status)
     .bind(points)
     .bind(reason)
     .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// Whether the message's key was applied before (under the member lock the caller holds).

@@ -79,11 +79,7 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
         }
     };
     let member_no = found.first().map_or("", |o| o.member_no.as_str());
-    if !ledger::insert_inbox(&mut tx, ev, member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, member_no, outcome).await
 }
 
 /// Spreads `points` over the origin rows' `reversed` and sets their `reverse_status`

@@ -75,11 +75,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
         ledger::outbox(&mut tx, "points.transfer", &[&entry]).await?;
         Outcome::Applied { points: p.points }
     };
-    if !ledger::insert_inbox(&mut tx, ev, &p.member_no, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, &p.member_no, outcome).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -194,11 +190,7 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
             Outcome::Applied { points: tr.points }
         }
     };
-    if !ledger::insert_inbox(&mut tx, ev, receiver, &outcome).await? {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
+    ledger::finish(tx, ev, receiver, outcome).await
 }
 
 /// Returns transfers not accepted by their time-out to their givers, into the lots the points
