@@ -5,12 +5,12 @@ use schemas::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
     points::{
-        AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
+        check_key, AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload,
+        UnfreezePayload,
     },
-    Envelope, MessageKind, SCHEMA_VERSION,
+    Envelope, FieldError, MessageKind, SCHEMA_VERSION,
 };
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 
 /// A decoded, validated message.
 #[derive(Debug, Clone)]
@@ -68,87 +68,53 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             head.schema_version
         ));
     }
-    match head.kind {
-        MessageKind::PointsEarn => {
-            let e: Envelope<EarnPayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsEarn(e))
-        }
-        MessageKind::PointsConsume => {
-            let e: Envelope<ConsumePayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsConsume(e))
-        }
-        MessageKind::PointsReverse => {
-            let e: Envelope<ReversePayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsReverse(e))
-        }
-        MessageKind::PointsTransfer => {
-            let e: Envelope<TransferPayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsTransfer(e))
-        }
-        MessageKind::PointsAccept => {
-            let e: Envelope<AcceptPayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsAccept(e))
-        }
-        MessageKind::PointsFreeze => {
-            let e: Envelope<FreezePayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsFreeze(e))
-        }
-        MessageKind::PointsUnfreeze => {
-            let e: Envelope<UnfreezePayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::PointsUnfreeze(e))
-        }
-        MessageKind::CardsGenerate => {
-            let e: Envelope<GeneratePayload> = envelope(body, head.kind)?;
-            schemas::points::check_key("card_id", &e.payload.card_id).map_err(invalid)?;
-            schemas::points::check_key("generate_id", &e.payload.generate_id).map_err(invalid)?;
-            Ok(Message::CardsGenerate(e))
-        }
-        MessageKind::CardsReceive => {
-            let e: Envelope<ReceivePayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::CardsReceive(e))
-        }
-        MessageKind::CardsRedeem => {
-            let e: Envelope<RedeemPayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::CardsRedeem(e))
-        }
+    let kind = head.kind;
+    match kind {
+        MessageKind::PointsEarn => decoded(body, kind, EarnPayload::validate, Message::PointsEarn),
+        MessageKind::PointsConsume => decoded(body, kind, ConsumePayload::validate, Message::PointsConsume),
+        MessageKind::PointsReverse => decoded(body, kind, ReversePayload::validate, Message::PointsReverse),
+        MessageKind::PointsTransfer => decoded(body, kind, TransferPayload::validate, Message::PointsTransfer),
+        MessageKind::PointsAccept => decoded(body, kind, AcceptPayload::validate, Message::PointsAccept),
+        MessageKind::PointsFreeze => decoded(body, kind, FreezePayload::validate, Message::PointsFreeze),
+        MessageKind::PointsUnfreeze => decoded(body, kind, UnfreezePayload::validate, Message::PointsUnfreeze),
+        MessageKind::CardsGenerate => decoded(
+            body,
+            kind,
+            |p: &GeneratePayload| {
+                check_key("card_id", &p.card_id)?;
+                check_key("generate_id", &p.generate_id)
+            },
+            Message::CardsGenerate,
+        ),
+        MessageKind::CardsReceive => decoded(body, kind, ReceivePayload::validate, Message::CardsReceive),
+        MessageKind::CardsRedeem => decoded(body, kind, RedeemPayload::validate, Message::CardsRedeem),
         MessageKind::CardsRedeemReverse => {
-            let e: Envelope<RedeemReverse> = envelope(body, head.kind)?;
-            schemas::points::check_key("redeem_id", &e.payload.redeem_id).map_err(invalid)?;
-            Ok(Message::CardsRedeemReverse(e))
+            decoded(body, kind, |p: &RedeemReverse| check_key("redeem_id", &p.redeem_id), Message::CardsRedeemReverse)
         }
-        MessageKind::CardsPresent => {
-            let e: Envelope<PresentPayload> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::CardsPresent(e))
-        }
-        MessageKind::CardsPresentReceive => {
-            let e: Envelope<PresentReceive> = envelope(body, head.kind)?;
-            e.payload.validate().map_err(invalid)?;
-            Ok(Message::CardsPresentReceive(e))
-        }
-        MessageKind::CardsReceiveReverse => {
-            let e: Envelope<ReceiveReverse> = envelope(body, head.kind)?;
-            schemas::points::check_key("received_id", &e.payload.received_id).map_err(invalid)?;
-            Ok(Message::CardsReceiveReverse(e))
-        }
+        MessageKind::CardsPresent => decoded(body, kind, PresentPayload::validate, Message::CardsPresent),
+        MessageKind::CardsPresentReceive => decoded(body, kind, PresentReceive::validate, Message::CardsPresentReceive),
+        MessageKind::CardsReceiveReverse => decoded(
+            body,
+            kind,
+            |p: &ReceiveReverse| check_key("received_id", &p.received_id),
+            Message::CardsReceiveReverse,
+        ),
     }
 }
 
-fn envelope<P: DeserializeOwned>(body: &[u8], kind: MessageKind) -> Result<Envelope<P>, String> {
+/// Decodes the envelope of `kind`, checks its key and its payload (`check`), and wraps it.
+fn decoded<P: DeserializeOwned>(
+    body: &[u8],
+    kind: MessageKind,
+    check: impl Fn(&P) -> Result<(), FieldError>,
+    wrap: fn(Envelope<P>) -> Message,
+) -> Result<Message, String> {
     let e: Envelope<P> = serde_json::from_slice(body).map_err(|e| format!("invalid {} message: {e}", kind.as_str()))?;
-    schemas::points::check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
-    Ok(e)
+    check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
+    check(&e.payload).map_err(invalid)?;
+    Ok(wrap(e))
 }
 
-fn invalid(e: schemas::FieldError) -> String {
+fn invalid(e: FieldError) -> String {
     format!("invalid {}: {}", e.field, e.message)
 }
