@@ -1,7 +1,8 @@
 //! The outbox relay: claims unsent rows with `FOR UPDATE SKIP LOCKED` (so N workers relay
 //! side by side without sending a row twice at once), publishes each row with confirms to the
-//! analytics exchange as one message (a JSON array of the batch's events, routing key
-//! `points.produce`, header `x-event-count`), and marks the rows sent in the same transaction.
+//! analytics exchange as one message (a JSON array of the events of the transaction that wrote
+//! it, the row's routing key such as `points.produce` or `cards.receive`, header
+//! `x-event-count`), and marks the rows sent in the same transaction.
 //!
 //! A crash after the publish and before the commit sends those rows again: delivery to
 //! analytics is at-least-once, and each event carries an `event_id` to deduplicate on.
