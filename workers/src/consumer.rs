@@ -137,7 +137,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
             }
         }
         if !claims.is_empty() {
-            apply_together(deps, domain, Together::Claims(claims)).await?;
+            apply_together(deps, domain, Together::claims(claims)).await?;
         }
         let work: Vec<_> =
             rest.into_iter().map(|(delivery, message)| apply_one(deps, domain, delivery, message)).collect();
@@ -152,7 +152,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
                 Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
                 Ok(single) => {
                     if !earn.is_empty() {
-                        apply_together(deps, domain, Together::Earn(std::mem::take(&mut earn))).await?;
+                        apply_together(deps, domain, Together::earn(std::mem::take(&mut earn))).await?;
                     }
                     apply_one(deps, domain, delivery, single).await?;
                 }
@@ -160,7 +160,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
             }
         }
         if !earn.is_empty() {
-            apply_together(deps, domain, Together::Earn(earn)).await?;
+            apply_together(deps, domain, Together::earn(earn)).await?;
         }
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
@@ -174,34 +174,47 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     Ok(())
 }
 
-/// Messages applied together, in one transaction of set-based statements.
-enum Together<'a> {
+/// Messages applied together, in one transaction of set-based statements: their deliveries
+/// and their envelopes, in the same order.
+struct Together<'a> {
+    deliveries: Vec<&'a Delivery>,
+    group: Group,
+}
+
+enum Group {
     /// Consecutive earn events.
-    Earn(Vec<(&'a Delivery, Envelope<EarnPayload>)>),
+    Earn(Vec<Envelope<EarnPayload>>),
     /// A batch's card claims.
-    Claims(Vec<(&'a Delivery, Envelope<ReceivePayload>)>),
+    Claims(Vec<Envelope<ReceivePayload>>),
 }
 
 impl<'a> Together<'a> {
-    fn deliveries(&self) -> Vec<&'a Delivery> {
-        match self {
-            Together::Earn(items) => items.iter().map(|(d, _)| *d).collect(),
-            Together::Claims(items) => items.iter().map(|(d, _)| *d).collect(),
-        }
+    fn earn(items: Vec<(&'a Delivery, Envelope<EarnPayload>)>) -> Together<'a> {
+        let (deliveries, events) = items.into_iter().unzip();
+        Together { deliveries, group: Group::Earn(events) }
+    }
+
+    fn claims(items: Vec<(&'a Delivery, Envelope<ReceivePayload>)>) -> Together<'a> {
+        let (deliveries, claims) = items.into_iter().unzip();
+        Together { deliveries, group: Group::Claims(claims) }
     }
 
     /// The same messages, one group each.
     fn one_by_one(self) -> Vec<Together<'a>> {
-        match self {
-            Together::Earn(items) => items.into_iter().map(|item| Together::Earn(vec![item])).collect(),
-            Together::Claims(items) => items.into_iter().map(|item| Together::Claims(vec![item])).collect(),
+        match self.group {
+            Group::Earn(events) => {
+                self.deliveries.into_iter().zip(events).map(|one| Together::earn(vec![one])).collect()
+            }
+            Group::Claims(claims) => {
+                self.deliveries.into_iter().zip(claims).map(|one| Together::claims(vec![one])).collect()
+            }
         }
     }
 
     fn crm_ids(&self) -> Vec<String> {
-        let mut crm_ids: Vec<String> = match self {
-            Together::Earn(items) => items.iter().map(|(_, e)| e.crm_id.clone()).collect(),
-            Together::Claims(items) => items.iter().map(|(_, e)| e.crm_id.clone()).collect(),
+        let mut crm_ids: Vec<String> = match &self.group {
+            Group::Earn(events) => events.iter().map(|e| e.crm_id.clone()).collect(),
+            Group::Claims(claims) => claims.iter().map(|e| e.crm_id.clone()).collect(),
         };
         crm_ids.sort();
         crm_ids.dedup();
@@ -211,15 +224,9 @@ impl<'a> Together<'a> {
     /// One attempt, with the batch's tenants.
     async fn apply(&self, deps: &Deps) -> Result<Vec<Outcome>, ApplyError> {
         let tenants = deps.rules.get(&deps.db, &self.crm_ids()).await?;
-        match self {
-            Together::Earn(items) => {
-                let events: Vec<Envelope<EarnPayload>> = items.iter().map(|(_, e)| e.clone()).collect();
-                earn::apply_batch(&deps.db, &tenants, &events).await
-            }
-            Together::Claims(items) => {
-                let claims: Vec<Envelope<ReceivePayload>> = items.iter().map(|(_, e)| e.clone()).collect();
-                crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, &claims).await
-            }
+        match &self.group {
+            Group::Earn(events) => earn::apply_batch(&deps.db, &tenants, events).await,
+            Group::Claims(claims) => crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, claims).await,
         }
     }
 }
@@ -236,7 +243,7 @@ async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Res
         .when(retryable)
         .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
         .await;
-    let deliveries = group.deliveries();
+    let deliveries = group.deliveries.clone();
     match result {
         Ok(outcomes) => {
             if Failpoints::take(&deps.failpoints.crash_after_commit) {
