@@ -41,7 +41,7 @@ use crate::{routes, AppState};
         routes::cards::import,
         routes::cards::receive,
         routes::cards::receive_reverse,
-        routes::cards::member_cards,
+        routes::card_queries::member_cards,
         routes::card_queries::card_detail,
         routes::card_queries::receive_detail,
         routes::card_queries::present_list,

@@ -5,6 +5,7 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
+use schemas::points::paging;
 use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgRow, Row};
 
@@ -203,12 +204,8 @@ pub async fn present_list(
     Extension(tenant): Extension<Tenant>,
     ApiQuery(q): ApiQuery<PresentListQuery>,
 ) -> Result<axum::Json<schemas::ApiResponse<PresentPage>>, ApiError> {
-    let (page, size) = schemas::points::paging(
-        number("page_id", q.page_id.as_deref())?,
-        number("page_size", q.page_size.as_deref())?,
-        20,
-        100,
-    )?;
+    let (page, size) =
+        paging(number("page_id", q.page_id.as_deref())?, number("page_size", q.page_size.as_deref())?, 20, 100)?;
     let received = match number("received", q.received.as_deref())? {
         None => None,
         Some(0) => Some(false),
@@ -256,4 +253,85 @@ pub async fn present_detail(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no present {}", q.present_id)))?;
     Ok(ok("获取用户转增记录成功", present_from_row(&row, &tenant)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MemberCardsQuery {
+    pub member_no: String,
+    pub code_status: Option<String>,
+    pub page_id: Option<String>,
+    pub page_size: Option<String>,
+}
+
+/// One code a member holds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberCard {
+    pub card_id: String,
+    pub card_code: String,
+    pub code_status: i16,
+    pub received_id: Option<String>,
+    pub receive_time: Option<String>,
+    pub valid_begin: Option<i64>,
+    pub valid_end: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberCardPage {
+    pub total: i64,
+    pub results: Vec<MemberCard>,
+}
+
+/// A member's codes, newest first, optionally by status (1 available, 2 presenting,
+/// 3 redeemed, 4 expired, 5 obsolete).
+#[utoipa::path(get, path = "/api/crm/card/{crm_id}/member/card_list", tag = "cards", params(("crm_id" = String, Path), MemberCardsQuery),
+    responses((status = 200, body = MemberCardPage)))]
+pub async fn member_cards(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<MemberCardsQuery>,
+) -> Result<axum::Json<schemas::ApiResponse<MemberCardPage>>, ApiError> {
+    schemas::points::check_key("member_no", &q.member_no)?;
+    let (page, size) =
+        paging(number("page_id", q.page_id.as_deref())?, number("page_size", q.page_size.as_deref())?, 20, 100)?;
+    let status = number("code_status", q.code_status.as_deref())?;
+    if status.is_some_and(|s| !(1..=5).contains(&s)) {
+        return Err(ApiError::invalid("code_status", "must be 1 to 5"));
+    }
+    let filter = "from card_code where crm_id = $1 and member_no = $2 and ($3::smallint is null or status = $3)";
+    let status = status.map(|s| s as i16);
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) {filter}"))
+        .bind(&crm_id)
+        .bind(&q.member_no)
+        .bind(status)
+        .fetch_one(&state.db)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "select card_id, card_code, status, received_id, received_at, valid_begin, valid_end {filter}
+         order by received_at desc, code_id desc limit $4 offset $5"
+    ))
+    .bind(&crm_id)
+    .bind(&q.member_no)
+    .bind(status)
+    .bind(size)
+    .bind((page - 1) * size)
+    .fetch_all(&state.db)
+    .await?;
+    let results = rows
+        .iter()
+        .map(|r| {
+            Ok(MemberCard {
+                card_id: r.try_get("card_id")?,
+                card_code: r.try_get("card_code")?,
+                code_status: r.try_get("status")?,
+                received_id: r.try_get("received_id")?,
+                receive_time: r
+                    .try_get::<Option<DateTime<Utc>>, _>("received_at")?
+                    .map(|t| schemas::time::format_local(t, tenant.tz)),
+                valid_begin: r.try_get::<Option<DateTime<Utc>>, _>("valid_begin")?.map(|t| t.timestamp()),
+                valid_end: r.try_get::<Option<DateTime<Utc>>, _>("valid_end")?.map(|t| t.timestamp()),
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(ok("OK", MemberCardPage { total, results }))
 }

@@ -52,7 +52,7 @@ pub fn tenant_routes() -> Router<AppState> {
         )
         .route("/api/crm/card/{crm_id}/member/receive", post(cards::receive))
         .route("/api/crm/card/{crm_id}/member/receive_reverse", post(cards::receive_reverse))
-        .route("/api/crm/card/{crm_id}/member/card_list", get(cards::member_cards))
+        .route("/api/crm/card/{crm_id}/member/card_list", get(card_queries::member_cards))
         .route("/api/crm/card/{crm_id}/member/card_detail", get(card_queries::card_detail))
         .route("/api/crm/card/{crm_id}/member/receive_detail", get(card_queries::receive_detail))
         .route("/api/crm/card/{crm_id}/member/present_list", get(card_queries::present_list))
