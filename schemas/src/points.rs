@@ -1021,9 +1021,10 @@ pub struct TransferRequest {
     pub occurred_at: Option<String>,
 }
 
-/// The payload of a `points.transfer` message.
+/// Points a member moves out of their available lots, with the operator's note: the payload
+/// of a `points.transfer` (into escrow) and of a `points.freeze` message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TransferPayload {
+pub struct MovePayload {
     pub member_no: String,
     pub points: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1031,6 +1032,18 @@ pub struct TransferPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_desc: Option<String>,
 }
+
+impl MovePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("member_no", &self.member_no)?;
+        check_range("points", self.points, 1, MAX_POINTS)?;
+        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
+        Ok(())
+    }
+}
+
+/// The payload of a `points.transfer` message.
+pub type TransferPayload = MovePayload;
 
 impl TransferRequest {
     pub fn validate(self) -> Result<(String, Option<String>, TransferPayload), FieldError> {
@@ -1043,15 +1056,6 @@ impl TransferRequest {
         };
         payload.validate()?;
         Ok((self.transfer_no, self.occurred_at, payload))
-    }
-}
-
-impl TransferPayload {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        check_key("member_no", &self.member_no)?;
-        check_range("points", self.points, 1, MAX_POINTS)?;
-        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
-        Ok(())
     }
 }
 
@@ -1111,15 +1115,7 @@ pub struct FreezeRequest {
 }
 
 /// The payload of a `points.freeze` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FreezePayload {
-    pub member_no: String,
-    pub points: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_desc: Option<String>,
-}
+pub type FreezePayload = MovePayload;
 
 impl FreezeRequest {
     pub fn validate(self) -> Result<(String, Option<String>, FreezePayload), FieldError> {
@@ -1132,15 +1128,6 @@ impl FreezeRequest {
         };
         payload.validate()?;
         Ok((self.event_no, self.occurred_at, payload))
-    }
-}
-
-impl FreezePayload {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        check_key("member_no", &self.member_no)?;
-        check_range("points", self.points, 1, MAX_POINTS)?;
-        check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
-        Ok(())
     }
 }
 
