@@ -83,6 +83,7 @@ async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
                 busy = true;
                 metrics::counter!("sweeper_expired_lots_total").increment(s.expired_lots as u64);
                 metrics::counter!("sweeper_unfrozen_lots_total").increment(s.unfrozen_lots as u64);
+                metrics::counter!("sweeper_returned_transfers_total").increment(s.returned_transfers as u64);
                 tracing::info!(
                     expired_lots = s.expired_lots,
                     expired_points = s.expired_points,
