@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod rules;
 pub mod settings;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 
 pub use settings::Settings;
