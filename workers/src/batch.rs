@@ -1,5 +1,4 @@
-//! What the set-based batch handlers (earn events, card claims) share: the [`Batched`] trait
-//! through which a kind plugs into the consumer's batching; sorting a batch into
+//! What the set-based batch handlers (earn events, card claims) share: sorting a batch into
 //! fresh keys, duplicates and poison; recording them with the optimistic inbox insert that
 //! detects keys applied concurrently; and counting the duplicates on their first outcome.
 //!
@@ -20,28 +19,8 @@ use sqlx::PgConnection;
 pub use crate::inbox::Key;
 use crate::{
     inbox,
-    message::Message,
     outcome::{ApplyError, Outcome},
-    Deps,
 };
-
-/// A message kind applied in batches, one transaction of set-based statements per batch,
-/// implemented on its payload type. The consumer groups these kinds (see
-/// `consumer::process`) and splits a failed batch one by one, whatever the kind.
-pub trait Batched: Sized + Send + Sync + 'static {
-    /// This kind's envelope, or the message back if it is another kind.
-    // The message moves back by value, once per delivery; boxing it would allocate for each.
-    #[allow(clippy::result_large_err)]
-    fn take(message: Message) -> Result<Envelope<Self>, Message>;
-
-    /// Applies the envelopes together: one outcome each, in their order. `tenants` holds the
-    /// rules of the batch's known tenants; the events of any other tenant are poison.
-    fn apply_batch<'a>(
-        deps: &'a Deps,
-        tenants: &'a HashMap<String, TenantRules>,
-        events: &'a [Envelope<Self>],
-    ) -> impl Future<Output = Result<Vec<Outcome>, ApplyError>> + Send + 'a;
-}
 
 /// One attempt's answer: the outcomes, or the keys that turned out to exist (nothing written).
 pub type Attempt = Result<Vec<Outcome>, Vec<Key>>;

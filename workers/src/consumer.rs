@@ -1,6 +1,6 @@
 //! The consumer loop: take what the prefetch window holds (up to a batch), apply it (runs of
 //! earn events, and a batch's card claims, each in one transaction through
-//! [`crate::batch::Batched`]; other messages one transaction each through
+//! [`crate::message::Batched`]; other messages one transaction each through
 //! [`Message::apply`]), ack the whole batch with one `multiple` ack after the commits. It
 //! receives, batches, retries, parks and acks; what a message does is its handler's business.
 //!
@@ -30,8 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    batch::Batched,
-    message::{decode, Head, Message},
+    message::{decode, Batched, Head, Message},
     outcome::{ApplyError, ErrorClass, Outcome},
     Deps, Failpoints,
 };

@@ -32,30 +32,9 @@ use sqlx::PgPool;
 
 use super::pool::CodePool;
 use crate::{
-    batch::{self, Batched},
-    inbox,
-    message::Message,
-    outbox,
+    batch, inbox, outbox,
     outcome::{ApplyError, Outcome},
-    Deps,
 };
-
-impl Batched for ReceivePayload {
-    fn take(message: Message) -> Result<Envelope<Self>, Message> {
-        match message {
-            Message::CardsReceive(e) => Ok(e),
-            other => Err(other),
-        }
-    }
-
-    fn apply_batch<'a>(
-        deps: &'a Deps,
-        tenants: &'a HashMap<String, TenantRules>,
-        events: &'a [Envelope<Self>],
-    ) -> impl std::future::Future<Output = Result<Vec<Outcome>, ApplyError>> + Send + 'a {
-        apply_batch(&deps.db, &deps.codes, tenants, events)
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct CardRow {

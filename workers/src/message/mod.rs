@@ -1,8 +1,10 @@
 //! The messages this build understands, and the dispatch on their kind: [`Message::apply`]
 //! hands each kind to its handler (one file per kind under `points/` and `cards/`), the way a
 //! command enum delegates to one module per command. Batched kinds (earn, claims) also plug
-//! into the consumer's batching through [`crate::batch::Batched`].
+//! into the consumer's batching through [`Batched`] (`batched.rs`); `decode.rs` turns a
+//! delivery's body into a [`Message`].
 
+mod batched;
 mod decode;
 
 use std::collections::HashMap;
@@ -19,9 +21,8 @@ use schemas::{
 };
 use uuid::Uuid;
 
-pub use self::decode::decode;
+pub use self::{batched::Batched, decode::decode};
 use crate::{
-    batch::Batched,
     cards,
     outcome::{ApplyError, Outcome},
     points::{consume, freeze, reverse, transfer},

@@ -28,28 +28,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, Batched},
-    message::Message,
+    batch,
     outcome::{ApplyError, Outcome},
-    Deps,
 };
-
-impl Batched for EarnPayload {
-    fn take(message: Message) -> Result<Envelope<Self>, Message> {
-        match message {
-            Message::PointsEarn(e) => Ok(e),
-            other => Err(other),
-        }
-    }
-
-    fn apply_batch<'a>(
-        deps: &'a Deps,
-        tenants: &'a HashMap<String, TenantRules>,
-        events: &'a [Envelope<Self>],
-    ) -> impl std::future::Future<Output = Result<Vec<Outcome>, ApplyError>> + Send + 'a {
-        apply_batch(&deps.db, tenants, events)
-    }
-}
 
 /// One credit: a lot and its ledger row.
 struct Credit {
