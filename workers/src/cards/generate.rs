@@ -109,8 +109,8 @@ pub async fn resume_stale(db: &PgPool) -> Result<i64, ApplyError> {
     .await?;
     let mut written = 0;
     for (crm_id, card_id, generate_id) in stale {
-        if let Outcome::Applied { count: points } = run(db, &crm_id, &card_id, &generate_id).await? {
-            written += points;
+        if let Outcome::Applied { count } = run(db, &crm_id, &card_id, &generate_id).await? {
+            written += count;
         }
     }
     Ok(written)
