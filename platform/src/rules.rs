@@ -140,12 +140,13 @@ impl RuleCache {
             }
         };
         let missing: Vec<String> = crm_ids.iter().filter(|c| !cached.contains_key(*c)).cloned().collect();
-        metrics::counter!("rule_cache_lookups_total", "result" => "hit")
+        metrics::counter!(crate::metric_names::RULE_CACHE_LOOKUPS_TOTAL, "result" => "hit")
             .increment((crm_ids.len() - missing.len()) as u64);
         if missing.is_empty() {
             return Ok(cached);
         }
-        metrics::counter!("rule_cache_lookups_total", "result" => "miss").increment(missing.len() as u64);
+        metrics::counter!(crate::metric_names::RULE_CACHE_LOOKUPS_TOTAL, "result" => "miss")
+            .increment(missing.len() as u64);
         let loaded = load(db, &missing).await?;
         for rules in loaded.values() {
             self.store(rules).await;

@@ -1,6 +1,6 @@
 //! What the set-based batch handlers (earn events, card claims) share: sorting a batch into
-//! fresh keys, duplicates and poison; the optimistic inbox insert that detects keys applied
-//! concurrently; and counting the duplicates on their first outcome.
+//! fresh keys, duplicates and poison; recording them with the optimistic inbox insert that
+//! detects keys applied concurrently; and counting the duplicates on their first outcome.
 //!
 //! Optimistic, because most keys are new: the inbox is not read first. The rows are inserted
 //! `on conflict do nothing` at the end of the transaction, sorted by key (the lock order every
@@ -16,10 +16,11 @@ use platform::rules::TenantRules;
 use schemas::Envelope;
 use sqlx::PgConnection;
 
-use crate::points::earn::{ApplyError, Outcome};
-
-/// (crm_id, idempotency key).
-pub type Key = (String, String);
+pub use crate::inbox::Key;
+use crate::{
+    inbox,
+    outcome::{ApplyError, Outcome},
+};
 
 /// One attempt's answer: the outcomes, or the keys that turned out to exist (nothing written).
 pub type Attempt = Result<Vec<Outcome>, Vec<Key>>;
@@ -95,51 +96,14 @@ impl Sorted {
         fresh.sort_by(|&a, &b| {
             (&events[a].crm_id, &events[a].idempotency_key).cmp(&(&events[b].crm_id, &events[b].idempotency_key))
         });
-        let n = fresh.len();
-        let (mut crm, mut key_kind, mut key, mut message, mut kind, mut member) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut status, mut amount, mut reason): (Vec<&str>, Vec<i64>, Vec<Option<&str>>) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut rows = inbox::Rows::with_capacity(fresh.len());
         for &i in &fresh {
-            let ev = &events[i];
-            crm.push(ev.crm_id.as_str());
-            key_kind.push(ev.kind.key_kind());
-            key.push(ev.idempotency_key.as_str());
-            message.push(ev.message_id);
-            kind.push(ev.kind.as_str());
-            member.push(member_of(&ev.payload));
-            let (s, p, r) = self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording").stored();
-            status.push(s);
-            amount.push(p);
-            reason.push(r);
+            let outcome = self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording");
+            rows.push(&events[i], member_of(&events[i].payload), outcome);
         }
-        if n > 0 {
-            let inserted: Vec<Key> = sqlx::query_as(
-                "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
-                 select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                                      $8::bigint[], $9::text[])
-                 on conflict do nothing
-                 returning crm_id, idem_key",
-            )
-            .bind(&crm)
-            .bind(&key_kind)
-            .bind(&key)
-            .bind(&message)
-            .bind(&kind)
-            .bind(&member)
-            .bind(&status)
-            .bind(&amount)
-            .bind(&reason)
-            .fetch_all(&mut *tx)
-            .await?;
-            if inserted.len() != n {
-                let inserted: HashSet<Key> = inserted.into_iter().collect();
+        if !rows.is_empty() {
+            let inserted = rows.insert(tx).await?;
+            if inserted.len() != rows.len() {
                 let existing = fresh
                     .iter()
                     .map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone()))
@@ -148,35 +112,14 @@ impl Sorted {
                 return Ok(Err(existing));
             }
         }
-        self.count_duplicates(tx).await?;
-        Ok(Ok(()))
-    }
-
-    /// Adds the batch's duplicates to their first outcome's count (sorted, like the inserts).
-    async fn count_duplicates(&self, tx: &mut PgConnection) -> sqlx::Result<()> {
-        if self.duplicates.is_empty() {
-            return Ok(());
-        }
-        let mut counts: Vec<_> = self.duplicates.iter().collect();
+        // Sorted, like the inserts.
+        let mut counts: Vec<_> = self
+            .duplicates
+            .iter()
+            .map(|((crm, key), (key_kind, n))| (crm.as_str(), *key_kind, key.as_str(), *n))
+            .collect();
         counts.sort();
-        let (mut c, mut kk, mut k, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((crm, key), (key_kind, count)) in counts {
-            c.push(crm.as_str());
-            kk.push(*key_kind);
-            k.push(key.as_str());
-            n.push(*count);
-        }
-        sqlx::query(
-            "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
-             from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, kk, k, n)
-             where i.crm_id = t.c and i.key_kind = t.kk and i.idem_key = t.k",
-        )
-        .bind(&c)
-        .bind(&kk)
-        .bind(&k)
-        .bind(&n)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
+        inbox::count_duplicates(&mut *tx, &counts).await?;
+        Ok(Ok(()))
     }
 }

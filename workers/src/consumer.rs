@@ -1,6 +1,8 @@
 //! The consumer loop: take what the prefetch window holds (up to a batch), apply it (runs of
-//! earn events, and a batch's card claims, each in one transaction; other messages one
-//! transaction each), ack the whole batch with one `multiple` ack after the commits.
+//! earn events, and a batch's card claims, each in one transaction through
+//! [`crate::message::Batched`]; other messages one transaction each through
+//! [`Message::apply`]), ack the whole batch with one `multiple` ack after the commits. It
+//! receives, batches, retries, parks and acks; what a message does is its handler's business.
 //!
 //! Failures, three answers:
 //! - a business rejection is an outcome: stored with the inbox row, acked;
@@ -22,18 +24,31 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use platform::broker::{headers, Domain, PublishError};
+use platform::metric_names::*;
 use schemas::{cards::ReceivePayload, points::EarnPayload, Envelope};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
-    message::{decode, Message},
-    points::{
-        consume,
-        earn::{self, ApplyError, Outcome},
-        freeze, reverse, transfer,
-    },
+    message::{decode, Batched, Head, Message},
+    outcome::{ApplyError, ErrorClass, Outcome},
     Deps, Failpoints,
 };
+
+/// A span naming one message: its id, tenant, kind and key (`$level`: `info_span` or
+/// `debug_span`). The fields are formatted only if a subscriber records the span.
+macro_rules! message_span {
+    ($level:ident, $head:expr) => {{
+        let head = $head;
+        tracing::$level!(
+            "message",
+            message_id = %head.message_id,
+            crm_id = head.crm_id,
+            kind = head.kind.as_str(),
+            key = head.idempotency_key,
+        )
+    }};
+}
 
 /// Card messages applied at once per consumer (each holds a database connection meanwhile:
 /// keep consumers × this within `DB_MAX_CONNECTIONS`).
@@ -66,7 +81,7 @@ pub async fn run(deps: Arc<Deps>, domain: Domain, index: usize, shutdown: Cancel
                 return;
             }
             Err(e) => {
-                metrics::counter!("consumer_sessions_lost_total").increment(1);
+                metrics::counter!(CONSUMER_SESSIONS_LOST_TOTAL).increment(1);
                 tracing::warn!(consumer = index, error = %e, retry_in_ms = delay.as_millis() as u64, "consumer session ended; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -116,52 +131,16 @@ async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &Cancellat
 
 /// Handles one batch of deliveries and acks them all. Public so tests and the benchmark can
 /// drive it.
+#[tracing::instrument(name = "batch", skip_all, fields(domain = domain.name(), size = deliveries.len()))]
 pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> Result<(), SessionEnd> {
     let Some(last_tag) = deliveries.last().map(|d| d.delivery_tag) else {
         return Ok(());
     };
     let started = std::time::Instant::now();
-    metrics::counter!("worker_consumed_total").increment(deliveries.len() as u64);
-    if domain == Domain::Cards {
-        // Claims come in floods (a flash sale): the batch's claims are applied together, in
-        // one transaction. The other card messages of different members do not depend on each
-        // other (row locks order those that touch the same member or code), so they are
-        // applied several at a time, after the claims they may refer to.
-        let mut claims = Vec::new();
-        let mut rest = Vec::new();
-        for delivery in &deliveries {
-            match decode(&delivery.data) {
-                Ok(Message::CardsReceive(envelope)) => claims.push((delivery, envelope)),
-                Ok(other) => rest.push((delivery, other)),
-                Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
-            }
-        }
-        if !claims.is_empty() {
-            apply_together(deps, domain, Together::claims(claims)).await?;
-        }
-        let work: Vec<_> =
-            rest.into_iter().map(|(delivery, message)| apply_one(deps, domain, delivery, message)).collect();
-        let results: Vec<Result<(), SessionEnd>> =
-            futures_util::stream::iter(work).buffer_unordered(CARD_PARALLELISM).collect().await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-    } else {
-        // In delivery order; consecutive earns are applied together, in one transaction.
-        let mut earn: Vec<(&Delivery, Envelope<EarnPayload>)> = Vec::new();
-        for delivery in &deliveries {
-            match decode(&delivery.data) {
-                Ok(Message::PointsEarn(envelope)) => earn.push((delivery, envelope)),
-                Ok(single) => {
-                    if !earn.is_empty() {
-                        apply_together(deps, domain, Together::earn(std::mem::take(&mut earn))).await?;
-                    }
-                    apply_one(deps, domain, delivery, single).await?;
-                }
-                Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
-            }
-        }
-        if !earn.is_empty() {
-            apply_together(deps, domain, Together::earn(earn)).await?;
-        }
+    metrics::counter!(WORKER_CONSUMED_TOTAL).increment(deliveries.len() as u64);
+    match domain {
+        Domain::Cards => batched_first::<ReceivePayload>(deps, domain, &deliveries).await?,
+        Domain::Points => in_order::<EarnPayload>(deps, domain, &deliveries).await?,
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
     // one ack covers it. The last delivery's acker acks all earlier tags with `multiple`.
@@ -170,68 +149,84 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     if !last.ack(BasicAckOptions { multiple: true }).await? {
         return Err(SessionEnd::AckLost);
     }
-    metrics::histogram!("worker_batch_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!(WORKER_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Messages applied together, in one transaction of set-based statements: their deliveries
-/// and their envelopes, in the same order.
-struct Together<'a> {
-    deliveries: Vec<&'a Delivery>,
-    group: Group,
-}
-
-enum Group {
-    /// Consecutive earn events.
-    Earn(Vec<Envelope<EarnPayload>>),
-    /// A batch's card claims.
-    Claims(Vec<Envelope<ReceivePayload>>),
-}
-
-impl<'a> Together<'a> {
-    fn earn(items: Vec<(&'a Delivery, Envelope<EarnPayload>)>) -> Together<'a> {
-        let (deliveries, events) = items.into_iter().unzip();
-        Together { deliveries, group: Group::Earn(events) }
+/// The cards way (claims as `B`). Claims come in floods (a flash sale): the batch's claims are
+/// applied together, in one transaction. The other card messages of different members do not
+/// depend on each other (row locks order those that touch the same member or code), so they
+/// are applied several at a time, after the claims they may refer to.
+async fn batched_first<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[Delivery]) -> Result<(), SessionEnd> {
+    let mut batched = Vec::new();
+    let mut rest = Vec::new();
+    for delivery in deliveries {
+        match decode(&delivery.data).map(B::take) {
+            Ok(Ok(envelope)) => batched.push((delivery, envelope)),
+            Ok(Err(other)) => rest.push((delivery, other)),
+            Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
+        }
     }
+    if !batched.is_empty() {
+        apply_together(deps, domain, Together::new(batched)).await?;
+    }
+    let work: Vec<_> = rest.into_iter().map(|(delivery, message)| apply_one(deps, domain, delivery, message)).collect();
+    let results: Vec<Result<(), SessionEnd>> =
+        futures_util::stream::iter(work).buffer_unordered(CARD_PARALLELISM).collect().await;
+    results.into_iter().collect()
+}
 
-    fn claims(items: Vec<(&'a Delivery, Envelope<ReceivePayload>)>) -> Together<'a> {
-        let (deliveries, claims) = items.into_iter().unzip();
-        Together { deliveries, group: Group::Claims(claims) }
+/// The points way (earn events as `B`): in delivery order; consecutive `B`s are applied
+/// together, in one transaction.
+async fn in_order<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[Delivery]) -> Result<(), SessionEnd> {
+    let mut run: Vec<(&Delivery, Envelope<B>)> = Vec::new();
+    for delivery in deliveries {
+        match decode(&delivery.data).map(B::take) {
+            Ok(Ok(envelope)) => run.push((delivery, envelope)),
+            Ok(Err(single)) => {
+                if !run.is_empty() {
+                    apply_together(deps, domain, Together::new(std::mem::take(&mut run))).await?;
+                }
+                apply_one(deps, domain, delivery, single).await?;
+            }
+            Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
+        }
+    }
+    if !run.is_empty() {
+        apply_together(deps, domain, Together::new(run)).await?;
+    }
+    Ok(())
+}
+
+/// Messages of one batched kind applied together, in one transaction of set-based
+/// statements: their deliveries and their envelopes, in the same order.
+struct Together<'a, B> {
+    deliveries: Vec<&'a Delivery>,
+    events: Vec<Envelope<B>>,
+}
+
+impl<'a, B: Batched> Together<'a, B> {
+    fn new(items: Vec<(&'a Delivery, Envelope<B>)>) -> Together<'a, B> {
+        let (deliveries, events) = items.into_iter().unzip();
+        Together { deliveries, events }
     }
 
     /// The same messages, one group each.
-    fn one_by_one(self) -> Vec<Together<'a>> {
-        match self.group {
-            Group::Earn(events) => {
-                self.deliveries.into_iter().zip(events).map(|one| Together::earn(vec![one])).collect()
-            }
-            Group::Claims(claims) => {
-                self.deliveries.into_iter().zip(claims).map(|one| Together::claims(vec![one])).collect()
-            }
-        }
-    }
-
-    fn crm_ids(&self) -> Vec<String> {
-        let mut crm_ids: Vec<String> = match &self.group {
-            Group::Earn(events) => events.iter().map(|e| e.crm_id.clone()).collect(),
-            Group::Claims(claims) => claims.iter().map(|e| e.crm_id.clone()).collect(),
-        };
-        crm_ids.sort();
-        crm_ids.dedup();
-        crm_ids
+    fn one_by_one(self) -> Vec<Together<'a, B>> {
+        self.deliveries.into_iter().zip(self.events).map(|one| Together::new(vec![one])).collect()
     }
 
     /// One attempt, with the batch's tenants.
     async fn apply(&self, deps: &Deps) -> Result<Vec<Outcome>, ApplyError> {
-        let tenants = deps.rules.get(&deps.db, &self.crm_ids()).await?;
-        match &self.group {
-            Group::Earn(events) => earn::apply_batch(&deps.db, &tenants, events).await,
-            Group::Claims(claims) => crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, claims).await,
-        }
+        let mut crm_ids: Vec<String> = self.events.iter().map(|e| e.crm_id.clone()).collect();
+        crm_ids.sort();
+        crm_ids.dedup();
+        let tenants = deps.rules.get(&deps.db, &crm_ids).await?;
+        B::apply_batch(deps, &tenants, &self.events).await
     }
 }
 
-async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Result<(), SessionEnd> {
+async fn apply_together<B: Batched>(deps: &Deps, domain: Domain, group: Together<'_, B>) -> Result<(), SessionEnd> {
     let attempt = || async {
         if Failpoints::take(&deps.failpoints.transient_failures) {
             return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
@@ -240,21 +235,22 @@ async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Res
     };
     let result = attempt
         .retry(in_place_retries())
-        .when(retryable)
+        .when(ApplyError::is_retryable)
         .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "apply failed; retrying"))
         .await;
-    let deliveries = group.deliveries.clone();
     match result {
         Ok(outcomes) => {
             if Failpoints::take(&deps.failpoints.crash_after_commit) {
                 return Err(SessionEnd::Crashed);
             }
-            for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
-                settle(deps, domain, delivery, outcome).await?;
+            for ((delivery, envelope), outcome) in group.deliveries.iter().zip(&group.events).zip(outcomes) {
+                // Debug level: a span per message of a big batch costs nothing unless asked for.
+                let span = message_span!(debug_span, Head::from(envelope));
+                settle(deps, domain, delivery, outcome).instrument(span).await?;
             }
             Ok(())
         }
-        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) && deliveries.len() > 1 => {
+        Err(e) if e.class() == ErrorClass::Poison && group.deliveries.len() > 1 => {
             // A deterministic failure may be one bad message: apply one by one so the others
             // go through and only the culprit is parked.
             tracing::warn!(error = %e, "batch failed; applying its messages one by one");
@@ -263,11 +259,11 @@ async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Res
             }
             Ok(())
         }
-        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
-            park(deps, domain, deliveries[0], "poison", &format!("the database refused it: {e}")).await
+        Err(e) if e.class() == ErrorClass::Poison => {
+            park(deps, domain, group.deliveries[0], "poison", &format!("the database refused it: {e}")).await
         }
         Err(e) => {
-            for delivery in deliveries {
+            for delivery in group.deliveries {
                 retry_or_park(deps, domain, delivery, &e.to_string()).await?;
             }
             Ok(())
@@ -278,55 +274,41 @@ async fn apply_together(deps: &Deps, domain: Domain, group: Together<'_>) -> Res
 /// Counts an outcome; parks a poison one.
 async fn settle(deps: &Deps, domain: Domain, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
     match outcome {
-        Outcome::Applied { .. } => metrics::counter!("worker_applied_total").increment(1),
+        Outcome::Applied { .. } => metrics::counter!(WORKER_APPLIED_TOTAL).increment(1),
         Outcome::Rejected { reason } => {
-            metrics::counter!("worker_rejected_total").increment(1);
+            metrics::counter!(WORKER_REJECTED_TOTAL).increment(1);
             tracing::debug!(%reason, "rejected");
         }
-        Outcome::Duplicate => metrics::counter!("worker_duplicates_total").increment(1),
+        Outcome::Duplicate => metrics::counter!(WORKER_DUPLICATES_TOTAL).increment(1),
         Outcome::Poison { reason } => park(deps, domain, delivery, "poison", &reason).await?,
     }
     Ok(())
 }
 
-/// Applies one spend or reversal in its own transaction.
+/// Applies one message in its own transaction, in a span naming it.
 async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Message) -> Result<(), SessionEnd> {
+    let span = message_span!(info_span, message.head());
+    apply_one_in_span(deps, domain, delivery, message).instrument(span).await
+}
+
+async fn apply_one_in_span(
+    deps: &Deps,
+    domain: Domain,
+    delivery: &Delivery,
+    message: Message,
+) -> Result<(), SessionEnd> {
     let attempt = || async {
         if Failpoints::take(&deps.failpoints.transient_failures) {
             return Err(ApplyError::Db(sqlx::Error::PoolTimedOut));
         }
         let crm_id = message.crm_id().to_string();
         let tenants = deps.rules.get(&deps.db, std::slice::from_ref(&crm_id)).await?;
-        let Some(tenant) = tenants.get(&crm_id) else {
+        if !tenants.contains_key(&crm_id) {
             return Ok(Outcome::Poison { reason: format!("unknown tenant crm_id {crm_id}") });
-        };
-        match &message {
-            Message::PointsConsume(e) => consume::apply(&deps.db, tenant, e).await,
-            Message::PointsReverse(e) => reverse::apply(&deps.db, tenant, e).await,
-            Message::PointsTransfer(e) => transfer::give(&deps.db, tenant, e).await,
-            Message::PointsAccept(e) => transfer::accept(&deps.db, tenant, e).await,
-            Message::PointsFreeze(e) => freeze::freeze(&deps.db, e).await,
-            Message::PointsUnfreeze(e) => freeze::unfreeze(&deps.db, e).await,
-            Message::CardsRedeem(e) => crate::cards::redeem::redeem(&deps.db, tenant, e).await,
-            Message::CardsRedeemReverse(e) => crate::cards::redeem::reverse(&deps.db, e).await,
-            Message::CardsPresent(e) => crate::cards::present::give(&deps.db, tenant, e).await,
-            Message::CardsPresentReceive(e) => crate::cards::present::receive(&deps.db, e).await,
-            Message::CardsReceiveReverse(e) => crate::cards::receive::reverse(&deps.db, e).await,
-            Message::CardsGenerate(e) => {
-                crate::cards::generate::run(&deps.db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
-            }
-            // Grouped in their own domain's batches; one that arrives elsewhere is a group of one.
-            Message::PointsEarn(e) => {
-                earn::apply_batch(&deps.db, &tenants, std::slice::from_ref(e)).await.map(|mut o| o.remove(0))
-            }
-            Message::CardsReceive(e) => {
-                crate::cards::receive::apply_batch(&deps.db, &deps.codes, &tenants, std::slice::from_ref(e))
-                    .await
-                    .map(|mut o| o.remove(0))
-            }
         }
+        message.apply(deps, &tenants).await
     };
-    let result = attempt.retry(in_place_retries()).when(retryable).await;
+    let result = attempt.retry(in_place_retries()).when(ApplyError::is_retryable).await;
     match result {
         Ok(outcome) => {
             if Failpoints::take(&deps.failpoints.crash_after_commit) {
@@ -334,7 +316,7 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
             }
             settle(deps, domain, delivery, outcome).await
         }
-        Err(ApplyError::Db(e)) if !platform::db::is_transient(&e) => {
+        Err(e) if e.class() == ErrorClass::Poison => {
             park(deps, domain, delivery, "poison", &format!("the database refused it: {e}")).await
         }
         Err(e) => retry_or_park(deps, domain, delivery, &e.to_string()).await,
@@ -344,13 +326,6 @@ async fn apply_one(deps: &Deps, domain: Domain, delivery: &Delivery, message: Me
 /// Quick retries for deadlocks, key races and short outages, before the delayed ones.
 fn in_place_retries() -> ExponentialBuilder {
     ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(2)
-}
-
-fn retryable(e: &ApplyError) -> bool {
-    match e {
-        ApplyError::KeyRace => true,
-        ApplyError::Db(db) => platform::db::is_transient(db),
-    }
 }
 
 /// Sends a message to the retry queue of its next attempt, or parks it past the last one.
@@ -365,7 +340,7 @@ async fn retry_or_park(deps: &Deps, domain: Domain, delivery: &Delivery, error: 
         headers::with_headers(&delivery.properties, vec![(headers::ATTEMPT, AMQPValue::LongLongInt(attempt + 1))], &[]);
     let queue = deps.topology.retry_queue(domain, delay);
     deps.publisher.publish("", &queue, &delivery.data, props).await?;
-    metrics::counter!("worker_retried_total").increment(1);
+    metrics::counter!(WORKER_RETRIED_TOTAL).increment(1);
     tracing::warn!(attempt = attempt + 1, delay_ms = delay.as_millis() as u64, %error, "message scheduled for retry");
     Ok(())
 }
@@ -383,7 +358,7 @@ async fn park(deps: &Deps, domain: Domain, delivery: &Delivery, class: &str, rea
     let props = headers::with_headers(&delivery.properties, set, &[]).with_delivery_mode(2);
     let dlq = deps.topology.dead_letter_queue(domain);
     deps.publisher.publish("", &dlq, &delivery.data, props).await?;
-    metrics::counter!("worker_parked_total", "class" => class.to_string()).increment(1);
+    metrics::counter!(WORKER_PARKED_TOTAL, "class" => class.to_string()).increment(1);
     tracing::warn!(class, reason, message_id = ?delivery.properties.message_id(), "message parked");
     Ok(())
 }

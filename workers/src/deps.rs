@@ -9,11 +9,7 @@ use platform::{
 };
 use sqlx::PgPool;
 
-use crate::{
-    cards::pool::CodePool,
-    clock::{Clock, SystemClock},
-    Failpoints,
-};
+use crate::{cards::pool::CodePool, Failpoints};
 
 pub struct Deps {
     pub settings: Settings,
@@ -26,8 +22,6 @@ pub struct Deps {
     /// connection (flow control on a publishing connection would stall the consumers' acks).
     pub publisher: Arc<Publisher>,
     pub failpoints: Arc<Failpoints>,
-    /// The business clock of the scheduled work.
-    pub clock: Arc<dyn Clock>,
 }
 
 impl Deps {
@@ -36,6 +30,6 @@ impl Deps {
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-worker-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);
         let codes = CodePool::new(redis, &settings.namespace);
-        Deps { settings, db, rules, codes, topology, publisher, failpoints, clock: Arc::new(SystemClock) }
+        Deps { settings, db, rules, codes, topology, publisher, failpoints }
     }
 }

@@ -1,16 +1,20 @@
 //! The worker fleet: consumers that apply messages exactly once (inbox + change + outbox in
-//! one transaction, ack after commit), the outbox relay, and the operator commands.
+//! one transaction, ack after commit), the outbox relay, the sweeper, and the operator
+//! commands.
 
 pub mod batch;
 pub mod cards;
-pub mod clock;
 pub mod consumer;
 pub mod deps;
 pub mod failpoint;
+pub mod inbox;
 pub mod message;
+pub mod outbox;
+pub mod outcome;
 pub mod points;
 pub mod relay;
 pub mod runner;
+pub mod sweep;
 pub mod verify;
 
 pub use deps::Deps;

@@ -75,6 +75,6 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;
     sqlx::query("update outbox set sent_at = now() where id = any($1)").bind(&ids).execute(&mut *tx).await?;
     tx.commit().await?;
-    metrics::counter!("outbox_relayed_total").increment(sent as u64);
+    metrics::counter!(platform::metric_names::OUTBOX_RELAYED_TOTAL).increment(sent as u64);
     Ok(sent)
 }

@@ -1,4 +1,5 @@
-//! Starting and stopping a worker process's tasks: N consumers and the outbox relay.
+//! Starting and stopping a worker process's tasks: N consumers per domain, the outbox relay
+//! and the sweeper.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use crate::{Deps, Failpoints};
 pub struct WorkerOptions {
     pub consumers: usize,
     pub relay: bool,
-    /// Run the expiry / unfreeze sweeper.
+    /// Run the sweeper ([`crate::sweep`]).
     pub sweep: bool,
 }
 
@@ -56,7 +57,7 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
     if options.sweep {
         let deps = deps.clone();
         let shutdown = shutdown.clone();
-        tracker.spawn(async move { sweep_loop(&deps, shutdown).await });
+        tracker.spawn(async move { crate::sweep::run(&deps, shutdown).await });
     }
     tracker.close();
     WorkerHandle { deps, shutdown, tracker }
@@ -69,62 +70,4 @@ pub async fn start_from_settings(settings: Settings, shutdown: CancellationToken
     let options = WorkerOptions::from_settings(&settings);
     let deps = Arc::new(Deps::new(settings, db, redis, Arc::new(Failpoints::default())));
     Ok(start(deps, options, shutdown))
-}
-
-/// The scheduled work, every `SWEEP_INTERVAL_MS` by the injected clock: due lots expire or
-/// unfreeze, transfers and presents not taken in time go back, card codes expire, stale stock
-/// generation resumes. A round that found work runs again at once (each step takes a bounded
-/// slice), so a backlog drains without waiting out the interval and no step starves another.
-async fn sweep_loop(deps: &Deps, shutdown: CancellationToken) {
-    loop {
-        let mut busy = false;
-        match crate::points::sweep::run_once(&deps.db, deps.clock.now(), 500).await {
-            Ok(s) if s.expired_lots + s.unfrozen_lots + s.returned_transfers > 0 => {
-                busy = true;
-                metrics::counter!("sweeper_expired_lots_total").increment(s.expired_lots as u64);
-                metrics::counter!("sweeper_unfrozen_lots_total").increment(s.unfrozen_lots as u64);
-                metrics::counter!("sweeper_returned_transfers_total").increment(s.returned_transfers as u64);
-                tracing::info!(
-                    expired_lots = s.expired_lots,
-                    expired_points = s.expired_points,
-                    unfrozen_lots = s.unfrozen_lots,
-                    returned_transfers = s.returned_transfers,
-                    "sweep"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
-        }
-        match crate::cards::receive::expire_due(&deps.db, deps.clock.now()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                busy = true;
-                tracing::info!(codes = n, "expired card codes");
-            }
-            Err(e) => tracing::warn!(error = %e, "expiring card codes failed"),
-        }
-        match crate::cards::present::return_due(&deps.db, deps.clock.now()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                busy = true;
-                tracing::info!(presents = n, "returned presents not received in time");
-            }
-            Err(e) => tracing::warn!(error = %e, "returning presents failed"),
-        }
-        match crate::cards::generate::resume_stale(&deps.db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(codes = n, "resumed stale card generation"),
-            Err(e) => tracing::warn!(error = %e, "resuming card generation failed"),
-        }
-        if shutdown.is_cancelled() {
-            return;
-        }
-        if busy {
-            continue;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(deps.settings.sweep_interval) => {}
-        }
-    }
 }

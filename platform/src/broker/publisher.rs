@@ -141,7 +141,7 @@ impl Publisher {
             tracing::warn!(error = %e, "publish failed; the next publish reconnects");
             session.broken.store(true, Ordering::Relaxed);
         }
-        metrics::counter!("broker_published_total", "outcome" => if result.is_ok() { "confirmed" } else { "failed" })
+        metrics::counter!(crate::metric_names::BROKER_PUBLISHED_TOTAL, "outcome" => if result.is_ok() { "confirmed" } else { "failed" })
             .increment(1);
         result
     }

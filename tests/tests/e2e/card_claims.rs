@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use workers::{
     cards::{pool::CodePool, receive},
-    points::earn::Outcome,
+    outcome::Outcome,
     Deps, WorkerOptions,
 };
 
@@ -134,13 +134,13 @@ async fn a_batch_of_claims_is_served_in_order_each_all_or_nothing_within_limits(
         Outcome::Rejected { reason } => reason.clone(),
         other => panic!("claim {i}: {other:?}"),
     };
-    assert_eq!(outcomes[0], Outcome::Applied { points: 2 });
+    assert_eq!(outcomes[0], Outcome::Applied { count: 2 });
     assert!(reason(1).contains(&format!("card {b} is sold out (0 left, 1 asked)")), "{}", reason(1));
-    assert_eq!(outcomes[2], Outcome::Applied { points: 1 });
+    assert_eq!(outcomes[2], Outcome::Applied { count: 1 });
     assert!(reason(3).contains("get_limit 2 per member reached (2 received)"), "{}", reason(3));
     assert!(reason(4).contains(&format!("card {a} is sold out (1 left, 2 asked)")), "{}", reason(4));
     assert_eq!(outcomes[5], Outcome::Duplicate);
-    assert_eq!(outcomes[6], Outcome::Applied { points: 1 }, "the refused claims took nothing");
+    assert_eq!(outcomes[6], Outcome::Applied { count: 1 }, "the refused claims took nothing");
     let held: Vec<(String, String, i64)> = sqlx::query_as(
         "select member_no, card_id, count(*) from card_code where member_no is not null group by 1, 2 order by 1, 2",
     )

@@ -8,7 +8,7 @@ use schemas::{
     Envelope, MessageKind,
 };
 use serde_json::{json, Value};
-use workers::points::earn::{apply_batch, Outcome};
+use workers::{outcome::Outcome, points::earn::apply_batch};
 
 /// What an event should come to: points applied, or a rejection whose reason contains the text.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +158,7 @@ fn check(case: &str, mode: &str, got: &[Outcome], want: &[Want]) {
     assert_eq!(got.len(), want.len(), "{case} ({mode})");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         match (g, w) {
-            (Outcome::Applied { points }, Want::Points(p)) => assert_eq!(points, p, "{case} ({mode}) event {i}"),
+            (Outcome::Applied { count: points }, Want::Points(p)) => assert_eq!(points, p, "{case} ({mode}) event {i}"),
             (Outcome::Rejected { reason }, Want::Rejected(text)) => {
                 assert!(reason.contains(text), "{case} ({mode}) event {i}: reason {reason:?} should contain {text:?}")
             }
@@ -212,7 +212,7 @@ async fn freeze_and_expiry_times_follow_the_rule() {
     let at = t0();
     let outcomes =
         apply_batch(&env.db, &tenants, &[envelope("10080", 1, "m", Some("100"), at, "order_pay")]).await.unwrap();
-    assert_eq!(outcomes, vec![Outcome::Applied { points: 20 }]);
+    assert_eq!(outcomes, vec![Outcome::Applied { count: 20 }]);
     let (expire, unfreeze, remaining): (DateTime<Utc>, Option<DateTime<Utc>>, i64) =
         sqlx::query_as("select expire_time, unfreeze_time, remaining from points_lot where crm_id = '10080'")
             .fetch_one(&env.db)

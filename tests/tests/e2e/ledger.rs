@@ -15,12 +15,13 @@ use schemas::{
     Envelope, MessageKind,
 };
 use serde_json::json;
-use workers::points::{
-    consume,
-    earn::{self, Outcome},
-    freeze, reverse,
-    sweep::{self, Swept},
-    transfer,
+use workers::{
+    outcome::Outcome,
+    points::{
+        consume, earn, freeze, reverse,
+        sweep::{self, Swept},
+        transfer,
+    },
 };
 
 pub(crate) fn t0() -> DateTime<Utc> {
@@ -173,7 +174,7 @@ impl Ledger {
 }
 
 fn applied(points: i64) -> Outcome {
-    Outcome::Applied { points }
+    Outcome::Applied { count: points }
 }
 
 fn rejected(o: &Outcome, text: &str, case: &str) {

@@ -9,7 +9,7 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestRng, TestRunner},
 };
-use workers::points::earn::Outcome;
+use workers::outcome::Outcome;
 
 use crate::ledger::{t0, Ledger};
 

@@ -7,7 +7,7 @@
 use rand::Rng;
 use sqlx::PgPool;
 
-use crate::points::earn::{ApplyError, Outcome};
+use crate::outcome::{ApplyError, Outcome};
 
 const CHUNK: i32 = 10_000;
 /// 32 symbols without 0/O and 1/I, which cashiers misread.
@@ -59,7 +59,7 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(Outcome::Applied { points: total });
+            return Ok(Outcome::Applied { count: total });
         }
         let n = CHUNK.min(quantity - generated);
         let mut written = 0;
@@ -93,7 +93,7 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
         .await?;
         tx.commit().await?;
         total += i64::from(n);
-        metrics::counter!("cards_codes_generated_total").increment(n as u64);
+        metrics::counter!(platform::metric_names::CARDS_CODES_GENERATED_TOTAL).increment(n as u64);
     }
 }
 
@@ -109,8 +109,8 @@ pub async fn resume_stale(db: &PgPool) -> Result<i64, ApplyError> {
     .await?;
     let mut written = 0;
     for (crm_id, card_id, generate_id) in stale {
-        if let Outcome::Applied { points } = run(db, &crm_id, &card_id, &generate_id).await? {
-            written += points;
+        if let Outcome::Applied { count } = run(db, &crm_id, &card_id, &generate_id).await? {
+            written += count;
         }
     }
     Ok(written)

@@ -12,7 +12,10 @@
 use std::{future::Future, time::Duration};
 
 use deadpool_redis::redis;
-use platform::cache::REDIS_TIMEOUT;
+use platform::{
+    cache::REDIS_TIMEOUT,
+    metric_names::{CARD_POOL_CODES_TOTAL, CARD_POOL_RELOADS_TOTAL, CARD_POOL_STALE_TOTAL},
+};
 
 /// Codes loaded into a card's list at once.
 const REFILL: i64 = 2_000;
@@ -93,8 +96,8 @@ impl CodePool {
             .bind(&taken)
             .fetch_all(&mut *tx)
             .await?;
-            metrics::counter!("card_pool_codes_total", "source" => "redis").increment(locked.len() as u64);
-            metrics::counter!("card_pool_stale_total").increment((candidates.len() - locked.len()) as u64);
+            metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "redis").increment(locked.len() as u64);
+            metrics::counter!(CARD_POOL_STALE_TOTAL).increment((candidates.len() - locked.len()) as u64);
             taken.extend(locked);
         }
         let want = quantity - taken.len() as i64;
@@ -109,7 +112,7 @@ impl CodePool {
             .bind(want)
             .fetch_all(&mut *tx)
             .await?;
-            metrics::counter!("card_pool_codes_total", "source" => "postgres").increment(more.len() as u64);
+            metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "postgres").increment(more.len() as u64);
             taken.extend(more);
         }
         Ok(taken)
@@ -195,7 +198,7 @@ impl CodePool {
                 anyhow::Ok(())
             })
             .await;
-        metrics::counter!("card_pool_reloads_total").increment(1);
+        metrics::counter!(CARD_POOL_RELOADS_TOTAL).increment(1);
         Ok(match (loaded, codes.is_empty()) {
             (_, true) => Reload::Empty,
             (Some(()), false) => Reload::Loaded,

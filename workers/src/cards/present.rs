@@ -15,9 +15,9 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::lock_counter;
-use crate::points::{
-    earn::{ApplyError, Outcome},
-    ledger,
+use crate::{
+    inbox, outbox,
+    outcome::{ApplyError, Outcome},
 };
 
 /// status, holder, end of validity, whether the card can be given.
@@ -28,7 +28,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
     lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
-    if ledger::already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let code: Option<CodeRow> = sqlx::query_as(
@@ -76,13 +76,13 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
             .bind(go_back)
             .execute(&mut *tx)
             .await?;
-            ledger::outbox_events(&mut tx, "cards.present", &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
+            outbox::write(&mut tx, "cards.present", &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
                 "member_no": p.member_no, "card_id": p.card_id, "card_code": p.card_code, "present_id": ev.idempotency_key, "occurred_at": t})])
             .await?;
-            Outcome::Applied { points: 1 }
+            Outcome::Applied { count: 1 }
         }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -118,7 +118,7 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
             lock_counter(&mut tx, &ev.crm_id, m, &found.card_id).await?;
         }
     }
-    if ledger::already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let present = present_row(&mut tx, &ev.crm_id, &p.present_id, true).await?;
@@ -150,7 +150,7 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
                 .bind(t)
                 .execute(&mut *tx)
                 .await?;
-            ledger::outbox_events(
+            outbox::write(
                 &mut tx,
                 "cards.present_receive",
                 &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_receive",
@@ -158,10 +158,10 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
                 "present_id": p.present_id, "occurred_at": t})],
             )
             .await?;
-            Outcome::Applied { points: 1 }
+            Outcome::Applied { count: 1 }
         }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }
 
 /// Gives presents not received by their `go_back_time` back to their givers (status 1).
@@ -204,7 +204,7 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> 
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        ledger::outbox_events(
+        outbox::write(
             &mut tx,
             "cards.present_return",
             &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_return",

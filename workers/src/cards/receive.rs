@@ -32,11 +32,8 @@ use sqlx::PgPool;
 
 use super::pool::CodePool;
 use crate::{
-    batch,
-    points::{
-        earn::{ApplyError, Outcome},
-        ledger,
-    },
+    batch, inbox, outbox,
+    outcome::{ApplyError, Outcome},
 };
 
 #[derive(sqlx::FromRow)]
@@ -311,7 +308,7 @@ fn serve(
             "occurred_at": t,
         }));
     }
-    Outcome::Applied { points: total }
+    Outcome::Applied { count: total }
 }
 
 impl Issue {
@@ -372,7 +369,7 @@ impl Issue {
         .bind(&received)
         .execute(&mut *tx)
         .await?;
-        ledger::outbox_events(&mut *tx, "cards.receive", &self.events).await
+        outbox::write(&mut *tx, "cards.receive", &self.events).await
     }
 }
 
@@ -393,7 +390,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
     for (member, card) in &held {
         super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
-    if ledger::already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let undone: Vec<(String, i64)> = sqlx::query_as(
@@ -441,10 +438,10 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
         }
         let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.receive_reverse", "crm_id": ev.crm_id,
             "member_no": member, "received_id": received_id, "codes": total, "occurred_at": t});
-        ledger::outbox_events(&mut tx, "cards.receive_reverse", &[event]).await?;
-        Outcome::Applied { points: total }
+        outbox::write(&mut tx, "cards.receive_reverse", &[event]).await?;
+        Outcome::Applied { count: total }
     };
-    ledger::finish(tx, ev, &member, outcome).await
+    inbox::finish(tx, ev, &member, outcome).await
 }
 
 /// Codes past the end of their validity become expired (4), each recorded once in
@@ -472,7 +469,7 @@ pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
                        "card_id": card_id, "card_code": code, "occurred_at": now})
             })
             .collect();
-        ledger::outbox_events(&mut tx, "cards.expire", &events).await?;
+        outbox::write(&mut tx, "cards.expire", &events).await?;
     }
     tx.commit().await?;
     Ok(gone.len() as u64)

@@ -13,9 +13,9 @@ use schemas::{
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::points::{
-    earn::{ApplyError, Outcome},
-    ledger,
+use crate::{
+    inbox, outbox,
+    outcome::{ApplyError, Outcome},
 };
 
 #[derive(sqlx::FromRow)]
@@ -47,7 +47,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     let t = ev.occurred_at;
     let mut tx = db.begin().await?;
     let used = super::lock_counter(&mut tx, &ev.crm_id, &p.member_no, &p.card_id).await?;
-    if ledger::already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let code: Option<Code> = sqlx::query_as(
@@ -118,11 +118,11 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
             .await?;
             let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem", "crm_id": ev.crm_id, "member_no": p.member_no,
                 "card_id": p.card_id, "card_code": p.card_code, "redeem_id": ev.idempotency_key, "channel": p.redeem_channel, "occurred_at": t});
-            ledger::outbox_events(&mut tx, "cards.redeem", &[event]).await?;
-            Outcome::Applied { points: 1 }
+            outbox::write(&mut tx, "cards.redeem", &[event]).await?;
+            Outcome::Applied { count: 1 }
         }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }
 
 /// Reverses a redemption: the code is available again if still valid, else expired.
@@ -139,7 +139,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
     if let Some((member, card, _)) = &found {
         super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
     }
-    if ledger::already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
     let outcome = match &found {
@@ -182,11 +182,11 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
                     .await?;
                 let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem_reverse", "crm_id": ev.crm_id, "member_no": member,
                     "card_id": card, "card_code": code, "redeem_id": redeem_id, "rollback_status": rollback, "occurred_at": t});
-                ledger::outbox_events(&mut tx, "cards.redeem_reverse", &[event]).await?;
-                Outcome::Applied { points: 1 }
+                outbox::write(&mut tx, "cards.redeem_reverse", &[event]).await?;
+                Outcome::Applied { count: 1 }
             }
         }
     };
     let member = found.as_ref().map_or("", |(m, _, _)| m.as_str());
-    ledger::finish(tx, ev, member, outcome).await
+    inbox::finish(tx, ev, member, outcome).await
 }

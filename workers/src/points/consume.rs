@@ -8,9 +8,10 @@ use schemas::{
 };
 use sqlx::PgPool;
 
-use super::{
-    earn::{ApplyError, Outcome},
-    ledger::{self, Entry},
+use super::ledger::{self, Entry};
+use crate::{
+    inbox,
+    outcome::{ApplyError, Outcome},
 };
 
 /// Applies one spend in its own transaction.
@@ -58,8 +59,8 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
             .execute(&mut *tx)
             .await?;
             ledger::outbox(&mut tx, "points.consume", &[&entry]).await?;
-            Outcome::Applied { points }
+            Outcome::Applied { count: points }
         }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }

@@ -27,46 +27,10 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::batch;
-
-/// What became of one message of the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Applied {
-        points: i64,
-    },
-    /// A business outcome (no rule, limit reached): stored, acked, not retried.
-    Rejected {
-        reason: String,
-    },
-    /// The key was applied before; nothing changed.
-    Duplicate,
-    /// Cannot be applied by any retry (unknown tenant): park it with the reason.
-    Poison {
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// How an applied or rejected outcome is stored in the inbox: (status, points, reason).
-    /// Duplicates and poison are never stored.
-    pub fn stored(&self) -> (&'static str, i64, Option<&str>) {
-        match self {
-            Outcome::Applied { points } => ("applied", *points, None),
-            Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
-            Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("only applied or rejected outcomes are stored"),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    /// Another transaction inserted one of the keys first: roll back and try again.
-    #[error("an inbox key was taken concurrently")]
-    KeyRace,
-}
+use crate::{
+    batch,
+    outcome::{ApplyError, Outcome},
+};
 
 /// One credit: a lot and its ledger row.
 struct Credit {
@@ -291,7 +255,7 @@ fn compute(
         });
     }
     if total > 0 {
-        Outcome::Applied { points: total }
+        Outcome::Applied { count: total }
     } else {
         Outcome::Rejected { reason: reasons.join("; ") }
     }
@@ -488,7 +452,7 @@ async fn write_credits(
         .execute(&mut *tx)
         .await?;
     }
-    super::ledger::outbox_events(&mut *tx, "points.produce", &analytics).await?;
+    crate::outbox::write(&mut *tx, "points.produce", &analytics).await?;
     let mut members: Vec<(MemberKey, (i64, i64))> = per_member.into_iter().collect();
     members.sort();
     let (keys, deltas): (Vec<MemberKey>, Vec<(i64, i64)>) = members.into_iter().unzip();

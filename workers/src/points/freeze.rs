@@ -13,9 +13,10 @@ use schemas::{
 };
 use sqlx::PgPool;
 
-use super::{
-    earn::{ApplyError, Outcome},
-    ledger::{self, Entry},
+use super::ledger::{self, Entry};
+use crate::{
+    inbox,
+    outcome::{ApplyError, Outcome},
 };
 
 /// "Until released": far enough never to come, and representable (unlike `infinity`).
@@ -65,9 +66,9 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
-        Outcome::Applied { points: p.points }
+        Outcome::Applied { count: p.points }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }
 
 pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Outcome, ApplyError> {
@@ -110,7 +111,7 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
-        Outcome::Applied { points }
+        Outcome::Applied { count: points }
     };
-    ledger::finish(tx, ev, member.as_deref().unwrap_or(""), outcome).await
+    inbox::finish(tx, ev, member.as_deref().unwrap_or(""), outcome).await
 }

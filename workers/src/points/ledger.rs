@@ -1,6 +1,7 @@
 //! What the one-message ledger handlers (spend, reversal, the sweeper) share: locking a member,
-//! the inbox row, ledger rows, the lots a debit takes from, and the outbox row. The card
-//! handlers use the same opening and ending (inbox check, outbox row, `finish`).
+//! opening a handler's transaction (member locks, then the inbox check), ledger rows and their
+//! analytics events, and the lots a debit takes from. The inbox and outbox themselves are
+//! [`crate::inbox`] and [`crate::outbox`].
 //!
 //! Lock order, the same as the batched earn apply: the member's balance row first, then inbox
 //! keys. Debits lock the member before reading lots, so two debits of one member run one
@@ -9,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use schemas::Envelope;
 use serde_json::Value;
-use sqlx::{types::Json, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::earn::{ApplyError, Outcome};
+use crate::inbox;
 
 /// Creates the member's balance row if needed and locks it; returns (points, debt).
 pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -> sqlx::Result<(i64, i64)> {
@@ -25,60 +26,6 @@ pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -
         .bind(member_no)
         .fetch_one(&mut *tx)
         .await
-}
-
-/// Ends a one-message handler: stores the outcome under the message's key and commits. A key
-/// stored meanwhile by another transaction is a race: rolled back, for the consumer to retry
-/// (the retry finds the key and answers a duplicate).
-pub async fn finish<P>(
-    mut tx: Transaction<'static, Postgres>,
-    envelope: &Envelope<P>,
-    member_no: &str,
-    outcome: Outcome,
-) -> Result<Outcome, ApplyError> {
-    let (status, points, reason) = outcome.stored();
-    let done = sqlx::query(
-        "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
-    )
-    .bind(&envelope.crm_id)
-    .bind(envelope.kind.key_kind())
-    .bind(&envelope.idempotency_key)
-    .bind(envelope.message_id)
-    .bind(envelope.kind.as_str())
-    .bind(member_no)
-    .bind(status)
-    .bind(points)
-    .bind(reason)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(ApplyError::KeyRace);
-    }
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-/// Whether the message's key was applied before (under the member lock the caller holds).
-async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
-        .bind(&envelope.crm_id)
-        .bind(envelope.kind.key_kind())
-        .bind(&envelope.idempotency_key)
-        .fetch_one(&mut *tx)
-        .await
-}
-
-/// Counts a later delivery of an applied key.
-async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
-    let (crm_id, key_kind, key) = (&envelope.crm_id, envelope.kind.key_kind(), &envelope.idempotency_key);
-    sqlx::query("update inbox set duplicates = duplicates + 1, updated_at = now() where crm_id = $1 and key_kind = $2 and idem_key = $3")
-        .bind(crm_id)
-        .bind(key_kind)
-        .bind(key)
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// One ledger row.
@@ -158,32 +105,7 @@ pub fn analytics(e: &Entry) -> Value {
 /// One outbox row holding these ledger rows' analytics events.
 pub async fn outbox(tx: &mut PgConnection, routing_key: &str, entries: &[&Entry]) -> sqlx::Result<()> {
     let events: Vec<Value> = entries.iter().map(|e| analytics(e)).collect();
-    outbox_events(tx, routing_key, &events).await
-}
-
-/// One outbox row holding these analytics events (the relay sends them as one message).
-pub async fn outbox_events(tx: &mut PgConnection, routing_key: &str, events: &[Value]) -> sqlx::Result<()> {
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, $3)")
-        .bind(routing_key)
-        .bind(Json(events))
-        .bind(events.len() as i32)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-/// Whether the message's key was applied before; if so the duplicate is counted (on another
-/// connection) and the caller answers `Duplicate`, dropping (rolling back) its transaction.
-pub(crate) async fn already_applied<P>(
-    tx: &mut PgConnection,
-    db: &PgPool,
-    envelope: &Envelope<P>,
-) -> sqlx::Result<bool> {
-    if seen(tx, envelope).await? {
-        count_duplicate(db, envelope).await?;
-        return Ok(true);
-    }
-    Ok(false)
+    crate::outbox::write(tx, routing_key, &events).await
 }
 
 /// A lot a debit can take from.
@@ -353,7 +275,7 @@ pub async fn open<P>(
     for member in members {
         lock_member(&mut tx, &ev.crm_id, member).await?;
     }
-    if already_applied(&mut tx, db, ev).await? {
+    if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(None);
     }
     Ok(Some(tx))

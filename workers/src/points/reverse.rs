@@ -12,9 +12,10 @@ use platform::rules::TenantRules;
 use schemas::{points::ReversePayload, Envelope};
 use sqlx::{PgConnection, PgPool};
 
-use super::{
-    earn::{ApplyError, Outcome},
-    ledger::{self, Entry},
+use super::ledger::{self, Entry};
+use crate::{
+    inbox,
+    outcome::{ApplyError, Outcome},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,16 +71,16 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
             } else if rows[0].event_type == "produce" {
                 reverse_earn(&mut tx, ev, &rows, wanted).await?;
                 mark_reversed(&mut tx, &rows, wanted).await?;
-                Outcome::Applied { points: wanted }
+                Outcome::Applied { count: wanted }
             } else {
                 reverse_spend(&mut tx, ev, &rows[0], wanted).await?;
                 mark_reversed(&mut tx, &rows, wanted).await?;
-                Outcome::Applied { points: wanted }
+                Outcome::Applied { count: wanted }
             }
         }
     };
     let member_no = found.first().map_or("", |o| o.member_no.as_str());
-    ledger::finish(tx, ev, member_no, outcome).await
+    inbox::finish(tx, ev, member_no, outcome).await
 }
 
 /// Spreads `points` over the origin rows' `reversed` and sets their `reverse_status`

@@ -1,12 +1,12 @@
 //! The scheduled ledger work: lots whose `expire_time` has come lose their remainder (ledger
 //! `expire`), lots whose `unfreeze_time` has come become spendable (ledger `unfreeze`, which
 //! moves points from frozen to available and so does not count in the balance), and transfers
-//! not accepted in time go back to their givers (ledger `transfer_return`).
+//! not accepted in time go back to their givers (ledger `transfer_return`, in `transfer.rs`).
 //!
 //! Exactly once with N workers: each member is handled in its own transaction that locks the
 //! member's balance row with `SKIP LOCKED` (a member busy elsewhere waits for the next round),
-//! then re-reads its due lots under that lock. `now` is a parameter: the business clock is
-//! injected, so tests move time instead of sleeping.
+//! then re-reads its due lots under that lock. `now` is a parameter, so tests move time
+//! instead of sleeping.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -23,8 +23,15 @@ pub struct Swept {
     pub returned_transfers: usize,
 }
 
-/// Runs one round for up to `members` members with due lots.
+/// Runs the points steps once: transfers due go back, then up to `members` members' due lots
+/// expire or unfreeze. (The sweeper runs them as two steps of [`crate::sweep::STEPS`].)
 pub async fn run_once(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Result<Swept> {
+    let returned_transfers = super::transfer::return_due(db, now, members).await?;
+    Ok(Swept { returned_transfers, ..expire_and_unfreeze(db, now, members).await? })
+}
+
+/// Expires or unfreezes the due lots of up to `members` members.
+pub async fn expire_and_unfreeze(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Result<Swept> {
     let due: Vec<(String, String)> = sqlx::query_as(
         "select distinct crm_id, member_no from (
              (select crm_id, member_no from points_lot
@@ -37,8 +44,7 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Re
     .bind(members)
     .fetch_all(db)
     .await?;
-    let mut swept =
-        Swept { returned_transfers: super::transfer::return_due(db, now, members).await?, ..Swept::default() };
+    let mut swept = Swept::default();
     for (crm_id, member_no) in due {
         let one = sweep_member(db, &crm_id, &member_no, now).await?;
         swept.expired_lots += one.expired_lots;

@@ -15,9 +15,10 @@ use schemas::{
 };
 use sqlx::{PgConnection, PgPool};
 
-use super::{
-    earn::{ApplyError, Outcome},
-    ledger::{self, Entry},
+use super::ledger::{self, Entry};
+use crate::{
+    inbox,
+    outcome::{ApplyError, Outcome},
 };
 
 /// Moves points from the giver into escrow.
@@ -73,9 +74,9 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
         .execute(&mut *tx)
         .await?;
         ledger::outbox(&mut tx, "points.transfer", &[&entry]).await?;
-        Outcome::Applied { points: p.points }
+        Outcome::Applied { count: p.points }
     };
-    ledger::finish(tx, ev, &p.member_no, outcome).await
+    inbox::finish(tx, ev, &p.member_no, outcome).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -187,10 +188,10 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
                 .execute(&mut *tx)
                 .await?;
             ledger::outbox(&mut tx, "points.accept", &[&entry]).await?;
-            Outcome::Applied { points: tr.points }
+            Outcome::Applied { count: tr.points }
         }
     };
-    ledger::finish(tx, ev, receiver, outcome).await
+    inbox::finish(tx, ev, receiver, outcome).await
 }
 
 /// Returns transfers not accepted by their time-out to their givers, into the lots the points

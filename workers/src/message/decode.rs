@@ -12,45 +12,7 @@ use schemas::{
 };
 use serde::{de::DeserializeOwned, Deserialize};
 
-/// A decoded, validated message.
-#[derive(Debug, Clone)]
-pub enum Message {
-    PointsEarn(Envelope<EarnPayload>),
-    PointsConsume(Envelope<ConsumePayload>),
-    PointsReverse(Envelope<ReversePayload>),
-    PointsTransfer(Envelope<TransferPayload>),
-    PointsAccept(Envelope<AcceptPayload>),
-    PointsFreeze(Envelope<FreezePayload>),
-    PointsUnfreeze(Envelope<UnfreezePayload>),
-    CardsGenerate(Envelope<GeneratePayload>),
-    CardsReceive(Envelope<ReceivePayload>),
-    CardsRedeem(Envelope<RedeemPayload>),
-    CardsRedeemReverse(Envelope<RedeemReverse>),
-    CardsPresent(Envelope<PresentPayload>),
-    CardsPresentReceive(Envelope<PresentReceive>),
-    CardsReceiveReverse(Envelope<ReceiveReverse>),
-}
-
-impl Message {
-    pub fn crm_id(&self) -> &str {
-        match self {
-            Message::PointsEarn(e) => &e.crm_id,
-            Message::PointsConsume(e) => &e.crm_id,
-            Message::PointsReverse(e) => &e.crm_id,
-            Message::PointsTransfer(e) => &e.crm_id,
-            Message::PointsAccept(e) => &e.crm_id,
-            Message::PointsFreeze(e) => &e.crm_id,
-            Message::PointsUnfreeze(e) => &e.crm_id,
-            Message::CardsGenerate(e) => &e.crm_id,
-            Message::CardsReceive(e) => &e.crm_id,
-            Message::CardsRedeem(e) => &e.crm_id,
-            Message::CardsRedeemReverse(e) => &e.crm_id,
-            Message::CardsPresent(e) => &e.crm_id,
-            Message::CardsPresentReceive(e) => &e.crm_id,
-            Message::CardsReceiveReverse(e) => &e.crm_id,
-        }
-    }
-}
+use super::Message;
 
 /// Only the routing fields, to classify before decoding the payload.
 #[derive(Deserialize)]

@@ -1,0 +1,161 @@
+//! The inbox, as the handlers write it: one row per business key holding the first outcome,
+//! the check for a key applied before, and the count of later deliveries. Every domain's
+//! handlers open and end with these (the reading side is `platform::inbox`).
+
+use std::collections::HashSet;
+
+use schemas::Envelope;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
+
+use crate::outcome::{ApplyError, Outcome};
+
+/// (crm_id, idempotency key).
+pub type Key = (String, String);
+
+/// Inbox rows to insert together, as the columns of one `unnest` statement.
+#[derive(Default)]
+pub struct Rows<'a> {
+    crm: Vec<&'a str>,
+    key_kind: Vec<&'static str>,
+    key: Vec<&'a str>,
+    message: Vec<uuid::Uuid>,
+    kind: Vec<&'static str>,
+    member: Vec<&'a str>,
+    status: Vec<&'static str>,
+    count: Vec<i64>,
+    reason: Vec<Option<&'a str>>,
+}
+
+impl<'a> Rows<'a> {
+    pub fn with_capacity(n: usize) -> Rows<'a> {
+        Rows {
+            crm: Vec::with_capacity(n),
+            key_kind: Vec::with_capacity(n),
+            key: Vec::with_capacity(n),
+            message: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            member: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            count: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds the row of an applied or rejected outcome.
+    pub fn push<P>(&mut self, envelope: &'a Envelope<P>, member_no: &'a str, outcome: &'a Outcome) {
+        let (status, count, reason) = outcome.stored();
+        self.crm.push(&envelope.crm_id);
+        self.key_kind.push(envelope.kind.key_kind());
+        self.key.push(&envelope.idempotency_key);
+        self.message.push(envelope.message_id);
+        self.kind.push(envelope.kind.as_str());
+        self.member.push(member_no);
+        self.status.push(status);
+        self.count.push(count);
+        self.reason.push(reason);
+    }
+
+    pub fn len(&self) -> usize {
+        self.crm.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.crm.is_empty()
+    }
+
+    /// Inserts the rows (`on conflict do nothing`, in the order pushed: push them sorted by
+    /// key, the lock order every transaction shares) and returns the keys actually inserted.
+    /// A key missing from the answer existed already.
+    pub async fn insert(&self, tx: &mut PgConnection) -> sqlx::Result<HashSet<Key>> {
+        let inserted: Vec<Key> = sqlx::query_as(
+            "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                                  $8::bigint[], $9::text[])
+             on conflict do nothing
+             returning crm_id, idem_key",
+        )
+        .bind(&self.crm)
+        .bind(&self.key_kind)
+        .bind(&self.key)
+        .bind(&self.message)
+        .bind(&self.kind)
+        .bind(&self.member)
+        .bind(&self.status)
+        .bind(&self.count)
+        .bind(&self.reason)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(inserted.into_iter().collect())
+    }
+}
+
+/// Ends a one-message handler: stores the outcome under the message's key and commits. A key
+/// stored meanwhile by another transaction is a race: rolled back, for the consumer to retry
+/// (the retry finds the key and answers a duplicate).
+pub async fn finish<P>(
+    mut tx: Transaction<'static, Postgres>,
+    envelope: &Envelope<P>,
+    member_no: &str,
+    outcome: Outcome,
+) -> Result<Outcome, ApplyError> {
+    let mut row = Rows::with_capacity(1);
+    row.push(envelope, member_no, &outcome);
+    if row.insert(&mut tx).await?.len() != 1 {
+        return Err(ApplyError::KeyRace);
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Whether the message's key was applied before (under the lock the caller holds).
+pub async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
+        .bind(&envelope.crm_id)
+        .bind(envelope.kind.key_kind())
+        .bind(&envelope.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await
+}
+
+/// Adds later deliveries to their keys' first outcome: (crm_id, key kind, key, how many).
+/// Sort them by key, the lock order every transaction shares.
+pub async fn count_duplicates<'e>(db: impl PgExecutor<'e>, counts: &[(&str, &str, &str, i32)]) -> sqlx::Result<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let (mut c, mut kk, mut k, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &(crm, key_kind, key, count) in counts {
+        c.push(crm);
+        kk.push(key_kind);
+        k.push(key);
+        n.push(count);
+    }
+    sqlx::query(
+        "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
+         from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, kk, k, n)
+         where i.crm_id = t.c and i.key_kind = t.kk and i.idem_key = t.k",
+    )
+    .bind(&c)
+    .bind(&kk)
+    .bind(&k)
+    .bind(&n)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Counts one later delivery of an applied key.
+pub async fn count_duplicate<P>(db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<()> {
+    let one = (envelope.crm_id.as_str(), envelope.kind.key_kind(), envelope.idempotency_key.as_str(), 1);
+    count_duplicates(db, &[one]).await
+}
+
+/// Whether the message's key was applied before; if so the duplicate is counted (on another
+/// connection) and the caller answers `Duplicate`, dropping (rolling back) its transaction.
+pub async fn already_applied<P>(tx: &mut PgConnection, db: &PgPool, envelope: &Envelope<P>) -> sqlx::Result<bool> {
+    if seen(tx, envelope).await? {
+        count_duplicate(db, envelope).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
