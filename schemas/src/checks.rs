@@ -107,3 +107,21 @@ pub fn paging(
     check_range("page_size", size, 1, max_size)?;
     Ok((page, size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_points_and_cards_return() {
+        let msg = |r: Result<(), FieldError>| r.unwrap_err().message;
+        assert_eq!(msg(check_len("operator", &"x".repeat(129), 128)), "must be at most 128 characters");
+        assert_eq!(msg(check_text("subtitle", &"x".repeat(129), 0, 128)), "must be at most 128 characters");
+        assert_eq!(msg(check_text("title", "  ", 1, 64)), "must be 1-64 characters", "blank counts as empty");
+        assert_eq!(msg(check_range("quantity", 0, 1, 100)), "must be between 1 and 100");
+        assert_eq!(msg(check_key("event_no", "")), "must not be empty");
+        assert_eq!(msg(check_key("event_no", "a b")), "must not contain spaces or control characters");
+        assert_eq!(paging(None, None, 10, 100), Ok((1, 10)));
+        assert_eq!(paging(Some(0), None, 10, 100).unwrap_err().field, "page_id");
+    }
+}

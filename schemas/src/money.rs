@@ -98,4 +98,27 @@ mod tests {
         }
         assert_eq!(Cents(9990).to_decimal_string(), "99.90");
     }
+
+    #[test]
+    fn points_and_cards_word_a_wrong_amount_as_before() {
+        #[derive(Debug, Deserialize)]
+        struct Points {
+            #[serde(default, deserialize_with = "de_amount")]
+            amount: Option<Cents>,
+        }
+        #[derive(Debug, Deserialize)]
+        struct Card {
+            #[serde(default, deserialize_with = "de_card_amount")]
+            amount: Option<Cents>,
+        }
+        let wrong = serde_json::json!({"amount": true});
+        let points = serde_json::from_value::<Points>(wrong.clone()).unwrap_err().to_string();
+        assert_eq!(points, "expected a number, found true");
+        let card = serde_json::from_value::<Card>(wrong).unwrap_err().to_string();
+        assert_eq!(card, "expected an amount, found true");
+        let both = serde_json::json!({"amount": "12.5"});
+        assert_eq!(serde_json::from_value::<Points>(both.clone()).unwrap().amount, Some(Cents(1250)));
+        assert_eq!(serde_json::from_value::<Card>(both).unwrap().amount, Some(Cents(1250)));
+        assert_eq!(serde_json::from_value::<Card>(serde_json::json!({})).unwrap().amount, None);
+    }
 }
