@@ -1,11 +1,14 @@
-//! Cards (coupons, seed 003): the card definition as created, stored and shown, with its
-//! validation, and the stock-generation request.
+//! Cards (coupons, seed 003): the card definition as created, with its validation and its
+//! redeem window; the add-stock request and the generation payload; and the member commands
+//! (receive and its reverse, redeem and its reverse, present and present-receive) with the
+//! payloads they become on the broker.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    points::{de_lenient_int, Cents},
+    checks::{check_key, check_range, check_text, de_lenient_int},
+    money::{de_card_amount, Cents},
     FieldError,
 };
 
@@ -60,10 +63,10 @@ pub struct CreateCard {
     pub generate_type: i64,
     #[serde(default)]
     pub generate_file: Option<String>,
-    #[serde(default, deserialize_with = "de_money")]
+    #[serde(default, deserialize_with = "de_card_amount")]
     #[schema(value_type = Option<f64>)]
     pub cash_amount: Option<Cents>,
-    #[serde(default, deserialize_with = "de_money")]
+    #[serde(default, deserialize_with = "de_card_amount")]
     #[schema(value_type = Option<f64>)]
     pub cash_condition: Option<Cents>,
     /// Discount cards: the rate paid (0.8 is 20 % off), in (0, 1].
@@ -81,38 +84,6 @@ pub struct CreateCard {
     pub cost_value: Option<f64>,
     #[schema(value_type = Object)]
     pub extra_info: Value,
-}
-
-fn de_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cents>, D::Error> {
-    let value = Option::<Value>::deserialize(d)?;
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Cents::parse(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
-        Some(Value::String(s)) => Cents::parse(&s).map(Some).map_err(serde::de::Error::custom),
-        Some(other) => Err(serde::de::Error::custom(format!("expected an amount, found {other}"))),
-    }
-}
-
-fn range(field: &str, v: i64, min: i64, max: i64) -> Result<(), FieldError> {
-    if v < min || v > max {
-        return Err(FieldError::new(field, format!("must be between {min} and {max}")));
-    }
-    Ok(())
-}
-
-fn text(field: &str, v: &str, min: usize, max: usize) -> Result<(), FieldError> {
-    let n = v.trim().chars().count();
-    if n < min || v.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            if min > 0 {
-                format!("must be {min}-{max} characters")
-            } else {
-                format!("must be at most {max} characters")
-            },
-        ));
-    }
-    Ok(())
 }
 
 /// Parses `"0,1,6"` into its numbers, each within `min..=max`, without repeats.
@@ -137,24 +108,24 @@ pub fn day_list(field: &str, v: &str, min: i64, max: i64) -> Result<Vec<i64>, Fi
 impl CreateCard {
     /// Checks every field and the fields each choice needs.
     pub fn validate(&self) -> Result<(), FieldError> {
-        range("card_type", self.card_type, 0, 4)?;
-        text("title", &self.title, 1, 64)?;
-        text("subtitle", &self.subtitle, 0, 128)?;
+        check_range("card_type", self.card_type, 0, 4)?;
+        check_text("title", &self.title, 1, 64)?;
+        check_text("subtitle", &self.subtitle, 0, 128)?;
         if self.source != 1 && self.source != 2 {
             return Err(FieldError::new("source", "must be 1 (WeChat merchant card) or 2 (own card)"));
         }
         if let Some(scene) = &self.scene {
-            text("scene", scene, 0, 64)?;
+            check_text("scene", scene, 0, 64)?;
         }
-        text("notice", &self.notice, 1, 32)?;
-        text("rule", &self.rule, 1, 65_535)?;
+        check_text("notice", &self.notice, 1, 32)?;
+        check_text("rule", &self.rule, 1, 65_535)?;
         match self.date_type {
             Some(1) => {
                 let begin =
                     self.begin_time.ok_or_else(|| FieldError::new("begin_time", "is required when date_type is 1"))?;
                 let end =
                     self.end_time.ok_or_else(|| FieldError::new("end_time", "is required when date_type is 1"))?;
-                range("begin_time", begin, 0, 32_503_680_000)?;
+                check_range("begin_time", begin, 0, 32_503_680_000)?;
                 if end <= begin {
                     return Err(FieldError::new("end_time", "must be after begin_time"));
                 }
@@ -166,8 +137,8 @@ impl CreateCard {
                 let days = self
                     .expire_day_count
                     .ok_or_else(|| FieldError::new("expire_day_count", "is required when date_type is 2"))?;
-                range("start_day_count", start, 0, 3650)?;
-                range("expire_day_count", days, 1, 3650)?;
+                check_range("start_day_count", start, 0, 3650)?;
+                check_range("expire_day_count", days, 1, 3650)?;
             }
             Some(3) => {}
             _ => return Err(FieldError::new("date_type", "must be 1 (fixed range), 2 (after receipt) or 3 (forever)")),
@@ -180,14 +151,14 @@ impl CreateCard {
         }
         let begin = self.day_begin_time.unwrap_or(0);
         let end = self.day_end_time.unwrap_or(86_399);
-        range("day_begin_time", begin, 0, 86_399)?;
-        range("day_end_time", end, 0, 86_399)?;
+        check_range("day_begin_time", begin, 0, 86_399)?;
+        check_range("day_end_time", end, 0, 86_399)?;
         if begin >= end {
             return Err(FieldError::new("day_end_time", "must be after day_begin_time"));
         }
-        range("total_quantity", self.total_quantity, 0, 10_000_000)?;
-        range("get_limit", self.get_limit.unwrap_or(0), 0, 10_000)?;
-        range("use_limit", self.use_limit.unwrap_or(0), 0, 10_000)?;
+        check_range("total_quantity", self.total_quantity, 0, 10_000_000)?;
+        check_range("get_limit", self.get_limit.unwrap_or(0), 0, 10_000)?;
+        check_range("use_limit", self.use_limit.unwrap_or(0), 0, 10_000)?;
         if self.generate_type != 1 && self.generate_type != 2 {
             return Err(FieldError::new("generate_type", "must be 1 (generated) or 2 (imported)"));
         }
@@ -211,9 +182,9 @@ impl CreateCard {
                 return Err(FieldError::new("discount", "must be between 0 and 1"));
             }
         }
-        text("icon", &self.icon, 1, 128)?;
+        check_text("icon", &self.icon, 1, 128)?;
         if let Some(c) = &self.cost_center {
-            text("cost_center", c, 0, 64)?;
+            check_text("cost_center", c, 0, 64)?;
         }
         match (self.cost_type, self.cost_value) {
             (Some(t), _) if t != 1 && t != 2 => {
@@ -255,10 +226,10 @@ pub struct AddStock {
 
 impl AddStock {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::points::check_key("card_id", &self.card_id)?;
-        range("quantity", self.quantity, 1, 10_000_000)?;
+        check_key("card_id", &self.card_id)?;
+        check_range("quantity", self.quantity, 1, 10_000_000)?;
         if let Some(g) = &self.generate_id {
-            crate::points::check_key("generate_id", g)?;
+            check_key("generate_id", g)?;
         }
         Ok(())
     }
@@ -294,7 +265,7 @@ pub struct ReceivePayload {
 
 impl ReceiveRequest {
     pub fn validate(self) -> Result<(String, ReceivePayload), FieldError> {
-        crate::points::check_key("received_id", &self.received_id)?;
+        check_key("received_id", &self.received_id)?;
         let payload = ReceivePayload { member_no: self.member_no, out_str: self.out_str, card_info: self.card_info };
         payload.validate()?;
         Ok((self.received_id, payload))
@@ -303,14 +274,14 @@ impl ReceiveRequest {
 
 impl ReceivePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::points::check_key("member_no", &self.member_no)?;
-        text("out_str", &self.out_str, 1, 64)?;
+        check_key("member_no", &self.member_no)?;
+        check_text("out_str", &self.out_str, 1, 64)?;
         if self.card_info.is_empty() || self.card_info.len() > 20 {
             return Err(FieldError::new("card_info", "must name 1 to 20 cards"));
         }
         for (card_id, quantity) in &self.card_info {
-            crate::points::check_key("card_info", card_id)?;
-            range(&format!("card_info.{card_id}"), *quantity, 1, 100)?;
+            check_key("card_info", card_id)?;
+            check_range(&format!("card_info.{card_id}"), *quantity, 1, 100)?;
         }
         Ok(())
     }
@@ -385,7 +356,7 @@ pub struct RedeemPayload {
 
 impl RedeemRequest {
     pub fn validate(self) -> Result<(String, RedeemPayload), FieldError> {
-        crate::points::check_key("redeem_id", &self.redeem_id)?;
+        check_key("redeem_id", &self.redeem_id)?;
         let payload = RedeemPayload {
             member_no: self.member_no,
             card_id: self.card_id,
@@ -400,11 +371,11 @@ impl RedeemRequest {
 
 impl RedeemPayload {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::points::check_key("member_no", &self.member_no)?;
-        crate::points::check_key("card_id", &self.card_id)?;
-        crate::points::check_key("card_code", &self.card_code)?;
-        text("redeem_channel", &self.redeem_channel, 1, 64)?;
-        text("redeem_extra", &self.redeem_extra, 0, 256)
+        check_key("member_no", &self.member_no)?;
+        check_key("card_id", &self.card_id)?;
+        check_key("card_code", &self.card_code)?;
+        check_text("redeem_channel", &self.redeem_channel, 1, 64)?;
+        check_text("redeem_extra", &self.redeem_extra, 0, 256)
     }
 }
 
@@ -450,10 +421,10 @@ impl PresentRequest {
 
 impl PresentPayload {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::points::check_key("member_no", &self.member_no)?;
-        crate::points::check_key("card_id", &self.card_id)?;
-        crate::points::check_key("card_code", &self.card_code)?;
-        text("presant_extra", &self.presant_extra, 0, 256)
+        check_key("member_no", &self.member_no)?;
+        check_key("card_id", &self.card_id)?;
+        check_key("card_code", &self.card_code)?;
+        check_text("presant_extra", &self.presant_extra, 0, 256)
     }
 }
 
@@ -468,8 +439,8 @@ pub struct PresentReceive {
 
 impl PresentReceive {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::points::check_key("member_no", &self.member_no)?;
-        crate::points::check_key("present_id", &self.present_id)
+        check_key("member_no", &self.member_no)?;
+        check_key("present_id", &self.present_id)
     }
 
     pub fn key(&self) -> String {
@@ -485,61 +456,4 @@ pub struct ReceiveReverse {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::{TimeZone, Utc};
-
-    use super::{day_list, RedeemWindow};
-    use crate::time::DEFAULT_TIME_ZONE;
-
-    #[test]
-    fn redeem_windows_follow_the_tenants_local_day() {
-        // Mondays, 10:00:00..=21:59:59, Asia/Shanghai (UTC+8).
-        let window =
-            RedeemWindow { weekdays: Some(vec![1]), monthdays: None, day_begin_time: 36_000, day_end_time: 79_199 };
-        let utc = |d: u32, h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 11, d, h, m, s).unwrap();
-        // 2026-11-23 is a Monday (local).
-        for (case, t, ok) in [
-            ("Monday 10:00:00 local", utc(23, 2, 0, 0), true),
-            ("Monday 09:59:59 local", utc(23, 1, 59, 59), false),
-            ("Monday 21:59:59 local", utc(23, 13, 59, 59), true),
-            ("Monday 22:00:00 local", utc(23, 14, 0, 0), false),
-            ("Monday 12:00 local is still Monday 04:00 UTC", utc(23, 4, 0, 0), true),
-            ("Tuesday 10:00 local is Monday 02:00 UTC: refused", utc(24, 2, 0, 0), false),
-            ("Sunday 23:30 UTC is Monday 07:30 local: weekday fine, hour not", utc(22, 23, 30, 0), false),
-        ] {
-            assert_eq!(
-                window.check(t, DEFAULT_TIME_ZONE).is_ok(),
-                ok,
-                "{case}: {:?}",
-                window.check(t, DEFAULT_TIME_ZONE)
-            );
-        }
-        // The whole day, day boundary: 23:59:59 is the last second of the 1st, 00:00:00 the 2nd.
-        let first = RedeemWindow { weekdays: None, monthdays: Some(vec![1]), day_begin_time: 0, day_end_time: 86_399 };
-        assert!(
-            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 15, 59, 59).unwrap(), DEFAULT_TIME_ZONE).is_ok(),
-            "Dec 1st 23:59:59 local"
-        );
-        assert!(
-            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 16, 0, 0).unwrap(), DEFAULT_TIME_ZONE).is_err(),
-            "Dec 2nd 00:00:00 local"
-        );
-        assert!(
-            first.check(Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap(), DEFAULT_TIME_ZONE).is_ok(),
-            "Dec 1st 00:00:00 local"
-        );
-        assert!(
-            first.check(Utc.with_ymd_and_hms(2026, 12, 1, 16, 0, 0).unwrap(), chrono_tz::UTC).is_ok(),
-            "in UTC it is still the 1st"
-        );
-    }
-
-    #[test]
-    fn day_lists() {
-        assert_eq!(day_list("weekdays", "0, 1,6", 0, 6).unwrap(), vec![0, 1, 6]);
-        assert!(day_list("weekdays", "7", 0, 6).is_err());
-        assert!(day_list("weekdays", "1,1", 0, 6).is_err());
-        assert!(day_list("monthdays", "0", 1, 31).is_err());
-        assert!(day_list("monthdays", "x", 1, 31).is_err());
-    }
-}
+mod tests;
