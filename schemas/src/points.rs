@@ -1,10 +1,12 @@
 //! Points (seed 000): what the points endpoints take and the broker carries. Split by concern:
-//! [`rules`] earn rules and rule management, [`spend_rules`] spend rules and `quote_spend`,
-//! [`commands`] the earn, consume, reverse, transfer/accept and freeze/unfreeze bodies and payloads.
+//! `rules.rs`: earn rules and rule management, `spend_rules.rs`: spend rules and `quote_spend`,
+//! `commands.rs`: the earn, consume, reverse, transfer/accept and freeze/unfreeze bodies and payloads.
 
-pub mod commands;
-pub mod rules;
-pub mod spend_rules;
+// The files split the module by concern; callers name everything through the re-exports below,
+// one path per item (`schemas::points::EarnPayload`).
+mod commands;
+mod rules;
+mod spend_rules;
 
 #[cfg(test)]
 mod tests;
@@ -16,16 +18,13 @@ pub(crate) const MAX_POINTS: i64 = 1_000_000_000;
 pub use crate::checks::{check_key, check_scene, de_lenient_int, paging};
 // transitional re-export: callers move to the new path after the merge
 pub use crate::money::Cents;
-// transitional re-export: callers move to the new path after the merge
 pub use commands::{
     AcceptPayload, AcceptRequest, ConsumePayload, ConsumeRequest, EarnEventRequest, EarnPayload, FreezePayload,
     FreezeRequest, MovePayload, ReversePayload, ReverseRequest, TransferPayload, TransferRequest, UnfreezePayload,
     UnfreezeRequest,
 };
-// transitional re-export: callers move to the new path after the merge
 pub use rules::{
     CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules, RuleType, UpdateProduceRule,
     BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
 };
-// transitional re-export: callers move to the new path after the merge
 pub use spend_rules::{quote_spend, ConsumeRule, ConsumeTier, CreateConsumeRule, UpdateConsumeRule};

@@ -3,10 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use loyalty_tests::TestEnv;
-use schemas::{
-    points::{Cents, EarnPayload},
-    Envelope, MessageKind,
-};
+use schemas::{money::Cents, points::EarnPayload, Envelope, MessageKind};
 use serde_json::{json, Value};
 use workers::{outcome::Outcome, points::earn::apply_batch};
 

@@ -47,7 +47,7 @@ async fn the_same_message_published_twice_is_applied_once() {
     let payload = EarnPayload {
         member_no: "m1".into(),
         action_scene: "order_pay".into(),
-        amount: Some(schemas::points::Cents(10_000)),
+        amount: Some(schemas::money::Cents(10_000)),
         order_items: None,
         store_code: None,
         cost_center: None,

@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use loyalty_tests::TestEnv;
 use platform::rules::TenantRules;
 use schemas::{
+    money::Cents,
     points::{
-        AcceptPayload, Cents, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload,
-        UnfreezePayload,
+        AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
     Envelope, MessageKind,
 };

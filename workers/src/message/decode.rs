@@ -4,9 +4,9 @@ use schemas::{
     cards::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
+    checks::check_key,
     points::{
-        check_key, AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload,
-        UnfreezePayload,
+        AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
     Envelope, FieldError, MessageKind, SCHEMA_VERSION,
 };

@@ -94,7 +94,7 @@ pub fn analytics(e: &Entry) -> Value {
         "action_scene": e.action_scene,
         "rule_id": e.rule_id,
         "points": e.points,
-        "amount": e.amount_cents.map(|c| schemas::points::Cents(c).to_decimal_string()),
+        "amount": e.amount_cents.map(|c| schemas::money::Cents(c).to_decimal_string()),
         "store_code": e.store_code,
         "cost_center": e.cost_center,
         "campagin_code": e.campagin_code,

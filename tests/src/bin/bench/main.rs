@@ -22,10 +22,7 @@ use lapin::{
 };
 use loyalty_tests::TestEnv;
 use platform::broker::headers;
-use schemas::{
-    points::{Cents, EarnPayload},
-    Envelope, MessageKind,
-};
+use schemas::{money::Cents, points::EarnPayload, Envelope, MessageKind};
 use serde_json::json;
 
 #[derive(Parser)]
