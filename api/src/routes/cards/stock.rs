@@ -276,3 +276,7 @@ pub async fn import(
         ImportReport { card_id: q.card_id, generate_id, imported, duplicates, invalid_lines, invalid },
     ))
 }
+
+#[cfg(test)]
+#[path = "stock_tests.rs"]
+mod tests;
