@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod ingress;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -22,11 +23,11 @@ pub fn app(state: AppState) -> Router {
     let tenant_routes =
         routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
     let admin_routes =
-        routes::admin::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+        routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
         .merge(tenant_routes)
         .merge(admin_routes)
-        .merge(routes::ops::routes())
+        .merge(routes::ops::router())
         .merge(openapi::routes())
         .layer(middleware::from_fn(routes::ops::track_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

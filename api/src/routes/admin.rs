@@ -17,7 +17,7 @@ use crate::{
     AppState,
 };
 
-pub fn routes() -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/tenants", post(create_tenant))
         .route("/api/admin/dlq", get(list_dead_letters))

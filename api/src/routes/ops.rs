@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics_text))
 }
 

@@ -1,4 +1,5 @@
-//! Earn-rule management (seed 000), written to PostgreSQL and pushed to the Redis cache.
+//! Rule management (seed 000): earn and spend rules, their deletion and query, the scene list.
+//! Written to PostgreSQL, then pushed to the Redis cache.
 
 use axum::{
     extract::{Path, State},
@@ -6,16 +7,16 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use schemas::points::{
-    paging, ConsumeRule, ConsumeTier, CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules, RuleType,
-    UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
+    paging, ConsumeRule, ConsumeTier, CreateConsumeRule, CreateProduceRule, DeleteRules, PointsType, ProduceRule,
+    QueryRules, RuleType, UpdateConsumeRule, UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
 };
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::{types::Json, PgConnection, Row};
 
-use super::ok;
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson},
+    routes::ok,
     AppState,
 };
 
@@ -25,7 +26,7 @@ pub struct RuleSaved {
 }
 
 /// Marks the tenant's rules changed (inside the writing transaction).
-pub(crate) async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
+async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
     sqlx::query("update tenant set rules_version = rules_version + 1, updated_at = now() where crm_id = $1")
         .bind(crm_id)
         .execute(tx)
@@ -34,7 +35,7 @@ pub(crate) async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::R
 }
 
 /// After the commit: the cache gets the new set (a failure only costs a reload later).
-pub(crate) async fn refresh_cache(state: &AppState, crm_id: &str) {
+async fn refresh_cache(state: &AppState, crm_id: &str) {
     if let Err(e) = state.rules.refresh(&state.db, crm_id).await {
         tracing::warn!(error = %e, crm_id, "rule cache refresh failed");
     }
@@ -296,4 +297,66 @@ pub async fn scene_info(
         }
     }
     Ok(ok("OK", SceneInfo { produce_scene, consume_scene: builtin(BUILTIN_CONSUME_SCENES) }))
+}
+
+/// Saves a spend rule (tiers in `rules_li`).
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene", request_body = CreateConsumeRule, tag = "rules",
+    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 422, description = "a field is invalid")))]
+pub async fn create_consume(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<CreateConsumeRule>,
+) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
+    let rule = body.into_rule()?;
+    let mut tx = state.db.begin().await?;
+    let rule_id: i64 = sqlx::query_scalar(
+        "insert into consume_rule (crm_id, rule_name, action_scene, rules_li) values ($1, $2, $3, $4) returning rule_id",
+    )
+    .bind(&crm_id)
+    .bind(&rule.rule_name)
+    .bind(&rule.action_scene)
+    .bind(Json(&rule.rules_li))
+    .fetch_one(&mut *tx)
+    .await?;
+    bump_version(&mut tx, &crm_id).await?;
+    tx.commit().await?;
+    refresh_cache(&state, &crm_id).await;
+    Ok(ok("保存积分消耗规则成功", RuleSaved { rule_id }))
+}
+
+/// Changes a spend rule.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene/update", request_body = UpdateConsumeRule, tag = "rules",
+    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 404, description = "no such rule")))]
+pub async fn update_consume(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateConsumeRule>,
+) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let row: Option<(i64, String, String, Json<Vec<ConsumeTier>>)> = sqlx::query_as(
+        "select rule_id, rule_name, action_scene, rules_li from consume_rule
+         where crm_id = $1 and rule_id = $2 and deleted_at is null for update",
+    )
+    .bind(&crm_id)
+    .bind(body.rule_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (rule_id, rule_name, action_scene, tiers) =
+        row.ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
+    let rule = body.merge_into(ConsumeRule { rule_id, rule_name, action_scene, rules_li: tiers.0 })?;
+    sqlx::query(
+        "update consume_rule set rule_name = $3, action_scene = $4, rules_li = $5, updated_at = now()
+         where crm_id = $1 and rule_id = $2",
+    )
+    .bind(&crm_id)
+    .bind(rule_id)
+    .bind(&rule.rule_name)
+    .bind(&rule.action_scene)
+    .bind(Json(&rule.rules_li))
+    .execute(&mut *tx)
+    .await?;
+    bump_version(&mut tx, &crm_id).await?;
+    tx.commit().await?;
+    refresh_cache(&state, &crm_id).await;
+    Ok(ok("修改积分消耗规则成功", RuleSaved { rule_id }))
 }

@@ -18,13 +18,11 @@ use schemas::points::de_lenient_int;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{
-    history::{HistoryItem, HISTORY_COLUMNS},
-    ok,
-};
+use super::queries::{HistoryItem, HISTORY_COLUMNS};
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson},
+    routes::ok,
     AppState,
 };
 

@@ -1,28 +1,23 @@
-//! Event ingress: validate, publish with confirm, answer 202 (or, with `wait_ms`, the outcome).
+//! The ingress every command goes through: the one envelope builder ([`seal`]), and
+//! [`publish_and_answer`], which publishes with confirm and answers 202 (or, with `wait_ms`, the
+//! outcome from the inbox).
 
 use std::time::Duration;
 
 use axum::{
-    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    Extension,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use platform::{
-    broker::headers,
-    inbox::{self, InboxRow, EVENT_NO},
+    broker::{headers, PublishError},
+    inbox::{self, InboxRow},
 };
-use schemas::{points::EarnEventRequest, Envelope, MessageKind};
+use schemas::{Envelope, MessageKind};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ok;
-use crate::{
-    auth::Tenant,
-    error::{ApiError, ApiJson, ApiQuery},
-    AppState, MAX_WAIT,
-};
+use crate::{auth::Tenant, error::ApiError, routes::ok, AppState, MAX_WAIT};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct WaitQuery {
@@ -63,7 +58,7 @@ pub struct FirstOutcome {
     pub applied_at: String,
 }
 
-fn first(row: &InboxRow, tenant: &Tenant) -> FirstOutcome {
+pub(crate) fn first(row: &InboxRow, tenant: &Tenant) -> FirstOutcome {
     FirstOutcome {
         message_id: row.message_id,
         status: row.status.clone(),
@@ -75,26 +70,6 @@ fn first(row: &InboxRow, tenant: &Tenant) -> FirstOutcome {
     }
 }
 
-/// Posts a produce event (order paid, login, sign-in, …). 202 once the broker has it; with
-/// `wait_ms`, 200 and the outcome if it is known in time. 503: not stored, retry with the same
-/// event_no.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/events", request_body = EarnEventRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery),
-    responses((status = 202, body = EventStatus, description = "queued"), (status = 200, body = EventStatus, description = "outcome (wait_ms)"),
-              (status = 422, description = "a field is invalid"), (status = 503, description = "broker unavailable: retry with the same event_no")))]
-pub async fn post_event(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<EarnEventRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let routing_key = format!("points.earn.{}", payload.action_scene);
-    let message = Outgoing { kind: MessageKind::PointsEarn, routing_key, key: event_no, occurred_at };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
-
 /// A validated request on its way to the broker.
 pub struct Outgoing {
     pub kind: MessageKind,
@@ -104,7 +79,7 @@ pub struct Outgoing {
 }
 
 /// Publishes with confirm and answers: 202 accepted, or with `wait_ms` the outcome (200), or 503.
-pub async fn publish_and_answer<P: Serialize>(
+pub async fn publish_and_answer<P: Serialize + Send>(
     state: &AppState,
     tenant: &Tenant,
     crm_id: String,
@@ -124,13 +99,10 @@ pub async fn publish_and_answer<P: Serialize>(
     };
     let event_no = message.key;
     let present_id = (message.kind == MessageKind::CardsPresent).then(|| event_no.clone());
-    let envelope = Envelope::new(message.kind, crm_id.clone(), event_no.clone(), occurred_at, payload);
-    let message_id = envelope.message_id;
-    let body = serde_json::to_vec(&envelope).map_err(anyhow::Error::from)?;
-    let props = headers::persistent_json(&message_id.to_string(), message.kind.as_str());
-    state
-        .publisher
-        .publish(&state.topology.events_exchange(), &message.routing_key, &body, props)
+    let sealed = seal(message.kind, crm_id.clone(), event_no.clone(), occurred_at, payload)?;
+    let message_id = sealed.message_id;
+    sealed
+        .publish(state, &message.routing_key)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the event was not queued ({e}); retry with the same event_no")))?;
 
@@ -165,6 +137,35 @@ pub async fn publish_and_answer<P: Serialize>(
     Ok((StatusCode::ACCEPTED, ok("accepted", answer)).into_response())
 }
 
+/// An envelope ready for the events exchange.
+pub struct Sealed {
+    pub message_id: Uuid,
+    kind: MessageKind,
+    body: Vec<u8>,
+}
+
+/// Wraps `payload` in the envelope every consumer reads (`key` is its idempotency key). The
+/// only place the api builds one.
+pub fn seal<P: Serialize>(
+    kind: MessageKind,
+    crm_id: String,
+    key: String,
+    occurred_at: DateTime<Utc>,
+    payload: P,
+) -> Result<Sealed, ApiError> {
+    let envelope = Envelope::new(kind, crm_id, key, occurred_at, payload);
+    let body = serde_json::to_vec(&envelope).map_err(anyhow::Error::from)?;
+    Ok(Sealed { message_id: envelope.message_id, kind, body })
+}
+
+impl Sealed {
+    /// Publishes persistently on the events exchange and waits for the broker's confirm.
+    pub async fn publish(&self, state: &AppState, routing_key: &str) -> Result<(), PublishError> {
+        let props = headers::persistent_json(&self.message_id.to_string(), self.kind.as_str());
+        state.publisher.publish(&state.topology.events_exchange(), routing_key, &self.body, props).await
+    }
+}
+
 /// Polls the inbox until the event has an outcome or the wait is over. (Polling, not
 /// LISTEN/NOTIFY: NOTIFY takes a global lock at commit and would slow every worker.)
 async fn wait_for_outcome(
@@ -187,28 +188,4 @@ async fn wait_for_outcome(
         tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-}
-
-/// The current outcome of an event: applied, rejected, or 404 while unknown (not yet applied,
-/// parked, or never received).
-#[utoipa::path(get, path = "/api/crm/mgr/points/{crm_id}/events/{event_no}", tag = "events",
-    params(("crm_id" = String, Path), ("event_no" = String, Path)), responses((status = 200, body = EventStatus), (status = 404, description = "no outcome yet")))]
-pub async fn get_event(
-    State(state): State<AppState>,
-    Path((crm_id, event_no)): Path<(String, String)>,
-    Extension(tenant): Extension<Tenant>,
-) -> Result<Response, ApiError> {
-    let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
-    })?;
-    let answer = EventStatus {
-        event_no,
-        message_id: None,
-        status: row.status.clone(),
-        points: Some(row.points),
-        reason: row.reason.clone(),
-        first: Some(first(&row, &tenant)),
-        present_id: None,
-    };
-    Ok(ok("OK", answer).into_response())
 }

@@ -1,4 +1,5 @@
-//! The spend side of seed 000: spend rules, spending (and its preview), reversal.
+//! The points commands of seed 000: earn events, spending (and its preview), reversal,
+//! transfers, freezes. Each validates and hands its message to the ingress.
 
 use axum::{
     extract::{Path, State},
@@ -8,85 +9,39 @@ use axum::{
 use chrono::Utc;
 use schemas::{
     points::{
-        AcceptRequest, ConsumeRequest, ConsumeRule, ConsumeTier, CreateConsumeRule, FreezeRequest, ReverseRequest,
-        TransferRequest, UnfreezeRequest, UpdateConsumeRule,
+        AcceptRequest, ConsumeRequest, EarnEventRequest, FreezeRequest, ReverseRequest, TransferRequest,
+        UnfreezeRequest,
     },
     MessageKind,
 };
 use serde::Serialize;
-use sqlx::types::Json;
 
-use super::{
-    events::{publish_and_answer, Outgoing, WaitQuery},
-    ok,
-    rules::{bump_version, refresh_cache, RuleSaved},
-};
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson, ApiQuery},
+    ingress::{publish_and_answer, EventStatus, Outgoing, WaitQuery},
+    routes::ok,
     AppState,
 };
 
-/// Saves a spend rule (tiers in `rules_li`).
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene", request_body = CreateConsumeRule, tag = "rules",
-    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 422, description = "a field is invalid")))]
-pub async fn create_consume(
+/// Posts a produce event (order paid, login, sign-in, …). 202 once the broker has it; with
+/// `wait_ms`, 200 and the outcome if it is known in time. 503: not stored, retry with the same
+/// event_no.
+#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/events", request_body = EarnEventRequest, tag = "events",
+    params(("crm_id" = String, Path), WaitQuery),
+    responses((status = 202, body = EventStatus, description = "queued"), (status = 200, body = EventStatus, description = "outcome (wait_ms)"),
+              (status = 422, description = "a field is invalid"), (status = 503, description = "broker unavailable: retry with the same event_no")))]
+pub async fn post_event(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
-    ApiJson(body): ApiJson<CreateConsumeRule>,
-) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
-    let rule = body.into_rule()?;
-    let mut tx = state.db.begin().await?;
-    let rule_id: i64 = sqlx::query_scalar(
-        "insert into consume_rule (crm_id, rule_name, action_scene, rules_li) values ($1, $2, $3, $4) returning rule_id",
-    )
-    .bind(&crm_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(Json(&rule.rules_li))
-    .fetch_one(&mut *tx)
-    .await?;
-    bump_version(&mut tx, &crm_id).await?;
-    tx.commit().await?;
-    refresh_cache(&state, &crm_id).await;
-    Ok(ok("保存积分消耗规则成功", RuleSaved { rule_id }))
-}
-
-/// Changes a spend rule.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/consume_scene/update", request_body = UpdateConsumeRule, tag = "rules",
-    params(("crm_id" = String, Path)), responses((status = 200, body = RuleSaved), (status = 404, description = "no such rule")))]
-pub async fn update_consume(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    ApiJson(body): ApiJson<UpdateConsumeRule>,
-) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let row: Option<(i64, String, String, Json<Vec<ConsumeTier>>)> = sqlx::query_as(
-        "select rule_id, rule_name, action_scene, rules_li from consume_rule
-         where crm_id = $1 and rule_id = $2 and deleted_at is null for update",
-    )
-    .bind(&crm_id)
-    .bind(body.rule_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (rule_id, rule_name, action_scene, tiers) =
-        row.ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
-    let rule = body.merge_into(ConsumeRule { rule_id, rule_name, action_scene, rules_li: tiers.0 })?;
-    sqlx::query(
-        "update consume_rule set rule_name = $3, action_scene = $4, rules_li = $5, updated_at = now()
-         where crm_id = $1 and rule_id = $2",
-    )
-    .bind(&crm_id)
-    .bind(rule_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(Json(&rule.rules_li))
-    .execute(&mut *tx)
-    .await?;
-    bump_version(&mut tx, &crm_id).await?;
-    tx.commit().await?;
-    refresh_cache(&state, &crm_id).await;
-    Ok(ok("修改积分消耗规则成功", RuleSaved { rule_id }))
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<EarnEventRequest>,
+) -> Result<Response, ApiError> {
+    let (event_no, occurred_at, payload) = body.validate()?;
+    let routing_key = format!("points.earn.{}", payload.action_scene);
+    let message = Outgoing { kind: MessageKind::PointsEarn, routing_key, key: event_no, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
 }
 
 /// Spends points through the queue: `points`, or what the spend rule lets pay for `amount`.

@@ -1,4 +1,4 @@
-//! A member's cards and presents, as seed 003's queries show them.
+//! The card queries of seed 003: a member's cards and codes, claims and presents.
 
 use axum::{
     extract::{Path, State},
@@ -9,10 +9,11 @@ use schemas::points::paging;
 use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgRow, Row};
 
-use super::{cards::number, ok};
+use super::number;
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiQuery},
+    routes::ok,
     AppState,
 };
 

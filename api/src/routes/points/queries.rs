@@ -1,7 +1,8 @@
-//! Points history (seed 000's `history`) and a member's summary.
+//! The points queries of seed 000: an event's outcome, the history and a member's summary.
 
 use axum::{
     extract::{Path, State},
+    response::{IntoResponse, Response},
     Extension,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -10,10 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::ok;
+use platform::inbox::{self, EVENT_NO};
+
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson, ApiQuery},
+    ingress::{first, EventStatus},
+    routes::ok,
     AppState,
 };
 
@@ -322,4 +326,28 @@ pub async fn summary(
             total_expired: row.try_get("total_expired")?,
         },
     ))
+}
+
+/// The current outcome of an event: applied, rejected, or 404 while unknown (not yet applied,
+/// parked, or never received).
+#[utoipa::path(get, path = "/api/crm/mgr/points/{crm_id}/events/{event_no}", tag = "events",
+    params(("crm_id" = String, Path), ("event_no" = String, Path)), responses((status = 200, body = EventStatus), (status = 404, description = "no outcome yet")))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path((crm_id, event_no)): Path<(String, String)>,
+    Extension(tenant): Extension<Tenant>,
+) -> Result<Response, ApiError> {
+    let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
+    })?;
+    let answer = EventStatus {
+        event_no,
+        message_id: None,
+        status: row.status.clone(),
+        points: Some(row.points),
+        reason: row.reason.clone(),
+        first: Some(first(&row, &tenant)),
+        present_id: None,
+    };
+    Ok(ok("OK", answer).into_response())
 }

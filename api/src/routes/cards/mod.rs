@@ -1,0 +1,47 @@
+//! The cards domain of seed 003 under `/api/crm/card/{crm_id}`: definitions, stock, the member
+//! commands (through the ingress) and the member queries.
+
+pub mod commands;
+pub mod definitions;
+pub mod queries;
+pub mod stock;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+    Router,
+};
+use schemas::cards::{PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse, RedeemRequest, RedeemReverse};
+
+use crate::{error::ApiError, AppState};
+
+/// Every card route (all need the tenant's key: the caller adds that layer).
+pub fn router() -> Router<AppState> {
+    let c = "/api/crm/card/{crm_id}";
+    Router::new()
+        .route(&format!("{c}/create"), post(definitions::create))
+        .route(&format!("{c}/detail"), get(definitions::detail))
+        .route(&format!("{c}/list"), get(definitions::list))
+        .route(&format!("{c}/remove"), post(definitions::remove))
+        .route(&format!("{c}/add/stock"), post(stock::add_stock))
+        // Up to 2,000,000 codes of up to 64 characters per import.
+        .route(&format!("{c}/import"), post(stock::import).layer(DefaultBodyLimit::max(160 << 20)))
+        .route(&format!("{c}/member/receive"), post(commands::handle::<ReceiveRequest>))
+        .route(&format!("{c}/member/receive_reverse"), post(commands::handle::<ReceiveReverse>))
+        .route(&format!("{c}/member/redeem"), post(commands::handle::<RedeemRequest>))
+        .route(&format!("{c}/member/redeem_reverse"), post(commands::handle::<RedeemReverse>))
+        .route(&format!("{c}/member/present"), post(commands::handle::<PresentRequest>))
+        .route(&format!("{c}/member/present_receive"), post(commands::handle::<PresentReceive>))
+        .route(&format!("{c}/member/card_list"), get(queries::member_cards))
+        .route(&format!("{c}/member/card_detail"), get(queries::card_detail))
+        .route(&format!("{c}/member/receive_detail"), get(queries::receive_detail))
+        .route(&format!("{c}/member/present_list"), get(queries::present_list))
+        .route(&format!("{c}/member/present_detail"), get(queries::present_detail))
+}
+
+/// The seed types every query parameter as String: numbers are parsed here, naming the field.
+fn number(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid(field, format!("`{s}` is not a number"))))
+        .transpose()
+}

@@ -1,0 +1,66 @@
+//! Unit tests of the import body parser: today's accepted input, line by line.
+
+use super::{parse_codes, ParsedCodes};
+
+fn codes(list: &[&str]) -> Vec<String> {
+    list.iter().map(|c| c.to_string()).collect()
+}
+
+#[test]
+fn one_code_per_line_in_the_first_column() {
+    let parsed = parse_codes(b"A1\nB2,ignored,columns\n\"C3\",x\r\n  D4  \n").unwrap();
+    assert_eq!(
+        parsed,
+        ParsedCodes {
+            codes: codes(&["A1", "B2", "C3", "D4"]),
+            in_file_duplicates: 0,
+            invalid_lines: vec![],
+            invalid: 0
+        }
+    );
+}
+
+#[test]
+fn a_card_code_header_is_skipped_only_on_the_first_line() {
+    let parsed = parse_codes(b"Card_Code\nA1\ncard_code\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1", "card_code"]));
+}
+
+#[test]
+fn blank_lines_are_skipped_and_not_counted() {
+    let parsed = parse_codes(b"\nA1\n\n,x\n\"\"\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1"]));
+    assert_eq!((parsed.invalid, parsed.in_file_duplicates), (0, 0));
+}
+
+#[test]
+fn repeated_codes_count_as_in_file_duplicates() {
+    let parsed = parse_codes(b"A1\nB2\nA1\nA1\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1", "B2"]));
+    assert_eq!(parsed.in_file_duplicates, 2);
+}
+
+#[test]
+fn invalid_codes_are_counted_with_their_line_numbers() {
+    let long = "x".repeat(65);
+    let body = format!("A1\nbad code\n{long}\nB2\n");
+    let parsed = parse_codes(body.as_bytes()).unwrap();
+    assert_eq!(parsed.codes, codes(&["A1", "B2"]));
+    assert_eq!(parsed.invalid, 2);
+    assert_eq!(parsed.invalid_lines, vec![2, 3]);
+}
+
+#[test]
+fn only_the_first_100_invalid_lines_are_listed() {
+    let body = "a b\n".repeat(150);
+    let parsed = parse_codes(body.as_bytes()).unwrap();
+    assert_eq!(parsed.invalid, 150);
+    assert_eq!(parsed.invalid_lines, (1..=100).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_refused() {
+    let e = parse_codes(b"A1\n\xff\xfe\n").unwrap_err();
+    assert_eq!(e.field, "body");
+    assert_eq!(e.message, "must be UTF-8 text, one code per line");
+}

@@ -1,0 +1,40 @@
+//! The points domain of seed 000 under `/api/crm/mgr/points/{crm_id}`: rules, commands (through
+//! the ingress), queries and the incremental feeds.
+
+pub mod commands;
+pub mod feeds;
+pub mod queries;
+pub mod rules;
+
+use axum::{
+    routing::{get, post},
+    Router,
+};
+
+use crate::AppState;
+
+/// Every points route (all need the tenant's key: the caller adds that layer).
+pub fn router() -> Router<AppState> {
+    let p = "/api/crm/mgr/points/{crm_id}";
+    Router::new()
+        .route(&format!("{p}/rules/produce_scene"), post(rules::create_produce))
+        .route(&format!("{p}/rules/produce_scene/update"), post(rules::update_produce))
+        .route(&format!("{p}/rules/consume_scene"), post(rules::create_consume))
+        .route(&format!("{p}/rules/consume_scene/update"), post(rules::update_consume))
+        .route(&format!("{p}/rules/lot_delete"), post(rules::delete))
+        .route(&format!("{p}/rules/query"), post(rules::query))
+        .route(&format!("{p}/scene_info"), get(rules::scene_info))
+        .route(&format!("{p}/events"), post(commands::post_event))
+        .route(&format!("{p}/consume"), post(commands::consume))
+        .route(&format!("{p}/consume/preview"), post(commands::preview))
+        .route(&format!("{p}/reverse"), post(commands::reverse))
+        .route(&format!("{p}/transfer"), post(commands::transfer))
+        .route(&format!("{p}/accept"), post(commands::accept))
+        .route(&format!("{p}/freeze"), post(commands::freeze))
+        .route(&format!("{p}/unfreeze"), post(commands::unfreeze))
+        .route(&format!("{p}/events/{{event_no}}"), get(queries::get_event))
+        .route(&format!("{p}/history"), post(queries::history))
+        .route(&format!("{p}/summary"), get(queries::summary))
+        .route(&format!("{p}/history/increment"), post(feeds::history))
+        .route(&format!("{p}/summary/increment"), post(feeds::summary))
+}
