@@ -14,10 +14,6 @@ mod tests;
 /// Largest number of points one rule, event or command may name.
 pub(crate) const MAX_POINTS: i64 = 1_000_000_000;
 
-// transitional re-export: callers move to the new path after the merge
-pub use crate::checks::{check_key, check_scene, de_lenient_int, paging};
-// transitional re-export: callers move to the new path after the merge
-pub use crate::money::Cents;
 pub use commands::{
     AcceptPayload, AcceptRequest, ConsumePayload, ConsumeRequest, EarnEventRequest, EarnPayload, FreezePayload,
     FreezeRequest, MovePayload, ReversePayload, ReverseRequest, TransferPayload, TransferRequest, UnfreezePayload,

@@ -13,7 +13,7 @@ use schemas::{
         PresentPayload, PresentReceive, PresentRequest, ReceivePayload, ReceiveRequest, ReceiveReverse, RedeemPayload,
         RedeemRequest, RedeemReverse,
     },
-    points::check_key,
+    checks::check_key,
     FieldError, MessageKind,
 };
 use serde::{de::DeserializeOwned, Serialize};

@@ -5,10 +5,7 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
-use schemas::{
-    cards::CreateCard,
-    points::{paging, Cents},
-};
+use schemas::{cards::CreateCard, checks::paging, money::Cents};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{postgres::PgRow, types::Json, Row};

@@ -5,7 +5,7 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
-use schemas::points::paging;
+use schemas::checks::paging;
 use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgRow, Row};
 
@@ -292,7 +292,7 @@ pub async fn member_cards(
     Extension(tenant): Extension<Tenant>,
     ApiQuery(q): ApiQuery<MemberCardsQuery>,
 ) -> Result<axum::Json<schemas::ApiResponse<MemberCardPage>>, ApiError> {
-    schemas::points::check_key("member_no", &q.member_no)?;
+    schemas::checks::check_key("member_no", &q.member_no)?;
     let (page, size) =
         paging(number("page_id", q.page_id.as_deref())?, number("page_size", q.page_size.as_deref())?, 20, 100)?;
     let status = number("code_status", q.code_status.as_deref())?;

@@ -184,7 +184,7 @@ pub fn parse_codes(body: &[u8]) -> Result<ParsedCodes, FieldError> {
         if code.is_empty() || (n == 0 && code.eq_ignore_ascii_case("card_code")) {
             continue;
         }
-        if schemas::points::check_key("card_code", code).is_err() {
+        if schemas::checks::check_key("card_code", code).is_err() {
             parsed.invalid += 1;
             if parsed.invalid_lines.len() < 100 {
                 parsed.invalid_lines.push(n + 1);
@@ -212,9 +212,9 @@ pub async fn import(
     body: axum::body::Bytes,
 ) -> Result<axum::Json<schemas::ApiResponse<ImportReport>>, ApiError> {
     let ParsedCodes { codes, in_file_duplicates, invalid_lines, invalid } = parse_codes(&body)?;
-    schemas::points::check_key("card_id", &q.card_id)?;
+    schemas::checks::check_key("card_id", &q.card_id)?;
     let generate_id = q.generate_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-    schemas::points::check_key("generate_id", &generate_id)?;
+    schemas::checks::check_key("generate_id", &generate_id)?;
     if codes.len() > MAX_CODES {
         return Err(ApiError::invalid("body", "at most 2,000,000 codes per import"));
     }

@@ -14,7 +14,7 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
-use schemas::points::de_lenient_int;
+use schemas::checks::de_lenient_int;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 

@@ -6,7 +6,7 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Duration, Utc};
-use schemas::points::{de_lenient_int, paging};
+use schemas::checks::{de_lenient_int, paging};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -282,7 +282,7 @@ pub async fn summary(
     Path(crm_id): Path<String>,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<axum::Json<schemas::ApiResponse<Summary>>, ApiError> {
-    schemas::points::check_key("member_no", &q.member_no)?;
+    schemas::checks::check_key("member_no", &q.member_no)?;
     let now = Utc::now();
     let row = sqlx::query(
         "select coalesce(b.points, 0) as points, coalesce(b.total_produced, 0) as total_produced,

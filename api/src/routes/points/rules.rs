@@ -6,9 +6,10 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
+use schemas::checks::paging;
 use schemas::points::{
-    paging, ConsumeRule, ConsumeTier, CreateConsumeRule, CreateProduceRule, DeleteRules, PointsType, ProduceRule,
-    QueryRules, RuleType, UpdateConsumeRule, UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
+    ConsumeRule, ConsumeTier, CreateConsumeRule, CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules,
+    RuleType, UpdateConsumeRule, UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
 };
 use serde::Serialize;
 use sqlx::{types::Json, PgConnection, Row};
