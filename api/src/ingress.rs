@@ -1,12 +1,15 @@
-//! The ingress every command goes through: the one envelope builder ([`seal`]), and
-//! [`publish_and_answer`], which publishes with confirm and answers 202 (or, with `wait_ms`, the
-//! outcome from the inbox).
+//! The ingress every command goes through: the [`Command`] trait a request implements to
+//! become a message, the one handler that serves every command ([`command`]), the one envelope
+//! builder ([`seal`]), and [`publish_and_answer`], which publishes with confirm and answers 202
+//! (or, with `wait_ms`, the outcome from the inbox).
 
 use std::time::Duration;
 
 use axum::{
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
+    Extension,
 };
 use chrono::{DateTime, Utc};
 use platform::{
@@ -14,10 +17,15 @@ use platform::{
     inbox::{self, InboxRow},
 };
 use schemas::{Envelope, MessageKind};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{auth::Tenant, error::ApiError, routes::ok, AppState, MAX_WAIT};
+use crate::{
+    auth::Tenant,
+    error::{ApiError, ApiJson, ApiQuery},
+    routes::ok,
+    AppState, MAX_WAIT,
+};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct WaitQuery {
@@ -76,6 +84,35 @@ pub struct Outgoing {
     pub routing_key: String,
     pub key: String,
     pub occurred_at: Option<String>,
+}
+
+/// A command's request body: what it publishes once valid. Each domain implements it for its
+/// command requests and routes them to [`command`]; a new command is an impl, not a handler.
+pub trait Command: DeserializeOwned + Send + 'static {
+    const KIND: MessageKind;
+    /// What the workers get.
+    type Payload: Serialize + Send;
+    /// Validates the request: the message's idempotency key, the business time it names (seed
+    /// 000's `occurred_at`, tenant time; absent: now) and the payload.
+    fn into_message(self) -> Result<(String, Option<String>, Self::Payload), ApiError>;
+    /// Its routing key on the events exchange: the kind's, unless the command routes finer.
+    fn routing_key(_payload: &Self::Payload) -> String {
+        Self::KIND.as_str().to_string()
+    }
+}
+
+/// The handler of every command: 202 once the broker has it; with `wait_ms`, 200 and the
+/// outcome if it is known in time; 503 when it was not queued (retry with the same key).
+pub async fn command<C: Command>(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<C>,
+) -> Result<Response, ApiError> {
+    let (key, occurred_at, payload) = body.into_message()?;
+    let message = Outgoing { kind: C::KIND, routing_key: C::routing_key(&payload), key, occurred_at };
+    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
 }
 
 /// Publishes with confirm and answers: 202 accepted, or with `wait_ms` the outcome (200), or 503.

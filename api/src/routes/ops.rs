@@ -11,6 +11,7 @@ use axum::{
     Router,
 };
 use deadpool_redis::redis;
+use platform::metric_names::{HTTP_REQUESTS_TOTAL, HTTP_REQUEST_SECONDS};
 use serde_json::json;
 
 use crate::AppState;
@@ -63,9 +64,9 @@ pub async fn track_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_seconds", "route" => route, "method" => method)
+    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
 }

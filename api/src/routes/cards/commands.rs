@@ -1,117 +1,77 @@
 //! The six card member commands (seed 003): receive, receive_reverse, redeem, redeem_reverse,
-//! present, present_receive. They share one shape — validate, take the idempotency key, seal
-//! and publish through the ingress — so one generic handler serves them all, and each request
-//! type says only what differs ([`MemberCommand`]).
+//! present, present_receive. Each request type says what message it becomes
+//! ([`Command`](crate::ingress::Command)); the ingress's one handler serves them all.
 
-use axum::{
-    extract::{Path, State},
-    response::Response,
-    Extension,
-};
 use schemas::{
     cards::{
         PresentPayload, PresentReceive, PresentRequest, ReceivePayload, ReceiveRequest, ReceiveReverse, RedeemPayload,
         RedeemRequest, RedeemReverse,
     },
     checks::check_key,
-    FieldError, MessageKind,
-};
-use serde::{de::DeserializeOwned, Serialize};
-
-use crate::{
-    auth::Tenant,
-    error::{ApiError, ApiJson, ApiQuery},
-    ingress::{publish_and_answer, Outgoing, WaitQuery},
-    AppState,
+    MessageKind,
 };
 
-/// A member command's request: what it publishes, and under which key.
-pub trait MemberCommand: DeserializeOwned + Send + 'static {
-    const KIND: MessageKind;
-    /// Its routing key on the events exchange.
-    const ROUTING_KEY: &'static str;
-    /// What the workers get.
-    type Payload: Serialize + Send;
-    /// Validates the request; the message's idempotency key and its payload.
-    fn into_message(self) -> Result<(String, Self::Payload), FieldError>;
-}
+use crate::{error::ApiError, ingress::Command};
 
-/// The handler of every member command: 202 once the broker has it; with `wait_ms`, 200 and the
-/// outcome if it is known in time; 503 when not queued.
-pub async fn handle<C: MemberCommand>(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<C>,
-) -> Result<Response, ApiError> {
-    let (key, payload) = body.into_message()?;
-    let message = Outgoing { kind: C::KIND, routing_key: C::ROUTING_KEY.into(), key, occurred_at: None };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
-
-impl MemberCommand for ReceiveRequest {
+impl Command for ReceiveRequest {
     const KIND: MessageKind = MessageKind::CardsReceive;
-    const ROUTING_KEY: &'static str = "cards.receive";
     type Payload = ReceivePayload;
-    fn into_message(self) -> Result<(String, ReceivePayload), FieldError> {
-        self.validate()
+    fn into_message(self) -> Result<(String, Option<String>, ReceivePayload), ApiError> {
+        let (key, payload) = self.validate()?;
+        Ok((key, None, payload))
     }
 }
 
-impl MemberCommand for ReceiveReverse {
+impl Command for ReceiveReverse {
     const KIND: MessageKind = MessageKind::CardsReceiveReverse;
-    const ROUTING_KEY: &'static str = "cards.receive_reverse";
     type Payload = Self;
-    fn into_message(self) -> Result<(String, Self), FieldError> {
+    fn into_message(self) -> Result<(String, Option<String>, Self), ApiError> {
         check_key("received_id", &self.received_id)?;
-        Ok((self.received_id.clone(), self))
+        Ok((self.received_id.clone(), None, self))
     }
 }
 
-impl MemberCommand for RedeemRequest {
+impl Command for RedeemRequest {
     const KIND: MessageKind = MessageKind::CardsRedeem;
-    const ROUTING_KEY: &'static str = "cards.redeem";
     type Payload = RedeemPayload;
-    fn into_message(self) -> Result<(String, RedeemPayload), FieldError> {
-        self.validate()
+    fn into_message(self) -> Result<(String, Option<String>, RedeemPayload), ApiError> {
+        let (key, payload) = self.validate()?;
+        Ok((key, None, payload))
     }
 }
 
-impl MemberCommand for RedeemReverse {
+impl Command for RedeemReverse {
     const KIND: MessageKind = MessageKind::CardsRedeemReverse;
-    const ROUTING_KEY: &'static str = "cards.redeem_reverse";
     type Payload = Self;
-    fn into_message(self) -> Result<(String, Self), FieldError> {
+    fn into_message(self) -> Result<(String, Option<String>, Self), ApiError> {
         check_key("redeem_id", &self.redeem_id)?;
-        Ok((self.redeem_id.clone(), self))
+        Ok((self.redeem_id.clone(), None, self))
     }
 }
 
-impl MemberCommand for PresentRequest {
+impl Command for PresentRequest {
     const KIND: MessageKind = MessageKind::CardsPresent;
-    const ROUTING_KEY: &'static str = "cards.present";
     type Payload = PresentPayload;
     /// The key is a new `present_id`, which the answer carries to the friend.
-    fn into_message(self) -> Result<(String, PresentPayload), FieldError> {
+    fn into_message(self) -> Result<(String, Option<String>, PresentPayload), ApiError> {
         let payload = self.validate()?;
-        Ok((uuid::Uuid::now_v7().simple().to_string(), payload))
+        Ok((uuid::Uuid::now_v7().simple().to_string(), None, payload))
     }
 }
 
-impl MemberCommand for PresentReceive {
+impl Command for PresentReceive {
     const KIND: MessageKind = MessageKind::CardsPresentReceive;
-    const ROUTING_KEY: &'static str = "cards.present_receive";
     type Payload = Self;
-    fn into_message(self) -> Result<(String, Self), FieldError> {
+    fn into_message(self) -> Result<(String, Option<String>, Self), ApiError> {
         self.validate()?;
-        Ok((self.key(), self))
+        Ok((self.key(), None, self))
     }
 }
 
 /// The OpenAPI operations of the member commands. utoipa documents a function, and the one
 /// generic handler cannot carry six paths, so each operation is declared on an empty function
-/// named as the operation (its operationId); the router serves it with [`handle`].
+/// named as the operation (its operationId); the router serves it with
+/// [`command`](crate::ingress::command).
 pub mod operations {
     use schemas::cards::{
         PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse, RedeemRequest, RedeemReverse,

@@ -13,7 +13,7 @@ use axum::{
 };
 use schemas::cards::{PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse, RedeemRequest, RedeemReverse};
 
-use crate::{error::ApiError, AppState};
+use crate::{error::ApiError, ingress::command, AppState};
 
 /// Every card route (all need the tenant's key: the caller adds that layer).
 pub fn router() -> Router<AppState> {
@@ -26,12 +26,12 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/add/stock"), post(stock::add_stock))
         // Up to 2,000,000 codes of up to 64 characters per import.
         .route(&format!("{c}/import"), post(stock::import).layer(DefaultBodyLimit::max(160 << 20)))
-        .route(&format!("{c}/member/receive"), post(commands::handle::<ReceiveRequest>))
-        .route(&format!("{c}/member/receive_reverse"), post(commands::handle::<ReceiveReverse>))
-        .route(&format!("{c}/member/redeem"), post(commands::handle::<RedeemRequest>))
-        .route(&format!("{c}/member/redeem_reverse"), post(commands::handle::<RedeemReverse>))
-        .route(&format!("{c}/member/present"), post(commands::handle::<PresentRequest>))
-        .route(&format!("{c}/member/present_receive"), post(commands::handle::<PresentReceive>))
+        .route(&format!("{c}/member/receive"), post(command::<ReceiveRequest>))
+        .route(&format!("{c}/member/receive_reverse"), post(command::<ReceiveReverse>))
+        .route(&format!("{c}/member/redeem"), post(command::<RedeemRequest>))
+        .route(&format!("{c}/member/redeem_reverse"), post(command::<RedeemReverse>))
+        .route(&format!("{c}/member/present"), post(command::<PresentRequest>))
+        .route(&format!("{c}/member/present_receive"), post(command::<PresentReceive>))
         .route(&format!("{c}/member/card_list"), get(queries::member_cards))
         .route(&format!("{c}/member/card_detail"), get(queries::card_detail))
         .route(&format!("{c}/member/receive_detail"), get(queries::receive_detail))

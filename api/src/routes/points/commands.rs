@@ -1,15 +1,14 @@
 //! The points commands of seed 000: earn events, spending (and its preview), reversal,
-//! transfers, freezes. Each validates and hands its message to the ingress.
+//! transfers, freezes. Each request type says what message it becomes
+//! ([`Command`](crate::ingress::Command)); the ingress's one handler serves them all. The
+//! preview is a query that answers at once.
 
-use axum::{
-    extract::{Path, State},
-    response::Response,
-    Extension,
-};
+use axum::extract::{Path, State};
 use chrono::Utc;
 use schemas::{
     points::{
-        AcceptRequest, ConsumeRequest, EarnEventRequest, FreezeRequest, ReverseRequest, TransferRequest,
+        AcceptPayload, AcceptRequest, ConsumePayload, ConsumeRequest, EarnEventRequest, EarnPayload, FreezePayload,
+        FreezeRequest, ReversePayload, ReverseRequest, TransferPayload, TransferRequest, UnfreezePayload,
         UnfreezeRequest,
     },
     MessageKind,
@@ -17,48 +16,59 @@ use schemas::{
 use serde::Serialize;
 
 use crate::{
-    auth::Tenant,
-    error::{ApiError, ApiJson, ApiQuery},
-    ingress::{publish_and_answer, EventStatus, Outgoing, WaitQuery},
+    error::{ApiError, ApiJson},
+    ingress::Command,
     routes::ok,
     AppState,
 };
 
-/// Posts a produce event (order paid, login, sign-in, …). 202 once the broker has it; with
-/// `wait_ms`, 200 and the outcome if it is known in time. 503: not stored, retry with the same
-/// event_no.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/events", request_body = EarnEventRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery),
-    responses((status = 202, body = EventStatus, description = "queued"), (status = 200, body = EventStatus, description = "outcome (wait_ms)"),
-              (status = 422, description = "a field is invalid"), (status = 503, description = "broker unavailable: retry with the same event_no")))]
-pub async fn post_event(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<EarnEventRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let routing_key = format!("points.earn.{}", payload.action_scene);
-    let message = Outgoing { kind: MessageKind::PointsEarn, routing_key, key: event_no, occurred_at };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+impl Command for EarnEventRequest {
+    const KIND: MessageKind = MessageKind::PointsEarn;
+    type Payload = EarnPayload;
+    fn into_message(self) -> Result<(String, Option<String>, EarnPayload), ApiError> {
+        Ok(self.validate()?)
+    }
+    /// `points.earn.<scene>`: a consumer may bind to one scene.
+    fn routing_key(payload: &EarnPayload) -> String {
+        format!("points.earn.{}", payload.action_scene)
+    }
 }
 
-/// Spends points through the queue: `points`, or what the spend rule lets pay for `amount`.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/consume", request_body = ConsumeRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn consume(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<ConsumeRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let event_no = event_no.ok_or_else(|| ApiError::invalid("event_no", "is required"))?;
-    let routing_key = format!("points.consume.{}", payload.action_scene);
-    let message = Outgoing { kind: MessageKind::PointsConsume, routing_key, key: event_no, occurred_at };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+impl Command for ConsumeRequest {
+    const KIND: MessageKind = MessageKind::PointsConsume;
+    type Payload = ConsumePayload;
+    /// The preview takes the same body without a key; a spend needs one.
+    fn into_message(self) -> Result<(String, Option<String>, ConsumePayload), ApiError> {
+        let (event_no, occurred_at, payload) = self.validate()?;
+        let event_no = event_no.ok_or_else(|| ApiError::invalid("event_no", "is required"))?;
+        Ok((event_no, occurred_at, payload))
+    }
+    /// `points.consume.<scene>`.
+    fn routing_key(payload: &ConsumePayload) -> String {
+        format!("points.consume.{}", payload.action_scene)
+    }
+}
+
+/// The commands whose `validate` already gives (key, business time, payload) and whose routing
+/// key is their kind's.
+macro_rules! plain_command {
+    ($($request:ty => $kind:ident, $payload:ty;)+) => {$(
+        impl Command for $request {
+            const KIND: MessageKind = MessageKind::$kind;
+            type Payload = $payload;
+            fn into_message(self) -> Result<(String, Option<String>, $payload), ApiError> {
+                Ok(self.validate()?)
+            }
+        }
+    )+};
+}
+
+plain_command! {
+    ReverseRequest => PointsReverse, ReversePayload;
+    TransferRequest => PointsTransfer, TransferPayload;
+    AcceptRequest => PointsAccept, AcceptPayload;
+    FreezeRequest => PointsFreeze, FreezePayload;
+    UnfreezeRequest => PointsUnfreeze, UnfreezePayload;
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -100,95 +110,55 @@ pub async fn preview(
     Ok(ok("OK", Preview { points: quote.0, money: quote.1.map(|m| m.0 as f64 / 100.0), available, frozen }))
 }
 
-/// Reverses (冲正) an earlier earn or spend, fully or by `points`.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/reverse", request_body = ReverseRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn reverse(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<ReverseRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let message =
-        Outgoing { kind: MessageKind::PointsReverse, routing_key: "points.reverse".into(), key: event_no, occurred_at };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
-
-/// Gives points to another member (转赠): they wait in escrow until accepted with the same
-/// `transfer_no`, or go back after the tenant's time-out (default 24 h).
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/transfer", request_body = TransferRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn transfer(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<TransferRequest>,
-) -> Result<Response, ApiError> {
-    let (transfer_no, occurred_at, payload) = body.validate()?;
-    let message = Outgoing {
-        kind: MessageKind::PointsTransfer,
-        routing_key: "points.transfer".into(),
-        key: transfer_no,
-        occurred_at,
+/// The OpenAPI operations of the commands. utoipa documents a function, and the one generic
+/// handler cannot carry seven paths, so each operation is declared on an empty function named as
+/// the operation (its operationId); the router serves it with
+/// [`command`](crate::ingress::command).
+pub mod operations {
+    use schemas::points::{
+        AcceptRequest, ConsumeRequest, EarnEventRequest, FreezeRequest, ReverseRequest, TransferRequest,
+        UnfreezeRequest,
     };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
 
-/// Accepts a transfer (领取转赠), at most once, by another member than the giver.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/accept", request_body = AcceptRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn accept(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<AcceptRequest>,
-) -> Result<Response, ApiError> {
-    let (transfer_no, occurred_at, payload) = body.validate()?;
-    let message = Outgoing {
-        kind: MessageKind::PointsAccept,
-        routing_key: "points.accept".into(),
-        key: transfer_no,
-        occurred_at,
-    };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
+    use crate::ingress::{EventStatus, WaitQuery};
 
-/// Freezes some of a member's available points until an unfreeze names this event.
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/freeze", request_body = FreezeRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn freeze(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<FreezeRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let message =
-        Outgoing { kind: MessageKind::PointsFreeze, routing_key: "points.freeze".into(), key: event_no, occurred_at };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
-}
+    /// Posts a produce event (order paid, login, sign-in, …). 202 once the broker has it; with
+    /// `wait_ms`, 200 and the outcome if it is known in time. 503: not stored, retry with the same
+    /// event_no.
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/events", request_body = EarnEventRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery),
+        responses((status = 202, body = EventStatus, description = "queued"), (status = 200, body = EventStatus, description = "outcome (wait_ms)"),
+                  (status = 422, description = "a field is invalid"), (status = 503, description = "broker unavailable: retry with the same event_no")))]
+    pub fn post_event() {}
 
-/// Releases now what `origin_event_no` froze (an operator's freeze, or an earn's freeze_term).
-#[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/unfreeze", request_body = UnfreezeRequest, tag = "events",
-    params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
-pub async fn unfreeze(
-    State(state): State<AppState>,
-    Path(crm_id): Path<String>,
-    Extension(tenant): Extension<Tenant>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    ApiJson(body): ApiJson<UnfreezeRequest>,
-) -> Result<Response, ApiError> {
-    let (event_no, occurred_at, payload) = body.validate()?;
-    let message = Outgoing {
-        kind: MessageKind::PointsUnfreeze,
-        routing_key: "points.unfreeze".into(),
-        key: event_no,
-        occurred_at,
-    };
-    publish_and_answer(&state, &tenant, crm_id, message, payload, q.wait_ms).await
+    /// Spends points through the queue: `points`, or what the spend rule lets pay for `amount`.
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/consume", request_body = ConsumeRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn consume() {}
+
+    /// Reverses (冲正) an earlier earn or spend, fully or by `points`.
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/reverse", request_body = ReverseRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn reverse() {}
+
+    /// Gives points to another member (转赠): they wait in escrow until accepted with the same
+    /// `transfer_no`, or go back after the tenant's time-out (default 24 h).
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/transfer", request_body = TransferRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn transfer() {}
+
+    /// Accepts a transfer (领取转赠), at most once, by another member than the giver.
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/accept", request_body = AcceptRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn accept() {}
+
+    /// Freezes some of a member's available points until an unfreeze names this event.
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/freeze", request_body = FreezeRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn freeze() {}
+
+    /// Releases now what `origin_event_no` froze (an operator's freeze, or an earn's freeze_term).
+    #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/unfreeze", request_body = UnfreezeRequest, tag = "events",
+        params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
+    pub fn unfreeze() {}
 }

@@ -11,7 +11,11 @@ use axum::{
     Router,
 };
 
-use crate::AppState;
+use schemas::points::{
+    AcceptRequest, ConsumeRequest, EarnEventRequest, FreezeRequest, ReverseRequest, TransferRequest, UnfreezeRequest,
+};
+
+use crate::{ingress::command, AppState};
 
 /// Every points route (all need the tenant's key: the caller adds that layer).
 pub fn router() -> Router<AppState> {
@@ -24,14 +28,14 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/rules/lot_delete"), post(rules::delete))
         .route(&format!("{p}/rules/query"), post(rules::query))
         .route(&format!("{p}/scene_info"), get(rules::scene_info))
-        .route(&format!("{p}/events"), post(commands::post_event))
-        .route(&format!("{p}/consume"), post(commands::consume))
+        .route(&format!("{p}/events"), post(command::<EarnEventRequest>))
+        .route(&format!("{p}/consume"), post(command::<ConsumeRequest>))
         .route(&format!("{p}/consume/preview"), post(commands::preview))
-        .route(&format!("{p}/reverse"), post(commands::reverse))
-        .route(&format!("{p}/transfer"), post(commands::transfer))
-        .route(&format!("{p}/accept"), post(commands::accept))
-        .route(&format!("{p}/freeze"), post(commands::freeze))
-        .route(&format!("{p}/unfreeze"), post(commands::unfreeze))
+        .route(&format!("{p}/reverse"), post(command::<ReverseRequest>))
+        .route(&format!("{p}/transfer"), post(command::<TransferRequest>))
+        .route(&format!("{p}/accept"), post(command::<AcceptRequest>))
+        .route(&format!("{p}/freeze"), post(command::<FreezeRequest>))
+        .route(&format!("{p}/unfreeze"), post(command::<UnfreezeRequest>))
         .route(&format!("{p}/events/{{event_no}}"), get(queries::get_event))
         .route(&format!("{p}/history"), post(queries::history))
         .route(&format!("{p}/summary"), get(queries::summary))
