@@ -9,7 +9,6 @@ use schemas::{cards::CreateCard, checks::paging, money::Cents};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use platform::status::CodeStatus;
-use sqlx::types::Json;
 
 use super::{number, stock::publish_generate};
 use crate::{
@@ -224,57 +223,57 @@ pub async fn create(
     let card_id = uuid::Uuid::new_v4().simple().to_string();
     let time = |t: Option<i64>| t.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
     let mut tx = state.db.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into card_info (crm_id, card_id, card_type, title, subtitle, source, scene, notice, rule, date_type, begin_time,
              end_time, start_day_count, expire_day_count, weekdays, monthdays, day_begin_time, day_end_time, total_quantity,
              get_limit, use_limit, can_give_friend, generate_type, generate_file, cash_amount_cents, cash_condition_cents,
              discount, icon, store_codes, cost_center, cost_type, cost_value, extra_info)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
                  $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+        crm_id,
+        card_id,
+        c.card_type as i16,
+        c.title,
+        c.subtitle,
+        c.source as i16,
+        c.scene,
+        c.notice,
+        c.rule,
+        c.date_type.unwrap_or(3) as i16,
+        time(c.begin_time),
+        time(c.end_time),
+        c.start_day_count.map(|v| v as i32),
+        c.expire_day_count.map(|v| v as i32),
+        c.weekdays,
+        c.monthdays,
+        c.day_begin_time.unwrap_or(0) as i32,
+        c.day_end_time.unwrap_or(86_399) as i32,
+        c.total_quantity as i32,
+        c.get_limit.unwrap_or(0) as i32,
+        c.use_limit.unwrap_or(0) as i32,
+        c.can_give_friend.unwrap_or(true),
+        c.generate_type as i16,
+        c.generate_file,
+        c.cash_amount.map(|v: Cents| v.0),
+        c.cash_condition.map(|v: Cents| v.0),
+        c.discount,
+        c.icon,
+        c.store_codes,
+        c.cost_center,
+        c.cost_type.map(|v| v as i16),
+        c.cost_value,
+        c.extra_info,
     )
-    .bind(&crm_id)
-    .bind(&card_id)
-    .bind(c.card_type as i16)
-    .bind(&c.title)
-    .bind(&c.subtitle)
-    .bind(c.source as i16)
-    .bind(&c.scene)
-    .bind(&c.notice)
-    .bind(&c.rule)
-    .bind(c.date_type.unwrap_or(3) as i16)
-    .bind(time(c.begin_time))
-    .bind(time(c.end_time))
-    .bind(c.start_day_count.map(|v| v as i32))
-    .bind(c.expire_day_count.map(|v| v as i32))
-    .bind(&c.weekdays)
-    .bind(&c.monthdays)
-    .bind(c.day_begin_time.unwrap_or(0) as i32)
-    .bind(c.day_end_time.unwrap_or(86_399) as i32)
-    .bind(c.total_quantity as i32)
-    .bind(c.get_limit.unwrap_or(0) as i32)
-    .bind(c.use_limit.unwrap_or(0) as i32)
-    .bind(c.can_give_friend.unwrap_or(true))
-    .bind(c.generate_type as i16)
-    .bind(&c.generate_file)
-    .bind(c.cash_amount.map(|v: Cents| v.0))
-    .bind(c.cash_condition.map(|v: Cents| v.0))
-    .bind(c.discount)
-    .bind(&c.icon)
-    .bind(&c.store_codes)
-    .bind(&c.cost_center)
-    .bind(c.cost_type.map(|v| v as i16))
-    .bind(c.cost_value)
-    .bind(Json(&c.extra_info))
     .execute(&mut *tx)
     .await?;
     let generate = c.generate_type == 1 && c.total_quantity > 0;
     if generate {
-        sqlx::query(
+        sqlx::query!(
             "insert into card_generate (crm_id, card_id, generate_id, quantity) values ($1, $2, 'initial', $3)",
+            crm_id,
+            card_id,
+            c.total_quantity as i32,
         )
-        .bind(&crm_id)
-        .bind(&card_id)
-        .bind(c.total_quantity as i32)
         .execute(&mut *tx)
         .await?;
     }
@@ -377,12 +376,13 @@ pub async fn remove(
     Path(crm_id): Path<String>,
     ApiJson(body): ApiJson<RemoveCard>,
 ) -> Result<axum::Json<schemas::ApiResponse<Value>>, ApiError> {
-    let done =
-        sqlx::query("update card_info set removed = true, updated_at = now() where crm_id = $1 and card_id = $2")
-            .bind(&crm_id)
-            .bind(&body.card_id)
-            .execute(&state.db)
-            .await?;
+    let done = sqlx::query!(
+        "update card_info set removed = true, updated_at = now() where crm_id = $1 and card_id = $2",
+        crm_id,
+        body.card_id,
+    )
+    .execute(&state.db)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::NotFound(format!("no card {} in crm_id {crm_id}", body.card_id)));
     }
