@@ -5,10 +5,10 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
+use platform::status::CodeStatus;
 use schemas::{cards::CreateCard, checks::paging, money::Cents};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use platform::status::CodeStatus;
 
 use super::{number, stock::publish_generate};
 use crate::{

@@ -5,8 +5,8 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
-use schemas::checks::paging;
 use platform::status::{CodeStatus, PresentStatus, RollbackStatus};
+use schemas::checks::paging;
 use serde::{Deserialize, Serialize};
 
 use super::number;
@@ -316,8 +316,8 @@ pub async fn present_detail(
         q.present_id,
     )
     .fetch_optional(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no present {}", q.present_id)))?;
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no present {}", q.present_id)))?;
     Ok(ok("获取用户转增记录成功", row.into_item(&tenant)))
 }
 

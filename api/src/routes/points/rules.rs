@@ -143,7 +143,12 @@ struct ConsumeRow {
 
 impl ConsumeRow {
     fn rule(self) -> ConsumeRule {
-        ConsumeRule { rule_id: self.rule_id, rule_name: self.rule_name, action_scene: self.action_scene, rules_li: self.rules_li.0 }
+        ConsumeRule {
+            rule_id: self.rule_id,
+            rule_name: self.rule_name,
+            action_scene: self.action_scene,
+            rules_li: self.rules_li.0,
+        }
     }
 }
 
