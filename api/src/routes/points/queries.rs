@@ -395,3 +395,24 @@ pub async fn get_event(
     };
     Ok(ok("OK", answer).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_accepts_the_event_types_it_always_did() {
+        assert_eq!(
+            event_type_words().join(", "),
+            "produce, consume, transfer, accept, reverse_produce, reverse_consume, reverse, expire, freeze, unfreeze"
+        );
+        assert_eq!(
+            event_types("reverse"),
+            Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume])
+        );
+        assert_eq!(event_types("freeze"), Some(vec![LedgerEventType::Freeze]));
+        for word in ["transfer_return", "settle_debt", "expired", ""] {
+            assert_eq!(event_types(word), None, "{word}");
+        }
+    }
+}
