@@ -8,6 +8,8 @@ use schemas::{
 };
 use sqlx::PgPool;
 
+use platform::status::LedgerEventType;
+
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
@@ -33,7 +35,6 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                 member_no: p.member_no.clone(),
                 event_no: ev.idempotency_key.clone(),
                 action_scene: p.action_scene.clone(),
-                event_type: "consume",
                 amount_cents: p.amount.map(|a| a.0),
                 points: -points,
                 store_code: p.store_code.clone(),
@@ -46,7 +47,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                     .or_else(|| money.map(|m| format!("{} points for {} yuan", points, m.to_decimal_string()))),
                 order_items: p.order_items.clone(),
                 occurred_at: t,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Consume)
             };
             ledger::insert_entry(&mut tx, &entry).await?;
             sqlx::query(

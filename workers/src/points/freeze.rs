@@ -13,6 +13,8 @@ use schemas::{
 };
 use sqlx::PgPool;
 
+use platform::status::LedgerEventType;
+
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
@@ -55,14 +57,13 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             action_scene: "freeze".into(),
-            event_type: "freeze",
             points: p.points,
             expire_time: Some(expire),
             operator: p.operator.clone(),
             event_desc: p.event_desc.clone(),
             lot_id: Some(lot_id),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Freeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
@@ -103,11 +104,10 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
             event_no: ev.idempotency_key.clone(),
             origin_event_no: Some(p.origin_event_no.clone()),
             action_scene: "unfreeze".into(),
-            event_type: "unfreeze",
             points,
             operator: p.operator.clone(),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Unfreeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;

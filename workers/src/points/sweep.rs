@@ -11,6 +11,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use platform::status::LedgerEventType;
+
 use super::ledger::{self, Entry};
 
 /// What one round did.
@@ -98,11 +100,10 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             member_no: member_no.into(),
             event_no: event_no.clone(),
             action_scene: "expire".into(),
-            event_type: "expire",
             points: -gone,
             lot_id: Some(*lot_id),
             occurred_at: *at,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Expire)
         });
     }
     for (lot_id, event_no, remaining, at) in &unfreezing {
@@ -111,11 +112,10 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             member_no: member_no.into(),
             event_no: event_no.clone(),
             action_scene: "unfreeze".into(),
-            event_type: "unfreeze",
             points: *remaining,
             lot_id: Some(*lot_id),
             occurred_at: at.unwrap_or(now),
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Unfreeze)
         });
     }
     // A lot whose remainder was 0 (all spent) expires silently: nothing to write.

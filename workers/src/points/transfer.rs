@@ -15,6 +15,8 @@ use schemas::{
 };
 use sqlx::{PgConnection, PgPool};
 
+use platform::status::LedgerEventType;
+
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
@@ -55,12 +57,11 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             action_scene: "transfer".into(),
-            event_type: "transfer",
             points: -p.points,
             operator: p.operator.clone(),
             event_desc: p.event_desc.clone(),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Transfer)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         sqlx::query(
@@ -160,12 +161,11 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
                 member_no: receiver.clone(),
                 event_no: transfer_no.clone(),
                 action_scene: "accept".into(),
-                event_type: "accept",
                 points: tr.points,
                 expire_time: Some(expire),
                 lot_id: Some(lot_id),
                 occurred_at: t,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Accept)
             };
             let auto_id = ledger::insert_entry(&mut tx, &entry).await?;
             sqlx::query("update points_ledger set from_transfer_no = event_no where auto_id = $1")
@@ -233,11 +233,10 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Re
             member_no: giver.clone(),
             event_no: transfer_no.clone(),
             action_scene: "transfer".into(),
-            event_type: "transfer_return",
             points: tr.points,
             event_desc: Some("not accepted in time: back to the giver".into()),
             occurred_at: tr.expire_at,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::TransferReturn)
         };
         ledger::insert_entry(&mut tx, &back).await?;
         let mut entries = vec![back];
@@ -247,11 +246,10 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Re
                 member_no: giver.clone(),
                 event_no: transfer_no.clone(),
                 action_scene: "transfer".into(),
-                event_type: "expire",
                 points: -expired,
                 event_desc: Some(format!("{expired} returned points belong to lots that had expired")),
                 occurred_at: tr.expire_at,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Expire)
             };
             ledger::insert_entry(&mut tx, &gone).await?;
             entries.push(gone);
