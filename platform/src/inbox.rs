@@ -31,13 +31,14 @@ pub async fn find<'e, E: sqlx::PgExecutor<'e>>(
     key_kind: &str,
     key: &str,
 ) -> sqlx::Result<Option<InboxRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        InboxRow,
         "select crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, duplicates, received_at, updated_at
          from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3",
+        crm_id,
+        key_kind,
+        key,
     )
-    .bind(crm_id)
-    .bind(key_kind)
-    .bind(key)
     .fetch_optional(db)
     .await
 }

@@ -50,13 +50,13 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                 ..Entry::new(LedgerEventType::Consume)
             };
             ledger::insert_entry(&mut tx, &entry).await?;
-            sqlx::query(
+            sqlx::query!(
                 "update member_balance set points = points - $3, total_consumed = total_consumed + $3, updated_at = now()
                  where crm_id = $1 and member_no = $2",
+                ev.crm_id,
+                p.member_no,
+                points,
             )
-            .bind(&ev.crm_id)
-            .bind(&p.member_no)
-            .bind(points)
             .execute(&mut *tx)
             .await?;
             ledger::outbox(&mut tx, "points.consume", &[&entry]).await?;
