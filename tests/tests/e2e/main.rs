@@ -10,4 +10,5 @@ mod idempotency;
 mod ledger;
 mod ledger_props;
 mod pipeline;
+mod status;
 mod validation;
