@@ -2,13 +2,12 @@
 //! expired points are never spent; not enough points is a rejected outcome with the numbers.
 
 use platform::rules::TenantRules;
+use platform::status::LedgerEventType;
 use schemas::{
     points::{quote_spend, ConsumePayload},
     Envelope,
 };
 use sqlx::PgPool;
-
-use platform::status::LedgerEventType;
 
 use super::ledger::{self, Entry};
 use crate::{

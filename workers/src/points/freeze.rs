@@ -7,13 +7,12 @@
 //! earn still inside its `freeze_term` (ledger `unfreeze`).
 
 use chrono::{DateTime, TimeZone, Utc};
+use platform::status::LedgerEventType;
 use schemas::{
     points::{FreezePayload, UnfreezePayload},
     Envelope,
 };
 use sqlx::PgPool;
-
-use platform::status::LedgerEventType;
 
 use super::ledger::{self, Entry};
 use crate::{

@@ -9,9 +9,8 @@
 //! instead of sleeping.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-
 use platform::status::LedgerEventType;
+use sqlx::PgPool;
 
 use super::ledger::{self, Entry};
 
