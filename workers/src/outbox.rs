@@ -2,24 +2,19 @@
 //! ([`crate::relay`]) publishes after the commit.
 
 use schemas::analytics::AnalyticsEvent;
-use serde_json::Value;
 use sqlx::{types::Json, PgConnection};
 
 /// One outbox row holding these analytics events (the relay sends them as one message).
 ///
-/// Each event goes through a `serde_json::Value` first: its object keys come out sorted, so
-/// the bytes the relay sends (the `json` column keeps them as written) are the very bytes the
-/// handlers' `json!` objects gave before the events were typed, not merely the same object.
+/// The events are bound as `jsonb` (what `Json` encodes to) and cast into the `json` column, so
+/// the stored text is PostgreSQL's normal form: keys in its own order, whatever order serde
+/// writes the fields in. That is why the typed events give the same bytes on the wire as the
+/// `json!` objects did.
 pub async fn write(tx: &mut PgConnection, routing_key: &str, events: &[AnalyticsEvent]) -> sqlx::Result<()> {
-    let values = events
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<Value>, _>>()
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query!(
         "insert into outbox (routing_key, events, event_count) values ($1, $2, $3)",
         routing_key,
-        Json(&values) as _,
+        Json(events) as _,
         events.len() as i32,
     )
     .execute(&mut *tx)
