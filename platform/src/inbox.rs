@@ -8,7 +8,7 @@ use uuid::Uuid;
 /// The key kind of points events.
 pub const EVENT_NO: &str = "event_no";
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InboxRow {
     pub crm_id: String,
     pub key_kind: String,
@@ -16,7 +16,8 @@ pub struct InboxRow {
     pub message_id: Uuid,
     pub kind: String,
     pub member_no: Option<String>,
-    /// applied | rejected
+    /// The word of an [`InboxStatus`](crate::status::InboxStatus) (`applied`, `rejected`). Kept a
+    /// string while the API copies it into its responses as one.
     pub status: String,
     pub points: i64,
     pub reason: Option<String>,
@@ -31,13 +32,14 @@ pub async fn find<'e, E: sqlx::PgExecutor<'e>>(
     key_kind: &str,
     key: &str,
 ) -> sqlx::Result<Option<InboxRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        InboxRow,
         "select crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, duplicates, received_at, updated_at
          from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3",
+        crm_id,
+        key_kind,
+        key,
     )
-    .bind(crm_id)
-    .bind(key_kind)
-    .bind(key)
     .fetch_optional(db)
     .await
 }

@@ -9,5 +9,7 @@ mod feeds;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod outbox;
 mod pipeline;
+mod status;
 mod validation;
