@@ -75,15 +75,10 @@ pub struct FirstOutcome {
     pub applied_at: String,
 }
 
-/// The outcome the inbox stored for an event (its row carries it as text).
-pub(crate) fn outcome(row: &InboxRow) -> Result<InboxStatus, ApiError> {
-    Ok(row.status.parse().map_err(anyhow::Error::from)?)
-}
-
-pub(crate) fn first(row: &InboxRow, status: InboxStatus, tenant: &Tenant) -> FirstOutcome {
+pub(crate) fn first(row: &InboxRow, tenant: &Tenant) -> FirstOutcome {
     FirstOutcome {
         message_id: row.message_id,
-        status,
+        status: row.status,
         points: row.points,
         reason: row.reason.clone(),
         member_no: row.member_no.clone(),
@@ -159,7 +154,7 @@ pub async fn publish_and_answer<P: Serialize + Send>(
 
     if !wait.is_zero() {
         if let Some(row) = wait_for_outcome(state, &crm_id, message.kind.key_kind(), &event_no, wait).await? {
-            let stored = outcome(&row)?;
+            let stored = row.status;
             let duplicate = row.message_id != message_id;
             let answer = EventStatus {
                 event_no,
@@ -171,7 +166,7 @@ pub async fn publish_and_answer<P: Serialize + Send>(
                 } else {
                     row.reason.clone()
                 },
-                first: duplicate.then(|| first(&row, stored, tenant)),
+                first: duplicate.then(|| first(&row, tenant)),
                 present_id: present_id.clone(),
             };
             return Ok(ok("OK", answer).into_response());

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::status::InboxStatus;
+
 /// The key kind of points events.
 pub const EVENT_NO: &str = "event_no";
 
@@ -16,9 +18,8 @@ pub struct InboxRow {
     pub message_id: Uuid,
     pub kind: String,
     pub member_no: Option<String>,
-    /// The word of an [`InboxStatus`](crate::status::InboxStatus) (`applied`, `rejected`). Kept a
-    /// string while the API copies it into its responses as one.
-    pub status: String,
+    /// Applied or rejected (a reserved `pending` row is never answered as an outcome).
+    pub status: InboxStatus,
     pub points: i64,
     pub reason: Option<String>,
     pub duplicates: i32,
@@ -34,7 +35,7 @@ pub async fn find<'e, E: sqlx::PgExecutor<'e>>(
 ) -> sqlx::Result<Option<InboxRow>> {
     sqlx::query_as!(
         InboxRow,
-        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, duplicates, received_at, updated_at
+        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status as \"status: InboxStatus\", points, reason, duplicates, received_at, updated_at
          from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3",
         crm_id,
         key_kind,

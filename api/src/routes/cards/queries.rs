@@ -362,7 +362,12 @@ pub async fn member_cards(
         paging(number("page_id", q.page_id.as_deref())?, number("page_size", q.page_size.as_deref())?, 20, 100)?;
     let status = match number("code_status", q.code_status.as_deref())? {
         None => None,
-        Some(n) => Some(held_status(n).ok_or_else(|| ApiError::invalid("code_status", "must be 1 to 5"))?),
+        Some(n) => Some(
+            // A member's code is never in stock.
+            CodeStatus::from_code(n)
+                .filter(|s| *s != CodeStatus::InStock)
+                .ok_or_else(|| ApiError::invalid("code_status", "must be 1 to 5"))?,
+        ),
     };
     let total = sqlx::query_scalar!(
         r#"select count(*) as "total!" from card_code
@@ -398,12 +403,4 @@ pub async fn member_cards(
         })
         .collect();
     Ok(ok("OK", MemberCardPage { total, results }))
-}
-
-/// The state a member's code can be filtered by, from its number on the wire (a held code is
-/// never in stock).
-fn held_status(n: i64) -> Option<CodeStatus> {
-    [CodeStatus::Available, CodeStatus::Presenting, CodeStatus::Redeemed, CodeStatus::Expired, CodeStatus::Obsolete]
-        .into_iter()
-        .find(|s| i64::from(s.code()) == n)
 }

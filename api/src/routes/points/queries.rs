@@ -19,7 +19,7 @@ use platform::{
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson, ApiQuery},
-    ingress::{first, outcome, EventStatus},
+    ingress::{first, EventStatus},
     routes::ok,
     AppState,
 };
@@ -383,14 +383,14 @@ pub async fn get_event(
     let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
         ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
     })?;
-    let stored = outcome(&row)?;
+    let stored = row.status;
     let answer = EventStatus {
         event_no,
         message_id: None,
         status: stored.as_str().to_string(),
         points: Some(row.points),
         reason: row.reason.clone(),
-        first: Some(first(&row, stored, &tenant)),
+        first: Some(first(&row, &tenant)),
         present_id: None,
     };
     Ok(ok("OK", answer).into_response())
