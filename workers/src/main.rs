@@ -3,13 +3,20 @@
 use clap::{Parser, Subcommand};
 use platform::{
     broker::{dlq, Domain, Topology},
+    settings::{CommonArgs, WorkerArgs, LOG_FILTER_HELP},
     Settings,
 };
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "workers", about = "Loyalty engine workers and operator commands")]
+#[command(name = "workers", version, about = "Loyalty engine workers and operator commands", after_help = LOG_FILTER_HELP)]
 struct Cli {
+    /// Every setting is an environment variable (or the flag of the same name, given before
+    /// the subcommand); `--help` lists them. The workers read no admin token.
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    workers: WorkerArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,7 +59,7 @@ enum DlqAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::from_env()?;
+    let settings = Settings::for_workers(cli.common, cli.workers)?;
     platform::telemetry::init_logging(settings.log_json);
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(settings).await,
