@@ -19,6 +19,8 @@ pub const WORKER_PARKED_TOTAL: &str = "worker_parked_total";
 pub const WORKER_BATCH_SECONDS: &str = "worker_batch_seconds";
 /// Counter: consuming sessions ended by broker trouble (the consumer reconnects).
 pub const CONSUMER_SESSIONS_LOST_TOTAL: &str = "consumer_sessions_lost_total";
+/// Gauge: consumers of this process holding an active `basic_consume` (its `/healthz` is 503 at 0).
+pub const WORKER_CONSUMERS_CONSUMING: &str = "worker_consumers_consuming";
 
 // Workers: the relay, the card code pool, the sweeper.
 
