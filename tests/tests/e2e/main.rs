@@ -11,4 +11,5 @@ mod idempotency;
 mod ledger;
 mod ledger_props;
 mod pipeline;
+mod request_log;
 mod validation;
