@@ -41,6 +41,18 @@ pub const SWEEPER_UNFROZEN_LOTS_TOTAL: &str = "sweeper_unfrozen_lots_total";
 /// Counter: transfers not accepted in time, returned to their givers by the sweeper.
 pub const SWEEPER_RETURNED_TRANSFERS_TOTAL: &str = "sweeper_returned_transfers_total";
 
+// Workers: the sampled gauges (`workers/src/gauges.rs`); every worker process reports the same
+// numbers, so alert on `max`, not `sum`.
+
+/// Gauge: messages in a queue; labels `queue`, `kind` (work | dead_letter).
+pub const BROKER_QUEUE_MESSAGES: &str = "broker_queue_messages";
+/// Gauge: consumers attached to a queue (all processes); labels `queue`, `kind`.
+pub const BROKER_QUEUE_CONSUMERS: &str = "broker_queue_consumers";
+/// Gauge: outbox rows not yet relayed.
+pub const OUTBOX_UNSENT_ROWS: &str = "outbox_unsent_rows";
+/// Gauge: age in seconds of the oldest outbox row not yet relayed (0 when none).
+pub const OUTBOX_OLDEST_UNSENT_SECONDS: &str = "outbox_oldest_unsent_seconds";
+
 // Platform.
 
 /// Counter: broker publications; label `outcome` (confirmed | failed).

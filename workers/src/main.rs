@@ -103,6 +103,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let metrics_addr = settings.worker_metrics_addr.clone();
     let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
+    let gauges = {
+        let (deps, stop) = (handle.deps.clone(), shutdown.clone());
+        tokio::spawn(async move { workers::gauges::run(&deps, stop).await })
+    };
     if !metrics_addr.is_empty() {
         // Prometheus scrapes each worker process here (with --scale, each container its own),
         // and /healthz says whether its consumers consume. A second worker process on the same
@@ -123,5 +127,6 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     platform::shutdown::signal().await;
     tracing::info!("shutting down: finishing in-flight batches");
     handle.stop(std::time::Duration::from_secs(30)).await;
+    gauges.await.ok();
     Ok(())
 }

@@ -6,6 +6,7 @@ mod card_claims;
 mod cards;
 mod earn_rules;
 mod feeds;
+mod gauges;
 mod health;
 mod idempotency;
 mod ledger;
