@@ -12,5 +12,4 @@ mod idempotency;
 mod ledger;
 mod ledger_props;
 mod pipeline;
-mod request_log;
 mod validation;

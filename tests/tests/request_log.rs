@@ -1,5 +1,10 @@
 //! The api logs one line per response at INFO, with the method, the matched route (the
 //! template, not the path), the status, the latency and the request id.
+//!
+//! A test binary of its own, not a module of `e2e`: it installs a global subscriber. A
+//! thread-local one (`set_default`) among e2e's parallel tests misses events: when a single
+//! dispatcher is registered, tracing-core caches a callsite's interest from the default of
+//! whichever thread hits it first, and another test's thread has none.
 
 use std::{
     io::Write,
@@ -32,7 +37,7 @@ impl Write for Captured {
 async fn one_info_line_per_response_names_method_route_status_latency_and_request_id() {
     let env = TestEnv::new().await;
     let sink = Captured::default();
-    // The binary's JSON format (platform::telemetry), at RUST_LOG=info, for this thread only.
+    // The binary's JSON format (platform::telemetry), at RUST_LOG=info.
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -41,7 +46,7 @@ async fn one_info_line_per_response_names_method_route_status_latency_and_reques
         .with_max_level(tracing::Level::INFO)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
 
     let cases = [
         ("GET", "/healthz", "/healthz", StatusCode::OK),
