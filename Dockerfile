@@ -17,9 +17,12 @@ FROM ${RUST_IMAGE} AS builder
 WORKDIR /app
 
 # The whole workspace: `--locked` resolves every member's manifest (tests/ included) against
-# Cargo.lock, and platform's `sqlx::migrate!("../migrations")` embeds migrations/ at compile time
-# (no DATABASE_URL is needed: it is the only sqlx macro in use).
+# Cargo.lock, and platform's `sqlx::migrate!("../migrations")` embeds migrations/ at compile time.
+# The compile-checked queries build from the committed `.sqlx/` data (SQLX_OFFLINE): no database
+# is needed to build the image.
+ENV SQLX_OFFLINE=true
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY .sqlx/ .sqlx/
 COPY schemas/ schemas/
 COPY platform/ platform/
 COPY api/ api/

@@ -72,12 +72,11 @@ async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, Ap
     if let Some(t) = state.keys.get(&hash) {
         return Ok(Some(t));
     }
-    let row: Option<(String, String)> = sqlx::query_as("select crm_id, time_zone from tenant where api_key_hash = $1")
-        .bind(&hash)
+    let row = sqlx::query!("select crm_id, time_zone from tenant where api_key_hash = $1", hash)
         .fetch_optional(&state.db)
         .await?;
-    Ok(row.map(|(crm_id, tz)| {
-        let tenant = Tenant { crm_id, tz: tz.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE) };
+    Ok(row.map(|r| {
+        let tenant = Tenant { crm_id: r.crm_id, tz: r.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE) };
         state.keys.put(hash, tenant.clone());
         tenant
     }))

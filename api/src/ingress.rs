@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use platform::{
     broker::{headers, PublishError},
     inbox::{self, InboxRow},
+    status::InboxStatus,
 };
 use schemas::{Envelope, MessageKind};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -54,10 +55,18 @@ pub struct EventStatus {
     pub present_id: Option<String>,
 }
 
+/// The answer's `status` while the outcome is not known yet (not a stored state).
+const ACCEPTED: &str = "accepted";
+/// The answer's `status` for a message repeating an event_no received before (not a stored
+/// state: the inbox keeps the first message's outcome).
+const DUPLICATE: &str = "duplicate";
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FirstOutcome {
     pub message_id: Uuid,
-    pub status: String,
+    /// applied | rejected
+    #[schema(value_type = String)]
+    pub status: InboxStatus,
     pub points: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -69,7 +78,7 @@ pub struct FirstOutcome {
 pub(crate) fn first(row: &InboxRow, tenant: &Tenant) -> FirstOutcome {
     FirstOutcome {
         message_id: row.message_id,
-        status: row.status.clone(),
+        status: row.status,
         points: row.points,
         reason: row.reason.clone(),
         member_no: row.member_no.clone(),
@@ -145,18 +154,19 @@ pub async fn publish_and_answer<P: Serialize + Send>(
 
     if !wait.is_zero() {
         if let Some(row) = wait_for_outcome(state, &crm_id, message.kind.key_kind(), &event_no, wait).await? {
-            let status = if row.message_id == message_id { row.status.clone() } else { "duplicate".to_string() };
+            let stored = row.status;
+            let duplicate = row.message_id != message_id;
             let answer = EventStatus {
                 event_no,
                 message_id: Some(message_id),
-                points: Some(if status == "duplicate" { 0 } else { row.points }),
-                reason: if status == "duplicate" {
+                status: if duplicate { DUPLICATE } else { stored.as_str() }.to_string(),
+                points: Some(if duplicate { 0 } else { row.points }),
+                reason: if duplicate {
                     Some("this event_no was received before; nothing changed".into())
                 } else {
                     row.reason.clone()
                 },
-                first: (status == "duplicate").then(|| first(&row, tenant)),
-                status,
+                first: duplicate.then(|| first(&row, tenant)),
                 present_id: present_id.clone(),
             };
             return Ok(ok("OK", answer).into_response());
@@ -165,7 +175,7 @@ pub async fn publish_and_answer<P: Serialize + Send>(
     let answer = EventStatus {
         event_no,
         message_id: Some(message_id),
-        status: "accepted".into(),
+        status: ACCEPTED.into(),
         points: None,
         reason: None,
         first: None,

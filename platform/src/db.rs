@@ -44,10 +44,10 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
     };
     let mut admin =
         options.clone().database("postgres").connect().await.context("connecting to PostgreSQL (database postgres)")?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await?;
+    let exists =
+        sqlx::query_scalar!(r#"select exists (select 1 from pg_database where datname = $1) as "exists!""#, name)
+            .fetch_one(&mut admin)
+            .await?;
     if !exists {
         let quoted = name.replace('"', "\"\"");
         // Two instances may race here; the loser's "already exists" is fine.

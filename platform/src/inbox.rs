@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::status::InboxStatus;
+
 /// The key kind of points events.
 pub const EVENT_NO: &str = "event_no";
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InboxRow {
     pub crm_id: String,
     pub key_kind: String,
@@ -16,8 +18,8 @@ pub struct InboxRow {
     pub message_id: Uuid,
     pub kind: String,
     pub member_no: Option<String>,
-    /// applied | rejected
-    pub status: String,
+    /// Applied or rejected (a reserved `pending` row is never answered as an outcome).
+    pub status: InboxStatus,
     pub points: i64,
     pub reason: Option<String>,
     pub duplicates: i32,
@@ -31,13 +33,14 @@ pub async fn find<'e, E: sqlx::PgExecutor<'e>>(
     key_kind: &str,
     key: &str,
 ) -> sqlx::Result<Option<InboxRow>> {
-    sqlx::query_as(
-        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, duplicates, received_at, updated_at
+    sqlx::query_as!(
+        InboxRow,
+        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status as \"status: InboxStatus\", points, reason, duplicates, received_at, updated_at
          from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3",
+        crm_id,
+        key_kind,
+        key,
     )
-    .bind(crm_id)
-    .bind(key_kind)
-    .bind(key)
     .fetch_optional(db)
     .await
 }

@@ -52,47 +52,46 @@ impl TenantRules {
     }
 }
 
-/// crm_id, rules_version, time_zone, earn rules, spend rules.
-type RuleRow = (String, i64, String, Json<Vec<ProduceRule>>, Json<Vec<ConsumeRule>>, i32, i32);
-
 /// Loads the rule sets of some tenants from PostgreSQL; unknown tenants are absent.
 pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
     db: E,
     crm_ids: &[String],
 ) -> sqlx::Result<HashMap<String, TenantRules>> {
-    let rows: Vec<RuleRow> = sqlx::query_as(
-        "select t.crm_id, t.rules_version, t.time_zone,
+    let rows = sqlx::query!(
+        r#"select t.crm_id, t.rules_version, t.time_zone,
                 coalesce((select json_agg(json_build_object(
                     'rule_id', r.rule_id, 'rule_name', r.rule_name, 'action_scene', r.action_scene,
                     'points_type', r.points_type, 'expire_term', r.expire_term, 'per_money', r.per_money,
                     'change_points', r.change_points, 'freeze_term', r.freeze_term,
                     'max_points', r.max_points, 'max_times', r.max_times, 'range_days', r.range_days,
                     'mul_rules', r.mul_rules) order by r.rule_id)
-                  from produce_rule r where r.crm_id = t.crm_id and r.deleted_at is null), '[]'),
+                  from produce_rule r where r.crm_id = t.crm_id and r.deleted_at is null), '[]')
+                  as "produce!: Json<Vec<ProduceRule>>",
                 coalesce((select json_agg(json_build_object(
                     'rule_id', c.rule_id, 'rule_name', c.rule_name, 'action_scene', c.action_scene,
                     'rules_li', c.rules_li) order by c.rule_id)
-                  from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]'),
+                  from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]')
+                  as "consume!: Json<Vec<ConsumeRule>>",
                 t.transfer_timeout_hours, t.present_timeout_hours
              from tenant t
-             where t.crm_id = any($1)",
+             where t.crm_id = any($1)"#,
+        crm_ids,
     )
-    .bind(crm_ids)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(crm_id, version, time_zone, produce, consume, timeout, present_timeout)| {
+        .map(|r| {
             let rules = TenantRules {
-                crm_id: crm_id.clone(),
-                version,
-                time_zone,
-                produce: produce.0,
-                consume: consume.0,
-                transfer_timeout_hours: timeout.into(),
-                present_timeout_hours: present_timeout.into(),
+                crm_id: r.crm_id.clone(),
+                version: r.rules_version,
+                time_zone: r.time_zone,
+                produce: r.produce.0,
+                consume: r.consume.0,
+                transfer_timeout_hours: r.transfer_timeout_hours.into(),
+                present_timeout_hours: r.present_timeout_hours.into(),
             };
-            (crm_id, rules)
+            (r.crm_id, rules)
         })
         .collect())
 }

@@ -25,9 +25,23 @@ pub enum CodeStatus {
 }
 
 impl CodeStatus {
+    pub const ALL: &'static [CodeStatus] = &[
+        CodeStatus::InStock,
+        CodeStatus::Available,
+        CodeStatus::Presenting,
+        CodeStatus::Redeemed,
+        CodeStatus::Expired,
+        CodeStatus::Obsolete,
+    ];
+
     /// The number stored and shown on the wire.
     pub fn code(self) -> i16 {
         self as i16
+    }
+
+    /// The state a wire number names, if any.
+    pub fn from_code(n: i64) -> Option<CodeStatus> {
+        CodeStatus::ALL.iter().copied().find(|s| i64::from(s.code()) == n)
     }
 }
 
@@ -99,6 +113,17 @@ macro_rules! text_status {
 
             fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
                 <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        // Arrays bind as `text[]`, as the batch statements' `unnest($n::text[])` expects.
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+
+            fn array_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::postgres::PgHasArrayType>::array_compatible(ty)
             }
         }
 
@@ -190,18 +215,10 @@ mod tests {
 
     #[test]
     fn code_numbers_are_the_migrations() {
-        let numbers: Vec<i16> = [
-            CodeStatus::InStock,
-            CodeStatus::Available,
-            CodeStatus::Presenting,
-            CodeStatus::Redeemed,
-            CodeStatus::Expired,
-            CodeStatus::Obsolete,
-        ]
-        .iter()
-        .map(|s| s.code())
-        .collect();
+        let numbers: Vec<i16> = CodeStatus::ALL.iter().map(|s| s.code()).collect();
         assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(CodeStatus::from_code(3), Some(CodeStatus::Redeemed));
+        assert_eq!(CodeStatus::from_code(6), None);
         assert_eq!(RollbackStatus::Expired as i16, 2);
         assert_eq!(ReverseStatus::Fully as i16, 2);
     }

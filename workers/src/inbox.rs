@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use platform::status::InboxStatus;
 use schemas::Envelope;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 
@@ -21,7 +22,7 @@ pub struct Rows<'a> {
     message: Vec<uuid::Uuid>,
     kind: Vec<&'static str>,
     member: Vec<&'a str>,
-    status: Vec<&'static str>,
+    status: Vec<InboxStatus>,
     count: Vec<i64>,
     reason: Vec<Option<&'a str>>,
 }
@@ -67,25 +68,25 @@ impl<'a> Rows<'a> {
     /// key, the lock order every transaction shares) and returns the keys actually inserted.
     /// A key missing from the answer existed already.
     pub async fn insert(&self, tx: &mut PgConnection) -> sqlx::Result<HashSet<Key>> {
-        let inserted: Vec<Key> = sqlx::query_as(
+        let inserted = sqlx::query!(
             "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
              select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                                   $8::bigint[], $9::text[])
              on conflict do nothing
              returning crm_id, idem_key",
+            &self.crm as _,
+            &self.key_kind as _,
+            &self.key as _,
+            &self.message[..],
+            &self.kind as _,
+            &self.member as _,
+            &self.status as _,
+            &self.count[..],
+            &self.reason as _,
         )
-        .bind(&self.crm)
-        .bind(&self.key_kind)
-        .bind(&self.key)
-        .bind(&self.message)
-        .bind(&self.kind)
-        .bind(&self.member)
-        .bind(&self.status)
-        .bind(&self.count)
-        .bind(&self.reason)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(inserted.into_iter().collect())
+        Ok(inserted.into_iter().map(|r| (r.crm_id, r.idem_key)).collect())
     }
 }
 
@@ -109,12 +110,14 @@ pub async fn finish<P>(
 
 /// Whether the message's key was applied before (under the lock the caller holds).
 pub async fn seen<P>(tx: &mut PgConnection, envelope: &Envelope<P>) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3)")
-        .bind(&envelope.crm_id)
-        .bind(envelope.kind.key_kind())
-        .bind(&envelope.idempotency_key)
-        .fetch_one(&mut *tx)
-        .await
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3) as "seen!""#,
+        envelope.crm_id,
+        envelope.kind.key_kind(),
+        envelope.idempotency_key,
+    )
+    .fetch_one(&mut *tx)
+    .await
 }
 
 /// Adds later deliveries to their keys' first outcome: (crm_id, key kind, key, how many).
@@ -130,15 +133,15 @@ pub async fn count_duplicates<'e>(db: impl PgExecutor<'e>, counts: &[(&str, &str
         k.push(key);
         n.push(count);
     }
-    sqlx::query(
+    sqlx::query!(
         "update inbox i set duplicates = i.duplicates + t.n, updated_at = now()
          from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, kk, k, n)
          where i.crm_id = t.c and i.key_kind = t.kk and i.idem_key = t.k",
+        &c as _,
+        &kk as _,
+        &k as _,
+        &n[..],
     )
-    .bind(&c)
-    .bind(&kk)
-    .bind(&k)
-    .bind(&n)
     .execute(db)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! The contract every handler answers with: what became of a message ([`Outcome`]) and why it
 //! could not be applied ([`ApplyError`], which says itself whether a retry can help).
 
+use platform::status::InboxStatus;
+
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -20,10 +22,10 @@ pub enum Outcome {
 impl Outcome {
     /// How an applied or rejected outcome is stored in the inbox: (status, count, reason).
     /// Duplicates and poison are never stored.
-    pub fn stored(&self) -> (&'static str, i64, Option<&str>) {
+    pub fn stored(&self) -> (InboxStatus, i64, Option<&str>) {
         match self {
-            Outcome::Applied { count } => ("applied", *count, None),
-            Outcome::Rejected { reason } => ("rejected", 0, Some(reason.as_str())),
+            Outcome::Applied { count } => (InboxStatus::Applied, *count, None),
+            Outcome::Rejected { reason } => (InboxStatus::Rejected, 0, Some(reason.as_str())),
             Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("only applied or rejected outcomes are stored"),
         }
     }

@@ -52,28 +52,29 @@ pub const EVENT_COUNT: &str = "x-event-count";
 /// Relays up to `RELAY_BATCH` outbox rows (one message each); returns how many events were sent.
 pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let mut tx = deps.db.begin().await?;
-    let rows: Vec<(i64, String, Json<Box<RawValue>>, i32)> = sqlx::query_as(
-        "select id, routing_key, events, event_count from outbox where sent_at is null order by id limit $1 for update skip locked",
+    let rows = sqlx::query!(
+        r#"select id, routing_key, events as "events: Json<Box<RawValue>>", event_count from outbox
+           where sent_at is null order by id limit $1 for update skip locked"#,
+        deps.settings.relay_batch,
     )
-    .bind(deps.settings.relay_batch)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
         tx.commit().await?;
         return Ok(0);
     }
-    let ids: Vec<i64> = rows.iter().map(|(id, ..)| *id).collect();
-    let sent: usize = rows.iter().map(|(.., n)| *n as usize).sum();
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let sent: usize = rows.iter().map(|r| r.event_count as usize).sum();
     let messages = rows
         .into_iter()
-        .map(|(id, routing_key, events, count)| {
-            let props = headers::persistent_json(&format!("outbox-{id}"), &routing_key)
-                .with_headers(FieldTableBuilder::default().int(EVENT_COUNT, count.into()).build());
-            (routing_key, events.0.get().as_bytes().to_vec(), props)
+        .map(|r| {
+            let props = headers::persistent_json(&format!("outbox-{}", r.id), &r.routing_key)
+                .with_headers(FieldTableBuilder::default().int(EVENT_COUNT, r.event_count.into()).build());
+            (r.routing_key, r.events.0.get().as_bytes().to_vec(), props)
         })
         .collect();
     deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;
-    sqlx::query("update outbox set sent_at = now() where id = any($1)").bind(&ids).execute(&mut *tx).await?;
+    sqlx::query!("update outbox set sent_at = now() where id = any($1)", &ids[..]).execute(&mut *tx).await?;
     tx.commit().await?;
     metrics::counter!(platform::metric_names::OUTBOX_RELAYED_TOTAL).increment(sent as u64);
     Ok(sent)

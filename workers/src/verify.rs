@@ -4,10 +4,11 @@
 //! ledger (freeze / unfreeze rows aside); their escrow must equal their pending transfers; no
 //! balance or debt is negative. A violation is printed with the numbers.
 
+use platform::status::{LedgerEventType, TransferStatus};
 use serde::Serialize;
 use sqlx::PgPool;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     pub crm_id: String,
     pub member_no: String,
@@ -21,18 +22,19 @@ pub struct Violation {
 
 /// Every member whose balance, lots and ledger disagree (optionally of one tenant).
 pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<Violation>> {
-    sqlx::query_as(
-        "with lots as (select crm_id, member_no, sum(remaining)::bigint as lots from points_lot
+    sqlx::query_as!(
+        Violation,
+        r#"with lots as (select crm_id, member_no, sum(remaining)::bigint as lots from points_lot
                        where $1::text is null or crm_id = $1 group by crm_id, member_no),
               -- freeze / unfreeze rows move points between frozen and available: not a holding change.
               ledger as (select crm_id, member_no, sum(points)::bigint as ledger from points_ledger
-                         where ($1::text is null or crm_id = $1) and event_type not in ('freeze', 'unfreeze')
+                         where ($1::text is null or crm_id = $1) and event_type <> all($2)
                          group by crm_id, member_no),
               pending as (select crm_id, from_member as member_no, sum(points)::bigint as pending from points_transfer
-                          where ($1::text is null or crm_id = $1) and status = 'pending' group by crm_id, from_member)
+                          where ($1::text is null or crm_id = $1) and status = $3 group by crm_id, from_member)
          select b.crm_id, b.member_no, b.points as balance,
-                coalesce(l.lots, 0) as lots, coalesce(g.ledger, 0) as ledger,
-                b.escrow, coalesce(p.pending, 0) as pending_transfers
+                coalesce(l.lots, 0) as "lots!", coalesce(g.ledger, 0) as "ledger!",
+                b.escrow, coalesce(p.pending, 0) as "pending_transfers!"
          from member_balance b
          left join lots l using (crm_id, member_no)
          left join ledger g using (crm_id, member_no)
@@ -40,9 +42,11 @@ pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<V
          where ($1::text is null or b.crm_id = $1)
            and (b.points <> coalesce(l.lots, 0) or b.points <> coalesce(g.ledger, 0) or b.escrow <> coalesce(p.pending, 0)
                 or b.points < 0 or b.debt < 0)
-         order by b.crm_id, b.member_no",
+         order by b.crm_id, b.member_no"#,
+        crm_id,
+        &[LedgerEventType::Freeze, LedgerEventType::Unfreeze] as _,
+        TransferStatus::Pending as _,
     )
-    .bind(crm_id)
     .fetch_all(db)
     .await
 }

@@ -65,13 +65,15 @@ pub async fn create_tenant(
         return Err(ApiError::invalid("time_zone", "is not an IANA time zone (e.g. Asia/Shanghai)"));
     }
     let api_key = auth::new_api_key();
-    let inserted = sqlx::query("insert into tenant (crm_id, name, api_key_hash, time_zone) values ($1, $2, $3, $4) on conflict (crm_id) do nothing")
-        .bind(crm_id)
-        .bind(name)
-        .bind(auth::hash_key(&api_key))
-        .bind(&time_zone)
-        .execute(&state.db)
-        .await?;
+    let inserted = sqlx::query!(
+        "insert into tenant (crm_id, name, api_key_hash, time_zone) values ($1, $2, $3, $4) on conflict (crm_id) do nothing",
+        crm_id,
+        name,
+        auth::hash_key(&api_key),
+        time_zone,
+    )
+    .execute(&state.db)
+    .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
     }

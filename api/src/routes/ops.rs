@@ -31,7 +31,9 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// (every read falls back to PostgreSQL), so Redis down keeps 200 and the body names it under
 /// `degraded`: an orchestrator keeps routing traffic, an operator still sees it.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let postgres = async { sqlx::query("select 1").execute(&state.db).await.map(drop).map_err(|e| e.to_string()) };
+    let postgres = async {
+        sqlx::query_scalar!("select 1 as one").fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
+    };
     let rabbitmq = async { state.publisher.ensure_connected().await.map_err(|e| e.to_string()) };
     let redis = async {
         let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;

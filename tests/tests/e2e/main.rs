@@ -11,5 +11,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod outbox;
 mod pipeline;
+mod status;
 mod validation;

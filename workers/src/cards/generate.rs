@@ -25,22 +25,23 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
     let mut total = 0;
     loop {
         let mut tx = db.begin().await?;
-        let task: Option<(i32, i32)> = sqlx::query_as(
+        let task = sqlx::query!(
             "select quantity, generated from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3
              for update skip locked",
+            crm_id,
+            card_id,
+            generate_id,
         )
-        .bind(crm_id)
-        .bind(card_id)
-        .bind(generate_id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| (r.quantity, r.generated));
         let Some((quantity, generated)) = task else {
-            let exists: bool = sqlx::query_scalar(
-                "select exists (select 1 from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3)",
+            let exists = sqlx::query_scalar!(
+                r#"select exists (select 1 from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3) as "exists!""#,
+                crm_id,
+                card_id,
+                generate_id,
             )
-            .bind(crm_id)
-            .bind(card_id)
-            .bind(generate_id)
             .fetch_one(&mut *tx)
             .await?;
             return Ok(if exists {
@@ -50,12 +51,12 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
             });
         };
         if generated >= quantity {
-            sqlx::query(
+            sqlx::query!(
                 "update card_generate set is_generated = true where crm_id = $1 and card_id = $2 and generate_id = $3",
+                crm_id,
+                card_id,
+                generate_id,
             )
-            .bind(crm_id)
-            .bind(card_id)
-            .bind(generate_id)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -68,27 +69,27 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
                 let mut rng = rand::rng();
                 (0..(n - written)).map(|_| new_code(&mut rng)).collect()
             };
-            let done = sqlx::query(
+            let done = sqlx::query!(
                 "insert into card_code (crm_id, card_id, card_code, generate_id)
                  select $1, $2, c, $3 from unnest($4::text[]) as t(c)
                  on conflict do nothing",
+                crm_id,
+                card_id,
+                generate_id,
+                &codes[..],
             )
-            .bind(crm_id)
-            .bind(card_id)
-            .bind(generate_id)
-            .bind(&codes)
             .execute(&mut *tx)
             .await?;
             written += done.rows_affected() as i32;
         }
-        sqlx::query(
+        sqlx::query!(
             "update card_generate set generated = generated + $4, is_generated = (generated + $4 = quantity), updated_at = now()
              where crm_id = $1 and card_id = $2 and generate_id = $3",
+            crm_id,
+            card_id,
+            generate_id,
+            n,
         )
-        .bind(crm_id)
-        .bind(card_id)
-        .bind(generate_id)
-        .bind(n)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -101,15 +102,15 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
 /// minute, resumed by the sweeper. Returns how many codes it wrote.
 /// (Wall-clock time: staleness is about workers, not business time.)
 pub async fn resume_stale(db: &PgPool) -> Result<i64, ApplyError> {
-    let stale: Vec<(String, String, String)> = sqlx::query_as(
+    let stale = sqlx::query!(
         "select crm_id, card_id, generate_id from card_generate
          where not is_generated and updated_at < now() - interval '1 minute' order by auto_id limit 10",
     )
     .fetch_all(db)
     .await?;
     let mut written = 0;
-    for (crm_id, card_id, generate_id) in stale {
-        if let Outcome::Applied { count } = run(db, &crm_id, &card_id, &generate_id).await? {
+    for task in stale {
+        if let Outcome::Applied { count } = run(db, &task.crm_id, &task.card_id, &task.generate_id).await? {
             written += count;
         }
     }

@@ -15,16 +15,20 @@ pub(crate) async fn lock_counter(
     member_no: &str,
     card_id: &str,
 ) -> sqlx::Result<i32> {
-    sqlx::query("insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing")
-        .bind(crm_id)
-        .bind(member_no)
-        .bind(card_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query_scalar("select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update")
-        .bind(crm_id)
-        .bind(member_no)
-        .bind(card_id)
-        .fetch_one(&mut *tx)
-        .await
+    sqlx::query!(
+        "insert into card_member (crm_id, member_no, card_id) values ($1, $2, $3) on conflict do nothing",
+        crm_id,
+        member_no,
+        card_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar!(
+        "select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update",
+        crm_id,
+        member_no,
+        card_id,
+    )
+    .fetch_one(&mut *tx)
+    .await
 }

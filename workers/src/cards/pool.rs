@@ -85,15 +85,17 @@ impl CodePool {
                 }
             }
             // `SKIP LOCKED` does not skip rows this transaction holds: a code listed twice must
-            // not be taken twice.
-            let locked: Vec<i64> = sqlx::query_scalar(
-                "select code_id from card_code where crm_id = $1 and card_id = $2 and code_id = any($3) and status = 0
+            // not be taken twice. `status = 0` stays a literal in the three reads of the stock:
+            // it is the predicate of the partial index `card_code_stock`.
+            let locked: Vec<i64> = sqlx::query_scalar!(
+                "select code_id from card_code
+                 where crm_id = $1 and card_id = $2 and code_id = any($3) and status = 0 /* CodeStatus::InStock */
                  and code_id <> all($4) for update skip locked",
+                crm_id,
+                card_id,
+                &candidates[..],
+                &taken[..],
             )
-            .bind(crm_id)
-            .bind(card_id)
-            .bind(&candidates)
-            .bind(&taken)
             .fetch_all(&mut *tx)
             .await?;
             metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "redis").increment(locked.len() as u64);
@@ -102,14 +104,15 @@ impl CodePool {
         }
         let want = quantity - taken.len() as i64;
         if want > 0 {
-            let more: Vec<i64> = sqlx::query_scalar(
-                "select code_id from card_code where crm_id = $1 and card_id = $2 and status = 0 and code_id <> all($3)
+            let more: Vec<i64> = sqlx::query_scalar!(
+                "select code_id from card_code
+                 where crm_id = $1 and card_id = $2 and status = 0 /* CodeStatus::InStock */ and code_id <> all($3)
                  order by code_id limit $4 for update skip locked",
+                crm_id,
+                card_id,
+                &taken[..],
+                want,
             )
-            .bind(crm_id)
-            .bind(card_id)
-            .bind(&taken)
-            .bind(want)
             .fetch_all(&mut *tx)
             .await?;
             metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "postgres").increment(more.len() as u64);
@@ -177,12 +180,13 @@ impl CodePool {
         }
         // Plain read, no lock: codes that claims in flight hold come along and are dropped as
         // stale when popped, or issued if their claim gives them back.
-        let codes: Vec<i64> = sqlx::query_scalar(
-            "select code_id from card_code where crm_id = $1 and card_id = $2 and status = 0 order by code_id limit $3",
+        let codes: Vec<i64> = sqlx::query_scalar!(
+            "select code_id from card_code
+             where crm_id = $1 and card_id = $2 and status = 0 /* CodeStatus::InStock */ order by code_id limit $3",
+            crm_id,
+            card_id,
+            REFILL,
         )
-        .bind(crm_id)
-        .bind(card_id)
-        .bind(REFILL)
         .fetch_all(&mut *tx)
         .await?;
         let loaded = self

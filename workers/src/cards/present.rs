@@ -7,11 +7,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
+use platform::status::{CodeStatus, PresentStatus};
 use schemas::{
+    analytics::{AnalyticsEvent, CardPresentReceived, CardPresentReturned, CardPresented},
     cards::{PresentPayload, PresentReceive},
     Envelope,
 };
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::lock_counter;
@@ -19,9 +20,6 @@ use crate::{
     inbox, outbox,
     outcome::{ApplyError, Outcome},
 };
-
-/// status, holder, end of validity, whether the card can be given.
-type CodeRow = (i16, Option<String>, Option<DateTime<Utc>>, bool);
 
 pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
@@ -31,54 +29,65 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
     if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
-    let code: Option<CodeRow> = sqlx::query_as(
-        "select k.status, k.member_no, k.valid_end, c.can_give_friend
+    let code = sqlx::query!(
+        r#"select k.status as "status: CodeStatus", k.member_no, k.valid_end, c.can_give_friend
          from card_code k join card_info c on c.crm_id = k.crm_id and c.card_id = k.card_id
-         where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3 for update of k",
+         where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3 for update of k"#,
+        ev.crm_id,
+        p.card_id,
+        p.card_code,
     )
-    .bind(&ev.crm_id)
-    .bind(&p.card_id)
-    .bind(&p.card_code)
     .fetch_optional(&mut *tx)
     .await?;
     let refusal = match &code {
         None => Some(format!("no code {} of card {}", p.card_code, p.card_id)),
-        Some((_, owner, _, _)) if owner.as_deref() != Some(p.member_no.as_str()) => {
-            Some("this code is not the member's".into())
+        Some(k) if k.member_no.as_deref() != Some(p.member_no.as_str()) => Some("this code is not the member's".into()),
+        Some(k) if !k.can_give_friend => {
+            Some("this card cannot be given to a friend (can_give_friend is false)".into())
         }
-        Some((_, _, _, false)) => Some("this card cannot be given to a friend (can_give_friend is false)".into()),
-        Some((status, ..)) if *status != 1 => {
-            Some(format!("only an available code can be presented (status {status})"))
+        Some(k) if k.status != CodeStatus::Available => {
+            Some(format!("only an available code can be presented (status {})", k.status.code()))
         }
-        Some((_, _, Some(end), _)) if *end < t => Some("this code has expired".into()),
+        Some(k) if k.valid_end.is_some_and(|end| end < t) => Some("this code has expired".into()),
         Some(_) => None,
     };
     let outcome = match refusal {
         Some(reason) => Outcome::Rejected { reason },
         None => {
             let go_back = t + Duration::hours(tenant.present_timeout_hours);
-            sqlx::query("update card_code set status = 2, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3")
-                .bind(&ev.crm_id)
-                .bind(&p.card_id)
-                .bind(&p.card_code)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "insert into card_present (crm_id, present_id, card_id, card_code, from_member, status, present_extra, go_back_time)
-                 values ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+            sqlx::query!(
+                "update card_code set status = $4, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3",
+                ev.crm_id,
+                p.card_id,
+                p.card_code,
+                CodeStatus::Presenting as _,
             )
-            .bind(&ev.crm_id)
-            .bind(&ev.idempotency_key)
-            .bind(&p.card_id)
-            .bind(&p.card_code)
-            .bind(&p.member_no)
-            .bind(&p.presant_extra)
-            .bind(go_back)
             .execute(&mut *tx)
             .await?;
-            outbox::write(&mut tx, "cards.present", &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present", "crm_id": ev.crm_id,
-                "member_no": p.member_no, "card_id": p.card_id, "card_code": p.card_code, "present_id": ev.idempotency_key, "occurred_at": t})])
+            sqlx::query!(
+                "insert into card_present (crm_id, present_id, card_id, card_code, from_member, status, present_extra, go_back_time)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                ev.crm_id,
+                ev.idempotency_key,
+                p.card_id,
+                p.card_code,
+                p.member_no,
+                PresentStatus::Pending as _,
+                p.presant_extra as _,
+                go_back,
+            )
+            .execute(&mut *tx)
             .await?;
+            let event = AnalyticsEvent::CardsPresent(CardPresented {
+                event_id: uuid::Uuid::now_v7(),
+                crm_id: ev.crm_id.clone(),
+                member_no: p.member_no.clone(),
+                card_id: p.card_id.clone(),
+                card_code: p.card_code.clone(),
+                present_id: ev.idempotency_key.clone(),
+                occurred_at: t,
+            });
+            outbox::write(&mut tx, "cards.present", &[event]).await?;
             Outcome::Applied { count: 1 }
         }
     };
@@ -90,7 +99,7 @@ struct Present {
     card_id: String,
     card_code: String,
     from_member: String,
-    status: String,
+    status: PresentStatus,
     go_back_time: DateTime<Utc>,
 }
 
@@ -127,37 +136,45 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
         Some(pr) if pr.from_member == p.member_no => {
             Outcome::Rejected { reason: "the giver cannot receive their own present".into() }
         }
-        Some(pr) if pr.status != "pending" => {
+        Some(pr) if pr.status != PresentStatus::Pending => {
             Outcome::Rejected { reason: format!("present {} is already {}", p.present_id, pr.status) }
         }
         Some(pr) if pr.go_back_time <= t => {
             Outcome::Rejected { reason: format!("present {} timed out; the card goes back to the giver", p.present_id) }
         }
         Some(pr) => {
-            sqlx::query(
-                "update card_code set status = 1, member_no = $4, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3",
+            sqlx::query!(
+                "update card_code set status = $5, member_no = $4, updated_at = now()
+                 where crm_id = $1 and card_id = $2 and card_code = $3",
+                ev.crm_id,
+                pr.card_id,
+                pr.card_code,
+                p.member_no,
+                CodeStatus::Available as _,
             )
-            .bind(&ev.crm_id)
-            .bind(&pr.card_id)
-            .bind(&pr.card_code)
-            .bind(&p.member_no)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("update card_present set status = 'received', to_member = $3, received_at = $4, updated_at = now() where crm_id = $1 and present_id = $2")
-                .bind(&ev.crm_id)
-                .bind(&p.present_id)
-                .bind(&p.member_no)
-                .bind(t)
-                .execute(&mut *tx)
-                .await?;
-            outbox::write(
-                &mut tx,
-                "cards.present_receive",
-                &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_receive",
-                "crm_id": ev.crm_id, "member_no": p.member_no, "from_member": pr.from_member, "card_id": pr.card_id,
-                "present_id": p.present_id, "occurred_at": t})],
+            sqlx::query!(
+                "update card_present set status = $5, to_member = $3, received_at = $4, updated_at = now()
+                 where crm_id = $1 and present_id = $2",
+                ev.crm_id,
+                p.present_id,
+                p.member_no,
+                t,
+                PresentStatus::Received as _,
             )
+            .execute(&mut *tx)
             .await?;
+            let event = AnalyticsEvent::CardsPresentReceive(CardPresentReceived {
+                event_id: uuid::Uuid::now_v7(),
+                crm_id: ev.crm_id.clone(),
+                member_no: p.member_no.clone(),
+                from_member: pr.from_member,
+                card_id: pr.card_id,
+                present_id: p.present_id.clone(),
+                occurred_at: t,
+            });
+            outbox::write(&mut tx, "cards.present_receive", &[event]).await?;
             Outcome::Applied { count: 1 }
         }
     };
@@ -167,50 +184,63 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
 /// Gives presents not received by their `go_back_time` back to their givers (status 1).
 /// Returns how many went back.
 pub async fn return_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> {
-    let due: Vec<(String, String, String, String)> = sqlx::query_as(
-        "select crm_id, present_id, from_member, card_id from card_present where status = 'pending' and go_back_time <= $1
+    // The literal matches the partial index `card_present_due`, which a bound state would hide.
+    let due = sqlx::query!(
+        "select crm_id, present_id, from_member, card_id from card_present
+         where status = 'pending' /* PresentStatus::Pending */ and go_back_time <= $1
          order by go_back_time limit 500",
+        now,
     )
-    .bind(now)
     .fetch_all(db)
     .await?;
     let mut returned = 0;
-    for (crm_id, present_id, giver, card_id) in due {
+    for row in due {
+        let (crm_id, present_id, giver, card_id) = (row.crm_id, row.present_id, row.from_member, row.card_id);
         let mut tx = db.begin().await?;
-        let locked: Option<i32> = sqlx::query_scalar(
+        let locked = sqlx::query_scalar!(
             "select used from card_member where crm_id = $1 and member_no = $2 and card_id = $3 for update skip locked",
+            crm_id,
+            giver,
+            card_id,
         )
-        .bind(&crm_id)
-        .bind(&giver)
-        .bind(&card_id)
         .fetch_optional(&mut *tx)
         .await?;
         if locked.is_none() {
             continue;
         }
         let Some(pr) = present_row(&mut tx, &crm_id, &present_id, true).await? else { continue };
-        if pr.status != "pending" || pr.go_back_time > now {
+        if pr.status != PresentStatus::Pending || pr.go_back_time > now {
             continue;
         }
-        sqlx::query("update card_code set status = 1, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3 and status = 2")
-            .bind(&crm_id)
-            .bind(&pr.card_id)
-            .bind(&pr.card_code)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("update card_present set status = 'returned', returned_at = $3, updated_at = now() where crm_id = $1 and present_id = $2")
-            .bind(&crm_id)
-            .bind(&present_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        outbox::write(
-            &mut tx,
-            "cards.present_return",
-            &[json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.present_return",
-            "crm_id": crm_id, "member_no": giver, "card_id": pr.card_id, "present_id": present_id, "occurred_at": now})],
+        sqlx::query!(
+            "update card_code set status = $4, updated_at = now()
+             where crm_id = $1 and card_id = $2 and card_code = $3 and status = $5",
+            crm_id,
+            pr.card_id,
+            pr.card_code,
+            CodeStatus::Available as _,
+            CodeStatus::Presenting as _,
         )
+        .execute(&mut *tx)
         .await?;
+        sqlx::query!(
+            "update card_present set status = $4, returned_at = $3, updated_at = now() where crm_id = $1 and present_id = $2",
+            crm_id,
+            present_id,
+            now,
+            PresentStatus::Returned as _,
+        )
+        .execute(&mut *tx)
+        .await?;
+        let event = AnalyticsEvent::CardsPresentReturn(CardPresentReturned {
+            event_id: uuid::Uuid::now_v7(),
+            crm_id,
+            member_no: giver,
+            card_id: pr.card_id,
+            present_id,
+            occurred_at: now,
+        });
+        outbox::write(&mut tx, "cards.present_return", &[event]).await?;
         tx.commit().await?;
         returned += 1;
     }

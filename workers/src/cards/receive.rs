@@ -23,11 +23,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
+use platform::status::CodeStatus;
 use schemas::{
+    analytics::{AnalyticsEvent, CardExpired, CardReceiveReversed, CardReceived},
     cards::{ReceivePayload, ReceiveReverse},
     Envelope,
 };
-use serde_json::json;
 use sqlx::PgPool;
 
 use super::pool::CodePool;
@@ -36,7 +37,6 @@ use crate::{
     outcome::{ApplyError, Outcome},
 };
 
-#[derive(sqlx::FromRow)]
 struct CardRow {
     crm_id: String,
     card_id: String,
@@ -193,30 +193,30 @@ async fn lock_counters(tx: &mut sqlx::PgConnection, counters: &mut BTreeMap<Coun
         m.push(member.as_str());
         k.push(card.as_str());
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into card_member (crm_id, member_no, card_id)
          select * from unnest($1::text[], $2::text[], $3::text[]) order by 1, 2, 3
          on conflict do nothing",
+        &c as _,
+        &m as _,
+        &k as _,
     )
-    .bind(&c)
-    .bind(&m)
-    .bind(&k)
     .execute(&mut *tx)
     .await?;
-    let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "select cm.crm_id, cm.member_no, cm.card_id, cm.received from card_member cm
          join unnest($1::text[], $2::text[], $3::text[]) as t(c, m, k)
            on cm.crm_id = t.c and cm.member_no = t.m and cm.card_id = t.k
          order by cm.crm_id, cm.member_no, cm.card_id
          for update of cm",
+        &c as _,
+        &m as _,
+        &k as _,
     )
-    .bind(&c)
-    .bind(&m)
-    .bind(&k)
     .fetch_all(&mut *tx)
     .await?;
-    for (crm, member, card, received) in rows {
-        counters.insert((crm, member, card), received.into());
+    for r in rows {
+        counters.insert((r.crm_id, r.member_no, r.card_id), r.received.into());
     }
     Ok(())
 }
@@ -227,13 +227,14 @@ async fn load_cards(
 ) -> sqlx::Result<HashMap<CardKey, CardRow>> {
     let wanted: HashSet<(&str, &str)> = counters.keys().map(|(crm, _, card)| (crm.as_str(), card.as_str())).collect();
     let (c, k): (Vec<&str>, Vec<&str>) = wanted.into_iter().unzip();
-    let rows: Vec<CardRow> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        CardRow,
         "select i.crm_id, i.card_id, removed, get_limit, date_type, begin_time, end_time, start_day_count,
                 expire_day_count
          from card_info i join unnest($1::text[], $2::text[]) as t(c, k) on i.crm_id = t.c and i.card_id = t.k",
+        &c as _,
+        &k as _,
     )
-    .bind(&c)
-    .bind(&k)
     .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().map(|r| ((r.crm_id.clone(), r.card_id.clone()), r)).collect())
@@ -257,7 +258,7 @@ struct Issue {
     by_card: HashMap<CardKey, Vec<i64>>,
     /// Counters that grew.
     grown: HashSet<CounterKey>,
-    events: Vec<serde_json::Value>,
+    events: Vec<AnalyticsEvent>,
 }
 
 /// Decides one claim: every check in memory, then its codes from what the batch locked.
@@ -302,10 +303,15 @@ fn serve(
         *counters.get_mut(&counter).expect("locked above") += quantity;
         issue.grown.insert(counter);
         total += quantity;
-        issue.events.push(json!({
-            "event_id": uuid::Uuid::now_v7(), "kind": "cards.receive", "crm_id": claim.crm_id, "member_no": p.member_no,
-            "card_id": card_id, "quantity": quantity, "received_id": claim.idempotency_key, "channel": p.out_str,
-            "occurred_at": t,
+        issue.events.push(AnalyticsEvent::CardsReceive(CardReceived {
+            event_id: uuid::Uuid::now_v7(),
+            crm_id: claim.crm_id.clone(),
+            member_no: p.member_no.clone(),
+            card_id: card_id.clone(),
+            quantity,
+            received_id: claim.idempotency_key.clone(),
+            channel: p.out_str.clone(),
+            occurred_at: t,
         }));
     }
     Outcome::Applied { count: total }
@@ -335,20 +341,21 @@ impl Issue {
             end.push(code.valid_end);
             out.push(code.out_str.as_str());
         }
-        sqlx::query(
-            "update card_code k set status = 1, member_no = t.m, received_id = t.r, received_at = t.a, valid_begin = t.b,
+        sqlx::query!(
+            "update card_code k set status = $8, member_no = t.m, received_id = t.r, received_at = t.a, valid_begin = t.b,
                     valid_end = t.e, out_str = t.o, updated_at = now()
              from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
                          $7::text[]) as t(id, m, r, a, b, e, o)
              where k.code_id = t.id",
+            &id[..],
+            &member as _,
+            &rid as _,
+            &at[..],
+            &begin as _,
+            &end as _,
+            &out as _,
+            CodeStatus::Available as _,
         )
-        .bind(&id)
-        .bind(&member)
-        .bind(&rid)
-        .bind(&at)
-        .bind(&begin)
-        .bind(&end)
-        .bind(&out)
         .execute(&mut *tx)
         .await?;
         let (mut c, mut m, mut k, mut received) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -358,15 +365,15 @@ impl Issue {
             k.push(key.2.as_str());
             received.push(value as i32);
         }
-        sqlx::query(
+        sqlx::query!(
             "update card_member cm set received = t.n, updated_at = now()
              from unnest($1::text[], $2::text[], $3::text[], $4::int[]) as t(c, m, k, n)
              where cm.crm_id = t.c and cm.member_no = t.m and cm.card_id = t.k",
+            &c as _,
+            &m as _,
+            &k as _,
+            &received[..],
         )
-        .bind(&c)
-        .bind(&m)
-        .bind(&k)
-        .bind(&received)
         .execute(&mut *tx)
         .await?;
         outbox::write(&mut *tx, "cards.receive", &self.events).await
@@ -379,13 +386,17 @@ impl Issue {
 pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outcome, ApplyError> {
     let received_id = &ev.payload.received_id;
     let t = ev.occurred_at;
-    let held: Vec<(String, String)> = sqlx::query_as(
-        "select distinct member_no, card_id from card_code where crm_id = $1 and received_id = $2 order by card_id",
+    let held: Vec<(String, String)> = sqlx::query!(
+        r#"select distinct member_no as "member_no!", card_id from card_code
+           where crm_id = $1 and received_id = $2 order by card_id"#,
+        ev.crm_id,
+        received_id,
     )
-    .bind(&ev.crm_id)
-    .bind(received_id)
     .fetch_all(db)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.member_no, r.card_id))
+    .collect();
     let mut tx = db.begin().await?;
     for (member, card) in &held {
         super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
@@ -393,51 +404,64 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
     if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
-    let undone: Vec<(String, i64)> = sqlx::query_as(
-        "with gone as (update card_code set status = 5, obsoleted_at = $3, updated_at = now()
-                       where crm_id = $1 and received_id = $2 and status <> 5 returning card_id)
-         select card_id, count(*) from gone group by card_id order by card_id",
+    let undone: Vec<(String, i64)> = sqlx::query!(
+        r#"with gone as (update card_code set status = $4, obsoleted_at = $3, updated_at = now()
+                       where crm_id = $1 and received_id = $2 and status <> $4 returning card_id)
+         select card_id as "card_id!", count(*) as "codes!" from gone group by card_id order by card_id"#,
+        ev.crm_id,
+        received_id,
+        t,
+        CodeStatus::Obsolete as _,
     )
-    .bind(&ev.crm_id)
-    .bind(received_id)
-    .bind(t)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.card_id, r.codes))
+    .collect();
     let member = held.first().map_or(String::new(), |(m, _)| m.clone());
     let outcome = if undone.is_empty() {
         Outcome::Rejected { reason: format!("claim {received_id} has no codes to reverse") }
     } else {
         let mut total = 0;
         for (card_id, n) in &undone {
-            sqlx::query("update card_member set received = greatest(received - $4, 0), updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
-                .bind(&ev.crm_id)
-                .bind(&member)
-                .bind(card_id)
-                .bind(*n as i32)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "update card_member set received = greatest(received - $4, 0), updated_at = now()
+                 where crm_id = $1 and member_no = $2 and card_id = $3",
+                ev.crm_id,
+                member,
+                card_id,
+                *n as i32,
+            )
+            .execute(&mut *tx)
+            .await?;
             let mut fresh = 0;
             while fresh < *n {
                 let codes: Vec<String> = {
                     let mut rng = rand::rng();
                     (0..(*n - fresh)).map(|_| super::generate::new_code(&mut rng)).collect()
                 };
-                fresh += sqlx::query(
+                fresh += sqlx::query!(
                     "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
                      on conflict do nothing",
+                    ev.crm_id,
+                    card_id,
+                    format!("reverse:{received_id}"),
+                    &codes[..],
                 )
-                .bind(&ev.crm_id)
-                .bind(card_id)
-                .bind(format!("reverse:{received_id}"))
-                .bind(&codes)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected() as i64;
             }
             total += n;
         }
-        let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.receive_reverse", "crm_id": ev.crm_id,
-            "member_no": member, "received_id": received_id, "codes": total, "occurred_at": t});
+        let event = AnalyticsEvent::CardsReceiveReverse(CardReceiveReversed {
+            event_id: uuid::Uuid::now_v7(),
+            crm_id: ev.crm_id.clone(),
+            member_no: member.clone(),
+            received_id: received_id.clone(),
+            codes: total,
+            occurred_at: t,
+        });
         outbox::write(&mut tx, "cards.receive_reverse", &[event]).await?;
         Outcome::Applied { count: total }
     };
@@ -449,24 +473,32 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
 /// many expired.
 pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let mut tx = db.begin().await?;
-    let gone: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "with due as (select code_id from card_code where status = 1 and valid_end < $1
+    // `status = 1` stays a literal: it is the predicate of the partial index `card_code_due`.
+    let gone = sqlx::query!(
+        r#"with due as (select code_id from card_code where status = 1 /* CodeStatus::Available */ and valid_end < $1
                       order by valid_end limit 1000 for update skip locked),
-              gone as (update card_code k set status = 4, updated_at = now() from due where k.code_id = due.code_id
+              gone as (update card_code k set status = $2, updated_at = now() from due where k.code_id = due.code_id
                        returning k.code_id, k.crm_id, k.card_id, k.card_code, k.member_no, k.valid_end),
               kept as (insert into card_code_expired (code_id, crm_id, card_id, card_code, member_no, valid_end, expired_at)
                        select code_id, crm_id, card_id, card_code, member_no, valid_end, $1 from gone)
-         select crm_id, card_id, card_code, member_no from gone",
+         select crm_id as "crm_id!", card_id as "card_id!", card_code as "card_code!", member_no as "member_no?" from gone"#,
+        now,
+        CodeStatus::Expired as _,
     )
-    .bind(now)
     .fetch_all(&mut *tx)
     .await?;
     if !gone.is_empty() {
-        let events: Vec<serde_json::Value> = gone
+        let events: Vec<AnalyticsEvent> = gone
             .iter()
-            .map(|(crm_id, card_id, code, member)| {
-                json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.expire", "crm_id": crm_id, "member_no": member,
-                       "card_id": card_id, "card_code": code, "occurred_at": now})
+            .map(|k| {
+                AnalyticsEvent::CardsExpire(CardExpired {
+                    event_id: uuid::Uuid::now_v7(),
+                    crm_id: k.crm_id.clone(),
+                    member_no: k.member_no.clone(),
+                    card_id: k.card_id.clone(),
+                    card_code: k.card_code.clone(),
+                    occurred_at: now,
+                })
             })
             .collect();
         outbox::write(&mut tx, "cards.expire", &events).await?;

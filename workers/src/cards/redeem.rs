@@ -6,11 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use platform::rules::TenantRules;
+use platform::status::{CodeStatus, RollbackStatus};
 use schemas::{
+    analytics::{AnalyticsEvent, CardRedeemReversed, CardRedeemed},
     cards::{day_list, RedeemPayload, RedeemReverse, RedeemWindow},
     Envelope,
 };
-use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
@@ -18,9 +19,8 @@ use crate::{
     outcome::{ApplyError, Outcome},
 };
 
-#[derive(sqlx::FromRow)]
 struct Code {
-    status: i16,
+    status: CodeStatus,
     member_no: Option<String>,
     valid_begin: Option<DateTime<Utc>>,
     valid_end: Option<DateTime<Utc>>,
@@ -31,14 +31,15 @@ struct Code {
     day_end_time: i32,
 }
 
-fn status_reason(status: i16) -> &'static str {
+/// Why a code in this state cannot be redeemed (only an available one can).
+fn status_reason(status: CodeStatus) -> &'static str {
     match status {
-        0 => "has not been received",
-        2 => "is being presented to a friend",
-        3 => "is already redeemed",
-        4 => "has expired",
-        5 => "is obsolete (its receipt was reversed)",
-        _ => "is not available",
+        CodeStatus::InStock => "has not been received",
+        CodeStatus::Presenting => "is being presented to a friend",
+        CodeStatus::Redeemed => "is already redeemed",
+        CodeStatus::Expired => "has expired",
+        CodeStatus::Obsolete => "is obsolete (its receipt was reversed)",
+        CodeStatus::Available => "is not available",
     }
 }
 
@@ -50,16 +51,17 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     if inbox::already_applied(&mut tx, db, ev).await? {
         return Ok(Outcome::Duplicate);
     }
-    let code: Option<Code> = sqlx::query_as(
-        "select k.status, k.member_no, k.valid_begin, k.valid_end, c.use_limit, c.weekdays, c.monthdays, c.day_begin_time,
+    let code = sqlx::query_as!(
+        Code,
+        r#"select k.status as "status: CodeStatus", k.member_no, k.valid_begin, k.valid_end, c.use_limit, c.weekdays, c.monthdays, c.day_begin_time,
                 c.day_end_time
          from card_code k join card_info c on c.crm_id = k.crm_id and c.card_id = k.card_id
          where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3
-         for update of k",
+         for update of k"#,
+        ev.crm_id,
+        p.card_id,
+        p.card_code,
     )
-    .bind(&ev.crm_id)
-    .bind(&p.card_id)
-    .bind(&p.card_code)
     .fetch_optional(&mut *tx)
     .await?;
     let tz = tenant.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
@@ -68,7 +70,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
         Some(c) if c.member_no.as_deref() != Some(p.member_no.as_str()) => {
             Some("this code is not the member's".to_string())
         }
-        Some(c) if c.status != 1 => Some(format!("this code {}", status_reason(c.status))),
+        Some(c) if c.status != CodeStatus::Available => Some(format!("this code {}", status_reason(c.status))),
         Some(c) if c.valid_begin.is_some_and(|b| t < b) => {
             Some(format!("this code is valid from {}", schemas::time::format_local(c.valid_begin.unwrap_or(t), tz)))
         }
@@ -89,35 +91,49 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     let outcome = match refusal {
         Some(reason) => Outcome::Rejected { reason },
         None => {
-            sqlx::query("update card_code set status = 3, redeem_id = $4, updated_at = now() where crm_id = $1 and card_id = $2 and card_code = $3")
-                .bind(&ev.crm_id)
-                .bind(&p.card_id)
-                .bind(&p.card_code)
-                .bind(&ev.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("update card_member set used = used + 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
-                .bind(&ev.crm_id)
-                .bind(&p.member_no)
-                .bind(&p.card_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "insert into card_redeem (crm_id, redeem_id, card_id, card_code, member_no, redeem_channel, redeem_extra, redeemed_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            sqlx::query!(
+                "update card_code set status = $5, redeem_id = $4, updated_at = now()
+                 where crm_id = $1 and card_id = $2 and card_code = $3",
+                ev.crm_id,
+                p.card_id,
+                p.card_code,
+                ev.idempotency_key,
+                CodeStatus::Redeemed as _,
             )
-            .bind(&ev.crm_id)
-            .bind(&ev.idempotency_key)
-            .bind(&p.card_id)
-            .bind(&p.card_code)
-            .bind(&p.member_no)
-            .bind(&p.redeem_channel)
-            .bind(&p.redeem_extra)
-            .bind(t)
             .execute(&mut *tx)
             .await?;
-            let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem", "crm_id": ev.crm_id, "member_no": p.member_no,
-                "card_id": p.card_id, "card_code": p.card_code, "redeem_id": ev.idempotency_key, "channel": p.redeem_channel, "occurred_at": t});
+            sqlx::query!(
+                "update card_member set used = used + 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3",
+                ev.crm_id,
+                p.member_no,
+                p.card_id,
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "insert into card_redeem (crm_id, redeem_id, card_id, card_code, member_no, redeem_channel, redeem_extra, redeemed_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                ev.crm_id,
+                ev.idempotency_key,
+                p.card_id,
+                p.card_code,
+                p.member_no,
+                p.redeem_channel,
+                p.redeem_extra as _,
+                t,
+            )
+            .execute(&mut *tx)
+            .await?;
+            let event = AnalyticsEvent::CardsRedeem(CardRedeemed {
+                event_id: uuid::Uuid::now_v7(),
+                crm_id: ev.crm_id.clone(),
+                member_no: p.member_no.clone(),
+                card_id: p.card_id.clone(),
+                card_code: p.card_code.clone(),
+                redeem_id: ev.idempotency_key.clone(),
+                channel: p.redeem_channel.clone(),
+                occurred_at: t,
+            });
             outbox::write(&mut tx, "cards.redeem", &[event]).await?;
             Outcome::Applied { count: 1 }
         }
@@ -129,12 +145,14 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
 pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcome, ApplyError> {
     let redeem_id = &ev.payload.redeem_id;
     let t = ev.occurred_at;
-    let found: Option<(String, String, String)> =
-        sqlx::query_as("select member_no, card_id, card_code from card_redeem where crm_id = $1 and redeem_id = $2")
-            .bind(&ev.crm_id)
-            .bind(redeem_id)
-            .fetch_optional(db)
-            .await?;
+    let found = sqlx::query!(
+        "select member_no, card_id, card_code from card_redeem where crm_id = $1 and redeem_id = $2",
+        ev.crm_id,
+        redeem_id,
+    )
+    .fetch_optional(db)
+    .await?
+    .map(|r| (r.member_no, r.card_id, r.card_code));
     let mut tx = db.begin().await?;
     if let Some((member, card, _)) = &found {
         super::lock_counter(&mut tx, &ev.crm_id, member, card).await?;
@@ -145,43 +163,60 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
     let outcome = match &found {
         None => Outcome::Rejected { reason: format!("no redemption {redeem_id}") },
         Some((member, card, code)) => {
-            let status: i16 = sqlx::query_scalar(
-                "select rollback_status from card_redeem where crm_id = $1 and redeem_id = $2 for update",
+            let status = sqlx::query_scalar!(
+                r#"select rollback_status as "rollback_status: RollbackStatus" from card_redeem
+                   where crm_id = $1 and redeem_id = $2 for update"#,
+                ev.crm_id,
+                redeem_id,
             )
-            .bind(&ev.crm_id)
-            .bind(redeem_id)
             .fetch_one(&mut *tx)
             .await?;
-            if status != 0 {
+            if status != RollbackStatus::Standing {
                 Outcome::Rejected { reason: format!("redemption {redeem_id} is already reversed") }
             } else {
-                let back: i16 = sqlx::query_scalar(
-                    "update card_code set status = case when valid_end is not null and valid_end < $4 then 4 else 1 end,
+                let back = sqlx::query_scalar!(
+                    r#"update card_code set status = case when valid_end is not null and valid_end < $4 then $5::smallint else $6::smallint end,
                             redeem_id = null, updated_at = now()
-                     where crm_id = $1 and card_id = $2 and card_code = $3 returning status",
+                     where crm_id = $1 and card_id = $2 and card_code = $3 returning status as "status: CodeStatus""#,
+                    ev.crm_id,
+                    card,
+                    code,
+                    t,
+                    CodeStatus::Expired as _,
+                    CodeStatus::Available as _,
                 )
-                .bind(&ev.crm_id)
-                .bind(card)
-                .bind(code)
-                .bind(t)
                 .fetch_one(&mut *tx)
                 .await?;
-                let rollback = if back == 1 { 1 } else { 2 };
-                sqlx::query("update card_redeem set rollback_status = $3, reversed_at = $4, updated_at = now() where crm_id = $1 and redeem_id = $2")
-                    .bind(&ev.crm_id)
-                    .bind(redeem_id)
-                    .bind(rollback as i16)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("update card_member set used = used - 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3")
-                    .bind(&ev.crm_id)
-                    .bind(member)
-                    .bind(card)
-                    .execute(&mut *tx)
-                    .await?;
-                let event = json!({"event_id": uuid::Uuid::now_v7(), "kind": "cards.redeem_reverse", "crm_id": ev.crm_id, "member_no": member,
-                    "card_id": card, "card_code": code, "redeem_id": redeem_id, "rollback_status": rollback, "occurred_at": t});
+                let rollback =
+                    if back == CodeStatus::Available { RollbackStatus::Restored } else { RollbackStatus::Expired };
+                sqlx::query!(
+                    "update card_redeem set rollback_status = $3, reversed_at = $4, updated_at = now()
+                     where crm_id = $1 and redeem_id = $2",
+                    ev.crm_id,
+                    redeem_id,
+                    rollback as _,
+                    t,
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query!(
+                    "update card_member set used = used - 1, updated_at = now() where crm_id = $1 and member_no = $2 and card_id = $3",
+                    ev.crm_id,
+                    member,
+                    card,
+                )
+                .execute(&mut *tx)
+                .await?;
+                let event = AnalyticsEvent::CardsRedeemReverse(CardRedeemReversed {
+                    event_id: uuid::Uuid::now_v7(),
+                    crm_id: ev.crm_id.clone(),
+                    member_no: member.clone(),
+                    card_id: card.clone(),
+                    card_code: code.clone(),
+                    redeem_id: redeem_id.clone(),
+                    rollback_status: rollback as i16,
+                    occurred_at: t,
+                });
                 outbox::write(&mut tx, "cards.redeem_reverse", &[event]).await?;
                 Outcome::Applied { count: 1 }
             }

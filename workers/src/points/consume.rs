@@ -2,6 +2,7 @@
 //! expired points are never spent; not enough points is a rejected outcome with the numbers.
 
 use platform::rules::TenantRules;
+use platform::status::LedgerEventType;
 use schemas::{
     points::{quote_spend, ConsumePayload},
     Envelope,
@@ -33,7 +34,6 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                 member_no: p.member_no.clone(),
                 event_no: ev.idempotency_key.clone(),
                 action_scene: p.action_scene.clone(),
-                event_type: "consume",
                 amount_cents: p.amount.map(|a| a.0),
                 points: -points,
                 store_code: p.store_code.clone(),
@@ -46,16 +46,16 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                     .or_else(|| money.map(|m| format!("{} points for {} yuan", points, m.to_decimal_string()))),
                 order_items: p.order_items.clone(),
                 occurred_at: t,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Consume)
             };
             ledger::insert_entry(&mut tx, &entry).await?;
-            sqlx::query(
+            sqlx::query!(
                 "update member_balance set points = points - $3, total_consumed = total_consumed + $3, updated_at = now()
                  where crm_id = $1 and member_no = $2",
+                ev.crm_id,
+                p.member_no,
+                points,
             )
-            .bind(&ev.crm_id)
-            .bind(&p.member_no)
-            .bind(points)
             .execute(&mut *tx)
             .await?;
             ledger::outbox(&mut tx, "points.consume", &[&entry]).await?;

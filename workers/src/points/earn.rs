@@ -22,8 +22,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
-use schemas::{points::EarnPayload, Envelope};
-use serde_json::{json, Value};
+use platform::status::LedgerEventType;
+use schemas::{
+    analytics::{AnalyticsEvent, PointsProduced},
+    points::EarnPayload,
+    Envelope,
+};
+use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -111,24 +116,24 @@ async fn try_apply(
 /// Creates the members' balance rows if missing and locks them, in sorted order.
 async fn lock_members(tx: &mut sqlx::PgConnection, members: Vec<MemberKey>) -> sqlx::Result<()> {
     let (m_crm, m_no): (Vec<String>, Vec<String>) = members.into_iter().unzip();
-    sqlx::query(
+    sqlx::query!(
         "insert into member_balance (crm_id, member_no)
          select c, m from unnest($1::text[], $2::text[]) as t(c, m) order by c, m
          on conflict (crm_id, member_no) do nothing",
+        &m_crm as _,
+        &m_no as _,
     )
-    .bind(&m_crm)
-    .bind(&m_no)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "select 1 from member_balance b
+    sqlx::query!(
+        "select 1 as locked from member_balance b
          join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
          order by b.crm_id, b.member_no
          for update of b",
+        &m_crm as _,
+        &m_no as _,
     )
-    .bind(&m_crm)
-    .bind(&m_no)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(())
 }
@@ -164,22 +169,23 @@ async fn load_windows(
     if c.is_empty() {
         return Ok(windows);
     }
-    let rows: Vec<(String, String, i64, DateTime<Utc>, i64)> = sqlx::query_as(
-        "select l.crm_id, l.member_no, l.rule_id, l.occurred_at, l.points - l.reversed
+    let rows = sqlx::query!(
+        r#"select l.crm_id, l.member_no, l.rule_id as "rule_id!", l.occurred_at, l.points - l.reversed as "points!"
          from (select c, m, r, min(s) as s, bool_or(s is null) as all_time
                from unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) as t(c, m, r, s)
                group by c, m, r) w
          join points_ledger l on l.crm_id = w.c and l.member_no = w.m and l.rule_id = w.r
-         where l.event_type = 'produce' and (w.all_time or l.occurred_at > w.s)",
+         where l.event_type = $5 and (w.all_time or l.occurred_at > w.s)"#,
+        &c as _,
+        &m as _,
+        &r[..],
+        &since as _,
+        LedgerEventType::Produce as _,
     )
-    .bind(&c)
-    .bind(&m)
-    .bind(&r)
-    .bind(&since)
     .fetch_all(&mut *tx)
     .await?;
-    for (crm, member, rule, at, points) in rows {
-        windows.entry((crm, member, rule)).or_default().push((at, points));
+    for row in rows {
+        windows.entry((row.crm_id, row.member_no, row.rule_id)).or_default().push((row.occurred_at, row.points));
     }
     Ok(windows)
 }
@@ -276,19 +282,19 @@ async fn settle_debts(
     members.sort();
     members.dedup();
     let (c, m): (Vec<String>, Vec<String>) = members.into_iter().unzip();
-    let owing: Vec<(String, String, i64)> = sqlx::query_as(
+    let owing = sqlx::query!(
         "select b.crm_id, b.member_no, b.debt from member_balance b
          join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
          where b.debt > 0 order by b.crm_id, b.member_no for update of b",
+        &c as _,
+        &m as _,
     )
-    .bind(&c)
-    .bind(&m)
     .fetch_all(&mut *tx)
     .await?;
     if owing.is_empty() {
         return Ok(());
     }
-    let mut debts: HashMap<MemberKey, i64> = owing.into_iter().map(|(c, m, d)| ((c, m), d)).collect();
+    let mut debts: HashMap<MemberKey, i64> = owing.into_iter().map(|r| ((r.crm_id, r.member_no), r.debt)).collect();
     let (mut dc, mut dm, mut dn) = (Vec::new(), Vec::new(), Vec::new());
     for credit in credits.iter_mut() {
         let key = (events[credit.idx].crm_id.clone(), events[credit.idx].payload.member_no.clone());
@@ -300,14 +306,14 @@ async fn settle_debts(
             dn.push(credit.settled);
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "update member_balance b set debt = b.debt - t.n, updated_at = now()
          from (select c, m, sum(n)::bigint as n from unnest($1::text[], $2::text[], $3::bigint[]) as u(c, m, n) group by c, m) t
          where b.crm_id = t.c and b.member_no = t.m",
+        &dc as _,
+        &dm as _,
+        &dn[..],
     )
-    .bind(&dc)
-    .bind(&dm)
-    .bind(&dn)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -362,72 +368,72 @@ async fn write_credits(
         desc.push(p.event_desc.clone());
         items.push(p.order_items.clone());
         occurred.push(ev.occurred_at);
-        analytics.push(json!({
-            "event_id": Uuid::now_v7(),
-            "kind": "points.produce",
-            "crm_id": ev.crm_id,
-            "member_no": p.member_no,
-            "event_no": ev.idempotency_key,
-            "event_type": "produce",
-            "action_scene": p.action_scene,
-            "rule_id": c.rule_id,
-            "points": c.points,
-            "amount": p.amount.map(|a| a.to_decimal_string()),
-            "store_code": p.store_code,
-            "cost_center": p.cost_center,
-            "campagin_code": p.campagin_code,
-            "expire_time": c.expire_time,
-            "unfreeze_time": c.unfreeze_time,
-            "occurred_at": ev.occurred_at,
-            "message_id": ev.message_id,
+        analytics.push(AnalyticsEvent::PointsProduce(PointsProduced {
+            event_id: Uuid::now_v7(),
+            crm_id: ev.crm_id.clone(),
+            member_no: p.member_no.clone(),
+            event_no: ev.idempotency_key.clone(),
+            event_type: LedgerEventType::Produce.as_str().to_string(),
+            action_scene: p.action_scene.clone(),
+            rule_id: c.rule_id,
+            points: c.points,
+            amount: p.amount,
+            store_code: p.store_code.clone(),
+            cost_center: p.cost_center.clone(),
+            campagin_code: p.campagin_code.clone(),
+            expire_time: c.expire_time,
+            unfreeze_time: c.unfreeze_time,
+            occurred_at: ev.occurred_at,
+            message_id: ev.message_id,
         }));
         let held = per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default();
         held.0 += c.points - c.settled;
         held.1 += c.points;
         lot_points.push(c.points - c.settled);
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into points_lot (crm_id, member_no, event_no, rule_id, points, remaining, expire_time, unfreeze_time)
          select c, m, e, r, p, p, x, u
          from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
               as t(c, m, e, r, p, x, u)
          where p > 0",
+        &crm[..],
+        &member[..],
+        &event_no[..],
+        &rule_id[..],
+        &lot_points[..],
+        &expire[..],
+        &unfreeze as _,
     )
-    .bind(&crm)
-    .bind(&member)
-    .bind(&event_no)
-    .bind(&rule_id)
-    .bind(&lot_points)
-    .bind(&expire)
-    .bind(&unfreeze)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, amount_cents, points, expire_time,
                                     unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc, order_items,
                                     rule_id, occurred_at)
-         select c, m, e, s, 'produce', a, p, x, u, sc, cc, cp, op, d, oi, r, o
+         select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
                      $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[],
                      $15::bigint[], $16::timestamptz[])
               as t(c, m, e, s, a, p, x, u, sc, cc, cp, op, d, oi, r, o)",
+        &crm[..],
+        &member[..],
+        &event_no[..],
+        &scene[..],
+        &amount as _,
+        &points[..],
+        &expire[..],
+        &unfreeze as _,
+        &store as _,
+        &cost as _,
+        &campaign as _,
+        &operator as _,
+        &desc as _,
+        &items as _,
+        &rule_id[..],
+        &occurred[..],
+        LedgerEventType::Produce as _,
     )
-    .bind(&crm)
-    .bind(&member)
-    .bind(&event_no)
-    .bind(&scene)
-    .bind(&amount)
-    .bind(&points)
-    .bind(&expire)
-    .bind(&unfreeze)
-    .bind(&store)
-    .bind(&cost)
-    .bind(&campaign)
-    .bind(&operator)
-    .bind(&desc)
-    .bind(&items)
-    .bind(&rule_id)
-    .bind(&occurred)
     .execute(&mut *tx)
     .await?;
     let settled: Vec<usize> = (0..n).filter(|&i| credits[i].settled > 0).collect();
@@ -436,19 +442,21 @@ async fn write_credits(
         let settled_points: Vec<i64> = settled.iter().map(|&i| -credits[i].settled).collect();
         let settled_rules: Vec<i64> = settled.iter().map(|&i| rule_id[i]).collect();
         let settled_at: Vec<DateTime<Utc>> = settled.iter().map(|&i| occurred[i]).collect();
-        sqlx::query(
+        let (s_crm, s_member, s_event_no, s_scene) = (pick(&crm), pick(&member), pick(&event_no), pick(&scene));
+        sqlx::query!(
             "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, points, rule_id, occurred_at, event_desc)
-             select c, m, e, s, 'settle_debt', p, r, o, 'settles points owed after a reversal'
+             select c, m, e, s, $8, p, r, o, 'settles points owed after a reversal'
              from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[])
                   as t(c, m, e, s, p, r, o)",
+            &s_crm[..],
+            &s_member[..],
+            &s_event_no[..],
+            &s_scene[..],
+            &settled_points[..],
+            &settled_rules[..],
+            &settled_at[..],
+            LedgerEventType::SettleDebt as _,
         )
-        .bind(pick(&crm))
-        .bind(pick(&member))
-        .bind(pick(&event_no))
-        .bind(pick(&scene))
-        .bind(&settled_points)
-        .bind(&settled_rules)
-        .bind(&settled_at)
         .execute(&mut *tx)
         .await?;
     }
@@ -458,17 +466,17 @@ async fn write_credits(
     let (keys, deltas): (Vec<MemberKey>, Vec<(i64, i64)>) = members.into_iter().unzip();
     let (deltas, produced): (Vec<i64>, Vec<i64>) = deltas.into_iter().unzip();
     let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-    sqlx::query(
+    sqlx::query!(
         "insert into member_balance as b (crm_id, member_no, points, total_produced)
          select c, m, p, q from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) as t(c, m, p, q) order by c, m
          on conflict (crm_id, member_no)
          do update set points = b.points + excluded.points, total_produced = b.total_produced + excluded.total_produced,
                        updated_at = now()",
+        &b_crm[..],
+        &b_member[..],
+        &deltas[..],
+        &produced[..],
     )
-    .bind(&b_crm)
-    .bind(&b_member)
-    .bind(&deltas)
-    .bind(&produced)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -7,6 +7,7 @@
 //! earn still inside its `freeze_term` (ledger `unfreeze`).
 
 use chrono::{DateTime, TimeZone, Utc};
+use platform::status::LedgerEventType;
 use schemas::{
     points::{FreezePayload, UnfreezePayload},
     Envelope,
@@ -38,16 +39,16 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
         ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
         // Lots are soonest-expiring first: the first one taken from expires first.
         let expire = lots.first().map_or(t, |l| l.expire_time);
-        let lot_id: i64 = sqlx::query_scalar(
+        let lot_id: i64 = sqlx::query_scalar!(
             "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time, unfreeze_time)
              values ($1, $2, $3, $4, $4, $5, $6) returning lot_id",
+            ev.crm_id,
+            p.member_no,
+            ev.idempotency_key,
+            p.points,
+            expire,
+            until_released(),
         )
-        .bind(&ev.crm_id)
-        .bind(&p.member_no)
-        .bind(&ev.idempotency_key)
-        .bind(p.points)
-        .bind(expire)
-        .bind(until_released())
         .fetch_one(&mut *tx)
         .await?;
         let entry = Entry {
@@ -55,14 +56,13 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             action_scene: "freeze".into(),
-            event_type: "freeze",
             points: p.points,
             expire_time: Some(expire),
             operator: p.operator.clone(),
             event_desc: p.event_desc.clone(),
             lot_id: Some(lot_id),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Freeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;
@@ -74,26 +74,27 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
 pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
     let t = ev.occurred_at;
-    let member: Option<String> =
-        sqlx::query_scalar("select member_no from points_lot where crm_id = $1 and event_no = $2 limit 1")
-            .bind(&ev.crm_id)
-            .bind(&p.origin_event_no)
-            .fetch_optional(db)
-            .await?;
+    let member: Option<String> = sqlx::query_scalar!(
+        "select member_no from points_lot where crm_id = $1 and event_no = $2 limit 1",
+        ev.crm_id,
+        p.origin_event_no,
+    )
+    .fetch_optional(db)
+    .await?;
     let Some(mut tx) = ledger::open(db, ev, member.as_deref().as_slice()).await? else {
         return Ok(Outcome::Duplicate);
     };
-    let released: Vec<(i64, i64)> = sqlx::query_as(
+    let released = sqlx::query!(
         "update points_lot set unfreeze_time = $3, unfrozen_at = $3, updated_at = now()
          where crm_id = $1 and event_no = $2 and unfrozen_at is null and expired_at is null and unfreeze_time > $3
          returning lot_id, remaining",
+        ev.crm_id,
+        p.origin_event_no,
+        t,
     )
-    .bind(&ev.crm_id)
-    .bind(&p.origin_event_no)
-    .bind(t)
     .fetch_all(&mut *tx)
     .await?;
-    let points: i64 = released.iter().map(|(_, r)| r).sum();
+    let points: i64 = released.iter().map(|r| r.remaining).sum();
     let outcome = if released.is_empty() {
         Outcome::Rejected { reason: format!("event {} has no frozen points to release", p.origin_event_no) }
     } else {
@@ -103,11 +104,10 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
             event_no: ev.idempotency_key.clone(),
             origin_event_no: Some(p.origin_event_no.clone()),
             action_scene: "unfreeze".into(),
-            event_type: "unfreeze",
             points,
             operator: p.operator.clone(),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Unfreeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
         ledger::outbox(&mut tx, "points.freeze", &[&entry]).await?;

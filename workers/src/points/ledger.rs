@@ -8,6 +8,9 @@
 //! after the other and never both spend the same points.
 
 use chrono::{DateTime, Utc};
+use platform::status::LedgerEventType;
+use schemas::analytics::{AnalyticsEvent, PointsLedgerRow};
+use schemas::money::Cents;
 use schemas::Envelope;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -16,27 +19,32 @@ use crate::inbox;
 
 /// Creates the member's balance row if needed and locks it; returns (points, debt).
 pub async fn lock_member(tx: &mut PgConnection, crm_id: &str, member_no: &str) -> sqlx::Result<(i64, i64)> {
-    sqlx::query("insert into member_balance (crm_id, member_no) values ($1, $2) on conflict do nothing")
-        .bind(crm_id)
-        .bind(member_no)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query_as("select points, debt from member_balance where crm_id = $1 and member_no = $2 for update")
-        .bind(crm_id)
-        .bind(member_no)
-        .fetch_one(&mut *tx)
-        .await
+    sqlx::query!(
+        "insert into member_balance (crm_id, member_no) values ($1, $2) on conflict do nothing",
+        crm_id,
+        member_no,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let row = sqlx::query!(
+        "select points, debt from member_balance where crm_id = $1 and member_no = $2 for update",
+        crm_id,
+        member_no,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((row.points, row.debt))
 }
 
 /// One ledger row.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub crm_id: String,
     pub member_no: String,
     pub event_no: String,
     pub origin_event_no: Option<String>,
     pub action_scene: String,
-    pub event_type: &'static str,
+    pub event_type: LedgerEventType,
     pub amount_cents: Option<i64>,
     /// Signed.
     pub points: i64,
@@ -52,64 +60,92 @@ pub struct Entry {
     pub occurred_at: DateTime<Utc>,
 }
 
+impl Entry {
+    /// A row of `event_type` with every other column empty, for the caller to fill in.
+    pub fn new(event_type: LedgerEventType) -> Entry {
+        Entry {
+            crm_id: String::new(),
+            member_no: String::new(),
+            event_no: String::new(),
+            origin_event_no: None,
+            action_scene: String::new(),
+            event_type,
+            amount_cents: None,
+            points: 0,
+            expire_time: None,
+            store_code: None,
+            cost_center: None,
+            campagin_code: None,
+            operator: None,
+            event_desc: None,
+            order_items: None,
+            rule_id: None,
+            lot_id: None,
+            occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
 pub async fn insert_entry(tx: &mut PgConnection, e: &Entry) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into points_ledger (crm_id, member_no, event_no, origin_event_no, action_scene, event_type, amount_cents,
                                     points, expire_time, store_code, cost_center, campagin_code, operator, event_desc,
                                     order_items, rule_id, lot_id, occurred_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning auto_id",
+        e.crm_id,
+        e.member_no,
+        e.event_no,
+        e.origin_event_no,
+        e.action_scene,
+        e.event_type as _,
+        e.amount_cents,
+        e.points,
+        e.expire_time,
+        e.store_code,
+        e.cost_center,
+        e.campagin_code,
+        e.operator,
+        e.event_desc,
+        e.order_items,
+        e.rule_id,
+        e.lot_id,
+        e.occurred_at,
     )
-    .bind(&e.crm_id)
-    .bind(&e.member_no)
-    .bind(&e.event_no)
-    .bind(&e.origin_event_no)
-    .bind(&e.action_scene)
-    .bind(e.event_type)
-    .bind(e.amount_cents)
-    .bind(e.points)
-    .bind(e.expire_time)
-    .bind(&e.store_code)
-    .bind(&e.cost_center)
-    .bind(&e.campagin_code)
-    .bind(&e.operator)
-    .bind(&e.event_desc)
-    .bind(&e.order_items)
-    .bind(e.rule_id)
-    .bind(e.lot_id)
-    .bind(e.occurred_at)
     .fetch_one(&mut *tx)
     .await
 }
 
 /// The analytics event of a ledger row, as the outbox carries it.
-pub fn analytics(e: &Entry) -> Value {
-    serde_json::json!({
-        "event_id": uuid::Uuid::now_v7(),
-        "kind": format!("points.{}", e.event_type),
-        "crm_id": e.crm_id,
-        "member_no": e.member_no,
-        "event_no": e.event_no,
-        "origin_event_no": e.origin_event_no,
-        "event_type": e.event_type,
-        "action_scene": e.action_scene,
-        "rule_id": e.rule_id,
-        "points": e.points,
-        "amount": e.amount_cents.map(|c| schemas::money::Cents(c).to_decimal_string()),
-        "store_code": e.store_code,
-        "cost_center": e.cost_center,
-        "campagin_code": e.campagin_code,
-        "occurred_at": e.occurred_at,
-    })
+pub fn analytics(e: &Entry) -> AnalyticsEvent {
+    let row = PointsLedgerRow {
+        event_id: uuid::Uuid::now_v7(),
+        crm_id: e.crm_id.clone(),
+        member_no: e.member_no.clone(),
+        event_no: e.event_no.clone(),
+        origin_event_no: e.origin_event_no.clone(),
+        event_type: e.event_type.as_str().to_string(),
+        action_scene: e.action_scene.clone(),
+        rule_id: e.rule_id,
+        points: e.points,
+        amount: e.amount_cents.map(Cents),
+        store_code: e.store_code.clone(),
+        cost_center: e.cost_center.clone(),
+        campagin_code: e.campagin_code.clone(),
+        occurred_at: e.occurred_at,
+    };
+    // Entries written here are debits, reversals, transfers, freezes and expiries, which all
+    // have a kind; earns (`produce`, `settle_debt`) are written by the earn batch.
+    AnalyticsEvent::points_ledger(row).expect("every ledger entry written by a handler has an analytics kind")
 }
 
 /// One outbox row holding these ledger rows' analytics events.
 pub async fn outbox(tx: &mut PgConnection, routing_key: &str, entries: &[&Entry]) -> sqlx::Result<()> {
-    let events: Vec<Value> = entries.iter().map(|e| analytics(e)).collect();
+    let events: Vec<AnalyticsEvent> = entries.iter().map(|e| analytics(e)).collect();
     crate::outbox::write(tx, routing_key, &events).await
 }
 
 /// A lot a debit can take from.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Lot {
     pub lot_id: i64,
     pub remaining: i64,
@@ -123,16 +159,17 @@ pub async fn spendable_lots(
     member_no: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Lot>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Lot,
         "select lot_id, remaining, expire_time from points_lot
          where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3
            and (unfreeze_time is null or unfreeze_time <= $3)
          order by expire_time, lot_id
          for update",
+        crm_id,
+        member_no,
+        at,
     )
-    .bind(crm_id)
-    .bind(member_no)
-    .bind(at)
     .fetch_all(&mut *tx)
     .await
 }
@@ -144,14 +181,14 @@ pub async fn frozen_points(
     member_no: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "select coalesce(sum(remaining), 0)::bigint from points_lot
+    sqlx::query_scalar!(
+        r#"select coalesce(sum(remaining), 0)::bigint as "frozen!" from points_lot
          where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3
-           and unfreeze_time > $3",
+           and unfreeze_time > $3"#,
+        crm_id,
+        member_no,
+        at,
     )
-    .bind(crm_id)
-    .bind(member_no)
-    .bind(at)
     .fetch_one(&mut *tx)
     .await
 }
@@ -179,29 +216,28 @@ pub async fn take(
         left -= n;
     }
     debug_assert_eq!(left, 0, "the caller checked the lots hold enough");
-    sqlx::query(
+    sqlx::query!(
         "update points_lot l set remaining = l.remaining - t.n, updated_at = now()
          from unnest($1::bigint[], $2::bigint[]) as t(id, n) where l.lot_id = t.id",
+        &ids[..],
+        &amounts[..],
     )
-    .bind(&ids)
-    .bind(&amounts)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into lot_take (crm_id, member_no, event_no, lot_id, points)
          select $1, $2, $3, id, n from unnest($4::bigint[], $5::bigint[]) as t(id, n)",
+        crm_id,
+        member_no,
+        event_no,
+        &ids[..],
+        &amounts[..],
     )
-    .bind(crm_id)
-    .bind(member_no)
-    .bind(event_no)
-    .bind(&ids)
-    .bind(&amounts)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
 struct Take {
     take_id: i64,
     lot_id: i64,
@@ -220,17 +256,18 @@ pub async fn give_back(
     points: i64,
     at: DateTime<Utc>,
 ) -> sqlx::Result<(i64, i64)> {
-    let takes: Vec<Take> = sqlx::query_as(
-        "select t.take_id, t.lot_id, t.points - t.returned as open,
-                (l.expired_at is not null or l.expire_time <= $3) as expired
+    let takes = sqlx::query_as!(
+        Take,
+        r#"select t.take_id, t.lot_id, t.points - t.returned as "open!",
+                (l.expired_at is not null or l.expire_time <= $3) as "expired!"
          from lot_take t join points_lot l using (lot_id)
          where t.crm_id = $1 and t.event_no = $2 and t.points > t.returned
          order by l.expire_time desc, t.take_id
-         for update of t, l",
+         for update of t, l"#,
+        crm_id,
+        event_no,
+        at,
     )
-    .bind(crm_id)
-    .bind(event_no)
-    .bind(at)
     .fetch_all(&mut *tx)
     .await?;
     let mut left = points;
@@ -241,20 +278,20 @@ pub async fn give_back(
             break;
         }
         left -= n;
-        sqlx::query("update lot_take set returned = returned + $2 where take_id = $1")
-            .bind(take.take_id)
-            .bind(n)
+        sqlx::query!("update lot_take set returned = returned + $2 where take_id = $1", take.take_id, n)
             .execute(&mut *tx)
             .await?;
         if take.expired {
             expired += n;
         } else {
             restored += n;
-            sqlx::query("update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1")
-                .bind(take.lot_id)
-                .bind(n)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1",
+                take.lot_id,
+                n,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
     }
     Ok((restored, expired))

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::rules::TenantRules;
+use platform::status::{LedgerEventType, ReverseStatus};
 use schemas::{points::ReversePayload, Envelope};
 use sqlx::{PgConnection, PgPool};
 
@@ -22,7 +23,7 @@ use crate::{
 struct Origin {
     auto_id: i64,
     member_no: String,
-    event_type: String,
+    event_type: LedgerEventType,
     action_scene: String,
     points: i64,
     reversed: i64,
@@ -32,10 +33,15 @@ struct Origin {
 async fn origin_rows(tx: &mut PgConnection, crm_id: &str, event_no: &str, lock: bool) -> sqlx::Result<Vec<Origin>> {
     let sql = format!(
         "select auto_id, member_no, event_type, action_scene, points, reversed, rule_id from points_ledger
-         where crm_id = $1 and event_no = $2 and event_type in ('produce', 'consume') order by auto_id {}",
+         where crm_id = $1 and event_no = $2 and event_type = any($3) order by auto_id {}",
         if lock { "for update" } else { "" }
     );
-    sqlx::query_as(&sql).bind(crm_id).bind(event_no).fetch_all(&mut *tx).await
+    sqlx::query_as(&sql)
+        .bind(crm_id)
+        .bind(event_no)
+        .bind([LedgerEventType::Produce, LedgerEventType::Consume].as_slice())
+        .fetch_all(&mut *tx)
+        .await
 }
 
 /// Applies one reversal in its own transaction.
@@ -68,7 +74,7 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
                         p.origin_event_no
                     ),
                 }
-            } else if rows[0].event_type == "produce" {
+            } else if rows[0].event_type == LedgerEventType::Produce {
                 reverse_earn(&mut tx, ev, &rows, wanted).await?;
                 mark_reversed(&mut tx, &rows, wanted).await?;
                 Outcome::Applied { count: wanted }
@@ -93,13 +99,16 @@ async fn mark_reversed(tx: &mut PgConnection, rows: &[Origin], points: i64) -> s
             continue;
         }
         left -= n;
-        sqlx::query(
+        sqlx::query!(
             "update points_ledger set reversed = reversed + $2,
-                    reverse_status = case when reversed + $2 >= abs(points) then 2 else 1 end, update_time = now()
+                    reverse_status = case when reversed + $2 >= abs(points) then $3::smallint else $4::smallint end,
+                    update_time = now()
              where auto_id = $1",
+            row.auto_id,
+            n,
+            ReverseStatus::Fully as _,
+            ReverseStatus::Partly as _,
         )
-        .bind(row.auto_id)
-        .bind(n)
         .execute(&mut *tx)
         .await?;
     }
@@ -109,7 +118,7 @@ async fn mark_reversed(tx: &mut PgConnection, rows: &[Origin], points: i64) -> s
 fn entry(
     ev: &Envelope<ReversePayload>,
     origin: &Origin,
-    event_type: &'static str,
+    event_type: LedgerEventType,
     points: i64,
     at: DateTime<Utc>,
 ) -> Entry {
@@ -119,13 +128,12 @@ fn entry(
         event_no: ev.idempotency_key.clone(),
         origin_event_no: Some(ev.payload.origin_event_no.clone()),
         action_scene: origin.action_scene.clone(),
-        event_type,
         points,
         operator: ev.payload.operator.clone(),
         event_desc: ev.payload.event_desc.clone(),
         rule_id: origin.rule_id,
         occurred_at: at,
-        ..Entry::default()
+        ..Entry::new(event_type)
     }
 }
 
@@ -136,12 +144,13 @@ async fn reverse_earn(
     wanted: i64,
 ) -> sqlx::Result<()> {
     let origin = &rows[0];
-    let lots: Vec<ledger::Lot> = sqlx::query_as(
+    let lots = sqlx::query_as!(
+        ledger::Lot,
         "select lot_id, remaining, expire_time from points_lot
          where crm_id = $1 and event_no = $2 and remaining > 0 and expired_at is null order by lot_id for update",
+        ev.crm_id,
+        ev.payload.origin_event_no,
     )
-    .bind(&ev.crm_id)
-    .bind(&ev.payload.origin_event_no)
     .fetch_all(&mut *tx)
     .await?;
     let held: i64 = lots.iter().map(|l| l.remaining).sum();
@@ -150,21 +159,21 @@ async fn reverse_earn(
     if taken > 0 {
         ledger::take(tx, &ev.crm_id, &origin.member_no, &ev.idempotency_key, &lots, taken).await?;
     }
-    let mut e = entry(ev, origin, "reverse_produce", -taken, ev.occurred_at);
+    let mut e = entry(ev, origin, LedgerEventType::ReverseProduce, -taken, ev.occurred_at);
     if debt > 0 {
         let note = format!("{debt} of the reversed points were already spent: owed as debt");
         e.event_desc = Some(e.event_desc.map_or(note.clone(), |d| format!("{d}; {note}")));
     }
     ledger::insert_entry(tx, &e).await?;
-    sqlx::query(
+    sqlx::query!(
         "update member_balance set points = points - $3, debt = debt + $4, total_reversed = total_reversed + $5, updated_at = now()
          where crm_id = $1 and member_no = $2",
+        ev.crm_id,
+        origin.member_no,
+        taken,
+        debt,
+        wanted,
     )
-    .bind(&ev.crm_id)
-    .bind(&origin.member_no)
-    .bind(taken)
-    .bind(debt)
-    .bind(wanted)
     .execute(&mut *tx)
     .await?;
     ledger::outbox(tx, "points.reverse", &[&e]).await
@@ -178,25 +187,25 @@ async fn reverse_spend(
 ) -> sqlx::Result<()> {
     let at = ev.occurred_at;
     let (restored, expired_again) = ledger::give_back(tx, &ev.crm_id, &ev.payload.origin_event_no, wanted, at).await?;
-    let back = entry(ev, origin, "reverse_consume", wanted, at);
+    let back = entry(ev, origin, LedgerEventType::ReverseConsume, wanted, at);
     ledger::insert_entry(tx, &back).await?;
     let mut entries = vec![back];
     if expired_again > 0 {
-        let mut gone = entry(ev, origin, "expire", -expired_again, at);
+        let mut gone = entry(ev, origin, LedgerEventType::Expire, -expired_again, at);
         gone.event_desc = Some(format!("{expired_again} returned points belong to lots that had expired"));
         ledger::insert_entry(tx, &gone).await?;
         entries.push(gone);
     }
-    sqlx::query(
+    sqlx::query!(
         "update member_balance set points = points + $3, total_expired = total_expired + $4,
                 total_reversed = total_reversed + $5, updated_at = now()
          where crm_id = $1 and member_no = $2",
+        ev.crm_id,
+        origin.member_no,
+        restored,
+        expired_again,
+        wanted,
     )
-    .bind(&ev.crm_id)
-    .bind(&origin.member_no)
-    .bind(restored)
-    .bind(expired_again)
-    .bind(wanted)
     .execute(&mut *tx)
     .await?;
     ledger::outbox(tx, "points.reverse", &entries.iter().collect::<Vec<_>>()).await

@@ -9,6 +9,7 @@
 //! instead of sleeping.
 
 use chrono::{DateTime, Utc};
+use platform::status::LedgerEventType;
 use sqlx::PgPool;
 
 use super::ledger::{self, Entry};
@@ -32,21 +33,21 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Re
 
 /// Expires or unfreezes the due lots of up to `members` members.
 pub async fn expire_and_unfreeze(db: &PgPool, now: DateTime<Utc>, members: i64) -> sqlx::Result<Swept> {
-    let due: Vec<(String, String)> = sqlx::query_as(
-        "select distinct crm_id, member_no from (
+    let due = sqlx::query!(
+        r#"select distinct crm_id as "crm_id!", member_no as "member_no!" from (
              (select crm_id, member_no from points_lot
               where remaining > 0 and expired_at is null and expire_time <= $1 order by expire_time limit $2)
              union all
              (select crm_id, member_no from points_lot
-              where unfrozen_at is null and unfreeze_time <= $1 order by unfreeze_time limit $2)) d",
+              where unfrozen_at is null and unfreeze_time <= $1 order by unfreeze_time limit $2)) d"#,
+        now,
+        members,
     )
-    .bind(now)
-    .bind(members)
     .fetch_all(db)
     .await?;
     let mut swept = Swept::default();
-    for (crm_id, member_no) in due {
-        let one = sweep_member(db, &crm_id, &member_no, now).await?;
+    for m in due {
+        let one = sweep_member(db, &m.crm_id, &m.member_no, now).await?;
         swept.expired_lots += one.expired_lots;
         swept.expired_points += one.expired_points;
         swept.unfrozen_lots += one.unfrozen_lots;
@@ -56,41 +57,47 @@ pub async fn expire_and_unfreeze(db: &PgPool, now: DateTime<Utc>, members: i64) 
 
 async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<Utc>) -> sqlx::Result<Swept> {
     let mut tx = db.begin().await?;
-    let locked: Option<i64> = sqlx::query_scalar(
+    let locked: Option<i64> = sqlx::query_scalar!(
         "select points from member_balance where crm_id = $1 and member_no = $2 for update skip locked",
+        crm_id,
+        member_no,
     )
-    .bind(crm_id)
-    .bind(member_no)
     .fetch_optional(&mut *tx)
     .await?;
     if locked.is_none() {
         return Ok(Swept::default());
     }
-    let expiring: Vec<(i64, String, i64, DateTime<Utc>)> = sqlx::query_as(
-        "with due as (select lot_id, remaining from points_lot
+    let expiring: Vec<(i64, String, i64, DateTime<Utc>)> = sqlx::query!(
+        r#"with due as (select lot_id, remaining from points_lot
                       where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time <= $3
                       for update)
          update points_lot l set expired_at = $3, remaining = 0, updated_at = now()
          from due where l.lot_id = due.lot_id
-         returning l.lot_id, l.event_no, due.remaining, l.expire_time",
+         returning l.lot_id, l.event_no, due.remaining as "remaining!", l.expire_time"#,
+        crm_id,
+        member_no,
+        now,
     )
-    .bind(crm_id)
-    .bind(member_no)
-    .bind(now)
     .fetch_all(&mut *tx)
-    .await?;
-    let unfreezing: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+    .await?
+    .into_iter()
+    .map(|r| (r.lot_id, r.event_no, r.remaining, r.expire_time))
+    .collect();
+    let unfreezing: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sqlx::query!(
         "update points_lot set unfrozen_at = $3, updated_at = now()
          where lot_id in (select lot_id from points_lot
                           where crm_id = $1 and member_no = $2 and unfrozen_at is null and unfreeze_time <= $3
                           for update)
          returning lot_id, event_no, remaining, unfreeze_time",
+        crm_id,
+        member_no,
+        now,
     )
-    .bind(crm_id)
-    .bind(member_no)
-    .bind(now)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.lot_id, r.event_no, r.remaining, r.unfreeze_time))
+    .collect();
     let mut entries = Vec::new();
     for (lot_id, event_no, gone, at) in &expiring {
         entries.push(Entry {
@@ -98,11 +105,10 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             member_no: member_no.into(),
             event_no: event_no.clone(),
             action_scene: "expire".into(),
-            event_type: "expire",
             points: -gone,
             lot_id: Some(*lot_id),
             occurred_at: *at,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Expire)
         });
     }
     for (lot_id, event_no, remaining, at) in &unfreezing {
@@ -111,11 +117,10 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             member_no: member_no.into(),
             event_no: event_no.clone(),
             action_scene: "unfreeze".into(),
-            event_type: "unfreeze",
             points: *remaining,
             lot_id: Some(*lot_id),
             occurred_at: at.unwrap_or(now),
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Unfreeze)
         });
     }
     // A lot whose remainder was 0 (all spent) expires silently: nothing to write.
@@ -125,13 +130,13 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
     }
     let expired_points: i64 = expiring.iter().map(|(_, _, gone, _)| gone).sum();
     if expired_points > 0 {
-        sqlx::query(
+        sqlx::query!(
             "update member_balance set points = points - $3, total_expired = total_expired + $3, updated_at = now()
              where crm_id = $1 and member_no = $2",
+            crm_id,
+            member_no,
+            expired_points,
         )
-        .bind(crm_id)
-        .bind(member_no)
-        .bind(expired_points)
         .execute(&mut *tx)
         .await?;
     }

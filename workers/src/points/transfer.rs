@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use platform::rules::TenantRules;
+use platform::status::{LedgerEventType, TransferStatus};
 use schemas::{
     points::{AcceptPayload, TransferPayload},
     Envelope,
@@ -39,15 +40,16 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
     } else {
         ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
         let expire_at = t + Duration::hours(tenant.transfer_timeout_hours);
-        sqlx::query(
+        sqlx::query!(
             "insert into points_transfer (crm_id, transfer_no, from_member, points, status, expire_at)
-             values ($1, $2, $3, $4, 'pending', $5)",
+             values ($1, $2, $3, $4, $5, $6)",
+            ev.crm_id,
+            ev.idempotency_key,
+            p.member_no,
+            p.points,
+            TransferStatus::Pending as _,
+            expire_at,
         )
-        .bind(&ev.crm_id)
-        .bind(&ev.idempotency_key)
-        .bind(&p.member_no)
-        .bind(p.points)
-        .bind(expire_at)
         .execute(&mut *tx)
         .await?;
         let entry = Entry {
@@ -55,22 +57,21 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             action_scene: "transfer".into(),
-            event_type: "transfer",
             points: -p.points,
             operator: p.operator.clone(),
             event_desc: p.event_desc.clone(),
             occurred_at: t,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::Transfer)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
-        sqlx::query(
+        sqlx::query!(
             "update member_balance set points = points - $3, escrow = escrow + $3, total_transferred = total_transferred + $3,
                     updated_at = now()
              where crm_id = $1 and member_no = $2",
+            ev.crm_id,
+            p.member_no,
+            p.points,
         )
-        .bind(&ev.crm_id)
-        .bind(&p.member_no)
-        .bind(p.points)
         .execute(&mut *tx)
         .await?;
         ledger::outbox(&mut tx, "points.transfer", &[&entry]).await?;
@@ -83,7 +84,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
 struct Transfer {
     from_member: String,
     points: i64,
-    status: String,
+    status: TransferStatus,
     expire_at: DateTime<Utc>,
 }
 
@@ -118,7 +119,7 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
         Some(tr) if tr.from_member == *receiver => {
             Outcome::Rejected { reason: "the giver cannot accept their own transfer".into() }
         }
-        Some(tr) if tr.status != "pending" => {
+        Some(tr) if tr.status != TransferStatus::Pending => {
             Outcome::Rejected { reason: format!("transfer {} is already {}", transfer_no, tr.status) }
         }
         Some(tr) if tr.expire_at <= t => Outcome::Rejected {
@@ -129,64 +130,68 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
             ),
         },
         Some(tr) => {
-            let expire: Option<DateTime<Utc>> = sqlx::query_scalar(
+            let expire = sqlx::query_scalar!(
                 "select min(l.expire_time) from lot_take k join points_lot l using (lot_id) where k.crm_id = $1 and k.event_no = $2",
+                ev.crm_id,
+                transfer_no,
             )
-            .bind(&ev.crm_id)
-            .bind(transfer_no)
             .fetch_one(&mut *tx)
             .await?;
             let expire = expire.unwrap_or(t);
-            let lot_id: i64 = sqlx::query_scalar(
+            let lot_id = sqlx::query_scalar!(
                 "insert into points_lot (crm_id, member_no, event_no, points, remaining, expire_time)
                  values ($1, $2, $3, $4, $4, $5) returning lot_id",
+                ev.crm_id,
+                receiver,
+                transfer_no,
+                tr.points,
+                expire,
             )
-            .bind(&ev.crm_id)
-            .bind(receiver)
-            .bind(transfer_no)
-            .bind(tr.points)
-            .bind(expire)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query("update points_transfer set status = 'accepted', to_member = $3, accepted_at = $4, updated_at = now() where crm_id = $1 and transfer_no = $2")
-                .bind(&ev.crm_id)
-                .bind(transfer_no)
-                .bind(receiver)
-                .bind(t)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "update points_transfer set status = $5, to_member = $3, accepted_at = $4, updated_at = now()
+                 where crm_id = $1 and transfer_no = $2",
+                ev.crm_id,
+                transfer_no,
+                receiver,
+                t,
+                TransferStatus::Accepted as _,
+            )
+            .execute(&mut *tx)
+            .await?;
             let entry = Entry {
                 crm_id: ev.crm_id.clone(),
                 member_no: receiver.clone(),
                 event_no: transfer_no.clone(),
                 action_scene: "accept".into(),
-                event_type: "accept",
                 points: tr.points,
                 expire_time: Some(expire),
                 lot_id: Some(lot_id),
                 occurred_at: t,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Accept)
             };
             let auto_id = ledger::insert_entry(&mut tx, &entry).await?;
-            sqlx::query("update points_ledger set from_transfer_no = event_no where auto_id = $1")
-                .bind(auto_id)
+            sqlx::query!("update points_ledger set from_transfer_no = event_no where auto_id = $1", auto_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            sqlx::query!(
                 "update member_balance set points = points + $3, total_accepted = total_accepted + $3, updated_at = now()
                  where crm_id = $1 and member_no = $2",
+                ev.crm_id,
+                receiver,
+                tr.points,
             )
-            .bind(&ev.crm_id)
-            .bind(receiver)
-            .bind(tr.points)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("update member_balance set escrow = escrow - $3, updated_at = now() where crm_id = $1 and member_no = $2")
-                .bind(&ev.crm_id)
-                .bind(&tr.from_member)
-                .bind(tr.points)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "update member_balance set escrow = escrow - $3, updated_at = now() where crm_id = $1 and member_no = $2",
+                ev.crm_id,
+                tr.from_member,
+                tr.points,
+            )
+            .execute(&mut *tx)
+            .await?;
             ledger::outbox(&mut tx, "points.accept", &[&entry]).await?;
             Outcome::Applied { count: tr.points }
         }
@@ -198,46 +203,51 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
 /// came from (points of lots that expired meanwhile come back and expire at once). Returns how
 /// many transfers went back.
 pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Result<usize> {
-    let due: Vec<(String, String, String)> = sqlx::query_as(
-        "select crm_id, transfer_no, from_member from points_transfer where status = 'pending' and expire_at <= $1
+    // The literal matches the partial index `points_transfer_due`, which a bound state would hide.
+    let due = sqlx::query!(
+        "select crm_id, transfer_no, from_member from points_transfer
+         where status = 'pending' /* TransferStatus::Pending */ and expire_at <= $1
          order by expire_at limit $2",
+        now,
+        limit,
     )
-    .bind(now)
-    .bind(limit)
     .fetch_all(db)
     .await?;
     let mut returned = 0;
-    for (crm_id, transfer_no, giver) in due {
+    for row in due {
+        let (crm_id, transfer_no, giver) = (row.crm_id, row.transfer_no, row.from_member);
         let mut tx = db.begin().await?;
-        let locked: Option<i64> = sqlx::query_scalar(
+        let locked = sqlx::query_scalar!(
             "select points from member_balance where crm_id = $1 and member_no = $2 for update skip locked",
+            crm_id,
+            giver,
         )
-        .bind(&crm_id)
-        .bind(&giver)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(_) = locked else { continue };
         let Some(tr) = transfer_row(&mut tx, &crm_id, &transfer_no, true).await? else { continue };
-        if tr.status != "pending" || tr.expire_at > now {
+        if tr.status != TransferStatus::Pending || tr.expire_at > now {
             continue;
         }
         let (restored, expired) = ledger::give_back(&mut tx, &crm_id, &transfer_no, tr.points, now).await?;
-        sqlx::query("update points_transfer set status = 'returned', returned_at = $3, updated_at = now() where crm_id = $1 and transfer_no = $2")
-            .bind(&crm_id)
-            .bind(&transfer_no)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "update points_transfer set status = $4, returned_at = $3, updated_at = now() where crm_id = $1 and transfer_no = $2",
+            crm_id,
+            transfer_no,
+            now,
+            TransferStatus::Returned as _,
+        )
+        .execute(&mut *tx)
+        .await?;
         let back = Entry {
             crm_id: crm_id.clone(),
             member_no: giver.clone(),
             event_no: transfer_no.clone(),
             action_scene: "transfer".into(),
-            event_type: "transfer_return",
             points: tr.points,
             event_desc: Some("not accepted in time: back to the giver".into()),
             occurred_at: tr.expire_at,
-            ..Entry::default()
+            ..Entry::new(LedgerEventType::TransferReturn)
         };
         ledger::insert_entry(&mut tx, &back).await?;
         let mut entries = vec![back];
@@ -247,25 +257,24 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Re
                 member_no: giver.clone(),
                 event_no: transfer_no.clone(),
                 action_scene: "transfer".into(),
-                event_type: "expire",
                 points: -expired,
                 event_desc: Some(format!("{expired} returned points belong to lots that had expired")),
                 occurred_at: tr.expire_at,
-                ..Entry::default()
+                ..Entry::new(LedgerEventType::Expire)
             };
             ledger::insert_entry(&mut tx, &gone).await?;
             entries.push(gone);
         }
-        sqlx::query(
+        sqlx::query!(
             "update member_balance set points = points + $3, escrow = escrow - $4, total_expired = total_expired + $5,
                     updated_at = now()
              where crm_id = $1 and member_no = $2",
+            crm_id,
+            giver,
+            restored,
+            tr.points,
+            expired,
         )
-        .bind(&crm_id)
-        .bind(&giver)
-        .bind(restored)
-        .bind(tr.points)
-        .bind(expired)
         .execute(&mut *tx)
         .await?;
         ledger::outbox(&mut tx, "points.transfer", &entries.iter().collect::<Vec<_>>()).await?;

@@ -5,10 +5,10 @@ use axum::{
     Extension,
 };
 use chrono::{DateTime, Utc};
+use platform::status::CodeStatus;
 use schemas::{cards::CreateCard, checks::paging, money::Cents};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{postgres::PgRow, types::Json, Row};
 
 use super::{number, stock::publish_generate};
 use crate::{
@@ -75,71 +75,138 @@ pub struct ReceiveInfo {
     pub received: i64,
 }
 
-const CARD_COLUMNS: &str = "c.coupon_id, c.crm_id, c.card_id, c.card_type, c.title, c.subtitle, c.source, c.scene, c.notice,
-    c.rule, c.date_type, c.begin_time, c.end_time, c.start_day_count, c.expire_day_count, c.weekdays, c.monthdays,
-    c.day_begin_time, c.day_end_time, c.total_quantity, c.get_limit, c.use_limit, c.can_give_friend, c.generate_type,
-    c.generate_file, c.cash_amount_cents, c.cash_condition_cents, c.discount, c.icon, c.store_codes, c.cost_center,
-    c.cost_type, c.cost_value, c.extra_info, c.removed, c.created_at, c.updated_at,
-    coalesce((select sum(g.generated) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as generated,
-    coalesce((select sum(g.quantity) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as ordered,
-    (select count(*) from card_code k where k.crm_id = c.crm_id and k.card_id = c.card_id and k.status > 0) as received";
+/// A `card_info` row with its generation and receipt counts, as the database types them.
+struct CardRow {
+    coupon_id: i64,
+    crm_id: String,
+    card_id: String,
+    card_type: i16,
+    title: String,
+    subtitle: String,
+    source: i16,
+    scene: Option<String>,
+    notice: String,
+    rule: String,
+    date_type: i16,
+    begin_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
+    start_day_count: Option<i32>,
+    expire_day_count: Option<i32>,
+    weekdays: Option<String>,
+    monthdays: Option<String>,
+    day_begin_time: i32,
+    day_end_time: i32,
+    total_quantity: i32,
+    get_limit: i32,
+    use_limit: i32,
+    can_give_friend: bool,
+    generate_type: i16,
+    generate_file: Option<String>,
+    cash_amount_cents: Option<i64>,
+    cash_condition_cents: Option<i64>,
+    discount: Option<f64>,
+    icon: String,
+    store_codes: Option<String>,
+    cost_center: Option<String>,
+    cost_type: Option<i16>,
+    cost_value: Option<f64>,
+    extra_info: Value,
+    removed: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    generated: i64,
+    ordered: i64,
+    received: i64,
+}
 
-fn card_from_row(r: &PgRow, tenant: &Tenant) -> sqlx::Result<Card> {
-    let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
-    let money = |c: Option<i64>| c.map(|c| c as f64 / 100.0);
-    let generated: i64 = r.try_get("generated")?;
-    let ordered: i64 = r.try_get("ordered")?;
-    Ok(Card {
-        coupon_id: r.try_get("coupon_id")?,
-        crm_id: r.try_get("crm_id")?,
-        card_id: r.try_get("card_id")?,
-        card_type: r.try_get("card_type")?,
-        title: r.try_get("title")?,
-        subtitle: r.try_get("subtitle")?,
-        source: r.try_get("source")?,
-        scene: r.try_get("scene")?,
-        notice: r.try_get("notice")?,
-        rule: r.try_get("rule")?,
-        date_type: r.try_get("date_type")?,
-        begin_time: r.try_get::<Option<DateTime<Utc>>, _>("begin_time")?.map(|t| t.timestamp()),
-        end_time: r.try_get::<Option<DateTime<Utc>>, _>("end_time")?.map(|t| t.timestamp()),
-        start_day_count: r.try_get("start_day_count")?,
-        expire_day_count: r.try_get("expire_day_count")?,
-        weekdays: r.try_get("weekdays")?,
-        monthdays: r.try_get("monthdays")?,
-        day_begin_time: r.try_get("day_begin_time")?,
-        day_end_time: r.try_get("day_end_time")?,
-        total_quantity: r.try_get("total_quantity")?,
-        get_limit: r.try_get("get_limit")?,
-        use_limit: r.try_get("use_limit")?,
-        can_give_friend: r.try_get("can_give_friend")?,
-        generate_type: r.try_get("generate_type")?,
-        generate_file: r.try_get("generate_file")?,
-        cash_amount: money(r.try_get("cash_amount_cents")?),
-        cash_condition: money(r.try_get("cash_condition_cents")?),
-        discount: r.try_get("discount")?,
-        icon: r.try_get("icon")?,
-        store_codes: r.try_get("store_codes")?,
-        cost_center: r.try_get("cost_center")?,
-        cost_type: r.try_get("cost_type")?,
-        cost_value: r.try_get("cost_value")?,
-        extra_info: r.try_get::<Json<Value>, _>("extra_info")?.0,
-        removed: r.try_get("removed")?,
-        create_time: local(r.try_get("created_at")?),
-        update_time: local(r.try_get("updated_at")?),
-        generate_info: GenerateInfo { generated, un_generate: ordered - generated, total: ordered },
-        receive_info: ReceiveInfo { received: r.try_get("received")? },
-    })
+impl CardRow {
+    fn into_card(self, tenant: &Tenant) -> Card {
+        let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
+        let money = |c: Option<i64>| c.map(|c| c as f64 / 100.0);
+        Card {
+            coupon_id: self.coupon_id,
+            crm_id: self.crm_id,
+            card_id: self.card_id,
+            card_type: self.card_type,
+            title: self.title,
+            subtitle: self.subtitle,
+            source: self.source,
+            scene: self.scene,
+            notice: self.notice,
+            rule: self.rule,
+            date_type: self.date_type,
+            begin_time: self.begin_time.map(|t| t.timestamp()),
+            end_time: self.end_time.map(|t| t.timestamp()),
+            start_day_count: self.start_day_count,
+            expire_day_count: self.expire_day_count,
+            weekdays: self.weekdays,
+            monthdays: self.monthdays,
+            day_begin_time: self.day_begin_time,
+            day_end_time: self.day_end_time,
+            total_quantity: self.total_quantity,
+            get_limit: self.get_limit,
+            use_limit: self.use_limit,
+            can_give_friend: self.can_give_friend,
+            generate_type: self.generate_type,
+            generate_file: self.generate_file,
+            cash_amount: money(self.cash_amount_cents),
+            cash_condition: money(self.cash_condition_cents),
+            discount: self.discount,
+            icon: self.icon,
+            store_codes: self.store_codes,
+            cost_center: self.cost_center,
+            cost_type: self.cost_type,
+            cost_value: self.cost_value,
+            extra_info: self.extra_info,
+            removed: self.removed,
+            create_time: local(self.created_at),
+            update_time: local(self.updated_at),
+            generate_info: GenerateInfo {
+                generated: self.generated,
+                un_generate: self.ordered - self.generated,
+                total: self.ordered,
+            },
+            receive_info: ReceiveInfo { received: self.received },
+        }
+    }
+}
+
+/// The cards of `crm_id` named by `card_id` or by one of `coupon_ids`, newest first: the one
+/// statement both the detail and the list read cards with.
+async fn load_cards(
+    state: &AppState,
+    tenant: &Tenant,
+    crm_id: &str,
+    card_id: Option<&str>,
+    coupon_ids: &[i64],
+) -> Result<Vec<Card>, ApiError> {
+    let rows = sqlx::query_as!(
+        CardRow,
+        r#"select c.coupon_id, c.crm_id, c.card_id, c.card_type, c.title, c.subtitle, c.source, c.scene, c.notice,
+            c.rule, c.date_type, c.begin_time, c.end_time, c.start_day_count, c.expire_day_count, c.weekdays, c.monthdays,
+            c.day_begin_time, c.day_end_time, c.total_quantity, c.get_limit, c.use_limit, c.can_give_friend, c.generate_type,
+            c.generate_file, c.cash_amount_cents, c.cash_condition_cents, c.discount, c.icon, c.store_codes, c.cost_center,
+            c.cost_type, c.cost_value, c.extra_info, c.removed, c.created_at, c.updated_at,
+            coalesce((select sum(g.generated) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as "generated!",
+            coalesce((select sum(g.quantity) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as "ordered!",
+            (select count(*) from card_code k where k.crm_id = c.crm_id and k.card_id = c.card_id and k.status > $4) as "received!"
+         from card_info c where c.crm_id = $1 and (c.card_id = $2 or c.coupon_id = any($3))
+         order by c.coupon_id desc"#,
+        crm_id,
+        card_id,
+        coupon_ids,
+        CodeStatus::InStock as _,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.into_card(tenant)).collect())
 }
 
 async fn load_card(state: &AppState, tenant: &Tenant, crm_id: &str, card_id: &str) -> Result<Card, ApiError> {
-    let row = sqlx::query(&format!("select {CARD_COLUMNS} from card_info c where c.crm_id = $1 and c.card_id = $2"))
-        .bind(crm_id)
-        .bind(card_id)
-        .fetch_optional(&state.db)
+    load_cards(state, tenant, crm_id, Some(card_id), &[])
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no card {card_id} in crm_id {crm_id}")))?;
-    Ok(card_from_row(&row, tenant)?)
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("no card {card_id} in crm_id {crm_id}")))
 }
 
 /// Creates a card; with `generate_type` 1 its `total_quantity` codes are generated by the
@@ -156,57 +223,57 @@ pub async fn create(
     let card_id = uuid::Uuid::new_v4().simple().to_string();
     let time = |t: Option<i64>| t.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
     let mut tx = state.db.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into card_info (crm_id, card_id, card_type, title, subtitle, source, scene, notice, rule, date_type, begin_time,
              end_time, start_day_count, expire_day_count, weekdays, monthdays, day_begin_time, day_end_time, total_quantity,
              get_limit, use_limit, can_give_friend, generate_type, generate_file, cash_amount_cents, cash_condition_cents,
              discount, icon, store_codes, cost_center, cost_type, cost_value, extra_info)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
                  $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+        crm_id,
+        card_id,
+        c.card_type as i16,
+        c.title,
+        c.subtitle,
+        c.source as i16,
+        c.scene,
+        c.notice,
+        c.rule,
+        c.date_type.unwrap_or(3) as i16,
+        time(c.begin_time),
+        time(c.end_time),
+        c.start_day_count.map(|v| v as i32),
+        c.expire_day_count.map(|v| v as i32),
+        c.weekdays,
+        c.monthdays,
+        c.day_begin_time.unwrap_or(0) as i32,
+        c.day_end_time.unwrap_or(86_399) as i32,
+        c.total_quantity as i32,
+        c.get_limit.unwrap_or(0) as i32,
+        c.use_limit.unwrap_or(0) as i32,
+        c.can_give_friend.unwrap_or(true),
+        c.generate_type as i16,
+        c.generate_file,
+        c.cash_amount.map(|v: Cents| v.0),
+        c.cash_condition.map(|v: Cents| v.0),
+        c.discount,
+        c.icon,
+        c.store_codes,
+        c.cost_center,
+        c.cost_type.map(|v| v as i16),
+        c.cost_value,
+        c.extra_info,
     )
-    .bind(&crm_id)
-    .bind(&card_id)
-    .bind(c.card_type as i16)
-    .bind(&c.title)
-    .bind(&c.subtitle)
-    .bind(c.source as i16)
-    .bind(&c.scene)
-    .bind(&c.notice)
-    .bind(&c.rule)
-    .bind(c.date_type.unwrap_or(3) as i16)
-    .bind(time(c.begin_time))
-    .bind(time(c.end_time))
-    .bind(c.start_day_count.map(|v| v as i32))
-    .bind(c.expire_day_count.map(|v| v as i32))
-    .bind(&c.weekdays)
-    .bind(&c.monthdays)
-    .bind(c.day_begin_time.unwrap_or(0) as i32)
-    .bind(c.day_end_time.unwrap_or(86_399) as i32)
-    .bind(c.total_quantity as i32)
-    .bind(c.get_limit.unwrap_or(0) as i32)
-    .bind(c.use_limit.unwrap_or(0) as i32)
-    .bind(c.can_give_friend.unwrap_or(true))
-    .bind(c.generate_type as i16)
-    .bind(&c.generate_file)
-    .bind(c.cash_amount.map(|v: Cents| v.0))
-    .bind(c.cash_condition.map(|v: Cents| v.0))
-    .bind(c.discount)
-    .bind(&c.icon)
-    .bind(&c.store_codes)
-    .bind(&c.cost_center)
-    .bind(c.cost_type.map(|v| v as i16))
-    .bind(c.cost_value)
-    .bind(Json(&c.extra_info))
     .execute(&mut *tx)
     .await?;
     let generate = c.generate_type == 1 && c.total_quantity > 0;
     if generate {
-        sqlx::query(
+        sqlx::query!(
             "insert into card_generate (crm_id, card_id, generate_id, quantity) values ($1, $2, 'initial', $3)",
+            crm_id,
+            card_id,
+            c.total_quantity as i32,
         )
-        .bind(&crm_id)
-        .bind(&card_id)
-        .bind(c.total_quantity as i32)
         .execute(&mut *tx)
         .await?;
     }
@@ -262,27 +329,35 @@ pub async fn list(
         paging(number("page_id", q.page_id.as_deref())?, number("page_size", q.page_size.as_deref())?, 10, 100)?;
     let card_type = number("card_type", q.card_type.as_deref())?;
     let source = number("source", q.source.as_deref())?;
-    let filter = "from card_info c where c.crm_id = $1 and not c.removed
-                  and ($2::int is null or c.card_type = $2) and ($3::int is null or c.source = $3)
-                  and ($4::text is null or c.scene = $4)";
-    let args = (card_type.map(|v| v as i32), source.map(|v| v as i32), q.scene.filter(|s| !s.is_empty()));
-    let total: i64 = sqlx::query_scalar(&format!("select count(*) {filter}"))
-        .bind(&crm_id)
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .fetch_one(&state.db)
-        .await?;
-    let rows = sqlx::query(&format!("select {CARD_COLUMNS} {filter} order by c.coupon_id desc limit $5 offset $6"))
-        .bind(&crm_id)
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(size)
-        .bind((page - 1) * size)
-        .fetch_all(&state.db)
-        .await?;
-    let results = rows.iter().map(|r| card_from_row(r, &tenant)).collect::<sqlx::Result<Vec<_>>>()?;
+    let card_type = card_type.map(|v| v as i32);
+    let source = source.map(|v| v as i32);
+    let scene = q.scene.filter(|s| !s.is_empty());
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "total!" from card_info c where c.crm_id = $1 and not c.removed
+             and ($2::int is null or c.card_type = $2) and ($3::int is null or c.source = $3)
+             and ($4::text is null or c.scene = $4)"#,
+        crm_id,
+        card_type,
+        source,
+        scene,
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let page_ids = sqlx::query_scalar!(
+        "select c.coupon_id from card_info c where c.crm_id = $1 and not c.removed
+           and ($2::int is null or c.card_type = $2) and ($3::int is null or c.source = $3)
+           and ($4::text is null or c.scene = $4)
+         order by c.coupon_id desc limit $5 offset $6",
+        crm_id,
+        card_type,
+        source,
+        scene,
+        size,
+        (page - 1) * size,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let results = load_cards(&state, &tenant, &crm_id, None, &page_ids).await?;
     Ok(ok("获取卡券信息成功", CardPage { total, results }))
 }
 
@@ -301,12 +376,13 @@ pub async fn remove(
     Path(crm_id): Path<String>,
     ApiJson(body): ApiJson<RemoveCard>,
 ) -> Result<axum::Json<schemas::ApiResponse<Value>>, ApiError> {
-    let done =
-        sqlx::query("update card_info set removed = true, updated_at = now() where crm_id = $1 and card_id = $2")
-            .bind(&crm_id)
-            .bind(&body.card_id)
-            .execute(&state.db)
-            .await?;
+    let done = sqlx::query!(
+        "update card_info set removed = true, updated_at = now() where crm_id = $1 and card_id = $2",
+        crm_id,
+        body.card_id,
+    )
+    .execute(&state.db)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::NotFound(format!("no card {} in crm_id {crm_id}", body.card_id)));
     }

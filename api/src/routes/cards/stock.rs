@@ -11,7 +11,6 @@ use schemas::{
     FieldError, MessageKind,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::{
     auth::Tenant,
@@ -42,12 +41,14 @@ async fn lock_for_stock(
     card_id: &str,
     generate_type: i16,
 ) -> Result<(), ApiError> {
-    let card: Option<(bool, i16)> =
-        sqlx::query_as("select removed, generate_type from card_info where crm_id = $1 and card_id = $2 for update")
-            .bind(crm_id)
-            .bind(card_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let card = sqlx::query!(
+        "select removed, generate_type from card_info where crm_id = $1 and card_id = $2 for update",
+        crm_id,
+        card_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|c| (c.removed, c.generate_type));
     match card {
         None => Err(ApiError::NotFound(format!("no card {card_id} in crm_id {crm_id}"))),
         Some((true, _)) => Err(ApiError::Conflict(format!("card {card_id} is removed: it takes no new stock"))),
@@ -59,6 +60,19 @@ async fn lock_for_stock(
         }
         Some(_) => Ok(()),
     }
+}
+
+/// Grows a card's `total_quantity` by the codes a stock addition brings.
+async fn add_to_total(tx: &mut sqlx::PgConnection, crm_id: &str, card_id: &str, added: i32) -> Result<(), ApiError> {
+    sqlx::query!(
+        "update card_info set total_quantity = total_quantity + $3, updated_at = now() where crm_id = $1 and card_id = $2",
+        crm_id,
+        card_id,
+        added,
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// A generation task, as the seed shows it.
@@ -89,33 +103,28 @@ pub async fn add_stock(
     let generate_id = body.generate_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let mut tx = state.db.begin().await?;
     lock_for_stock(&mut tx, &crm_id, &body.card_id, 1).await?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "insert into card_generate (crm_id, card_id, generate_id, quantity) values ($1, $2, $3, $4)
          on conflict (crm_id, card_id, generate_id) do nothing",
+        crm_id,
+        body.card_id,
+        generate_id,
+        body.quantity as i32,
     )
-    .bind(&crm_id)
-    .bind(&body.card_id)
-    .bind(&generate_id)
-    .bind(body.quantity as i32)
     .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
     if inserted {
-        sqlx::query("update card_info set total_quantity = total_quantity + $3, updated_at = now() where crm_id = $1 and card_id = $2")
-            .bind(&crm_id)
-            .bind(&body.card_id)
-            .bind(body.quantity as i32)
-            .execute(&mut *tx)
-            .await?;
+        add_to_total(&mut tx, &crm_id, &body.card_id, body.quantity as i32).await?;
     }
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "select auto_id, crm_id, card_id, quantity, generate_id, generated, is_generated, created_at, updated_at
          from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3",
+        crm_id,
+        body.card_id,
+        generate_id,
     )
-    .bind(&crm_id)
-    .bind(&body.card_id)
-    .bind(&generate_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -124,15 +133,15 @@ pub async fn add_stock(
     }
     let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
     let task = StockTask {
-        auto_id: row.try_get("auto_id")?,
-        crm_id: row.try_get("crm_id")?,
-        card_id: row.try_get("card_id")?,
-        quantity: row.try_get("quantity")?,
-        generate_id: row.try_get("generate_id")?,
-        generated: row.try_get("generated")?,
-        is_generated: row.try_get("is_generated")?,
-        create_time: local(row.try_get("created_at")?),
-        update_time: local(row.try_get("updated_at")?),
+        auto_id: row.auto_id,
+        crm_id: row.crm_id,
+        card_id: row.card_id,
+        quantity: row.quantity,
+        generate_id: row.generate_id,
+        generated: row.generated,
+        is_generated: row.is_generated,
+        create_time: local(row.created_at),
+        update_time: local(row.updated_at),
     };
     Ok(ok("生成卡券任务创建成功,请等待卡券创建完成", task))
 }
@@ -220,12 +229,12 @@ pub async fn import(
     }
     let mut tx = state.db.begin().await?;
     lock_for_stock(&mut tx, &crm_id, &q.card_id, 2).await?;
-    let existing: Option<i32> = sqlx::query_scalar(
+    let existing = sqlx::query_scalar!(
         "select generated from card_generate where crm_id = $1 and card_id = $2 and generate_id = $3",
+        crm_id,
+        q.card_id,
+        generate_id,
     )
-    .bind(&crm_id)
-    .bind(&q.card_id)
-    .bind(&generate_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(done) = existing {
@@ -241,33 +250,29 @@ pub async fn import(
             },
         ));
     }
-    let imported = sqlx::query(
+    let imported = sqlx::query!(
         "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
          on conflict do nothing",
+        crm_id,
+        q.card_id,
+        generate_id,
+        &codes,
     )
-    .bind(&crm_id)
-    .bind(&q.card_id)
-    .bind(&generate_id)
-    .bind(&codes)
     .execute(&mut *tx)
     .await?
     .rows_affected() as i64;
     if imported > 0 {
-        sqlx::query(
-            "insert into card_generate (crm_id, card_id, generate_id, quantity, generated, is_generated) values ($1, $2, $3, $4, $4, true)",
+        sqlx::query!(
+            "insert into card_generate (crm_id, card_id, generate_id, quantity, generated, is_generated)
+             values ($1, $2, $3, $4, $4, true)",
+            crm_id,
+            q.card_id,
+            generate_id,
+            imported as i32,
         )
-        .bind(&crm_id)
-        .bind(&q.card_id)
-        .bind(&generate_id)
-        .bind(imported as i32)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("update card_info set total_quantity = total_quantity + $3, updated_at = now() where crm_id = $1 and card_id = $2")
-            .bind(&crm_id)
-            .bind(&q.card_id)
-            .bind(imported as i32)
-            .execute(&mut *tx)
-            .await?;
+        add_to_total(&mut tx, &crm_id, &q.card_id, imported as i32).await?;
     }
     tx.commit().await?;
     let duplicates = in_file_duplicates + (codes.len() as i64 - imported);

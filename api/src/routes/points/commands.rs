@@ -92,16 +92,17 @@ pub async fn preview(
 ) -> Result<axum::Json<schemas::ApiResponse<Preview>>, ApiError> {
     let (_, _, payload) = body.validate()?;
     let now = Utc::now();
-    let (available, frozen): (i64, i64) = sqlx::query_as(
-        "select coalesce(sum(remaining) filter (where unfreeze_time is null or unfreeze_time <= $3), 0)::bigint,
-                coalesce(sum(remaining) filter (where unfreeze_time > $3), 0)::bigint
-         from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3",
+    let lots = sqlx::query!(
+        r#"select coalesce(sum(remaining) filter (where unfreeze_time is null or unfreeze_time <= $3), 0)::bigint as "available!",
+                  coalesce(sum(remaining) filter (where unfreeze_time > $3), 0)::bigint as "frozen!"
+           from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3"#,
+        crm_id,
+        payload.member_no,
+        now,
     )
-    .bind(&crm_id)
-    .bind(&payload.member_no)
-    .bind(now)
     .fetch_one(&state.db)
     .await?;
+    let (available, frozen) = (lots.available, lots.frozen);
     let tenants = state.rules.get(&state.db, std::slice::from_ref(&crm_id)).await?;
     let tenant = tenants.get(&crm_id).ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))?;
     let quote =

@@ -16,9 +16,8 @@ use axum::{
 use chrono::{DateTime, Utc};
 use schemas::checks::de_lenient_int;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use super::queries::{HistoryItem, HISTORY_COLUMNS};
+use super::queries::{HistoryItem, HistoryRow, HISTORY_COLUMNS};
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson},
@@ -86,10 +85,10 @@ async fn window(state: &AppState, q: &FeedQuery) -> Result<Window, ApiError> {
     if end <= start {
         return Err(ApiError::invalid("time_end", "must be after time_start"));
     }
-    let watermark: DateTime<Utc> = sqlx::query_scalar(
-        "select least(now(), coalesce((select min(xact_start) from pg_stat_activity
-                                       where datname = current_database() and pid <> pg_backend_pid()
-                                         and xact_start is not null), now()))",
+    let watermark = sqlx::query_scalar!(
+        r#"select least(now(), coalesce((select min(xact_start) from pg_stat_activity
+                                         where datname = current_database() and pid <> pg_backend_pid()
+                                           and xact_start is not null), now())) as "watermark!""#,
     )
     .fetch_one(&state.db)
     .await?;
@@ -125,7 +124,7 @@ pub async fn history(
         .bind(w.end)
         .fetch_one(&state.db)
         .await?;
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as::<_, HistoryRow>(&format!(
         "select {HISTORY_COLUMNS} {filter} order by {c} {d}, auto_id {d} limit $4 offset $5",
         c = w.column,
         d = w.direction
@@ -137,7 +136,7 @@ pub async fn history(
     .bind((w.page - 1) * w.size)
     .fetch_all(&state.db)
     .await?;
-    let items = rows.iter().map(|r| HistoryItem::from_row(r, tenant.tz)).collect::<sqlx::Result<Vec<_>>>()?;
+    let items = rows.into_iter().map(|r| r.into_item(tenant.tz)).collect();
     Ok(ok("OK", FeedPage { total, page_id: w.page, page_size: w.size, watermark: w.watermark.timestamp(), items }))
 }
 
@@ -157,6 +156,24 @@ pub struct MemberPoints {
     pub total_accepted: i64,
     pub create_time: String,
     pub update_time: String,
+}
+
+/// A `member_balance` row as the database types it.
+#[derive(Debug, sqlx::FromRow)]
+struct BalanceRow {
+    crm_id: String,
+    member_no: String,
+    points: i64,
+    debt: i64,
+    escrow: i64,
+    total_produced: i64,
+    total_consumed: i64,
+    total_expired: i64,
+    total_reversed: i64,
+    total_transferred: i64,
+    total_accepted: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// Member summaries created or updated in a window, paged. A summary changes with every
@@ -179,7 +196,7 @@ pub async fn summary(
         .bind(w.end)
         .fetch_one(&state.db)
         .await?;
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as::<_, BalanceRow>(&format!(
         "select crm_id, member_no, points, debt, escrow, total_produced, total_consumed, total_expired, total_reversed,
                 total_transferred, total_accepted, created_at, updated_at
          {filter} order by {column} {d}, member_no {d} limit $4 offset $5",
@@ -194,24 +211,22 @@ pub async fn summary(
     .await?;
     let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
     let items = rows
-        .iter()
-        .map(|r| {
-            Ok(MemberPoints {
-                crm_id: r.try_get("crm_id")?,
-                member_no: r.try_get("member_no")?,
-                points: r.try_get("points")?,
-                debt: r.try_get("debt")?,
-                escrow: r.try_get("escrow")?,
-                total_produced: r.try_get("total_produced")?,
-                total_consumed: r.try_get("total_consumed")?,
-                total_expired: r.try_get("total_expired")?,
-                total_reversed: r.try_get("total_reversed")?,
-                total_transferred: r.try_get("total_transferred")?,
-                total_accepted: r.try_get("total_accepted")?,
-                create_time: local(r.try_get("created_at")?),
-                update_time: local(r.try_get("updated_at")?),
-            })
+        .into_iter()
+        .map(|r| MemberPoints {
+            crm_id: r.crm_id,
+            member_no: r.member_no,
+            points: r.points,
+            debt: r.debt,
+            escrow: r.escrow,
+            total_produced: r.total_produced,
+            total_consumed: r.total_consumed,
+            total_expired: r.total_expired,
+            total_reversed: r.total_reversed,
+            total_transferred: r.total_transferred,
+            total_accepted: r.total_accepted,
+            create_time: local(r.created_at),
+            update_time: local(r.updated_at),
         })
-        .collect::<sqlx::Result<Vec<_>>>()?;
+        .collect();
     Ok(ok("OK", FeedPage { total, page_id: w.page, page_size: w.size, watermark: w.watermark.timestamp(), items }))
 }

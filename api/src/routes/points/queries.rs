@@ -9,9 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use schemas::checks::{de_lenient_int, paging};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 
-use platform::inbox::{self, EVENT_NO};
+use platform::{
+    inbox::{self, EVENT_NO},
+    status::{LedgerEventType, ReverseStatus},
+};
 
 use crate::{
     auth::Tenant,
@@ -38,19 +41,34 @@ impl OneOrMany {
     }
 }
 
-/// The event types the ledger holds; `reverse` means both reversal kinds.
-const EVENT_TYPES: &[&str] = &[
-    "produce",
-    "consume",
-    "transfer",
-    "accept",
-    "reverse_produce",
-    "reverse_consume",
-    "reverse",
-    "expire",
-    "freeze",
-    "unfreeze",
-];
+/// Ledger rows the history has never filtered by: a returned transfer and a settled debt show
+/// under their member's other events only.
+const UNFILTERED: [LedgerEventType; 2] = [LedgerEventType::TransferReturn, LedgerEventType::SettleDebt];
+
+/// The alias of `event_type` that means both reversal kinds.
+const REVERSE: &str = "reverse";
+
+/// The words `event_type` accepts, in the order the error lists them: the ledger's types, with
+/// [`REVERSE`] right after the reversal kinds.
+fn event_type_words() -> Vec<&'static str> {
+    let mut words = Vec::new();
+    for t in LedgerEventType::ALL.iter().filter(|t| !UNFILTERED.contains(t)) {
+        words.push(t.as_str());
+        if *t == LedgerEventType::ReverseConsume {
+            words.push(REVERSE);
+        }
+    }
+    words
+}
+
+/// The ledger types an `event_type` filter names, or `None` for a word it does not accept.
+fn event_types(word: &str) -> Option<Vec<LedgerEventType>> {
+    if word == REVERSE {
+        return Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume]);
+    }
+    let t = word.parse::<LedgerEventType>().ok().filter(|t| !UNFILTERED.contains(t))?;
+    Some(vec![t])
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,7 +120,9 @@ pub struct HistoryItem {
     pub origin_event_no: Option<String>,
     pub from_transfer_no: Option<String>,
     pub action_scene: String,
-    pub event_type: String,
+    #[schema(value_type = String)]
+    pub event_type: LedgerEventType,
+    /// 0 none, 1 partly, 2 fully reversed.
     pub reverse_status: i16,
     pub amount: Option<f64>,
     pub points: i64,
@@ -119,37 +139,64 @@ pub struct HistoryItem {
     pub update_time: String,
 }
 
-/// The ledger columns a [`HistoryItem`] is read from.
+/// The ledger columns a [`HistoryRow`] is read from (the history and its feed build their
+/// statements at run time: filters and the order column vary).
 pub const HISTORY_COLUMNS: &str = "auto_id, crm_id, member_no, event_no, origin_event_no, from_transfer_no, action_scene,
     event_type, reverse_status, amount_cents, points, expire_time, unfreeze_time, store_code, cost_center, campagin_code,
     operator, event_desc, order_items, create_time, update_time";
 
-impl HistoryItem {
-    pub fn from_row(r: &sqlx::postgres::PgRow, tz: chrono_tz::Tz) -> sqlx::Result<HistoryItem> {
+/// A `points_ledger` row as the database types it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct HistoryRow {
+    auto_id: i64,
+    crm_id: String,
+    member_no: String,
+    event_no: String,
+    origin_event_no: Option<String>,
+    from_transfer_no: Option<String>,
+    action_scene: String,
+    event_type: LedgerEventType,
+    reverse_status: ReverseStatus,
+    amount_cents: Option<i64>,
+    points: i64,
+    expire_time: Option<DateTime<Utc>>,
+    unfreeze_time: Option<DateTime<Utc>>,
+    store_code: Option<String>,
+    cost_center: Option<String>,
+    campagin_code: Option<String>,
+    operator: Option<String>,
+    event_desc: Option<String>,
+    order_items: Option<Value>,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+}
+
+impl HistoryRow {
+    pub fn into_item(self, tz: chrono_tz::Tz) -> HistoryItem {
         let local = |t: DateTime<Utc>| schemas::time::format_local(t, tz);
-        Ok(HistoryItem {
-            auto_id: r.try_get("auto_id")?,
-            crm_id: r.try_get("crm_id")?,
-            member_no: r.try_get("member_no")?,
-            event_no: r.try_get("event_no")?,
-            origin_event_no: r.try_get("origin_event_no")?,
-            from_transfer_no: r.try_get("from_transfer_no")?,
-            action_scene: r.try_get("action_scene")?,
-            event_type: r.try_get("event_type")?,
-            reverse_status: r.try_get("reverse_status")?,
-            amount: r.try_get::<Option<i64>, _>("amount_cents")?.map(|c| c as f64 / 100.0),
-            points: r.try_get("points")?,
-            expire_time: r.try_get::<Option<DateTime<Utc>>, _>("expire_time")?.map(local),
-            unfreeze_time: r.try_get::<Option<DateTime<Utc>>, _>("unfreeze_time")?.map(local),
-            store_code: r.try_get("store_code")?,
-            cost_center: r.try_get("cost_center")?,
-            campagin_code: r.try_get("campagin_code")?,
-            operator: r.try_get("operator")?,
-            event_desc: r.try_get("event_desc")?,
-            order_items: r.try_get("order_items")?,
-            create_time: local(r.try_get("create_time")?),
-            update_time: local(r.try_get("update_time")?),
-        })
+        HistoryItem {
+            auto_id: self.auto_id,
+            crm_id: self.crm_id,
+            member_no: self.member_no,
+            event_no: self.event_no,
+            origin_event_no: self.origin_event_no,
+            from_transfer_no: self.from_transfer_no,
+            action_scene: self.action_scene,
+            event_type: self.event_type,
+            reverse_status: self.reverse_status as i16,
+            amount: self.amount_cents.map(|c| c as f64 / 100.0),
+            points: self.points,
+            expire_time: self.expire_time.map(local),
+            unfreeze_time: self.unfreeze_time.map(local),
+            store_code: self.store_code,
+            cost_center: self.cost_center,
+            campagin_code: self.campagin_code,
+            operator: self.operator,
+            event_desc: self.event_desc,
+            order_items: self.order_items,
+            create_time: local(self.create_time),
+            update_time: local(self.update_time),
+        }
     }
 }
 
@@ -178,9 +225,10 @@ pub async fn history(
     Extension(tenant): Extension<Tenant>,
     ApiJson(q): ApiJson<HistoryQuery>,
 ) -> Result<axum::Json<schemas::ApiResponse<HistoryPage>>, ApiError> {
-    if !EVENT_TYPES.contains(&q.event_type.as_str()) {
-        return Err(ApiError::invalid("event_type", format!("must be one of {}", EVENT_TYPES.join(", "))));
-    }
+    let Some(types) = event_types(&q.event_type) else {
+        return Err(ApiError::invalid("event_type", format!("must be one of {}", event_type_words().join(", "))));
+    };
+    let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
     if q.mobile.is_some() {
         return Err(ApiError::invalid(
             "mobile",
@@ -199,11 +247,6 @@ pub async fn history(
     };
     let start = time_filter("start_time", q.start_time.as_deref(), &tenant)?;
     let end = time_filter("end_time", q.end_time.as_deref(), &tenant)?;
-    let types: Vec<String> = if q.event_type == "reverse" {
-        vec!["reverse_produce".into(), "reverse_consume".into()]
-    } else {
-        vec![q.event_type.clone()]
-    };
     let store = q.store_code.or(q.stroe_code);
 
     let filters = |b: &mut QueryBuilder<'_, Postgres>| {
@@ -240,8 +283,8 @@ pub async fn history(
         .push_bind(size)
         .push(" offset ")
         .push_bind((page - 1) * size);
-    let rows = select.build().fetch_all(&state.db).await?;
-    let items = rows.iter().map(|r| HistoryItem::from_row(r, tenant.tz)).collect::<sqlx::Result<Vec<_>>>()?;
+    let rows: Vec<HistoryRow> = select.build_query_as().fetch_all(&state.db).await?;
+    let items = rows.into_iter().map(|r| r.into_item(tenant.tz)).collect();
     Ok(ok("OK", HistoryPage { total, items }))
 }
 
@@ -284,46 +327,46 @@ pub async fn summary(
 ) -> Result<axum::Json<schemas::ApiResponse<Summary>>, ApiError> {
     schemas::checks::check_key("member_no", &q.member_no)?;
     let now = Utc::now();
-    let row = sqlx::query(
-        "select coalesce(b.points, 0) as points, coalesce(b.total_produced, 0) as total_produced,
-                coalesce(b.total_consumed, 0) as total_consumed, coalesce(b.total_expired, 0) as total_expired,
-                coalesce(b.total_reversed, 0) as total_reversed, coalesce(b.debt, 0) as debt,
-                coalesce(b.escrow, 0) as escrow, coalesce(b.total_transferred, 0) as total_transferred,
-                coalesce(b.total_accepted, 0) as total_accepted,
-                coalesce(l.available, 0) as available, coalesce(l.frozen, 0) as frozen, coalesce(l.expiring, 0) as expiring,
-                coalesce(l.expiring_7d, 0) as expiring_7d
+    let row = sqlx::query!(
+        r#"select coalesce(b.points, 0) as "points!", coalesce(b.total_produced, 0) as "total_produced!",
+                coalesce(b.total_consumed, 0) as "total_consumed!", coalesce(b.total_expired, 0) as "total_expired!",
+                coalesce(b.total_reversed, 0) as "total_reversed!", coalesce(b.debt, 0) as "debt!",
+                coalesce(b.escrow, 0) as "escrow!", coalesce(b.total_transferred, 0) as "total_transferred!",
+                coalesce(b.total_accepted, 0) as "total_accepted!",
+                coalesce(l.available, 0) as "available!", coalesce(l.frozen, 0) as "frozen!", coalesce(l.expiring, 0) as "expiring!",
+                coalesce(l.expiring_7d, 0) as "expiring_7d!"
          from (select 1) one
          left join member_balance b on b.crm_id = $1 and b.member_no = $2
          left join (select sum(remaining) filter (where unfreeze_time is null or unfreeze_time <= $3)::bigint as available,
                            sum(remaining) filter (where unfreeze_time > $3)::bigint as frozen,
                            sum(remaining) filter (where (unfreeze_time is null or unfreeze_time <= $3) and expire_time <= $4)::bigint as expiring,
                            sum(remaining) filter (where (unfreeze_time is null or unfreeze_time <= $3) and expire_time <= $5)::bigint as expiring_7d
-                    from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3) l on true",
+                    from points_lot where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time > $3) l on true"#,
+        crm_id,
+        q.member_no,
+        now,
+        now + Duration::days(30),
+        now + Duration::days(7),
     )
-    .bind(&crm_id)
-    .bind(&q.member_no)
-    .bind(now)
-    .bind(now + Duration::days(30))
-    .bind(now + Duration::days(7))
     .fetch_one(&state.db)
     .await?;
     Ok(ok(
         "OK",
         Summary {
             member_no: q.member_no,
-            points: row.try_get("points")?,
-            available: row.try_get("available")?,
-            frozen: row.try_get("frozen")?,
-            expiring_7d: row.try_get("expiring_7d")?,
-            expiring_30d: row.try_get("expiring")?,
-            debt: row.try_get("debt")?,
-            total_reversed: row.try_get("total_reversed")?,
-            escrow: row.try_get("escrow")?,
-            total_transferred: row.try_get("total_transferred")?,
-            total_accepted: row.try_get("total_accepted")?,
-            total_produced: row.try_get("total_produced")?,
-            total_consumed: row.try_get("total_consumed")?,
-            total_expired: row.try_get("total_expired")?,
+            points: row.points,
+            available: row.available,
+            frozen: row.frozen,
+            expiring_7d: row.expiring_7d,
+            expiring_30d: row.expiring,
+            debt: row.debt,
+            total_reversed: row.total_reversed,
+            escrow: row.escrow,
+            total_transferred: row.total_transferred,
+            total_accepted: row.total_accepted,
+            total_produced: row.total_produced,
+            total_consumed: row.total_consumed,
+            total_expired: row.total_expired,
         },
     ))
 }
@@ -340,14 +383,36 @@ pub async fn get_event(
     let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
         ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
     })?;
+    let stored = row.status;
     let answer = EventStatus {
         event_no,
         message_id: None,
-        status: row.status.clone(),
+        status: stored.as_str().to_string(),
         points: Some(row.points),
         reason: row.reason.clone(),
         first: Some(first(&row, &tenant)),
         present_id: None,
     };
     Ok(ok("OK", answer).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_accepts_the_event_types_it_always_did() {
+        assert_eq!(
+            event_type_words().join(", "),
+            "produce, consume, transfer, accept, reverse_produce, reverse_consume, reverse, expire, freeze, unfreeze"
+        );
+        assert_eq!(
+            event_types("reverse"),
+            Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume])
+        );
+        assert_eq!(event_types("freeze"), Some(vec![LedgerEventType::Freeze]));
+        for word in ["transfer_return", "settle_debt", "expired", ""] {
+            assert_eq!(event_types(word), None, "{word}");
+        }
+    }
 }

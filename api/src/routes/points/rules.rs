@@ -12,7 +12,7 @@ use schemas::points::{
     RuleType, UpdateConsumeRule, UpdateProduceRule, BUILTIN_CONSUME_SCENES, BUILTIN_PRODUCE_SCENES,
 };
 use serde::Serialize;
-use sqlx::{types::Json, PgConnection, Row};
+use sqlx::{types::Json, PgConnection};
 
 use crate::{
     auth::Tenant,
@@ -28,8 +28,7 @@ pub struct RuleSaved {
 
 /// Marks the tenant's rules changed (inside the writing transaction).
 async fn bump_version(tx: &mut PgConnection, crm_id: &str) -> sqlx::Result<()> {
-    sqlx::query("update tenant set rules_version = rules_version + 1, updated_at = now() where crm_id = $1")
-        .bind(crm_id)
+    sqlx::query!("update tenant set rules_version = rules_version + 1, updated_at = now() where crm_id = $1", crm_id)
         .execute(tx)
         .await?;
     Ok(())
@@ -52,23 +51,23 @@ pub async fn create_produce(
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let rule = body.into_rule()?;
     let mut tx = state.db.begin().await?;
-    let rule_id: i64 = sqlx::query_scalar(
+    let rule_id = sqlx::query_scalar!(
         "insert into produce_rule (crm_id, rule_name, action_scene, points_type, per_money, change_points, expire_term,
                                    freeze_term, max_points, max_times, range_days, mul_rules)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning rule_id",
+        crm_id,
+        rule.rule_name,
+        rule.action_scene,
+        rule.points_type.as_str(),
+        rule.per_money,
+        rule.change_points,
+        rule.expire_term as i32,
+        rule.freeze_term as i32,
+        rule.max_points,
+        rule.max_times,
+        rule.range_days as i32,
+        rule.mul_rules,
     )
-    .bind(&crm_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(rule.points_type.as_str())
-    .bind(rule.per_money)
-    .bind(rule.change_points)
-    .bind(rule.expire_term as i32)
-    .bind(rule.freeze_term as i32)
-    .bind(rule.max_points)
-    .bind(rule.max_times)
-    .bind(rule.range_days as i32)
-    .bind(rule.mul_rules)
     .fetch_one(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
@@ -95,27 +94,63 @@ pub struct RuleItem {
     pub update_time: String,
 }
 
-fn rule_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<ProduceRule> {
-    let points_type: String = row.try_get("points_type")?;
-    Ok(ProduceRule {
-        rule_id: row.try_get("rule_id")?,
-        rule_name: row.try_get("rule_name")?,
-        action_scene: row.try_get("action_scene")?,
-        points_type: PointsType::parse(&points_type).unwrap_or(PointsType::Event),
-        expire_term: row.try_get::<i32, _>("expire_term")?.into(),
-        per_money: row.try_get("per_money")?,
-        change_points: row.try_get("change_points")?,
-        freeze_term: row.try_get::<i32, _>("freeze_term")?.into(),
-        max_points: row.try_get("max_points")?,
-        max_times: row.try_get("max_times")?,
-        range_days: row.try_get::<i32, _>("range_days")?.into(),
-        mul_rules: row.try_get("mul_rules")?,
-    })
+/// A `produce_rule` row as the database types it.
+struct ProduceRow {
+    rule_id: i64,
+    rule_name: String,
+    action_scene: String,
+    points_type: String,
+    per_money: Option<i64>,
+    change_points: i64,
+    expire_term: i32,
+    freeze_term: i32,
+    max_points: Option<i64>,
+    max_times: Option<i64>,
+    range_days: i32,
+    mul_rules: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-const RULE_COLUMNS: &str =
-    "rule_id, rule_name, action_scene, points_type, per_money, change_points, expire_term, freeze_term,
-                            max_points, max_times, range_days, mul_rules, created_at, updated_at";
+impl ProduceRow {
+    fn rule(&self) -> ProduceRule {
+        ProduceRule {
+            rule_id: self.rule_id,
+            rule_name: self.rule_name.clone(),
+            action_scene: self.action_scene.clone(),
+            points_type: PointsType::parse(&self.points_type).unwrap_or(PointsType::Event),
+            expire_term: self.expire_term.into(),
+            per_money: self.per_money,
+            change_points: self.change_points,
+            freeze_term: self.freeze_term.into(),
+            max_points: self.max_points,
+            max_times: self.max_times,
+            range_days: self.range_days.into(),
+            mul_rules: self.mul_rules,
+        }
+    }
+}
+
+/// A `consume_rule` row as the database types it.
+struct ConsumeRow {
+    rule_id: i64,
+    rule_name: String,
+    action_scene: String,
+    rules_li: Json<Vec<ConsumeTier>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ConsumeRow {
+    fn rule(self) -> ConsumeRule {
+        ConsumeRule {
+            rule_id: self.rule_id,
+            rule_name: self.rule_name,
+            action_scene: self.action_scene,
+            rules_li: self.rules_li.0,
+        }
+    }
+}
 
 /// Changes an earn rule: the fields sent replace the stored ones, then the whole rule is checked.
 #[utoipa::path(post, path = "/api/crm/mgr/points/{crm_id}/rules/produce_scene/update", request_body = UpdateProduceRule, tag = "rules",
@@ -126,35 +161,38 @@ pub async fn update_produce(
     ApiJson(body): ApiJson<UpdateProduceRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let mut tx = state.db.begin().await?;
-    let row = sqlx::query(&format!(
-        "select {RULE_COLUMNS} from produce_rule where crm_id = $1 and rule_id = $2 and deleted_at is null for update"
-    ))
-    .bind(&crm_id)
-    .bind(body.rule_id)
+    let row = sqlx::query_as!(
+        ProduceRow,
+        "select rule_id, rule_name, action_scene, points_type, per_money, change_points, expire_term, freeze_term,
+                max_points, max_times, range_days, mul_rules, created_at, updated_at
+         from produce_rule where crm_id = $1 and rule_id = $2 and deleted_at is null for update",
+        crm_id,
+        body.rule_id,
+    )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no produce rule {} in crm_id {crm_id}", body.rule_id)))?;
     let rule_id = body.rule_id;
-    let rule = body.merge_into(rule_from_row(&row)?)?;
-    sqlx::query(
+    let rule = body.merge_into(row.rule())?;
+    sqlx::query!(
         "update produce_rule set rule_name = $3, action_scene = $4, points_type = $5, per_money = $6, change_points = $7,
                 expire_term = $8, freeze_term = $9, max_points = $10, max_times = $11, range_days = $12, mul_rules = $13,
                 updated_at = now()
          where crm_id = $1 and rule_id = $2",
+        crm_id,
+        rule_id,
+        rule.rule_name,
+        rule.action_scene,
+        rule.points_type.as_str(),
+        rule.per_money,
+        rule.change_points,
+        rule.expire_term as i32,
+        rule.freeze_term as i32,
+        rule.max_points,
+        rule.max_times,
+        rule.range_days as i32,
+        rule.mul_rules,
     )
-    .bind(&crm_id)
-    .bind(rule_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(rule.points_type.as_str())
-    .bind(rule.per_money)
-    .bind(rule.change_points)
-    .bind(rule.expire_term as i32)
-    .bind(rule.freeze_term as i32)
-    .bind(rule.max_points)
-    .bind(rule.max_times)
-    .bind(rule.range_days as i32)
-    .bind(rule.mul_rules)
     .execute(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
@@ -179,19 +217,29 @@ pub async fn delete(
     ApiJson(body): ApiJson<DeleteRules>,
 ) -> Result<axum::Json<schemas::ApiResponse<RulesDeleted>>, ApiError> {
     let ids = body.ids()?;
-    let table = match body.rule_type {
-        RuleType::Produce => "produce_rule",
-        RuleType::Consume => "consume_rule",
-    };
     let mut tx = state.db.begin().await?;
-    let deleted: Vec<i64> = sqlx::query_scalar(&format!(
-        "update {table} set deleted_at = now(), updated_at = now()
-         where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id"
-    ))
-    .bind(&crm_id)
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
+    let deleted = match body.rule_type {
+        RuleType::Produce => {
+            sqlx::query_scalar!(
+                "update produce_rule set deleted_at = now(), updated_at = now()
+                 where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id",
+                crm_id,
+                &ids,
+            )
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        RuleType::Consume => {
+            sqlx::query_scalar!(
+                "update consume_rule set deleted_at = now(), updated_at = now()
+                 where crm_id = $1 and rule_id = any($2) and deleted_at is null returning rule_id",
+                crm_id,
+                &ids,
+            )
+            .fetch_all(&mut *tx)
+            .await?
+        }
+    };
     bump_version(&mut tx, &crm_id).await?;
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
@@ -215,51 +263,87 @@ pub async fn query(
     ApiJson(body): ApiJson<QueryRules>,
 ) -> Result<axum::Json<schemas::ApiResponse<RulePage>>, ApiError> {
     let (page, size) = paging(body.page_id, body.page_size, 10, 100)?;
-    let (table, columns) = match body.rule_type {
-        RuleType::Produce => ("produce_rule", RULE_COLUMNS),
-        RuleType::Consume => ("consume_rule", "rule_id, rule_name, action_scene, rules_li, created_at, updated_at"),
+    let scene = &body.action_scene;
+    let name = &body.rule_name;
+    let local = |t: DateTime<Utc>| schemas::time::format_local(t, tenant.tz);
+    let item = |rule, created_at, updated_at| RuleItem {
+        rule,
+        rule_type: body.rule_type,
+        create_time: local(created_at),
+        update_time: local(updated_at),
     };
-    let filter = "from {table} where crm_id = $1 and deleted_at is null
-                  and ($2::text is null or action_scene = $2)
-                  and ($3::text is null or strpos(rule_name, $3) > 0)
-                  and ($4::bigint is null or rule_id = $4)"
-        .replace("{table}", table);
-    let total: i64 = sqlx::query_scalar(&format!("select count(*) {filter}"))
-        .bind(&crm_id)
-        .bind(&body.action_scene)
-        .bind(&body.rule_name)
-        .bind(body.rule_id)
-        .fetch_one(&state.db)
-        .await?;
-    let rows = sqlx::query(&format!("select {columns} {filter} order by rule_id desc limit $5 offset $6"))
-        .bind(&crm_id)
-        .bind(&body.action_scene)
-        .bind(&body.rule_name)
-        .bind(body.rule_id)
-        .bind(size)
-        .bind((page - 1) * size)
-        .fetch_all(&state.db)
-        .await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            let rule = match body.rule_type {
-                RuleType::Produce => AnyRule::Produce(rule_from_row(row)?),
-                RuleType::Consume => AnyRule::Consume(ConsumeRule {
-                    rule_id: row.try_get("rule_id")?,
-                    rule_name: row.try_get("rule_name")?,
-                    action_scene: row.try_get("action_scene")?,
-                    rules_li: row.try_get::<sqlx::types::Json<Vec<ConsumeTier>>, _>("rules_li")?.0,
-                }),
-            };
-            Ok(RuleItem {
-                rule,
-                rule_type: body.rule_type,
-                create_time: schemas::time::format_local(row.try_get::<DateTime<Utc>, _>("created_at")?, tenant.tz),
-                update_time: schemas::time::format_local(row.try_get::<DateTime<Utc>, _>("updated_at")?, tenant.tz),
-            })
-        })
-        .collect::<sqlx::Result<Vec<_>>>()?;
+    // One statement per table: a compile-checked query names its table in its text.
+    let (total, items) = match body.rule_type {
+        RuleType::Produce => {
+            let total = sqlx::query_scalar!(
+                r#"select count(*) as "total!" from produce_rule where crm_id = $1 and deleted_at is null
+                     and ($2::text is null or action_scene = $2) and ($3::text is null or strpos(rule_name, $3) > 0)
+                     and ($4::bigint is null or rule_id = $4)"#,
+                crm_id,
+                scene.as_deref(),
+                name.as_deref(),
+                body.rule_id,
+            )
+            .fetch_one(&state.db)
+            .await?;
+            let rows = sqlx::query_as!(
+                ProduceRow,
+                "select rule_id, rule_name, action_scene, points_type, per_money, change_points, expire_term, freeze_term,
+                        max_points, max_times, range_days, mul_rules, created_at, updated_at
+                 from produce_rule where crm_id = $1 and deleted_at is null
+                   and ($2::text is null or action_scene = $2) and ($3::text is null or strpos(rule_name, $3) > 0)
+                   and ($4::bigint is null or rule_id = $4)
+                 order by rule_id desc limit $5 offset $6",
+                crm_id,
+                scene.as_deref(),
+                name.as_deref(),
+                body.rule_id,
+                size,
+                (page - 1) * size,
+            )
+            .fetch_all(&state.db)
+            .await?;
+            (total, rows.into_iter().map(|r| item(AnyRule::Produce(r.rule()), r.created_at, r.updated_at)).collect())
+        }
+        RuleType::Consume => {
+            let total = sqlx::query_scalar!(
+                r#"select count(*) as "total!" from consume_rule where crm_id = $1 and deleted_at is null
+                     and ($2::text is null or action_scene = $2) and ($3::text is null or strpos(rule_name, $3) > 0)
+                     and ($4::bigint is null or rule_id = $4)"#,
+                crm_id,
+                scene.as_deref(),
+                name.as_deref(),
+                body.rule_id,
+            )
+            .fetch_one(&state.db)
+            .await?;
+            let rows = sqlx::query_as!(
+                ConsumeRow,
+                r#"select rule_id, rule_name, action_scene, rules_li as "rules_li: Json<Vec<ConsumeTier>>", created_at, updated_at
+                   from consume_rule where crm_id = $1 and deleted_at is null
+                     and ($2::text is null or action_scene = $2) and ($3::text is null or strpos(rule_name, $3) > 0)
+                     and ($4::bigint is null or rule_id = $4)
+                   order by rule_id desc limit $5 offset $6"#,
+                crm_id,
+                scene.as_deref(),
+                name.as_deref(),
+                body.rule_id,
+                size,
+                (page - 1) * size,
+            )
+            .fetch_all(&state.db)
+            .await?;
+            (
+                total,
+                rows.into_iter()
+                    .map(|r| {
+                        let (created_at, updated_at) = (r.created_at, r.updated_at);
+                        item(AnyRule::Consume(r.rule()), created_at, updated_at)
+                    })
+                    .collect(),
+            )
+        }
+    };
     Ok(ok("OK", RulePage { total, items }))
 }
 
@@ -285,14 +369,14 @@ pub async fn scene_info(
         list.iter().map(|(code, name)| Scene { name: name.to_string(), code: code.to_string() }).collect::<Vec<_>>()
     };
     let mut produce_scene = builtin(BUILTIN_PRODUCE_SCENES);
-    let own: Vec<(String, String)> = sqlx::query_as(
+    let own = sqlx::query!(
         "select distinct on (action_scene) action_scene, rule_name from produce_rule
          where crm_id = $1 and deleted_at is null order by action_scene, rule_id",
+        crm_id,
     )
-    .bind(&crm_id)
     .fetch_all(&state.db)
     .await?;
-    for (code, name) in own {
+    for (code, name) in own.into_iter().map(|r| (r.action_scene, r.rule_name)) {
         if !produce_scene.iter().any(|s| s.code == code) {
             produce_scene.push(Scene { name, code });
         }
@@ -310,13 +394,13 @@ pub async fn create_consume(
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let rule = body.into_rule()?;
     let mut tx = state.db.begin().await?;
-    let rule_id: i64 = sqlx::query_scalar(
+    let rule_id = sqlx::query_scalar!(
         "insert into consume_rule (crm_id, rule_name, action_scene, rules_li) values ($1, $2, $3, $4) returning rule_id",
+        crm_id,
+        rule.rule_name,
+        rule.action_scene,
+        Json(&rule.rules_li) as _,
     )
-    .bind(&crm_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(Json(&rule.rules_li))
     .fetch_one(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
@@ -334,26 +418,27 @@ pub async fn update_consume(
     ApiJson(body): ApiJson<UpdateConsumeRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let mut tx = state.db.begin().await?;
-    let row: Option<(i64, String, String, Json<Vec<ConsumeTier>>)> = sqlx::query_as(
-        "select rule_id, rule_name, action_scene, rules_li from consume_rule
-         where crm_id = $1 and rule_id = $2 and deleted_at is null for update",
+    let row = sqlx::query_as!(
+        ConsumeRow,
+        r#"select rule_id, rule_name, action_scene, rules_li as "rules_li: Json<Vec<ConsumeTier>>", created_at, updated_at
+           from consume_rule where crm_id = $1 and rule_id = $2 and deleted_at is null for update"#,
+        crm_id,
+        body.rule_id,
     )
-    .bind(&crm_id)
-    .bind(body.rule_id)
     .fetch_optional(&mut *tx)
-    .await?;
-    let (rule_id, rule_name, action_scene, tiers) =
-        row.ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
-    let rule = body.merge_into(ConsumeRule { rule_id, rule_name, action_scene, rules_li: tiers.0 })?;
-    sqlx::query(
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
+    let rule_id = row.rule_id;
+    let rule = body.merge_into(row.rule())?;
+    sqlx::query!(
         "update consume_rule set rule_name = $3, action_scene = $4, rules_li = $5, updated_at = now()
          where crm_id = $1 and rule_id = $2",
+        crm_id,
+        rule_id,
+        rule.rule_name,
+        rule.action_scene,
+        Json(&rule.rules_li) as _,
     )
-    .bind(&crm_id)
-    .bind(rule_id)
-    .bind(&rule.rule_name)
-    .bind(&rule.action_scene)
-    .bind(Json(&rule.rules_li))
     .execute(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
