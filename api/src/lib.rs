@@ -12,7 +12,7 @@ pub use state::AppState;
 
 use std::time::Duration;
 
-use axum::{extract::MatchedPath, http::Request, middleware, Router};
+use axum::{extract::MatchedPath, http::Request, middleware, response::Response, Router};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -30,14 +30,34 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ops::router())
         .merge(openapi::routes())
         .layer(middleware::from_fn(routes::ops::track_metrics))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
-            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %req.method(), route, request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
+                    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), route, request_id)
+                })
+                .on_response(log_response)
+                // The response line above already carries a 5xx status; tower-http's default
+                // would log a second line for it.
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// One line per response, at INFO (tower-http's default is DEBUG, invisible at `RUST_LOG=info`),
+/// in the request's span, which names the method, the route and the request id; a 5xx is an
+/// ERROR line.
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if response.status().is_server_error() {
+        tracing::error!(status, latency_ms, "response");
+    } else {
+        tracing::info!(status, latency_ms, "response");
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

@@ -1,10 +1,23 @@
 //! The `api` binary: settings → telemetry → state → serve until SIGTERM/SIGINT.
 
+use clap::Parser;
+use platform::settings::{ApiArgs, CommonArgs, LOG_FILTER_HELP};
 use platform::Settings;
+
+/// Every setting is an environment variable (or the flag of the same name); `--help` lists them.
+#[derive(Parser)]
+#[command(name = "api", version, about = "Loyalty engine HTTP ingress and query API", after_help = LOG_FILTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    let cli = Cli::parse();
+    let settings = Settings::for_api(cli.common, cli.api)?;
     platform::telemetry::init_logging(settings.log_json);
     platform::telemetry::metrics();
     tracing::info!(?settings, "starting api");

@@ -19,6 +19,8 @@ pub const WORKER_PARKED_TOTAL: &str = "worker_parked_total";
 pub const WORKER_BATCH_SECONDS: &str = "worker_batch_seconds";
 /// Counter: consuming sessions ended by broker trouble (the consumer reconnects).
 pub const CONSUMER_SESSIONS_LOST_TOTAL: &str = "consumer_sessions_lost_total";
+/// Gauge: consumers of this process holding an active `basic_consume` (its `/healthz` is 503 at 0).
+pub const WORKER_CONSUMERS_CONSUMING: &str = "worker_consumers_consuming";
 
 // Workers: the relay, the card code pool, the sweeper.
 
@@ -38,6 +40,18 @@ pub const SWEEPER_EXPIRED_LOTS_TOTAL: &str = "sweeper_expired_lots_total";
 pub const SWEEPER_UNFROZEN_LOTS_TOTAL: &str = "sweeper_unfrozen_lots_total";
 /// Counter: transfers not accepted in time, returned to their givers by the sweeper.
 pub const SWEEPER_RETURNED_TRANSFERS_TOTAL: &str = "sweeper_returned_transfers_total";
+
+// Workers: the sampled gauges (`workers/src/gauges.rs`); every worker process reports the same
+// numbers, so alert on `max`, not `sum`.
+
+/// Gauge: messages in a queue; labels `queue`, `kind` (work | dead_letter).
+pub const BROKER_QUEUE_MESSAGES: &str = "broker_queue_messages";
+/// Gauge: consumers attached to a queue (all processes); labels `queue`, `kind`.
+pub const BROKER_QUEUE_CONSUMERS: &str = "broker_queue_consumers";
+/// Gauge: outbox rows not yet relayed.
+pub const OUTBOX_UNSENT_ROWS: &str = "outbox_unsent_rows";
+/// Gauge: age in seconds of the oldest outbox row not yet relayed (0 when none).
+pub const OUTBOX_OLDEST_UNSENT_SECONDS: &str = "outbox_oldest_unsent_seconds";
 
 // Platform.
 

@@ -1,10 +1,155 @@
-//! Typed settings read from environment variables, with defaults that work on a developer
-//! machine (the services on their standard local ports).
+//! Typed settings read from environment variables (or the flags of the same names, e.g.
+//! `--database-url` for `DATABASE_URL`) with clap's `env` support, with defaults that work on a
+//! developer machine (the services on their standard local ports), so `api --help` and
+//! `workers --help` list every variable with its default.
+//!
+//! Three groups: [`CommonArgs`] (both binaries), [`ApiArgs`] (the api only: its address and the
+//! admin token) and [`WorkerArgs`] (the workers only). Each binary flattens the groups it reads
+//! into its own `clap::Parser`, so the workers never need the admin token. [`Settings`] is the
+//! one struct the code reads; the groups a binary does not read take their defaults.
+//!
+//! An empty variable takes the default, as if unset (compose passes `${X:-}` through as ""),
+//! except `WORKER_METRICS_ADDR`, where empty means "do not serve".
 
-use std::{env, time::Duration};
+use std::{fmt::Display, str::FromStr, time::Duration};
 
-/// Development mode prints a default admin token; production refuses to start without one.
+use clap::{Args, Parser};
+
+/// Development mode prints a default admin token; production refuses to start without one,
+/// and refuses this one.
 pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
+/// The variable read by the log filter itself (`tracing_subscriber::EnvFilter`), not by clap:
+/// named in each binary's `--help` (`after_help`).
+pub const LOG_FILTER_HELP: &str = "Also read: RUST_LOG, the log filter, e.g. info,sqlx=warn,api=debug [default: info]";
+
+/// Defaults, once: clap prints them in `--help` and the parsers fall back to them on "".
+mod default {
+    pub const DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/loyalty";
+    pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    pub const LOYALTY_ENV: &str = "development";
+    pub const LOYALTY_NAMESPACE: &str = "loyalty";
+    pub const DB_MAX_CONNECTIONS: &str = "16";
+    pub const RETRY_DELAYS_MS: &str = "1000,5000,30000";
+    pub const LOG_FORMAT: &str = "json";
+    pub const API_ADDR: &str = "127.0.0.1:21100";
+    pub const WORKER_CONSUMERS: &str = "2";
+    pub const WORKER_PREFETCH: &str = "500";
+    pub const WORKER_BATCH_SIZE: &str = "250";
+    pub const RELAY_BATCH: &str = "20";
+    pub const SWEEP_INTERVAL_MS: &str = "5000";
+    pub const WORKER_METRICS_ADDR: &str = "127.0.0.1:21101";
+}
+
+/// A value parser that reads "" as `default` (clap hands an empty variable over as a value).
+fn or_default<T>(default: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    move |s: &str| {
+        let s = if s.trim().is_empty() { default } else { s.trim() };
+        s.parse().map_err(|e: T::Err| e.to_string())
+    }
+}
+
+/// Settings both binaries read.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Services and environment")]
+pub struct CommonArgs {
+    /// PostgreSQL; the database is created if missing and migrated at start.
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = default::DATABASE_URL, hide_env_values = true,
+          value_parser = or_default::<String>(default::DATABASE_URL))]
+    pub database_url: String,
+    /// RabbitMQ (%2f is the default vhost "/").
+    #[arg(long = "amqp-url", env = "AMQP_URL", default_value = default::AMQP_URL, hide_env_values = true,
+          value_parser = or_default::<String>(default::AMQP_URL))]
+    pub amqp_url: String,
+    /// Redis: a cache of what PostgreSQL holds (the engine reads PostgreSQL when it is down).
+    #[arg(long = "redis-url", env = "REDIS_URL", default_value = default::REDIS_URL, hide_env_values = true,
+          value_parser = or_default::<String>(default::REDIS_URL))]
+    pub redis_url: String,
+    /// development | production (or prod): production refuses to start without an admin token.
+    #[arg(long = "loyalty-env", env = "LOYALTY_ENV", default_value = default::LOYALTY_ENV,
+          value_parser = or_default::<String>(default::LOYALTY_ENV))]
+    pub loyalty_env: String,
+    /// Prefix of every exchange, queue and Redis key.
+    #[arg(long = "loyalty-namespace", env = "LOYALTY_NAMESPACE", value_name = "LOYALTY_NAMESPACE", default_value = default::LOYALTY_NAMESPACE,
+          value_parser = or_default::<String>(default::LOYALTY_NAMESPACE))]
+    pub namespace: String,
+    /// Largest PostgreSQL pool, per process.
+    #[arg(long = "db-max-connections", env = "DB_MAX_CONNECTIONS", default_value = default::DB_MAX_CONNECTIONS,
+          value_parser = or_default::<u32>(default::DB_MAX_CONNECTIONS))]
+    pub db_max_connections: u32,
+    /// Delays (ms, comma-separated) of the bounded retries of a transient failure.
+    #[arg(long = "retry-delays-ms", env = "RETRY_DELAYS_MS", default_value = default::RETRY_DELAYS_MS,
+          value_parser = or_default::<String>(default::RETRY_DELAYS_MS))]
+    pub retry_delays_ms: String,
+    /// json | pretty.
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = default::LOG_FORMAT,
+          value_parser = or_default::<String>(default::LOG_FORMAT))]
+    pub log_format: String,
+}
+
+/// Settings only the api reads.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "API")]
+pub struct ApiArgs {
+    /// Where the api listens (0.0.0.0:21100 inside a container).
+    #[arg(long = "api-addr", env = "API_ADDR", default_value = default::API_ADDR,
+          value_parser = or_default::<String>(default::API_ADDR))]
+    pub api_addr: String,
+    /// Bearer token of /api/admin/...; required when LOYALTY_ENV=production; in development,
+    /// unset means `dev-admin-token` (printed at start).
+    #[arg(
+        long = "loyalty-admin-token",
+        env = "LOYALTY_ADMIN_TOKEN",
+        value_name = "LOYALTY_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+/// Settings only the workers read.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Workers")]
+pub struct WorkerArgs {
+    /// Consumers per queue family (points, cards) per worker process, each its own channel.
+    #[arg(long = "worker-consumers", env = "WORKER_CONSUMERS", value_name = "WORKER_CONSUMERS", default_value = default::WORKER_CONSUMERS,
+          value_parser = or_default::<usize>(default::WORKER_CONSUMERS))]
+    pub consumers: usize,
+    /// Unacknowledged messages RabbitMQ delivers ahead to each consumer.
+    #[arg(long = "worker-prefetch", env = "WORKER_PREFETCH", value_name = "WORKER_PREFETCH", default_value = default::WORKER_PREFETCH,
+          value_parser = or_default::<u16>(default::WORKER_PREFETCH))]
+    pub prefetch: u16,
+    /// Most messages applied in one transaction.
+    #[arg(long = "worker-batch-size", env = "WORKER_BATCH_SIZE", value_name = "WORKER_BATCH_SIZE", default_value = default::WORKER_BATCH_SIZE,
+          value_parser = or_default::<usize>(default::WORKER_BATCH_SIZE))]
+    pub batch_size: usize,
+    /// Outbox rows the relay claims per round (each row is one applied batch).
+    #[arg(long = "relay-batch", env = "RELAY_BATCH", default_value = default::RELAY_BATCH,
+          value_parser = or_default::<i64>(default::RELAY_BATCH))]
+    pub relay_batch: i64,
+    /// How often each worker process expires and unfreezes due lots (ms).
+    #[arg(long = "sweep-interval-ms", env = "SWEEP_INTERVAL_MS", default_value = default::SWEEP_INTERVAL_MS,
+          value_parser = or_default::<u64>(default::SWEEP_INTERVAL_MS))]
+    pub sweep_interval_ms: u64,
+    /// Where each worker process serves /metrics and /healthz (empty: not served).
+    #[arg(long = "worker-metrics-addr", env = "WORKER_METRICS_ADDR", value_name = "WORKER_METRICS_ADDR", default_value = default::WORKER_METRICS_ADDR)]
+    pub metrics_addr: String,
+}
+
+/// Every group, for [`Settings::from_env`].
+#[derive(Parser)]
+struct AllArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    workers: WorkerArgs,
+}
 
 #[derive(Clone)]
 pub struct Settings {
@@ -14,6 +159,7 @@ pub struct Settings {
     pub api_addr: String,
     /// Where a worker process serves `/metrics` and `/healthz` (empty: not at all).
     pub worker_metrics_addr: String,
+    /// Empty in the workers, which serve no admin route (an empty bearer never matches).
     pub admin_token: String,
     pub production: bool,
     /// Prefix of every exchange, queue and Redis key: several environments (or tests) can
@@ -66,61 +212,97 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn var(name: &str, default: &str) -> String {
-    env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match env::var(name).ok().filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{name}={v:?} is not valid")),
+impl CommonArgs {
+    fn production(&self) -> bool {
+        matches!(self.loyalty_env.as_str(), "production" | "prod")
     }
-}
 
-impl Settings {
-    /// Reads every variable; see `.env.example` for the list.
-    pub fn from_env() -> anyhow::Result<Settings> {
-        let production = matches!(var("LOYALTY_ENV", "development").as_str(), "production" | "prod");
-        let admin_token = match env::var("LOYALTY_ADMIN_TOKEN").ok().filter(|v| !v.is_empty()) {
-            Some(t) => t,
-            None if production => anyhow::bail!("LOYALTY_ADMIN_TOKEN is required when LOYALTY_ENV=production"),
-            None => {
-                eprintln!("LOYALTY_ADMIN_TOKEN is not set: development mode uses the token `{DEV_ADMIN_TOKEN}`");
-                DEV_ADMIN_TOKEN.to_string()
-            }
-        };
-        let retry_delays = var("RETRY_DELAYS_MS", "1000,5000,30000")
+    fn retry_delays(&self) -> anyhow::Result<Vec<Duration>> {
+        let delays = self
+            .retry_delays_ms
             .split(',')
             .map(|s| s.trim().parse::<u64>().map(Duration::from_millis))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| anyhow::anyhow!("RETRY_DELAYS_MS must be a comma-separated list of milliseconds"))?;
-        anyhow::ensure!(!retry_delays.is_empty(), "RETRY_DELAYS_MS needs at least one delay");
+        anyhow::ensure!(!delays.is_empty(), "RETRY_DELAYS_MS needs at least one delay");
+        Ok(delays)
+    }
+}
+
+impl ApiArgs {
+    /// The admin token, with the production guard: a production start needs a token of its
+    /// own, so neither a missing token nor the public development one gets through (whatever
+    /// a compose file or an `.env` copy passes in).
+    fn admin_token(&self, production: bool) -> anyhow::Result<String> {
+        match self.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(DEV_ADMIN_TOKEN) if production => {
+                anyhow::bail!("LOYALTY_ADMIN_TOKEN={DEV_ADMIN_TOKEN} is the public development token; LOYALTY_ENV=production needs a token of its own")
+            }
+            Some(t) => Ok(t.to_string()),
+            None if production => anyhow::bail!("LOYALTY_ADMIN_TOKEN is required when LOYALTY_ENV=production"),
+            None => {
+                eprintln!("LOYALTY_ADMIN_TOKEN is not set: development mode uses the token `{DEV_ADMIN_TOKEN}`");
+                Ok(DEV_ADMIN_TOKEN.to_string())
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// The api's settings (the worker settings take their defaults: the api does not read them).
+    pub fn for_api(common: CommonArgs, api: ApiArgs) -> anyhow::Result<Settings> {
+        let admin_token = api.admin_token(common.production())?;
+        Settings::from_parts(common, api.api_addr, admin_token, defaults().workers)
+    }
+
+    /// The workers' settings: no admin token, whatever LOYALTY_ENV says.
+    pub fn for_workers(common: CommonArgs, workers: WorkerArgs) -> anyhow::Result<Settings> {
+        Settings::from_parts(common, default::API_ADDR.to_string(), String::new(), workers)
+    }
+
+    /// Every variable from the environment alone (no flags): what the tests and the benchmark
+    /// read, as the api would (with the admin-token guard).
+    pub fn from_env() -> anyhow::Result<Settings> {
+        let all = AllArgs::try_parse_from(["settings"])?;
+        let admin_token = all.api.admin_token(all.common.production())?;
+        Settings::from_parts(all.common, all.api.api_addr, admin_token, all.workers)
+    }
+
+    fn from_parts(
+        common: CommonArgs,
+        api_addr: String,
+        admin_token: String,
+        workers: WorkerArgs,
+    ) -> anyhow::Result<Settings> {
         Ok(Settings {
-            database_url: var("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalty"),
-            amqp_url: var("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
-            api_addr: var("API_ADDR", "127.0.0.1:21100"),
-            worker_metrics_addr: env::var("WORKER_METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:21101".into()),
+            production: common.production(),
+            retry_delays: common.retry_delays()?,
+            log_json: common.log_format == "json",
+            database_url: common.database_url,
+            amqp_url: common.amqp_url,
+            redis_url: common.redis_url,
+            namespace: common.namespace,
+            db_max_connections: common.db_max_connections,
+            api_addr,
             admin_token,
-            production,
-            namespace: var("LOYALTY_NAMESPACE", "loyalty"),
-            db_max_connections: parsed("DB_MAX_CONNECTIONS", 16)?,
-            consumers: parsed("WORKER_CONSUMERS", 2)?,
-            prefetch: parsed("WORKER_PREFETCH", 500)?,
-            batch_size: parsed("WORKER_BATCH_SIZE", 250)?,
-            retry_delays,
-            relay_batch: parsed("RELAY_BATCH", 20)?,
-            sweep_interval: Duration::from_millis(parsed("SWEEP_INTERVAL_MS", 5000)?),
-            log_json: var("LOG_FORMAT", "json") == "json",
+            consumers: workers.consumers,
+            prefetch: workers.prefetch,
+            batch_size: workers.batch_size,
+            relay_batch: workers.relay_batch,
+            sweep_interval: Duration::from_millis(workers.sweep_interval_ms),
+            worker_metrics_addr: workers.metrics_addr,
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_hides_passwords_only() {
-        assert_eq!(super::redact("amqp://guest:guest@h:5672/%2f"), "amqp://guest:***@h:5672/%2f");
-        assert_eq!(super::redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
+/// The groups with nothing but their defaults: parsed from a command whose arguments forget
+/// their variables, so no flag and no environment is read.
+fn defaults() -> AllArgs {
+    let command = <AllArgs as clap::CommandFactory>::command().mut_args(|arg| arg.env(None::<&str>));
+    let matches = command.try_get_matches_from(["settings"]).expect("the defaults parse");
+    <AllArgs as clap::FromArgMatches>::from_arg_matches(&matches).expect("the defaults parse")
 }
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;

@@ -101,10 +101,7 @@ impl TestEnv {
             req = req.header("content-type", "application/json");
         }
         let req = req.body(body.map_or_else(Body::empty, Body::from)).expect("request");
-        let resp = self.router().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20).await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        send(self.router(), req).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -199,6 +196,15 @@ impl TestEnv {
         self.db.close().await;
         platform::db::drop_database(&self.settings.database_url).await.ok();
     }
+}
+
+/// Sends a request to a router (the api's, or a worker's `/healthz` one); returns the status
+/// and the JSON body (Null when empty or not JSON).
+pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = router.oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// The same Redis server, logical database `db`: for a test that flushes its database without

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
+    health::Consuming,
     message::{decode, Batched, Head, Message},
     outcome::{ApplyError, ErrorClass, Outcome},
     Deps, Failpoints,
@@ -71,10 +72,16 @@ pub enum SessionEnd {
 }
 
 /// Runs one consumer until `shutdown`, reconnecting after broker trouble.
-pub async fn run(deps: Arc<Deps>, domain: Domain, index: usize, shutdown: CancellationToken) {
+pub async fn run(
+    deps: Arc<Deps>,
+    domain: Domain,
+    index: usize,
+    consuming: Arc<Consuming>,
+    shutdown: CancellationToken,
+) {
     let mut delay = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match session(&deps, domain, index, &shutdown).await {
+        match session(&deps, domain, index, &consuming, &shutdown).await {
             Ok(()) => return,
             Err(SessionEnd::Crashed) => {
                 tracing::warn!(consumer = index, "failpoint: consumer crashed after commit");
@@ -93,7 +100,13 @@ pub async fn run(deps: Arc<Deps>, domain: Domain, index: usize, shutdown: Cancel
     }
 }
 
-async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &CancellationToken) -> Result<(), SessionEnd> {
+async fn session(
+    deps: &Deps,
+    domain: Domain,
+    index: usize,
+    consuming: &Arc<Consuming>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionEnd> {
     let connection =
         platform::broker::connect(&deps.settings.amqp_url, &format!("loyalty-worker-consumer-{index}")).await?;
     let channel = connection.create_channel().await?;
@@ -104,6 +117,8 @@ async fn session(deps: &Deps, domain: Domain, index: usize, shutdown: &Cancellat
         .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
         .await?;
     tracing::info!(consumer = index, %queue, "consuming");
+    // Counted for the worker's /healthz until this session ends, whichever way.
+    let _consuming = consuming.enter();
     let mut batches = consumer.ready_chunks(deps.settings.batch_size.max(1));
     loop {
         let batch = tokio::select! {

@@ -7,6 +7,8 @@ pub mod cards;
 pub mod consumer;
 pub mod deps;
 pub mod failpoint;
+pub mod gauges;
+pub mod health;
 pub mod inbox;
 pub mod message;
 pub mod outbox;

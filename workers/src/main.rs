@@ -3,13 +3,20 @@
 use clap::{Parser, Subcommand};
 use platform::{
     broker::{dlq, Domain, Topology},
+    settings::{CommonArgs, WorkerArgs, LOG_FILTER_HELP},
     Settings,
 };
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "workers", about = "Loyalty engine workers and operator commands")]
+#[command(name = "workers", version, about = "Loyalty engine workers and operator commands", after_help = LOG_FILTER_HELP)]
 struct Cli {
+    /// Every setting is an environment variable (or the flag of the same name, given before
+    /// the subcommand); `--help` lists them. The workers read no admin token.
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    workers: WorkerArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,7 +59,7 @@ enum DlqAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::from_env()?;
+    let settings = Settings::for_workers(cli.common, cli.workers)?;
     platform::telemetry::init_logging(settings.log_json);
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(settings).await,
@@ -94,27 +101,32 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(?settings, "starting workers");
     platform::telemetry::metrics();
     let shutdown = CancellationToken::new();
-    if !settings.worker_metrics_addr.is_empty() {
-        // Prometheus scrapes each worker process here (with --scale, each container its own).
-        // A second worker process on the same host finds the port taken: it still works, it
-        // just is not scraped (set WORKER_METRICS_ADDR per process to scrape each).
-        match tokio::net::TcpListener::bind(&settings.worker_metrics_addr).await {
+    let metrics_addr = settings.worker_metrics_addr.clone();
+    let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
+    let gauges = {
+        let (deps, stop) = (handle.deps.clone(), shutdown.clone());
+        tokio::spawn(async move { workers::gauges::run(&deps, stop).await })
+    };
+    if !metrics_addr.is_empty() {
+        // Prometheus scrapes each worker process here (with --scale, each container its own),
+        // and /healthz says whether its consumers consume. A second worker process on the same
+        // host finds the port taken: it still works, it just is not scraped (set
+        // WORKER_METRICS_ADDR per process to scrape each).
+        match tokio::net::TcpListener::bind(&metrics_addr).await {
             Ok(listener) => {
-                let app = axum::Router::new()
-                    .route("/metrics", axum::routing::get(|| async { platform::telemetry::metrics().render() }))
-                    .route("/healthz", axum::routing::get(|| async { "ok" }));
+                let app = workers::health::router(handle.consuming.clone());
                 let stop = shutdown.clone();
                 tokio::spawn(
                     async move { axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await },
                 );
-                tracing::info!(addr = %settings.worker_metrics_addr, "serving /metrics");
+                tracing::info!(addr = %metrics_addr, "serving /metrics and /healthz");
             }
-            Err(e) => tracing::warn!(addr = %settings.worker_metrics_addr, error = %e, "not serving /metrics"),
+            Err(e) => tracing::warn!(addr = %metrics_addr, error = %e, "not serving /metrics"),
         }
     }
-    let handle = workers::runner::start_from_settings(settings, shutdown.clone()).await?;
     platform::shutdown::signal().await;
     tracing::info!("shutting down: finishing in-flight batches");
     handle.stop(std::time::Duration::from_secs(30)).await;
+    gauges.await.ok();
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use platform::{broker::Domain, Settings};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{Deps, Failpoints};
+use crate::{health::Consuming, Deps, Failpoints};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -25,6 +25,8 @@ impl WorkerOptions {
 /// A running worker: stop it gracefully, or wait for it.
 pub struct WorkerHandle {
     pub deps: Arc<Deps>,
+    /// Its consumers that are consuming (what its `/healthz` reports).
+    pub consuming: Arc<Consuming>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -43,11 +45,13 @@ impl WorkerHandle {
 /// Starts the consumers and the relay on the shared dependencies.
 pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToken) -> WorkerHandle {
     let tracker = TaskTracker::new();
+    let consuming = Arc::new(Consuming::default());
     // Card work (stock generation, claims) has its own queue, so a flash sale never queues
     // behind a points backlog or the reverse.
     for index in 0..options.consumers {
-        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Points, index, shutdown.clone()));
-        tracker.spawn(crate::consumer::run(deps.clone(), Domain::Cards, options.consumers + index, shutdown.clone()));
+        for (domain, index) in [(Domain::Points, index), (Domain::Cards, options.consumers + index)] {
+            tracker.spawn(crate::consumer::run(deps.clone(), domain, index, consuming.clone(), shutdown.clone()));
+        }
     }
     if options.relay {
         let deps = deps.clone();
@@ -60,7 +64,7 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
         tracker.spawn(async move { crate::sweep::run(&deps, shutdown).await });
     }
     tracker.close();
-    WorkerHandle { deps, shutdown, tracker }
+    WorkerHandle { deps, consuming, shutdown, tracker }
 }
 
 /// Connects everything from settings and starts; what the binary runs.

@@ -27,7 +27,9 @@ pub async fn healthz() -> &'static str {
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// PostgreSQL, RabbitMQ and Redis all answer: 200; else 503 with what failed.
+/// PostgreSQL and RabbitMQ answer: 200, else 503 with what failed. Redis only costs speed
+/// (every read falls back to PostgreSQL), so Redis down keeps 200 and the body names it under
+/// `degraded`: an orchestrator keeps routing traffic, an operator still sees it.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let postgres = async {
         sqlx::query_scalar!("select 1 as one").fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
@@ -48,9 +50,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         tokio::time::timeout(CHECK_TIMEOUT, redis)
     );
     let (p, a, r) = (check(p), check(a), check(r));
-    let ready = p == "ok" && a == "ok" && r == "ok";
+    let ready = p == "ok" && a == "ok";
+    let degraded: Vec<&str> = if r == "ok" { vec![] } else { vec!["redis"] };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({ "ready": ready, "postgres": p, "rabbitmq": a, "redis": r }))).into_response()
+    let body = json!({ "ready": ready, "degraded": degraded, "postgres": p, "rabbitmq": a, "redis": r });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Prometheus text format.

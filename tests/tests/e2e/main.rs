@@ -6,6 +6,8 @@ mod card_claims;
 mod cards;
 mod earn_rules;
 mod feeds;
+mod gauges;
+mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;

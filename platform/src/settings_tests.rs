@@ -1,0 +1,106 @@
+//! Unit tests of the settings: defaults, empty values, the admin-token guard, `--help`.
+//! They parse flags, never the process environment, so they run in parallel with anything.
+
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use super::*;
+
+fn parse(flags: &[&str]) -> AllArgs {
+    let mut argv = vec!["settings"];
+    argv.extend_from_slice(flags);
+    AllArgs::try_parse_from(argv).expect("flags parse")
+}
+
+#[test]
+fn redact_hides_passwords_only() {
+    assert_eq!(redact("amqp://guest:guest@h:5672/%2f"), "amqp://guest:***@h:5672/%2f");
+    assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let all = defaults();
+    let s = Settings::from_parts(all.common, all.api.api_addr, String::new(), all.workers).unwrap();
+    // The password is the compose file's POSTGRES_PASSWORD and the CI cluster's.
+    assert_eq!(s.database_url, "postgres://postgres:postgres@127.0.0.1:5432/loyalty");
+    assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+    assert_eq!(s.api_addr, "127.0.0.1:21100");
+    assert_eq!(s.worker_metrics_addr, "127.0.0.1:21101");
+    assert!(!s.production);
+    assert_eq!(s.namespace, "loyalty");
+    assert_eq!((s.db_max_connections, s.consumers, s.prefetch, s.batch_size), (16, 2, 500, 250));
+    assert_eq!(s.retry_delays, [1000, 5000, 30000].map(Duration::from_millis));
+    assert_eq!(s.relay_batch, 20);
+    assert_eq!(s.sweep_interval, Duration::from_secs(5));
+    assert!(s.log_json);
+}
+
+#[test]
+fn an_empty_value_takes_the_default_but_an_empty_metrics_address_turns_metrics_off() {
+    let all = parse(&["--db-max-connections=", "--loyalty-namespace=", "--worker-metrics-addr="]);
+    assert_eq!(all.common.db_max_connections, 16);
+    assert_eq!(all.common.namespace, "loyalty");
+    assert_eq!(all.workers.metrics_addr, "");
+    assert!(AllArgs::try_parse_from(["settings", "--worker-prefetch=many"]).is_err());
+}
+
+#[test]
+fn production_needs_an_admin_token_of_its_own() {
+    let cases: &[(&[&str], Result<&str, &str>)] = &[
+        (&["--loyalty-env=production"], Err("is required")),
+        (&["--loyalty-env=prod", "--loyalty-admin-token="], Err("is required")),
+        (&["--loyalty-env=production", "--loyalty-admin-token=dev-admin-token"], Err("public development token")),
+        (&["--loyalty-env=production", "--loyalty-admin-token=s3cret"], Ok("s3cret")),
+        (&[], Ok(DEV_ADMIN_TOKEN)),
+        (&["--loyalty-admin-token=dev-admin-token"], Ok(DEV_ADMIN_TOKEN)),
+    ];
+    for (flags, expected) in cases {
+        let all = parse(flags);
+        let got = all.api.admin_token(all.common.production());
+        match (expected, got) {
+            (Ok(want), Ok(token)) => assert_eq!(&token, want, "{flags:?}"),
+            (Err(want), Err(e)) => assert!(e.to_string().contains(want), "{flags:?}: {e}"),
+            (_, got) => panic!("{flags:?}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_workers_need_no_admin_token_in_production() {
+    let all = parse(&["--loyalty-env=production"]);
+    let s = Settings::for_workers(all.common, all.workers).expect("workers start without a token");
+    assert!(s.production);
+    assert_eq!(s.admin_token, "");
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    let help = AllArgs::command().render_long_help().to_string();
+    let variables = [
+        ("DATABASE_URL", Some(default::DATABASE_URL)),
+        ("AMQP_URL", Some(default::AMQP_URL)),
+        ("REDIS_URL", Some(default::REDIS_URL)),
+        ("API_ADDR", Some(default::API_ADDR)),
+        ("LOYALTY_ADMIN_TOKEN", None),
+        ("LOYALTY_ENV", Some("development")),
+        ("LOYALTY_NAMESPACE", Some("loyalty")),
+        ("DB_MAX_CONNECTIONS", Some("16")),
+        ("WORKER_CONSUMERS", Some("2")),
+        ("WORKER_PREFETCH", Some("500")),
+        ("WORKER_BATCH_SIZE", Some("250")),
+        ("RETRY_DELAYS_MS", Some("1000,5000,30000")),
+        ("RELAY_BATCH", Some("20")),
+        ("SWEEP_INTERVAL_MS", Some("5000")),
+        ("WORKER_METRICS_ADDR", Some(default::WORKER_METRICS_ADDR)),
+        ("LOG_FORMAT", Some("json")),
+    ];
+    for (name, default) in variables {
+        assert!(help.contains(&format!("[env: {name}")), "{name} missing from --help:\n{help}");
+        if let Some(d) = default {
+            assert!(help.contains(&format!("[default: {d}]")), "{name}'s default {d} missing from --help");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The sampled gauges an operator alerts on (`workers::gauges`): queue depth and consumers per
+//! work queue and dead-letter queue, and the outbox backlog, read from the real broker and
+//! database, and rendered on `/metrics`.
+
+use std::{sync::Arc, time::Duration};
+
+use lapin::{options::BasicPublishOptions, BasicProperties};
+use loyalty_tests::{wait_for, TestEnv};
+use platform::broker::Domain;
+
+#[tokio::test]
+async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
+    let env = TestEnv::new().await;
+    let (conn, channel) = env.channel().await;
+    let dlq = env.topology.dead_letter_queue(Domain::Points);
+    for i in 0..3 {
+        channel
+            .basic_publish(
+                "".into(),
+                dlq.as_str().into(),
+                BasicPublishOptions::default(),
+                format!("m{i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+    // A relay that stopped two minutes ago: one row waiting since then.
+    sqlx::query(
+        "insert into outbox (routing_key, events, event_count, created_at) \
+         values ('points.produce', '[]', 0, now() - interval '2 minutes')",
+    )
+    .execute(&env.db)
+    .await
+    .expect("outbox row");
+    let worker = env.worker(1, false, Arc::default());
+    wait_for("consumers", Duration::from_secs(10), || {
+        let n = worker.consuming.count();
+        async move { (n == 2).then_some(()) }
+    })
+    .await;
+
+    // The process-wide recorder, installed before the sample so that it records it.
+    let metrics = platform::telemetry::metrics();
+    let sample = workers::gauges::sample(&worker.deps, &mut None).await.expect("sample");
+    let depth = |queue: &str| sample.queues.iter().find(|q| q.queue == queue).cloned().expect(queue);
+    let parked = depth(&dlq);
+    assert_eq!((parked.kind, parked.messages, parked.consumers), ("dead_letter", 3, 0));
+    let work = depth(&env.topology.work_queue(Domain::Points));
+    assert_eq!((work.kind, work.messages, work.consumers), ("work", 0, 1));
+    assert_eq!(depth(&env.topology.work_queue(Domain::Cards)).consumers, 1);
+    assert_eq!(sample.outbox_unsent_rows, 1);
+    assert!(sample.outbox_oldest_unsent_seconds >= 120.0, "{sample:?}");
+
+    let text = metrics.render();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("broker_queue_messages{") && l.contains(&format!("queue=\"{dlq}\"")))
+        .unwrap_or_else(|| panic!("no gauge for {dlq} in:\n{text}"));
+    assert!(line.contains("kind=\"dead_letter\"") && line.ends_with(" 3"), "{line}");
+
+    worker.stop(Duration::from_secs(10)).await;
+    conn.close(200, "done".into()).await.ok();
+    env.cleanup().await;
+}
