@@ -38,7 +38,7 @@ fn days(d: i64) -> Duration {
 pub(crate) struct Ledger {
     pub(crate) env: TestEnv,
     crm: String,
-    key: String,
+    pub(crate) key: String,
     tenants: HashMap<String, TenantRules>,
 }
 
@@ -179,7 +179,9 @@ fn applied(points: i64) -> Outcome {
 
 fn rejected(o: &Outcome, text: &str, case: &str) {
     match o {
-        Outcome::Rejected { reason } => assert!(reason.contains(text), "{case}: {reason:?} should contain {text:?}"),
+        Outcome::Rejected { reason, .. } => {
+            assert!(reason.contains(text), "{case}: {reason:?} should contain {text:?}")
+        }
         other => panic!("{case}: expected a rejection containing {text:?}, got {other:?}"),
     }
 }
