@@ -168,7 +168,7 @@ pub async fn publish_and_answer<P: Serialize + Send>(
                 status: if duplicate { DUPLICATE } else { stored.as_str() }.to_string(),
                 points: Some(if duplicate { 0 } else { row.points }),
                 reason: if duplicate {
-                    Some("this event_no was received before; nothing changed".into())
+                    Some(format!("this {} was received before; nothing changed", message.kind.key_kind()))
                 } else {
                     row.reason.clone()
                 },

@@ -13,3 +13,4 @@ mod outbox;
 mod pipeline;
 mod status;
 mod validation;
+mod wire;
