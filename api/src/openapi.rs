@@ -117,6 +117,19 @@ mod tests {
         assert_eq!(listed, expected);
     }
 
+    /// The description carries the table of refusal codes, row by row from the one table.
+    #[test]
+    fn the_description_lists_every_refusal_code() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let description = doc["info"]["description"].as_str().unwrap();
+        for r in schemas::response::Refusal::ALL {
+            assert!(
+                description.contains(&format!("| {} | {} | `{}` |", r.code(), r.http_status(), r.as_str())),
+                "{r:?}"
+            );
+        }
+    }
+
     const EXPECTED: &[(&str, &str)] = &[
         ("GET", "/api/admin/dlq"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
