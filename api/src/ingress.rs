@@ -1,7 +1,9 @@
 //! The ingress every command goes through: the [`Command`] trait a request implements to
 //! become a message, the one handler that serves every command ([`command`]), the one envelope
 //! builder ([`seal`]), and [`publish_and_answer`], which publishes with confirm and answers 202
-//! (or, with `wait_ms`, the outcome from the inbox).
+//! (or, with `wait_ms`, the outcome from the inbox), and [`answer_outcome`], the one way a
+//! stored outcome is answered (here, and by the outcome lookups): applied is 200 with the seed's
+//! `msg`, a refusal is an error with its code (see `schemas::response::Refusal`).
 
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use platform::{
     inbox::{self, InboxRow},
     status::InboxStatus,
 };
-use schemas::{Envelope, MessageKind};
+use schemas::{response::Refusal, ApiResponse, Envelope, MessageKind};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -53,10 +55,14 @@ pub struct EventStatus {
     /// For a card present: the id the friend receives it with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub present_id: Option<String>,
+    /// True when this request repeated a key received before: the answer (HTTP status, `code`,
+    /// `msg`) is the first outcome's, and `first` holds it; nothing changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// The answer's `status` while the outcome is not known yet (not a stored state).
-const ACCEPTED: &str = "accepted";
+pub(crate) const ACCEPTED: &str = "accepted";
 /// The answer's `status` for a message repeating an event_no received before (not a stored
 /// state: the inbox keeps the first message's outcome).
 const DUPLICATE: &str = "duplicate";
@@ -162,14 +168,15 @@ pub async fn publish_and_answer<P: Serialize + Send>(
                 status: if duplicate { DUPLICATE } else { stored.as_str() }.to_string(),
                 points: Some(if duplicate { 0 } else { row.points }),
                 reason: if duplicate {
-                    Some("this event_no was received before; nothing changed".into())
+                    Some(format!("this {} was received before; nothing changed", message.kind.key_kind()))
                 } else {
                     row.reason.clone()
                 },
                 first: duplicate.then(|| first(&row, tenant)),
                 present_id: present_id.clone(),
+                duplicate,
             };
-            return Ok(ok("OK", answer).into_response());
+            return Ok(answer_outcome(&row, answer));
         }
     }
     let answer = EventStatus {
@@ -180,8 +187,47 @@ pub async fn publish_and_answer<P: Serialize + Send>(
         reason: None,
         first: None,
         present_id,
+        duplicate: false,
     };
     Ok((StatusCode::ACCEPTED, ok("accepted", answer)).into_response())
+}
+
+/// The seed's `msg` for an applied command (seed 003 names one per card operation; seed 000's
+/// points answers say "OK").
+pub fn success_msg(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::CardsReceive => "领券成功",
+        MessageKind::CardsReceiveReverse | MessageKind::CardsRedeemReverse => "冲正成功",
+        MessageKind::CardsPresent => "转增成功",
+        MessageKind::CardsPresentReceive => "领取成功",
+        MessageKind::CardsRedeem => "核销成功",
+        MessageKind::CardsGenerate => "生成卡券成功",
+        MessageKind::PointsEarn
+        | MessageKind::PointsConsume
+        | MessageKind::PointsReverse
+        | MessageKind::PointsTransfer
+        | MessageKind::PointsAccept
+        | MessageKind::PointsFreeze
+        | MessageKind::PointsUnfreeze => "OK",
+    }
+}
+
+/// Answers a stored outcome (`data` is `status`): applied is 200, `code` 0 and the kind's
+/// success `msg`; rejected is the refusal's HTTP status (409 or 422), its `code` and the reason
+/// as `msg`. A duplicate answers like its first outcome (the row is always the first's).
+pub fn answer_outcome(row: &InboxRow, status: EventStatus) -> Response {
+    match row.status {
+        InboxStatus::Rejected => {
+            let refusal = Refusal::from_stored(row.refusal.as_deref());
+            let http = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
+            let msg = row.reason.clone().unwrap_or_else(|| refusal.meaning().to_string());
+            (http, axum::Json(ApiResponse::with_code(refusal.code(), msg, status))).into_response()
+        }
+        _ => {
+            let kind = serde_json::from_value(serde_json::Value::String(row.kind.clone())).ok();
+            ok(kind.map_or("OK", success_msg), status).into_response()
+        }
+    }
 }
 
 /// An envelope ready for the events exchange.

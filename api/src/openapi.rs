@@ -29,6 +29,8 @@ use crate::{routes, AppState};
         routes::points::commands::operations::unfreeze,
         routes::points::commands::operations::post_event,
         routes::points::queries::get_event,
+        routes::outcomes::points_outcome,
+        routes::outcomes::cards_outcome,
         routes::points::queries::history,
         routes::points::queries::summary,
         routes::points::feeds::history,
@@ -51,7 +53,7 @@ use crate::{routes, AppState};
         routes::cards::commands::operations::present,
         routes::cards::commands::operations::present_receive,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RefusalCodes),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -66,6 +68,26 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Appends the table of refusal codes to the document's description (from the one table in
+/// `schemas::response::Refusal`, so the document cannot drift from the code).
+struct RefusalCodes;
+
+impl utoipa::Modify for RefusalCodes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let text = format!(
+            "{}\n\n## Refusals\n\nA command refused by a business rule, when its outcome is known within \
+             `wait_ms` (or looked up later under `.../outcomes/{{key_kind}}/{{key}}`), answers an error: \
+             `code` = the refusal's code, `msg` = the reason, `data` = the stored outcome. The HTTP status \
+             is the code's first three digits: 409 when the request conflicts with the current state (it \
+             may succeed against another), 422 when it can never succeed as asked. A duplicate answers \
+             like its first outcome, with `data.duplicate` true. 202 (outcome not known yet) is code 0.\n\n{}",
+            openapi.info.description.as_deref().unwrap_or_default(),
+            schemas::response::Refusal::markdown_table()
+        );
+        openapi.info.description = Some(text);
     }
 }
 
@@ -95,6 +117,19 @@ mod tests {
         assert_eq!(listed, expected);
     }
 
+    /// The description carries the table of refusal codes, row by row from the one table.
+    #[test]
+    fn the_description_lists_every_refusal_code() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let description = doc["info"]["description"].as_str().unwrap();
+        for r in schemas::response::Refusal::ALL {
+            assert!(
+                description.contains(&format!("| {} | {} | `{}` |", r.code(), r.http_status(), r.as_str())),
+                "{r:?}"
+            );
+        }
+    }
+
     const EXPECTED: &[(&str, &str)] = &[
         ("GET", "/api/admin/dlq"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
@@ -104,7 +139,9 @@ mod tests {
         ("GET", "/api/crm/card/{crm_id}/member/present_detail"),
         ("GET", "/api/crm/card/{crm_id}/member/present_list"),
         ("GET", "/api/crm/card/{crm_id}/member/receive_detail"),
+        ("GET", "/api/crm/card/{crm_id}/outcomes/{key_kind}/{key}"),
         ("GET", "/api/crm/mgr/points/{crm_id}/events/{event_no}"),
+        ("GET", "/api/crm/mgr/points/{crm_id}/outcomes/{key_kind}/{key}"),
         ("GET", "/api/crm/mgr/points/{crm_id}/scene_info"),
         ("GET", "/api/crm/mgr/points/{crm_id}/summary"),
         ("POST", "/api/admin/dlq/replay"),

@@ -22,6 +22,8 @@ pub struct InboxRow {
     pub status: InboxStatus,
     pub points: i64,
     pub reason: Option<String>,
+    /// The kind of a refusal (`schemas::response::Refusal`'s word); null when applied.
+    pub refusal: Option<String>,
     pub duplicates: i32,
     pub received_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -35,7 +37,7 @@ pub async fn find<'e, E: sqlx::PgExecutor<'e>>(
 ) -> sqlx::Result<Option<InboxRow>> {
     sqlx::query_as!(
         InboxRow,
-        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status as \"status: InboxStatus\", points, reason, duplicates, received_at, updated_at
+        "select crm_id, key_kind, idem_key, message_id, kind, member_no, status as \"status: InboxStatus\", points, reason, refusal, duplicates, received_at, updated_at
          from inbox where crm_id = $1 and key_kind = $2 and idem_key = $3",
         crm_id,
         key_kind,

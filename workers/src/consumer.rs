@@ -290,9 +290,9 @@ async fn apply_together<B: Batched>(deps: &Deps, domain: Domain, group: Together
 async fn settle(deps: &Deps, domain: Domain, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
     match outcome {
         Outcome::Applied { .. } => metrics::counter!(WORKER_APPLIED_TOTAL).increment(1),
-        Outcome::Rejected { reason } => {
+        Outcome::Rejected { code, reason } => {
             metrics::counter!(WORKER_REJECTED_TOTAL).increment(1);
-            tracing::debug!(%reason, "rejected");
+            tracing::debug!(refusal = code.as_str(), %reason, "rejected");
         }
         Outcome::Duplicate => metrics::counter!(WORKER_DUPLICATES_TOTAL).increment(1),
         Outcome::Poison { reason } => park(deps, domain, delivery, "poison", &reason).await?,

@@ -25,6 +25,7 @@ pub struct Rows<'a> {
     status: Vec<InboxStatus>,
     count: Vec<i64>,
     reason: Vec<Option<&'a str>>,
+    refusal: Vec<Option<&'static str>>,
 }
 
 impl<'a> Rows<'a> {
@@ -39,12 +40,13 @@ impl<'a> Rows<'a> {
             status: Vec::with_capacity(n),
             count: Vec::with_capacity(n),
             reason: Vec::with_capacity(n),
+            refusal: Vec::with_capacity(n),
         }
     }
 
     /// Adds the row of an applied or rejected outcome.
     pub fn push<P>(&mut self, envelope: &'a Envelope<P>, member_no: &'a str, outcome: &'a Outcome) {
-        let (status, count, reason) = outcome.stored();
+        let (status, count, reason, refusal) = outcome.stored();
         self.crm.push(&envelope.crm_id);
         self.key_kind.push(envelope.kind.key_kind());
         self.key.push(&envelope.idempotency_key);
@@ -54,6 +56,7 @@ impl<'a> Rows<'a> {
         self.status.push(status);
         self.count.push(count);
         self.reason.push(reason);
+        self.refusal.push(refusal);
     }
 
     pub fn len(&self) -> usize {
@@ -69,9 +72,9 @@ impl<'a> Rows<'a> {
     /// A key missing from the answer existed already.
     pub async fn insert(&self, tx: &mut PgConnection) -> sqlx::Result<HashSet<Key>> {
         let inserted = sqlx::query!(
-            "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason)
+            "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, refusal)
              select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                                  $8::bigint[], $9::text[])
+                                  $8::bigint[], $9::text[], $10::text[])
              on conflict do nothing
              returning crm_id, idem_key",
             &self.crm as _,
@@ -83,6 +86,7 @@ impl<'a> Rows<'a> {
             &self.status as _,
             &self.count[..],
             &self.reason as _,
+            &self.refusal as _,
         )
         .fetch_all(&mut *tx)
         .await?;

@@ -2,6 +2,7 @@
 //! could not be applied ([`ApplyError`], which says itself whether a retry can help).
 
 use platform::status::InboxStatus;
+pub use schemas::response::Refusal;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +12,8 @@ pub enum Outcome {
     /// handlers. The inbox stores it in its `points` column, and the API shows it as `points`
     /// (the wire keeps that name for now).
     Applied { count: i64 },
-    /// A business outcome (no rule, limit reached): stored, acked, not retried.
-    Rejected { reason: String },
+    /// A business refusal (no rule, limit reached): stored with its kind, acked, not retried.
+    Rejected { code: Refusal, reason: String },
     /// The key was applied before; nothing changed.
     Duplicate,
     /// Cannot be applied by any retry (unknown tenant): park it with the reason.
@@ -20,12 +21,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// How an applied or rejected outcome is stored in the inbox: (status, count, reason).
-    /// Duplicates and poison are never stored.
-    pub fn stored(&self) -> (InboxStatus, i64, Option<&str>) {
+    pub fn refused(code: Refusal, reason: impl Into<String>) -> Outcome {
+        Outcome::Rejected { code, reason: reason.into() }
+    }
+
+    /// How an applied or rejected outcome is stored in the inbox: (status, count, reason, the
+    /// refusal's word). Duplicates and poison are never stored.
+    pub fn stored(&self) -> (InboxStatus, i64, Option<&str>, Option<&'static str>) {
         match self {
-            Outcome::Applied { count } => (InboxStatus::Applied, *count, None),
-            Outcome::Rejected { reason } => (InboxStatus::Rejected, 0, Some(reason.as_str())),
+            Outcome::Applied { count } => (InboxStatus::Applied, *count, None, None),
+            Outcome::Rejected { code, reason } => {
+                (InboxStatus::Rejected, 0, Some(reason.as_str()), Some(code.as_str()))
+            }
             Outcome::Duplicate | Outcome::Poison { .. } => unreachable!("only applied or rejected outcomes are stored"),
         }
     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cards;
 pub mod ops;
+pub mod outcomes;
 pub mod points;
 
 use axum::Router;

@@ -8,6 +8,7 @@ use super::{commands::ConsumePayload, MAX_POINTS};
 use crate::{
     checks::{check_len, check_range, check_scene},
     money::{de_amount, de_required_amount, ser_yuan, Cents},
+    response::Refusal,
     FieldError,
 };
 
@@ -175,15 +176,15 @@ impl UpdateConsumeRule {
 }
 
 /// What a spend takes, given the member's available points: `(points, money offset)` (no money
-/// when the request named points). `Err` is the reason a cashier reads. The ingress's preview
-/// and the worker's spend both call this.
+/// when the request named points). `Err` is the refusal's kind and the reason a cashier reads.
+/// The ingress's preview and the worker's spend both call this.
 pub fn quote_spend(
     rule: Option<&ConsumeRule>,
     p: &ConsumePayload,
     available: i64,
     frozen: i64,
-) -> Result<(i64, Option<Cents>), String> {
-    let rule = rule.ok_or_else(|| format!("no spend rule for action_scene {}", p.action_scene))?;
+) -> Result<(i64, Option<Cents>), (Refusal, String)> {
+    let rule = rule.ok_or_else(|| (Refusal::NoRule, format!("no spend rule for action_scene {}", p.action_scene)))?;
     let tier = rule.tier_for(p.member_level);
     let (points, money) = match p.points {
         Some(points) => (points, None),
@@ -192,11 +193,17 @@ pub fn quote_spend(
             let payable = p.payable_amount(white.as_deref()).unwrap_or(Cents(0));
             let (points, money) = tier.usable(payable, available);
             if points == 0 {
-                return Err(format!(
-                    "no points usable: {available} available, {} points per {} yuan, payable amount {}",
-                    tier.base_points,
-                    tier.convert_money.to_decimal_string(),
-                    payable.to_decimal_string()
+                // Nothing at all to spend is too few points; points on hand that the amount
+                // cannot use are a refusal of their own.
+                let code = if available == 0 { Refusal::InsufficientPoints } else { Refusal::NoPointsUsable };
+                return Err((
+                    code,
+                    format!(
+                        "no points usable: {available} available, {} points per {} yuan, payable amount {}",
+                        tier.base_points,
+                        tier.convert_money.to_decimal_string(),
+                        payable.to_decimal_string()
+                    ),
                 ));
             }
             (points, Some(money))
@@ -204,7 +211,10 @@ pub fn quote_spend(
     };
     if points > available {
         let more = if frozen > 0 { format!(" ({frozen} more frozen)") } else { String::new() };
-        return Err(format!("insufficient points: {points} requested, {available} available{more}"));
+        return Err((
+            Refusal::InsufficientPoints,
+            format!("insufficient points: {points} requested, {available} available{more}"),
+        ));
     }
     Ok((points, money))
 }

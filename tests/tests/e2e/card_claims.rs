@@ -131,7 +131,7 @@ async fn a_batch_of_claims_is_served_in_order_each_all_or_nothing_within_limits(
 
     let outcomes = receive::apply_batch(&env.db, &deps.codes, &tenants, &batch).await.unwrap();
     let reason = |i: usize| match &outcomes[i] {
-        Outcome::Rejected { reason } => reason.clone(),
+        Outcome::Rejected { reason, .. } => reason.clone(),
         other => panic!("claim {i}: {other:?}"),
     };
     assert_eq!(outcomes[0], Outcome::Applied { count: 2 });

@@ -317,6 +317,7 @@ async fn a_code_is_redeemed_once_even_from_two_tills_and_a_reversal_frees_it() {
     assert_eq!(statuses.iter().filter(|s| *s == "applied").count(), 1, "exactly one redeems: {a} {b}");
     let refused = if statuses[0] == "applied" { &b } else { &a };
     assert!(refused["data"]["reason"].as_str().unwrap().contains("already redeemed"), "{refused}");
+    assert_eq!(refused["code"], json!(40903), "the refusal is an error: {refused}");
 
     // use_limit 1: the member's second code is refused; another member cannot use the code.
     let second = scan("till-3", &codes[1]).await;

@@ -156,7 +156,7 @@ fn check(case: &str, mode: &str, got: &[Outcome], want: &[Want]) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         match (g, w) {
             (Outcome::Applied { count: points }, Want::Points(p)) => assert_eq!(points, p, "{case} ({mode}) event {i}"),
-            (Outcome::Rejected { reason }, Want::Rejected(text)) => {
+            (Outcome::Rejected { reason, .. }, Want::Rejected(text)) => {
                 assert!(reason.contains(text), "{case} ({mode}) event {i}: reason {reason:?} should contain {text:?}")
             }
             _ => panic!("{case} ({mode}) event {i}: got {g:?}, want {w:?}"),

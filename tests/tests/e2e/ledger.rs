@@ -38,7 +38,7 @@ fn days(d: i64) -> Duration {
 pub(crate) struct Ledger {
     pub(crate) env: TestEnv,
     crm: String,
-    key: String,
+    pub(crate) key: String,
     tenants: HashMap<String, TenantRules>,
 }
 
@@ -179,7 +179,9 @@ fn applied(points: i64) -> Outcome {
 
 fn rejected(o: &Outcome, text: &str, case: &str) {
     match o {
-        Outcome::Rejected { reason } => assert!(reason.contains(text), "{case}: {reason:?} should contain {text:?}"),
+        Outcome::Rejected { reason, .. } => {
+            assert!(reason.contains(text), "{case}: {reason:?} should contain {text:?}")
+        }
         other => panic!("{case}: expected a rejection containing {text:?}, got {other:?}"),
     }
 }
@@ -376,13 +378,15 @@ async fn spending_previewing_and_reversing_through_the_api() {
         (Some("applied"), Some(250)),
         "{body}"
     );
-    let (_, body) = env
+    let (status, body) = env
         .post(
             &format!("{p}/consume?wait_ms=5000"),
             key,
             json!({"event_no": "s2", "member_no": "m", "action_scene": "user_discount", "points": 5000}),
         )
         .await;
+    // A refusal is an error: 409 and the refusal's code (insufficient points).
+    assert_eq!((status, body["code"].clone()), (StatusCode::CONFLICT, json!(40907)), "{body}");
     assert_eq!(body["data"]["status"], json!("rejected"), "{body}");
     assert!(body["data"]["reason"].as_str().unwrap().contains("5000 requested, 750 available"), "{body}");
 

@@ -15,3 +15,4 @@ mod outbox;
 mod pipeline;
 mod status;
 mod validation;
+mod wire;

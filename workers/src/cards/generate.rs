@@ -7,7 +7,7 @@
 use rand::Rng;
 use sqlx::PgPool;
 
-use crate::outcome::{ApplyError, Outcome};
+use crate::outcome::{ApplyError, Outcome, Refusal};
 
 const CHUNK: i32 = 10_000;
 /// 32 symbols without 0/O and 1/I, which cashiers misread.
@@ -47,7 +47,7 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
             return Ok(if exists {
                 Outcome::Duplicate
             } else {
-                Outcome::Rejected { reason: format!("no generation task {generate_id} for card {card_id}") }
+                Outcome::refused(Refusal::NotFound, format!("no generation task {generate_id} for card {card_id}"))
             });
         };
         if generated >= quantity {

@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use super::lock_counter;
 use crate::{
     inbox, outbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayload>) -> Result<Outcome, ApplyError> {
@@ -40,19 +40,27 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
     .fetch_optional(&mut *tx)
     .await?;
     let refusal = match &code {
-        None => Some(format!("no code {} of card {}", p.card_code, p.card_id)),
-        Some(k) if k.member_no.as_deref() != Some(p.member_no.as_str()) => Some("this code is not the member's".into()),
+        None => Some((Refusal::NotFound, format!("no code {} of card {}", p.card_code, p.card_id))),
+        Some(k) if k.member_no.as_deref() != Some(p.member_no.as_str()) => {
+            Some((Refusal::NotTheHolder, "this code is not the member's".into()))
+        }
         Some(k) if !k.can_give_friend => {
-            Some("this card cannot be given to a friend (can_give_friend is false)".into())
+            Some((Refusal::NotGiftable, "this card cannot be given to a friend (can_give_friend is false)".into()))
         }
-        Some(k) if k.status != CodeStatus::Available => {
-            Some(format!("only an available code can be presented (status {})", k.status.code()))
+        Some(k) if k.status == CodeStatus::Redeemed => {
+            Some((Refusal::AlreadyRedeemed, "this code is already redeemed".into()))
         }
-        Some(k) if k.valid_end.is_some_and(|end| end < t) => Some("this code has expired".into()),
+        Some(k) if k.status != CodeStatus::Available => Some((
+            Refusal::CodeNotAvailable,
+            format!("only an available code can be presented (status {})", k.status.code()),
+        )),
+        Some(k) if k.valid_end.is_some_and(|end| end < t) => {
+            Some((Refusal::OutsideValidity, "this code has expired".into()))
+        }
         Some(_) => None,
     };
     let outcome = match refusal {
-        Some(reason) => Outcome::Rejected { reason },
+        Some((code, reason)) => Outcome::Rejected { code, reason },
         None => {
             let go_back = t + Duration::hours(tenant.present_timeout_hours);
             sqlx::query!(
@@ -132,16 +140,17 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
     }
     let present = present_row(&mut tx, &ev.crm_id, &p.present_id, true).await?;
     let outcome = match present {
-        None => Outcome::Rejected { reason: format!("no present {}", p.present_id) },
+        None => Outcome::refused(Refusal::NotFound, format!("no present {}", p.present_id)),
         Some(pr) if pr.from_member == p.member_no => {
-            Outcome::Rejected { reason: "the giver cannot receive their own present".into() }
+            Outcome::refused(Refusal::OwnGift, "the giver cannot receive their own present")
         }
         Some(pr) if pr.status != PresentStatus::Pending => {
-            Outcome::Rejected { reason: format!("present {} is already {}", p.present_id, pr.status) }
+            Outcome::refused(Refusal::AlreadySettled, format!("present {} is already {}", p.present_id, pr.status))
         }
-        Some(pr) if pr.go_back_time <= t => {
-            Outcome::Rejected { reason: format!("present {} timed out; the card goes back to the giver", p.present_id) }
-        }
+        Some(pr) if pr.go_back_time <= t => Outcome::refused(
+            Refusal::TimedOut,
+            format!("present {} timed out; the card goes back to the giver", p.present_id),
+        ),
         Some(pr) => {
             sqlx::query!(
                 "update card_code set status = $5, member_no = $4, updated_at = now()

@@ -34,7 +34,7 @@ use sqlx::PgPool;
 use super::pool::CodePool;
 use crate::{
     batch, inbox, outbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 struct CardRow {
@@ -64,19 +64,19 @@ impl CardRow {
 
     /// Why a claim of `quantity` codes cannot be made at `t` by a member holding `received`,
     /// stock aside.
-    fn refusal(&self, quantity: i64, received: i64, t: DateTime<Utc>) -> Option<String> {
+    fn refusal(&self, quantity: i64, received: i64, t: DateTime<Utc>) -> Option<(Refusal, String)> {
         let card_id = &self.card_id;
         if self.removed {
-            return Some(format!("card {card_id} is removed: it takes no new claims"));
+            return Some((Refusal::CardRemoved, format!("card {card_id} is removed: it takes no new claims")));
         }
         if self.get_limit > 0 && received + quantity > i64::from(self.get_limit) {
-            return Some(format!(
-                "card {card_id}: get_limit {} per member reached ({received} received)",
-                self.get_limit
+            return Some((
+                Refusal::LimitReached,
+                format!("card {card_id}: get_limit {} per member reached ({received} received)", self.get_limit),
             ));
         }
         if self.validity(t).1.is_some_and(|end| end <= t) {
-            return Some(format!("card {card_id} is no longer valid"));
+            return Some((Refusal::OutsideValidity, format!("card {card_id} is no longer valid")));
         }
         None
     }
@@ -270,17 +270,21 @@ fn serve(
     issue: &mut Issue,
 ) -> Outcome {
     let (p, t) = (&claim.payload, claim.occurred_at);
-    let refuse = |reason: String| Outcome::Rejected { reason };
     for (card_id, &quantity) in &p.card_info {
         let key = (claim.crm_id.clone(), card_id.clone());
-        let Some(card) = cards.get(&key) else { return refuse(format!("no card {card_id}")) };
+        let Some(card) = cards.get(&key) else {
+            return Outcome::refused(Refusal::NotFound, format!("no card {card_id}"));
+        };
         let received = counters[&(claim.crm_id.clone(), p.member_no.clone(), card_id.clone())];
-        if let Some(reason) = card.refusal(quantity, received, t) {
-            return refuse(reason);
+        if let Some((code, reason)) = card.refusal(quantity, received, t) {
+            return Outcome::Rejected { code, reason };
         }
         let left = locked.get(&key).map_or(0, Vec::len) as i64;
         if left < quantity {
-            return refuse(format!("card {card_id} is sold out ({left} left, {quantity} asked)"));
+            return Outcome::refused(
+                Refusal::SoldOut,
+                format!("card {card_id} is sold out ({left} left, {quantity} asked)"),
+            );
         }
     }
     let mut total = 0;
@@ -420,7 +424,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
     .collect();
     let member = held.first().map_or(String::new(), |(m, _)| m.clone());
     let outcome = if undone.is_empty() {
-        Outcome::Rejected { reason: format!("claim {received_id} has no codes to reverse") }
+        Outcome::refused(Refusal::AlreadyReversed, format!("claim {received_id} has no codes to reverse"))
     } else {
         let mut total = 0;
         for (card_id, n) in &undone {

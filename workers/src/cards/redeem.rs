@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use crate::{
     inbox, outbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 struct Code {
@@ -32,14 +32,14 @@ struct Code {
 }
 
 /// Why a code in this state cannot be redeemed (only an available one can).
-fn status_reason(status: CodeStatus) -> &'static str {
+fn status_reason(status: CodeStatus) -> (Refusal, &'static str) {
     match status {
-        CodeStatus::InStock => "has not been received",
-        CodeStatus::Presenting => "is being presented to a friend",
-        CodeStatus::Redeemed => "is already redeemed",
-        CodeStatus::Expired => "has expired",
-        CodeStatus::Obsolete => "is obsolete (its receipt was reversed)",
-        CodeStatus::Available => "is not available",
+        CodeStatus::InStock => (Refusal::CodeNotAvailable, "has not been received"),
+        CodeStatus::Presenting => (Refusal::CodeNotAvailable, "is being presented to a friend"),
+        CodeStatus::Redeemed => (Refusal::AlreadyRedeemed, "is already redeemed"),
+        CodeStatus::Expired => (Refusal::CodeNotAvailable, "has expired"),
+        CodeStatus::Obsolete => (Refusal::CodeNotAvailable, "is obsolete (its receipt was reversed)"),
+        CodeStatus::Available => (Refusal::CodeNotAvailable, "is not available"),
     }
 }
 
@@ -66,17 +66,23 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     .await?;
     let tz = tenant.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
     let refusal = match &code {
-        None => Some(format!("no code {} of card {}", p.card_code, p.card_id)),
+        None => Some((Refusal::NotFound, format!("no code {} of card {}", p.card_code, p.card_id))),
         Some(c) if c.member_no.as_deref() != Some(p.member_no.as_str()) => {
-            Some("this code is not the member's".to_string())
+            Some((Refusal::NotTheHolder, "this code is not the member's".to_string()))
         }
-        Some(c) if c.status != CodeStatus::Available => Some(format!("this code {}", status_reason(c.status))),
-        Some(c) if c.valid_begin.is_some_and(|b| t < b) => {
-            Some(format!("this code is valid from {}", schemas::time::format_local(c.valid_begin.unwrap_or(t), tz)))
+        Some(c) if c.status != CodeStatus::Available => {
+            let (code, why) = status_reason(c.status);
+            Some((code, format!("this code {why}")))
         }
-        Some(c) if c.valid_end.is_some_and(|e| t > e) => Some("this code has expired".to_string()),
+        Some(c) if c.valid_begin.is_some_and(|b| t < b) => Some((
+            Refusal::OutsideValidity,
+            format!("this code is valid from {}", schemas::time::format_local(c.valid_begin.unwrap_or(t), tz)),
+        )),
+        Some(c) if c.valid_end.is_some_and(|e| t > e) => {
+            Some((Refusal::OutsideValidity, "this code has expired".to_string()))
+        }
         Some(c) if c.use_limit > 0 && used >= c.use_limit => {
-            Some(format!("use_limit {} per member reached", c.use_limit))
+            Some((Refusal::LimitReached, format!("use_limit {} per member reached", c.use_limit)))
         }
         Some(c) => {
             let window = RedeemWindow {
@@ -85,11 +91,11 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
                 day_begin_time: c.day_begin_time.into(),
                 day_end_time: c.day_end_time.into(),
             };
-            window.check(t, tz).err()
+            window.check(t, tz).err().map(|why| (Refusal::OutsideRedeemWindow, why))
         }
     };
     let outcome = match refusal {
-        Some(reason) => Outcome::Rejected { reason },
+        Some((code, reason)) => Outcome::Rejected { code, reason },
         None => {
             sqlx::query!(
                 "update card_code set status = $5, redeem_id = $4, updated_at = now()
@@ -161,7 +167,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
         return Ok(Outcome::Duplicate);
     }
     let outcome = match &found {
-        None => Outcome::Rejected { reason: format!("no redemption {redeem_id}") },
+        None => Outcome::refused(Refusal::NotFound, format!("no redemption {redeem_id}")),
         Some((member, card, code)) => {
             let status = sqlx::query_scalar!(
                 r#"select rollback_status as "rollback_status: RollbackStatus" from card_redeem
@@ -172,7 +178,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
             .fetch_one(&mut *tx)
             .await?;
             if status != RollbackStatus::Standing {
-                Outcome::Rejected { reason: format!("redemption {redeem_id} is already reversed") }
+                Outcome::refused(Refusal::AlreadyReversed, format!("redemption {redeem_id} is already reversed"))
             } else {
                 let back = sqlx::query_scalar!(
                     r#"update card_code set status = case when valid_end is not null and valid_end < $4 then $5::smallint else $6::smallint end,

@@ -26,7 +26,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
     let available: i64 = lots.iter().map(|l| l.remaining).sum();
     let frozen = ledger::frozen_points(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let outcome = match quote_spend(tenant.consume_rule_for(&p.action_scene), p, available, frozen) {
-        Err(reason) => Outcome::Rejected { reason },
+        Err((code, reason)) => Outcome::Rejected { code, reason },
         Ok((points, money)) => {
             ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, points).await?;
             let entry = Entry {

@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     batch,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 /// One credit: a lot and its ledger row.
@@ -202,8 +202,11 @@ fn compute(
     let scene = &ev.payload.action_scene;
     let rules = tenant.produce_rules_for(scene);
     if rules.is_empty() {
-        return Outcome::Rejected { reason: format!("no earn rule for action_scene {scene}") };
+        return Outcome::refused(Refusal::NoRule, format!("no earn rule for action_scene {scene}"));
     }
+    // Nothing earned only because of limits is a limit reached (409); otherwise the amount
+    // earns nothing under any rule (422).
+    let mut only_limits = true;
     let t = ev.occurred_at;
     let mut total = 0;
     let mut reasons = Vec::new();
@@ -211,11 +214,13 @@ fn compute(
         let base = match rule.base_award(ev.payload.amount) {
             Ok(b) => b,
             Err(why) => {
+                only_limits = false;
                 reasons.push(format!("rule {}: {why}", rule.rule_id));
                 continue;
             }
         };
         if base <= 0 {
+            only_limits = false;
             let amount = ev.payload.amount.map_or_else(|| "0".into(), |a| a.to_decimal_string());
             reasons.push(format!(
                 "rule {}: amount {amount} is below per_money {}",
@@ -263,7 +268,8 @@ fn compute(
     if total > 0 {
         Outcome::Applied { count: total }
     } else {
-        Outcome::Rejected { reason: reasons.join("; ") }
+        let code = if only_limits { Refusal::LimitReached } else { Refusal::BelowThreshold };
+        Outcome::refused(code, reasons.join("; "))
     }
 }
 

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 /// "Until released": far enough never to come, and representable (unlike `infinity`).
@@ -34,7 +34,10 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
     let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let available: i64 = lots.iter().map(|l| l.remaining).sum();
     let outcome = if p.points > available {
-        Outcome::Rejected { reason: format!("cannot freeze {} points: {available} available", p.points) }
+        Outcome::refused(
+            Refusal::InsufficientPoints,
+            format!("cannot freeze {} points: {available} available", p.points),
+        )
     } else {
         ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
         // Lots are soonest-expiring first: the first one taken from expires first.
@@ -96,7 +99,7 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
     .await?;
     let points: i64 = released.iter().map(|r| r.remaining).sum();
     let outcome = if released.is_empty() {
-        Outcome::Rejected { reason: format!("event {} has no frozen points to release", p.origin_event_no) }
+        Outcome::refused(Refusal::NothingFrozen, format!("event {} has no frozen points to release", p.origin_event_no))
     } else {
         let entry = Entry {
             crm_id: ev.crm_id.clone(),

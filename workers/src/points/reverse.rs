@@ -16,7 +16,7 @@ use sqlx::{PgConnection, PgPool};
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,9 +54,10 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
         return Ok(Outcome::Duplicate);
     };
     let outcome = match member {
-        None => {
-            Outcome::Rejected { reason: format!("origin event {} has no earn or spend to reverse", p.origin_event_no) }
-        }
+        None => Outcome::refused(
+            Refusal::NotFound,
+            format!("origin event {} has no earn or spend to reverse", p.origin_event_no),
+        ),
         Some(_) => {
             let rows = origin_rows(&mut tx, &ev.crm_id, &p.origin_event_no, true).await?;
             let total: i64 = rows.iter().map(|r| r.points.abs()).sum();
@@ -64,16 +65,18 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
             let left = total - done;
             let wanted = p.points.unwrap_or(left);
             if left == 0 {
-                Outcome::Rejected {
-                    reason: format!("origin event {} is already fully reversed ({total} points)", p.origin_event_no),
-                }
+                Outcome::refused(
+                    Refusal::AlreadyReversed,
+                    format!("origin event {} is already fully reversed ({total} points)", p.origin_event_no),
+                )
             } else if wanted > left {
-                Outcome::Rejected {
-                    reason: format!(
+                Outcome::refused(
+                    Refusal::ExceedsReversible,
+                    format!(
                         "cannot reverse {wanted} points: {left} of the {total} of event {} are left to reverse",
                         p.origin_event_no
                     ),
-                }
+                )
             } else if rows[0].event_type == LedgerEventType::Produce {
                 reverse_earn(&mut tx, ev, &rows, wanted).await?;
                 mark_reversed(&mut tx, &rows, wanted).await?;

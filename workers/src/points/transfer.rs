@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use super::ledger::{self, Entry};
 use crate::{
     inbox,
-    outcome::{ApplyError, Outcome},
+    outcome::{ApplyError, Outcome, Refusal},
 };
 
 /// Moves points from the giver into escrow.
@@ -34,9 +34,10 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
     let outcome = if p.points > available {
         let frozen = ledger::frozen_points(&mut tx, &ev.crm_id, &p.member_no, t).await?;
         let more = if frozen > 0 { format!(" ({frozen} more frozen)") } else { String::new() };
-        Outcome::Rejected {
-            reason: format!("insufficient points: {} to transfer, {available} available{more}", p.points),
-        }
+        Outcome::refused(
+            Refusal::InsufficientPoints,
+            format!("insufficient points: {} to transfer, {available} available{more}", p.points),
+        )
     } else {
         ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, p.points).await?;
         let expire_at = t + Duration::hours(tenant.transfer_timeout_hours);
@@ -115,14 +116,15 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
     };
     let transfer = transfer_row(&mut tx, &ev.crm_id, transfer_no, true).await?;
     let outcome = match transfer {
-        None => Outcome::Rejected { reason: format!("no transfer {}", transfer_no) },
+        None => Outcome::refused(Refusal::NotFound, format!("no transfer {}", transfer_no)),
         Some(tr) if tr.from_member == *receiver => {
-            Outcome::Rejected { reason: "the giver cannot accept their own transfer".into() }
+            Outcome::refused(Refusal::OwnGift, "the giver cannot accept their own transfer")
         }
         Some(tr) if tr.status != TransferStatus::Pending => {
-            Outcome::Rejected { reason: format!("transfer {} is already {}", transfer_no, tr.status) }
+            Outcome::refused(Refusal::AlreadySettled, format!("transfer {} is already {}", transfer_no, tr.status))
         }
         Some(tr) if tr.expire_at <= t => Outcome::Rejected {
+            code: Refusal::TimedOut,
             reason: format!(
                 "transfer {} timed out at {}; the points go back to the giver",
                 transfer_no,

@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/member/receive_detail"), get(queries::receive_detail))
         .route(&format!("{c}/member/present_list"), get(queries::present_list))
         .route(&format!("{c}/member/present_detail"), get(queries::present_detail))
+        // `{*key}`: some keys hold a slash (present_receive's, generate_id's).
+        .route(&format!("{c}/outcomes/{{key_kind}}/{{*key}}"), get(super::outcomes::cards_outcome))
 }
 
 /// The seed types every query parameter as String: numbers are parsed here, naming the field.

@@ -107,7 +107,7 @@ pub async fn preview(
     let tenant = tenants.get(&crm_id).ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))?;
     let quote =
         schemas::points::quote_spend(tenant.consume_rule_for(&payload.action_scene), &payload, available, frozen)
-            .map_err(|reason| ApiError::invalid("points", reason))?;
+            .map_err(|(_, reason)| ApiError::invalid("points", reason))?;
     Ok(ok("OK", Preview { points: quote.0, money: quote.1.map(|m| m.0 as f64 / 100.0), available, frozen }))
 }
 

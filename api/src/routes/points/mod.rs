@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/freeze"), post(command::<FreezeRequest>))
         .route(&format!("{p}/unfreeze"), post(command::<UnfreezeRequest>))
         .route(&format!("{p}/events/{{event_no}}"), get(queries::get_event))
+        // `{*key}`: some keys hold a slash (accept's `{transfer_no}/{member_no}`).
+        .route(&format!("{p}/outcomes/{{key_kind}}/{{*key}}"), get(super::outcomes::points_outcome))
         .route(&format!("{p}/history"), post(queries::history))
         .route(&format!("{p}/summary"), get(queries::summary))
         .route(&format!("{p}/history/increment"), post(feeds::history))

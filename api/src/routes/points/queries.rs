@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{Path, State},
-    response::{IntoResponse, Response},
+    response::Response,
     Extension,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,7 @@ use platform::{
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiJson, ApiQuery},
-    ingress::{first, EventStatus},
+    ingress::EventStatus,
     routes::ok,
     AppState,
 };
@@ -371,10 +371,13 @@ pub async fn summary(
     ))
 }
 
-/// The current outcome of an event: applied, rejected, or 404 while unknown (not yet applied,
-/// parked, or never received).
+/// The current outcome of an event: applied (200), refused (409/422 with the refusal's code), or
+/// 404 while unknown (not yet applied, parked, or never received).
 #[utoipa::path(get, path = "/api/crm/mgr/points/{crm_id}/events/{event_no}", tag = "events",
-    params(("crm_id" = String, Path), ("event_no" = String, Path)), responses((status = 200, body = EventStatus), (status = 404, description = "no outcome yet")))]
+    params(("crm_id" = String, Path), ("event_no" = String, Path)), responses((status = 200, body = EventStatus, description = "applied: code 0"),
+              (status = 409, body = EventStatus, description = "refused: conflicts with the current state (code 409xx)"),
+              (status = 422, body = EventStatus, description = "refused: can never succeed as asked (code 422xx)"),
+              (status = 404, description = "no outcome yet")))]
 pub async fn get_event(
     State(state): State<AppState>,
     Path((crm_id, event_no)): Path<(String, String)>,
@@ -383,17 +386,7 @@ pub async fn get_event(
     let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
         ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
     })?;
-    let stored = row.status;
-    let answer = EventStatus {
-        event_no,
-        message_id: None,
-        status: stored.as_str().to_string(),
-        points: Some(row.points),
-        reason: row.reason.clone(),
-        first: Some(first(&row, &tenant)),
-        present_id: None,
-    };
-    Ok(ok("OK", answer).into_response())
+    Ok(crate::routes::outcomes::answer_row(&row, &tenant))
 }
 
 #[cfg(test)]
