@@ -38,7 +38,7 @@ fn days(d: i64) -> Duration {
 pub(crate) struct Ledger {
     pub(crate) env: TestEnv,
     crm: String,
-    key: String,
+    pub(crate) key: String,
     tenants: HashMap<String, TenantRules>,
 }
 

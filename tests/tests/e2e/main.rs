@@ -11,5 +11,6 @@ mod ledger;
 mod ledger_props;
 mod outbox;
 mod pipeline;
+mod seed_shapes;
 mod status;
 mod validation;
