@@ -1,4 +1,5 @@
-//! Unit tests of the card rules: redeem windows in the tenant's local day, day lists.
+//! Unit tests of the card rules: redeem windows in the tenant's local day, day lists, and the
+//! create body's fields from the seed's table design.
 
 use chrono::{TimeZone, Utc};
 
@@ -50,4 +51,48 @@ fn day_lists() {
     assert!(day_list("weekdays", "1,1", 0, 6).is_err());
     assert!(day_list("monthdays", "0", 1, 31).is_err());
     assert!(day_list("monthdays", "x", 1, 31).is_err());
+}
+
+/// The create body of seed 003's example, with the table design's three extra fields.
+fn seed_card() -> serde_json::Value {
+    serde_json::json!({
+        "card_type": 1, "title": "满100减10", "subtitle": "618满100减10", "source": 2, "scene": "web",
+        "notice": "适用说明", "rule": "使用须知", "date_type": 1, "begin_time": 1655481600, "end_time": 1655740799,
+        "total_quantity": 10000, "generate_type": 1, "cash_amount": 10, "cash_condition": 100, "discount": 0.8,
+        "icon": "aa/bb/cc.jpg",
+        "extra_info": {"bg_color": "#1111111", "jump_now_path": "/page/card/", "custom_menu_name": "卡券", "menu_jump_path": "/page/custom/"},
+        "use_with_other_offer": true, "use_with_other_coupon": false, "qty_condition": 3
+    })
+}
+
+#[test]
+fn the_table_designs_offer_coupon_and_quantity_fields_are_accepted_and_checked() {
+    let card: super::CreateCard = serde_json::from_value(seed_card()).unwrap();
+    card.validate().unwrap();
+    assert_eq!(
+        (card.use_with_other_offer, card.use_with_other_coupon, card.qty_condition),
+        (Some(true), Some(false), Some(3))
+    );
+    for (qty, ok) in [(0, true), (32_767, true), (-1, false), (32_768, false)] {
+        let mut body = seed_card();
+        body["qty_condition"] = qty.into();
+        let card: super::CreateCard = serde_json::from_value(body).unwrap();
+        match card.validate() {
+            Ok(()) => assert!(ok, "qty_condition {qty} passed"),
+            Err(e) => {
+                assert!(!ok, "qty_condition {qty}: {e:?}");
+                assert_eq!((e.field.as_str(), e.message.as_str()), ("qty_condition", "must be between 0 and 32767"));
+            }
+        }
+    }
+    // The seed types them bool and smallint: other JSON types are refused by the body's type.
+    for (field, value) in [
+        ("use_with_other_offer", serde_json::json!("yes")),
+        ("use_with_other_coupon", serde_json::json!(1)),
+        ("qty_condition", serde_json::json!(1.5)),
+    ] {
+        let mut body = seed_card();
+        body[field] = value;
+        assert!(serde_json::from_value::<super::CreateCard>(body).is_err(), "{field}");
+    }
 }

@@ -297,7 +297,7 @@ async fn a_code_is_redeemed_once_even_from_two_tills_and_a_reversal_frees_it() {
     assert_eq!(got["data"]["status"], json!("applied"), "{got}");
     let (_, mine) =
         env.call(Method::GET, "/api/crm/card/10080/member/card_list?member_no=m&code_status=1", Some(&key), None).await;
-    let codes: Vec<String> = mine["data"]["results"]
+    let codes: Vec<String> = mine["data"]["result"]
         .as_array()
         .unwrap()
         .iter()
@@ -373,7 +373,7 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     .await;
     let (_, mine) =
         env.call(Method::GET, "/api/crm/card/10080/member/card_list?member_no=giver", Some(&key), None).await;
-    let codes: Vec<String> = mine["data"]["results"]
+    let codes: Vec<String> = mine["data"]["result"]
         .as_array()
         .unwrap()
         .iter()
@@ -426,7 +426,7 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     assert!(card["data"]["redeem_time"].is_string() && card["data"]["present_time"].is_string(), "{card}");
     assert_eq!(card["data"]["out_str"], json!("app"));
     let (_, claim) = get("receive_detail?received_id=r1".into()).await;
-    assert_eq!(claim["data"]["items"].as_array().map(Vec::len), Some(2), "{claim}");
+    assert_eq!(claim["data"].as_array().map(Vec::len), Some(2), "{claim}");
     let (status, _) = get(format!("card_detail?member_no=giver&card_id={card_id}&card_code={}", codes[0])).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no longer the giver's");
     assert_eq!(

@@ -13,6 +13,7 @@ mod ledger;
 mod ledger_props;
 mod outbox;
 mod pipeline;
+mod seed_shapes;
 mod status;
 mod validation;
 mod wire;

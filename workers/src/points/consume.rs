@@ -43,7 +43,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                 event_desc: p
                     .event_desc
                     .clone()
-                    .or_else(|| money.map(|m| format!("{} points for {} yuan", points, m.to_decimal_string()))),
+                    .or_else(|| money.map(|m| ledger::describe(-points, &format!("抵扣{}元", m.to_decimal_string())))),
                 order_items: p.order_items.clone(),
                 occurred_at: t,
                 ..Entry::new(LedgerEventType::Consume)

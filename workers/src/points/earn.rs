@@ -371,7 +371,13 @@ async fn write_credits(
         cost.push(p.cost_center.clone());
         campaign.push(p.campagin_code.clone());
         operator.push(p.operator.clone());
-        desc.push(p.event_desc.clone());
+        // Without the client's words, the seed's: "用户多了30积分,无冻结时间".
+        desc.push(p.event_desc.clone().or_else(|| {
+            let freeze = c
+                .unfreeze_time
+                .map_or("无冻结时间".to_string(), |u| format!("冻结{}天", (u - ev.occurred_at).num_days()));
+            Some(super::ledger::describe(c.points, &freeze))
+        }));
         items.push(p.order_items.clone());
         occurred.push(ev.occurred_at);
         analytics.push(AnalyticsEvent::PointsProduce(PointsProduced {
@@ -448,12 +454,15 @@ async fn write_credits(
         let settled_points: Vec<i64> = settled.iter().map(|&i| -credits[i].settled).collect();
         let settled_rules: Vec<i64> = settled.iter().map(|&i| rule_id[i]).collect();
         let settled_at: Vec<DateTime<Utc>> = settled.iter().map(|&i| occurred[i]).collect();
+        let settled_desc: Vec<String> =
+            settled_points.iter().map(|&p| super::ledger::describe(p, "抵还冲正欠下的积分")).collect();
         let (s_crm, s_member, s_event_no, s_scene) = (pick(&crm), pick(&member), pick(&event_no), pick(&scene));
         sqlx::query!(
             "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, points, rule_id, occurred_at, event_desc)
-             select c, m, e, s, $8, p, r, o, 'settles points owed after a reversal'
-             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[])
-                  as t(c, m, e, s, p, r, o)",
+             select c, m, e, s, $8, p, r, o, d
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
+                         $9::text[])
+                  as t(c, m, e, s, p, r, o, d)",
             &s_crm[..],
             &s_member[..],
             &s_event_no[..],
@@ -462,6 +471,7 @@ async fn write_credits(
             &settled_rules[..],
             &settled_at[..],
             LedgerEventType::SettleDebt as _,
+            &settled_desc[..],
         )
         .execute(&mut *tx)
         .await?;

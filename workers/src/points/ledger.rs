@@ -86,6 +86,16 @@ impl Entry {
     }
 }
 
+/// The `event_desc` of what the system writes, worded as seed 000's example ("用户多了30积分,
+/// 无冻结时间"): the change to the member's points, then why.
+pub fn describe(points: i64, why: &str) -> String {
+    if points < 0 {
+        format!("用户少了{}积分,{why}", -points)
+    } else {
+        format!("用户多了{points}积分,{why}")
+    }
+}
+
 pub async fn insert_entry(tx: &mut PgConnection, e: &Entry) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "insert into points_ledger (crm_id, member_no, event_no, origin_event_no, action_scene, event_type, amount_cents,

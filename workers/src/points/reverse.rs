@@ -164,7 +164,7 @@ async fn reverse_earn(
     }
     let mut e = entry(ev, origin, LedgerEventType::ReverseProduce, -taken, ev.occurred_at);
     if debt > 0 {
-        let note = format!("{debt} of the reversed points were already spent: owed as debt");
+        let note = format!("其中{debt}积分已被使用,记为欠分");
         e.event_desc = Some(e.event_desc.map_or(note.clone(), |d| format!("{d}; {note}")));
     }
     ledger::insert_entry(tx, &e).await?;
@@ -195,7 +195,7 @@ async fn reverse_spend(
     let mut entries = vec![back];
     if expired_again > 0 {
         let mut gone = entry(ev, origin, LedgerEventType::Expire, -expired_again, at);
-        gone.event_desc = Some(format!("{expired_again} returned points belong to lots that had expired"));
+        gone.event_desc = Some(ledger::describe(-expired_again, "退回的积分已过期"));
         ledger::insert_entry(tx, &gone).await?;
         entries.push(gone);
     }

@@ -106,6 +106,7 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             event_no: event_no.clone(),
             action_scene: "expire".into(),
             points: -gone,
+            event_desc: Some(ledger::describe(-gone, "积分过期")),
             lot_id: Some(*lot_id),
             occurred_at: *at,
             ..Entry::new(LedgerEventType::Expire)
@@ -118,6 +119,8 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
             event_no: event_no.clone(),
             action_scene: "unfreeze".into(),
             points: *remaining,
+            // Unfreezing moves points from frozen to available: the member has no more than before.
+            event_desc: Some(format!("用户{remaining}积分解冻,冻结时间已到")),
             lot_id: Some(*lot_id),
             occurred_at: at.unwrap_or(now),
             ..Entry::new(LedgerEventType::Unfreeze)

@@ -247,7 +247,7 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Re
             event_no: transfer_no.clone(),
             action_scene: "transfer".into(),
             points: tr.points,
-            event_desc: Some("not accepted in time: back to the giver".into()),
+            event_desc: Some(ledger::describe(tr.points, "转赠超时未被领取,退回")),
             occurred_at: tr.expire_at,
             ..Entry::new(LedgerEventType::TransferReturn)
         };
@@ -260,7 +260,7 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Re
                 event_no: transfer_no.clone(),
                 action_scene: "transfer".into(),
                 points: -expired,
-                event_desc: Some(format!("{expired} returned points belong to lots that had expired")),
+                event_desc: Some(ledger::describe(-expired, "退回的积分已过期")),
                 occurred_at: tr.expire_at,
                 ..Entry::new(LedgerEventType::Expire)
             };

@@ -40,14 +40,24 @@ pub struct Card {
     pub monthdays: Option<String>,
     pub day_begin_time: i32,
     pub day_end_time: i32,
+    /// How many codes the card issues (发券量). Generated cards (`generate_type` 1): the codes
+    /// ordered, at creation and by `add/stock`. Imported cards (2): the number declared at
+    /// creation, which imports fill rather than add to; once more codes are imported than
+    /// declared, the number imported.
     pub total_quantity: i32,
     pub get_limit: i32,
     pub use_limit: i32,
     pub can_give_friend: bool,
+    /// Can be used together with other promotions.
+    pub use_with_other_offer: bool,
+    /// Can be used together with other cards.
+    pub use_with_other_coupon: bool,
     pub generate_type: i16,
     pub generate_file: Option<String>,
     pub cash_amount: Option<f64>,
     pub cash_condition: Option<f64>,
+    /// Items a purchase must count (购满M件); 0: no condition.
+    pub qty_condition: i16,
     pub discount: Option<f64>,
     pub icon: String,
     pub store_codes: Option<String>,
@@ -63,10 +73,14 @@ pub struct Card {
     pub receive_info: ReceiveInfo,
 }
 
+/// The card's codes against its `total_quantity`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GenerateInfo {
+    /// Codes in the card's stock so far: generated, or imported.
     pub generated: i64,
+    /// Codes still to come: still to generate, or declared and not imported yet.
     pub un_generate: i64,
+    /// `total_quantity`.
     pub total: i64,
 }
 
@@ -100,10 +114,13 @@ struct CardRow {
     get_limit: i32,
     use_limit: i32,
     can_give_friend: bool,
+    use_with_other_offer: bool,
+    use_with_other_coupon: bool,
     generate_type: i16,
     generate_file: Option<String>,
     cash_amount_cents: Option<i64>,
     cash_condition_cents: Option<i64>,
+    qty_condition: i16,
     discount: Option<f64>,
     icon: String,
     store_codes: Option<String>,
@@ -115,7 +132,6 @@ struct CardRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     generated: i64,
-    ordered: i64,
     received: i64,
 }
 
@@ -147,10 +163,13 @@ impl CardRow {
             get_limit: self.get_limit,
             use_limit: self.use_limit,
             can_give_friend: self.can_give_friend,
+            use_with_other_offer: self.use_with_other_offer,
+            use_with_other_coupon: self.use_with_other_coupon,
             generate_type: self.generate_type,
             generate_file: self.generate_file,
             cash_amount: money(self.cash_amount_cents),
             cash_condition: money(self.cash_condition_cents),
+            qty_condition: self.qty_condition,
             discount: self.discount,
             icon: self.icon,
             store_codes: self.store_codes,
@@ -161,10 +180,12 @@ impl CardRow {
             removed: self.removed,
             create_time: local(self.created_at),
             update_time: local(self.updated_at),
+            // A generated card's total is what its tasks ordered; an imported card's, what it
+            // declared or imported: either way `total_quantity`.
             generate_info: GenerateInfo {
                 generated: self.generated,
-                un_generate: self.ordered - self.generated,
-                total: self.ordered,
+                un_generate: (i64::from(self.total_quantity) - self.generated).max(0),
+                total: self.total_quantity.into(),
             },
             receive_info: ReceiveInfo { received: self.received },
         }
@@ -184,11 +205,11 @@ async fn load_cards(
         CardRow,
         r#"select c.coupon_id, c.crm_id, c.card_id, c.card_type, c.title, c.subtitle, c.source, c.scene, c.notice,
             c.rule, c.date_type, c.begin_time, c.end_time, c.start_day_count, c.expire_day_count, c.weekdays, c.monthdays,
-            c.day_begin_time, c.day_end_time, c.total_quantity, c.get_limit, c.use_limit, c.can_give_friend, c.generate_type,
-            c.generate_file, c.cash_amount_cents, c.cash_condition_cents, c.discount, c.icon, c.store_codes, c.cost_center,
+            c.day_begin_time, c.day_end_time, c.total_quantity, c.get_limit, c.use_limit, c.can_give_friend,
+            c.use_with_other_offer, c.use_with_other_coupon, c.generate_type, c.generate_file, c.cash_amount_cents,
+            c.cash_condition_cents, c.qty_condition, c.discount, c.icon, c.store_codes, c.cost_center,
             c.cost_type, c.cost_value, c.extra_info, c.removed, c.created_at, c.updated_at,
             coalesce((select sum(g.generated) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as "generated!",
-            coalesce((select sum(g.quantity) from card_generate g where g.crm_id = c.crm_id and g.card_id = c.card_id), 0)::bigint as "ordered!",
             (select count(*) from card_code k where k.crm_id = c.crm_id and k.card_id = c.card_id and k.status > $4) as "received!"
          from card_info c where c.crm_id = $1 and (c.card_id = $2 or c.coupon_id = any($3))
          order by c.coupon_id desc"#,
@@ -227,9 +248,10 @@ pub async fn create(
         "insert into card_info (crm_id, card_id, card_type, title, subtitle, source, scene, notice, rule, date_type, begin_time,
              end_time, start_day_count, expire_day_count, weekdays, monthdays, day_begin_time, day_end_time, total_quantity,
              get_limit, use_limit, can_give_friend, generate_type, generate_file, cash_amount_cents, cash_condition_cents,
-             discount, icon, store_codes, cost_center, cost_type, cost_value, extra_info)
+             discount, icon, store_codes, cost_center, cost_type, cost_value, extra_info, use_with_other_offer,
+             use_with_other_coupon, qty_condition)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)",
         crm_id,
         card_id,
         c.card_type as i16,
@@ -263,6 +285,9 @@ pub async fn create(
         c.cost_type.map(|v| v as i16),
         c.cost_value,
         c.extra_info,
+        c.use_with_other_offer.unwrap_or(false),
+        c.use_with_other_coupon.unwrap_or(false),
+        c.qty_condition.unwrap_or(0) as i16,
     )
     .execute(&mut *tx)
     .await?;

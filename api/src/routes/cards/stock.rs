@@ -62,7 +62,7 @@ async fn lock_for_stock(
     }
 }
 
-/// Grows a card's `total_quantity` by the codes a stock addition brings.
+/// Grows a generated card's `total_quantity` by the codes a stock addition orders.
 async fn add_to_total(tx: &mut sqlx::PgConnection, crm_id: &str, card_id: &str, added: i32) -> Result<(), ApiError> {
     sqlx::query!(
         "update card_info set total_quantity = total_quantity + $3, updated_at = now() where crm_id = $1 and card_id = $2",
@@ -181,22 +181,32 @@ pub struct ParsedCodes {
     pub invalid: i64,
 }
 
-/// Parses an import body: UTF-8 text, one code per line in the first column (quotes around it
-/// dropped), blank lines skipped, and a first line `card_code` taken as a header.
+/// Parses an import body as CSV (RFC 4180, as Excel's "CSV UTF-8" saves it): UTF-8, a BOM
+/// before the first line dropped, LF or CRLF line ends, fields in double quotes (`""` is a
+/// quote inside one); the code is the first field of each record, spaces around it trimmed;
+/// blank records are skipped, and a first record `card_code` is taken as a header. Line numbers
+/// are the line a record starts on.
 pub fn parse_codes(body: &[u8]) -> Result<ParsedCodes, FieldError> {
-    let body =
-        std::str::from_utf8(body).map_err(|_| FieldError::new("body", "must be UTF-8 text, one code per line"))?;
+    let utf8 = || FieldError::new("body", "must be UTF-8 text, one code per line");
+    std::str::from_utf8(body).map_err(|_| utf8())?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
     let mut parsed = ParsedCodes { codes: Vec::new(), in_file_duplicates: 0, invalid_lines: Vec::new(), invalid: 0 };
     let mut seen = std::collections::HashSet::new();
-    for (n, line) in body.lines().enumerate() {
-        let code = line.split(',').next().unwrap_or("").trim().trim_matches('"');
-        if code.is_empty() || (n == 0 && code.eq_ignore_ascii_case("card_code")) {
+    let mut record = csv::StringRecord::new();
+    let mut first = true;
+    // The body is UTF-8 (checked above) and the reader is flexible, so reading cannot fail on
+    // anything but UTF-8 split inside a field, which the check already rules out.
+    while reader.read_record(&mut record).map_err(|_| utf8())? {
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let code = record.get(0).unwrap_or("");
+        let header = std::mem::take(&mut first) && code.eq_ignore_ascii_case("card_code");
+        if code.is_empty() || header {
             continue;
         }
         if schemas::checks::check_key("card_code", code).is_err() {
             parsed.invalid += 1;
             if parsed.invalid_lines.len() < 100 {
-                parsed.invalid_lines.push(n + 1);
+                parsed.invalid_lines.push(line);
             }
             continue;
         }
@@ -209,9 +219,10 @@ pub fn parse_codes(body: &[u8]) -> Result<ParsedCodes, FieldError> {
     Ok(parsed)
 }
 
-/// Imports codes for a card with `generate_type` 2 from a CSV body (`Content-Type: text/csv`):
-/// one code per line, in the first column; an optional `card_code` header line is skipped.
-/// Duplicates (in the file or already in stock) are refused and counted; the rest join the stock.
+/// Imports codes for a card with `generate_type` 2 from a CSV body (`Content-Type: text/csv`,
+/// Excel's "CSV UTF-8" included): one code per record, in the first field; an optional
+/// `card_code` header is skipped. Duplicates (in the file or already in stock) are refused and
+/// counted; the rest join the stock and fill the card's declared `total_quantity`.
 #[utoipa::path(post, path = "/api/crm/card/{crm_id}/import", tag = "cards", params(("crm_id" = String, Path), ImportQuery),
     request_body(content = String, content_type = "text/csv"), responses((status = 200, body = ImportReport)))]
 pub async fn import(
@@ -272,7 +283,18 @@ pub async fn import(
         )
         .execute(&mut *tx)
         .await?;
-        add_to_total(&mut tx, &crm_id, &q.card_id, imported as i32).await?;
+        // Imports fill the number the card declared rather than add to it: the total only
+        // grows once more codes are imported than declared.
+        sqlx::query!(
+            "update card_info set total_quantity = greatest(total_quantity,
+                    (select sum(g.generated) from card_generate g where g.crm_id = $1 and g.card_id = $2)::integer),
+                    updated_at = now()
+             where crm_id = $1 and card_id = $2",
+            crm_id,
+            q.card_id,
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     let duplicates = in_file_duplicates + (codes.len() as i64 - imported);

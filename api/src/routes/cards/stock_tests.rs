@@ -1,4 +1,5 @@
-//! Unit tests of the import body parser: today's accepted input, line by line.
+//! Unit tests of the import body parser: the accepted input line by line, and what Excel's
+//! "CSV UTF-8" saves (a BOM, quoted fields, CRLF line ends, a header).
 
 use super::{parse_codes, ParsedCodes};
 
@@ -63,4 +64,44 @@ fn a_body_that_is_not_utf8_is_refused() {
     let e = parse_codes(b"A1\n\xff\xfe\n").unwrap_err();
     assert_eq!(e.field, "body");
     assert_eq!(e.message, "must be UTF-8 text, one code per line");
+}
+
+#[test]
+fn a_utf8_bom_before_the_first_line_is_not_part_of_a_code() {
+    let parsed = parse_codes(b"\xEF\xBB\xBFA1\nB2\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1", "B2"]));
+    assert_eq!(parsed.invalid, 0);
+    // The BOM does not hide the header either.
+    let parsed = parse_codes(b"\xEF\xBB\xBFcard_code\nA1\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1"]));
+}
+
+#[test]
+fn quoted_fields_follow_csv() {
+    // A quoted first field may hold the separator, a doubled quote or a line break; the code
+    // is what the quotes hold, checked like any other (a comma or a quote is allowed in a
+    // code, a line break is not); line numbers are where each record starts.
+    let body = b"\"A,1\",x\n\"B\"\"2\"\n\"C\n3\",y\nD4\n\"  E5 \"\n";
+    let parsed = parse_codes(body).unwrap();
+    assert_eq!(parsed.codes, codes(&["A,1", "B\"2", "D4", "E5"]));
+    assert_eq!((parsed.invalid, parsed.invalid_lines.clone()), (1, vec![3]));
+}
+
+#[test]
+fn crlf_line_ends_leave_no_carriage_return_in_a_code() {
+    let parsed = parse_codes(b"A1\r\nB2,x\r\n\r\nC3\r\n").unwrap();
+    assert_eq!(parsed.codes, codes(&["A1", "B2", "C3"]));
+    assert_eq!(parsed.invalid, 0);
+}
+
+#[test]
+fn an_excel_csv_utf8_file_with_a_header_imports_its_codes() {
+    // What Excel writes for a sheet with a header row and a second column: BOM, CRLF, quotes
+    // where a field needs them.
+    let body = b"\xEF\xBB\xBFcard_code,note\r\nX100,first\r\n\"X200\",\"with, comma\"\r\nX100,again\r\n";
+    let parsed = parse_codes(body).unwrap();
+    assert_eq!(
+        parsed,
+        ParsedCodes { codes: codes(&["X100", "X200"]), in_file_duplicates: 1, invalid_lines: vec![], invalid: 0 }
+    );
 }

@@ -41,19 +41,26 @@ impl OneOrMany {
     }
 }
 
-/// Ledger rows the history has never filtered by: a returned transfer and a settled debt show
-/// under their member's other events only.
-const UNFILTERED: [LedgerEventType; 2] = [LedgerEventType::TransferReturn, LedgerEventType::SettleDebt];
-
 /// The alias of `event_type` that means both reversal kinds.
 const REVERSE: &str = "reverse";
 
-/// The words `event_type` accepts, in the order the error lists them: the ledger's types, with
-/// [`REVERSE`] right after the reversal kinds.
+/// Seed 000's word for an expiry; the ledger's own word, `expire`, stays an alias.
+const EXPIRED: &str = "expired";
+
+/// The history's word for a ledger type: the ledger's own, except seed 000's [`EXPIRED`].
+fn history_word(t: LedgerEventType) -> &'static str {
+    match t {
+        LedgerEventType::Expire => EXPIRED,
+        t => t.as_str(),
+    }
+}
+
+/// The words `event_type` accepts, in the order the error lists them: every ledger type in its
+/// history word, with [`REVERSE`] right after the reversal kinds.
 fn event_type_words() -> Vec<&'static str> {
     let mut words = Vec::new();
-    for t in LedgerEventType::ALL.iter().filter(|t| !UNFILTERED.contains(t)) {
-        words.push(t.as_str());
+    for t in LedgerEventType::ALL {
+        words.push(history_word(*t));
         if *t == LedgerEventType::ReverseConsume {
             words.push(REVERSE);
         }
@@ -63,17 +70,18 @@ fn event_type_words() -> Vec<&'static str> {
 
 /// The ledger types an `event_type` filter names, or `None` for a word it does not accept.
 fn event_types(word: &str) -> Option<Vec<LedgerEventType>> {
-    if word == REVERSE {
-        return Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume]);
+    match word {
+        REVERSE => Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume]),
+        EXPIRED => Some(vec![LedgerEventType::Expire]),
+        word => word.parse::<LedgerEventType>().ok().map(|t| vec![t]),
     }
-    let t = word.parse::<LedgerEventType>().ok().filter(|t| !UNFILTERED.contains(t))?;
-    Some(vec![t])
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// produce | consume | transfer | accept | reverse_produce | reverse_consume | reverse | expire | freeze | unfreeze
+    /// produce | consume | transfer | transfer_return | accept | reverse_produce | reverse_consume |
+    /// reverse (both reversal kinds) | settle_debt | expired (`expire` too) | freeze | unfreeze
     pub event_type: String,
     /// `YYYY-MM-DD HH:MM:SS` in the tenant's zone (or RFC 3339); on create_time.
     #[serde(default)]
@@ -111,6 +119,12 @@ pub struct HistoryQuery {
 }
 
 /// One ledger row, as seed 000 shows it.
+///
+/// `points` is signed: the change the row makes to the member's points (the summary's
+/// `points`): positive for `produce`, `accept`, `reverse_consume` and `transfer_return`,
+/// negative for `consume`, `transfer`, `reverse_produce`, `settle_debt` and `expired`. The rows
+/// of a member sum to its points, except `freeze` and `unfreeze`, which move points between
+/// available and frozen without changing them and show the number moved, positive.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryItem {
     pub auto_id: i64,
@@ -120,11 +134,14 @@ pub struct HistoryItem {
     pub origin_event_no: Option<String>,
     pub from_transfer_no: Option<String>,
     pub action_scene: String,
+    /// produce | consume | transfer | transfer_return | accept | reverse_produce |
+    /// reverse_consume | settle_debt | expired | freeze | unfreeze
     #[schema(value_type = String)]
-    pub event_type: LedgerEventType,
+    pub event_type: &'static str,
     /// 0 none, 1 partly, 2 fully reversed.
     pub reverse_status: i16,
     pub amount: Option<f64>,
+    /// Signed: see the row's description.
     pub points: i64,
     pub expire_time: Option<String>,
     pub unfreeze_time: Option<String>,
@@ -182,7 +199,7 @@ impl HistoryRow {
             origin_event_no: self.origin_event_no,
             from_transfer_no: self.from_transfer_no,
             action_scene: self.action_scene,
-            event_type: self.event_type,
+            event_type: history_word(self.event_type),
             reverse_status: self.reverse_status as i16,
             amount: self.amount_cents.map(|c| c as f64 / 100.0),
             points: self.points,
@@ -394,18 +411,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_history_accepts_the_event_types_it_always_did() {
+    fn the_history_accepts_every_ledger_type_in_the_seeds_words() {
         assert_eq!(
             event_type_words().join(", "),
-            "produce, consume, transfer, accept, reverse_produce, reverse_consume, reverse, expire, freeze, unfreeze"
+            "produce, consume, transfer, transfer_return, accept, reverse_produce, reverse_consume, reverse, \
+             settle_debt, expired, freeze, unfreeze"
         );
         assert_eq!(
             event_types("reverse"),
             Some(vec![LedgerEventType::ReverseProduce, LedgerEventType::ReverseConsume])
         );
         assert_eq!(event_types("freeze"), Some(vec![LedgerEventType::Freeze]));
-        for word in ["transfer_return", "settle_debt", "expired", ""] {
+        for word in ["expired", "expire"] {
+            assert_eq!(event_types(word), Some(vec![LedgerEventType::Expire]), "{word}");
+        }
+        assert_eq!(event_types("transfer_return"), Some(vec![LedgerEventType::TransferReturn]));
+        assert_eq!(event_types("settle_debt"), Some(vec![LedgerEventType::SettleDebt]));
+        for word in ["expires", "Produce", ""] {
             assert_eq!(event_types(word), None, "{word}");
+        }
+        // Each accepted word reads back as the rows it finds say it.
+        for t in LedgerEventType::ALL {
+            assert_eq!(event_types(history_word(*t)), Some(vec![*t]));
         }
     }
 }
