@@ -92,7 +92,7 @@ async fn card_refusals_are_errors_and_every_card_outcome_can_be_looked_up() {
 
     let (_, mine) =
         env.call(Method::GET, "/api/crm/card/10080/member/card_list?member_no=m&code_status=1", Some(&key), None).await;
-    let codes: Vec<String> = mine["data"]["results"]
+    let codes: Vec<String> = mine["data"]["result"]
         .as_array()
         .unwrap()
         .iter()
