@@ -15,8 +15,6 @@ use workers::{
     Deps, WorkerOptions,
 };
 
-use super::cards::{generated, seed_card};
-
 /// A card of `stock` codes valid for ever, generated; returns (api key, card_id).
 async fn stocked_card(env: &TestEnv, stock: i64) -> (String, String) {
     let key = env.tenant("10080").await;
@@ -26,18 +24,9 @@ async fn stocked_card(env: &TestEnv, stock: i64) -> (String, String) {
 
 /// Another card of the tenant: `stock` codes, `get_limit` per member.
 async fn stocked_card_of(env: &TestEnv, key: &str, stock: i64, get_limit: i64) -> String {
-    let mut card = seed_card();
-    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(stock)), ("get_limit", json!(get_limit))] {
-        card[k] = v;
-    }
-    let (status, body) = env.post("/api/crm/card/10080/create", key, card).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
     let generator = env.worker(1, false, Arc::default());
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(env, key, &card_id).await["generated"] == json!(stock)).then_some(())
-    })
-    .await;
+    let overrides = [("date_type", json!(3)), ("total_quantity", json!(stock)), ("get_limit", json!(get_limit))];
+    let card_id = env.card_in_stock(key, "10080", &overrides).await;
     generator.stop(Duration::from_secs(5)).await;
     card_id
 }

@@ -3,29 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
-use loyalty_tests::{redis_database, wait_for, TestEnv};
+use loyalty_tests::{redis_database, seed_card, wait_for, TestEnv};
 use serde_json::{json, Value};
-
-/// Seed 003's example body of `create`.
-pub(crate) fn seed_card() -> Value {
-    json!({
-        "card_type": 1, "title": "满100减10", "subtitle": "618满100减10", "source": 2, "scene": "web",
-        "notice": "适用说明", "rule": "使用须知", "date_type": 1, "begin_time": 1655481600, "end_time": 1655740799,
-        "start_day_count": null, "expire_day_count": null, "weekdays": "0,1,6", "monthdays": "1,11,18,28",
-        "day_begin_time": 0, "day_end_time": 86399, "total_quantity": 10000, "get_limit": 0, "use_limit": 0,
-        "can_give_friend": true, "generate_type": 1, "generate_file": null, "cash_amount": 10, "cash_condition": 100,
-        "discount": 0.9, "icon": "aa/bb/cc.jpg", "store_codes": "store_01, store_02", "cost_center": "NO12312513",
-        "cost_type": 1, "cost_value": 2,
-        "extra_info": {"bg_color": "#1111111", "jump_now_path": "/page/card/", "custom_menu_name": "卡券", "menu_jump_path": "/page/custom/"}
-    })
-}
-
-pub(crate) async fn generated(env: &TestEnv, key: &str, card_id: &str) -> Value {
-    let (status, body) =
-        env.call(Method::GET, &format!("/api/crm/card/10080/detail?card_id={card_id}"), Some(key), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["generate_info"].clone()
-}
 
 #[tokio::test]
 async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
@@ -42,7 +21,7 @@ async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
     assert_eq!(body["data"]["begin_time"], json!(1655481600));
 
     let info = wait_for("10,000 codes", Duration::from_secs(30), || async {
-        let info = generated(&env, &key, &card_id).await;
+        let info = env.generate_info(&key, "10080", &card_id).await;
         (info["generated"] == json!(10000)).then_some(info)
     })
     .await;
@@ -55,7 +34,7 @@ async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
     let (_, again) = env.post("/api/crm/card/10080/add/stock", &key, stock).await;
     assert_eq!(first["data"]["auto_id"], again["data"]["auto_id"], "the same task: {again}");
     wait_for("35,000 codes", Duration::from_secs(60), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(35000)).then_some(())
+        (env.generate_info(&key, "10080", &card_id).await["generated"] == json!(35000)).then_some(())
     })
     .await;
     assert_eq!(env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}'")).await, 35000);
@@ -168,20 +147,16 @@ async fn card_fields_are_validated() {
 async fn a_flash_sale_issues_exactly_the_stock_once_per_code_within_limits() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
-    let mut card = seed_card();
-    card["total_quantity"] = json!(50);
-    card["get_limit"] = json!(1);
-    card["date_type"] = json!(2);
-    card["start_day_count"] = json!(0);
-    card["expire_day_count"] = json!(7);
     let a = env.worker(1, false, Arc::default());
     let b = env.worker(1, false, Arc::default());
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(50)).then_some(())
-    })
-    .await;
+    let overrides = [
+        ("total_quantity", json!(50)),
+        ("get_limit", json!(1)),
+        ("date_type", json!(2)),
+        ("start_day_count", json!(0)),
+        ("expire_day_count", json!(7)),
+    ];
+    let card_id = env.card_in_stock(&key, "10080", &overrides).await;
 
     // 100 members claim twice each, 200 claims at once, on two workers.
     let mut claims = tokio::task::JoinSet::new();
@@ -271,22 +246,19 @@ async fn a_code_is_redeemed_once_even_from_two_tills_and_a_reversal_frees_it() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
     let worker = env.worker(2, false, Arc::default());
-    let mut card = seed_card();
-    for (k, v) in [
-        ("date_type", json!(3)),
-        ("total_quantity", json!(10)),
-        ("use_limit", json!(1)),
-        ("weekdays", Value::Null),
-        ("monthdays", Value::Null),
-    ] {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(10)).then_some(())
-    })
-    .await;
+    let card_id = env
+        .card_in_stock(
+            &key,
+            "10080",
+            &[
+                ("date_type", json!(3)),
+                ("total_quantity", json!(10)),
+                ("use_limit", json!(1)),
+                ("weekdays", Value::Null),
+                ("monthdays", Value::Null),
+            ],
+        )
+        .await;
     let (_, got) = env
         .post(
             "/api/crm/card/10080/member/receive?wait_ms=5000",
@@ -353,18 +325,18 @@ async fn a_presented_code_changes_hands_or_comes_back_after_the_time_out() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
     let worker = env.worker(1, false, Arc::default());
-    let mut card = seed_card();
-    for (k, v) in
-        [("date_type", json!(3)), ("total_quantity", json!(10)), ("weekdays", Value::Null), ("monthdays", Value::Null)]
-    {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(10)).then_some(())
-    })
-    .await;
+    let card_id = env
+        .card_in_stock(
+            &key,
+            "10080",
+            &[
+                ("date_type", json!(3)),
+                ("total_quantity", json!(10)),
+                ("weekdays", Value::Null),
+                ("monthdays", Value::Null),
+            ],
+        )
+        .await;
     env.post(
         "/api/crm/card/10080/member/receive?wait_ms=5000",
         &key,
@@ -467,22 +439,19 @@ async fn a_reversed_claim_obsoletes_its_codes_and_restores_stock_and_codes_expir
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
     let worker = env.worker(1, false, Arc::default());
-    let mut card = seed_card();
-    for (k, v) in [
-        ("date_type", json!(2)),
-        ("start_day_count", json!(0)),
-        ("expire_day_count", json!(7)),
-        ("total_quantity", json!(2)),
-        ("get_limit", json!(2)),
-    ] {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(2)).then_some(())
-    })
-    .await;
+    let card_id = env
+        .card_in_stock(
+            &key,
+            "10080",
+            &[
+                ("date_type", json!(2)),
+                ("start_day_count", json!(0)),
+                ("expire_day_count", json!(7)),
+                ("total_quantity", json!(2)),
+                ("get_limit", json!(2)),
+            ],
+        )
+        .await;
     let claim = |id: &str, member: &str| {
         let (env, key) = (env.clone(), key.clone());
         let body = json!({"received_id": id, "member_no": member, "out_str": "app", "card_info": {card_id.clone(): 2}});
@@ -527,18 +496,10 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
     // not those of the tests running beside it.
     let env = Arc::new(TestEnv::new_with(|s| s.redis_url = redis_database(&s.redis_url, 1)).await);
     let key = env.tenant("10080").await;
-    let mut card = seed_card();
-    for (k, v) in [("date_type", json!(3)), ("total_quantity", json!(600)), ("get_limit", json!(1))] {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
     let a = env.worker(1, false, Arc::default());
     let b = env.worker(1, false, Arc::default());
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(600)).then_some(())
-    })
-    .await;
+    let overrides = [("date_type", json!(3)), ("total_quantity", json!(600)), ("get_limit", json!(1))];
+    let card_id = env.card_in_stock(&key, "10080", &overrides).await;
     // Its own connection for the flush: the shared pool is busy with the workers' rule reads.
     let flusher = platform::cache::redis_pool(&env.settings.redis_url).unwrap();
     let mut claims = tokio::task::JoinSet::new();
@@ -621,19 +582,10 @@ async fn across_a_crash(
 async fn claim_present_receive_and_redeem_committed_before_a_crash_are_applied_once_on_redelivery() {
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
-    let mut card = seed_card();
-    for (k, v) in
-        [("date_type", json!(3)), ("total_quantity", json!(5)), ("weekdays", Value::Null), ("monthdays", Value::Null)]
-    {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
     let generator = env.worker(1, false, Arc::default());
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(5)).then_some(())
-    })
-    .await;
+    let overrides =
+        [("date_type", json!(3)), ("total_quantity", json!(5)), ("weekdays", Value::Null), ("monthdays", Value::Null)];
+    let card_id = env.card_in_stock(&key, "10080", &overrides).await;
     generator.stop(Duration::from_secs(5)).await;
     let code_of = |status: i16| {
         let db = env.db.clone();

@@ -6,13 +6,10 @@ use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
-use loyalty_tests::{wait_for, TestEnv};
+use loyalty_tests::{seed_card, TestEnv};
 use serde_json::{json, Value};
 
-use crate::{
-    cards::{generated, seed_card},
-    ledger::{t0, Ledger},
-};
+use crate::ledger::{t0, Ledger};
 
 /// Asserts that `object` carries every field the seed shows, and returns it.
 fn has_seed_fields<'a>(what: &str, object: &'a Value, fields: &[&str]) -> &'a Value {
@@ -96,23 +93,20 @@ async fn member_card_queries_answer_seed_003s_shapes() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
     let worker = env.worker(1, false, Arc::default());
-    let mut card = seed_card();
-    for (k, v) in [
-        ("date_type", json!(2)),
-        ("start_day_count", json!(0)),
-        ("expire_day_count", json!(7)),
-        ("total_quantity", json!(10)),
-        ("weekdays", Value::Null),
-        ("monthdays", Value::Null),
-    ] {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(10)).then_some(())
-    })
-    .await;
+    let card_id = env
+        .card_in_stock(
+            &key,
+            "10080",
+            &[
+                ("date_type", json!(2)),
+                ("start_day_count", json!(0)),
+                ("expire_day_count", json!(7)),
+                ("total_quantity", json!(10)),
+                ("weekdays", Value::Null),
+                ("monthdays", Value::Null),
+            ],
+        )
+        .await;
     let (_, got) = env
         .post(
             "/api/crm/card/10080/member/receive?wait_ms=5000",

@@ -6,10 +6,9 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
-use loyalty_tests::{wait_for, TestEnv};
+use loyalty_tests::TestEnv;
 use serde_json::{json, Value};
 
-use crate::cards::{generated, seed_card};
 use crate::ledger::Ledger;
 
 /// (HTTP status, code, msg, data.status) of an answer.
@@ -48,18 +47,18 @@ async fn card_refusals_are_errors_and_every_card_outcome_can_be_looked_up() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
     let worker = env.worker(2, false, Arc::default());
-    let mut card = seed_card();
-    for (k, v) in
-        [("date_type", json!(3)), ("total_quantity", json!(3)), ("weekdays", Value::Null), ("monthdays", Value::Null)]
-    {
-        card[k] = v;
-    }
-    let (_, body) = env.post("/api/crm/card/10080/create", &key, card).await;
-    let card_id = body["data"]["card_id"].as_str().unwrap().to_string();
-    wait_for("the stock", Duration::from_secs(20), || async {
-        (generated(&env, &key, &card_id).await["generated"] == json!(3)).then_some(())
-    })
-    .await;
+    let card_id = env
+        .card_in_stock(
+            &key,
+            "10080",
+            &[
+                ("date_type", json!(3)),
+                ("total_quantity", json!(3)),
+                ("weekdays", Value::Null),
+                ("monthdays", Value::Null),
+            ],
+        )
+        .await;
     let post = |path: &str, body: Value| {
         let (env, key) = (env.clone(), key.clone());
         let path = format!("/api/crm/card/10080/member/{path}?wait_ms=5000");
