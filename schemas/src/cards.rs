@@ -252,10 +252,23 @@ impl AddStock {
 }
 
 /// The payload of a `cards.generate` message: run this generation task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GeneratePayload {
     pub card_id: String,
     pub generate_id: String,
+}
+
+impl GeneratePayload {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("card_id", &self.card_id)?;
+        check_key("generate_id", &self.generate_id)
+    }
+
+    /// The message's idempotency key: one generation task of one card.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.card_id, self.generate_id)
+    }
 }
 
 /// `POST .../member/receive`: a member claims cards, all or nothing across `card_info`.
@@ -272,7 +285,8 @@ pub struct ReceiveRequest {
 }
 
 /// The payload of a `cards.receive` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReceivePayload {
     pub member_no: String,
     pub out_str: String,
@@ -361,7 +375,8 @@ pub struct RedeemRequest {
 }
 
 /// The payload of a `cards.redeem` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RedeemPayload {
     pub member_no: String,
     pub card_id: String,
@@ -402,6 +417,17 @@ pub struct RedeemReverse {
     pub redeem_id: String,
 }
 
+impl RedeemReverse {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("redeem_id", &self.redeem_id)
+    }
+
+    /// The message's idempotency key: the redemption it reverses.
+    pub fn key(&self) -> String {
+        self.redeem_id.clone()
+    }
+}
+
 /// `POST .../member/present`: a member gives a code to whoever receives the present.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -414,7 +440,8 @@ pub struct PresentRequest {
 }
 
 /// The payload of a `cards.present` message (its key is the `present_id` the ingress made).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PresentPayload {
     pub member_no: String,
     pub card_id: String,
@@ -469,6 +496,17 @@ impl PresentReceive {
 #[serde(deny_unknown_fields)]
 pub struct ReceiveReverse {
     pub received_id: String,
+}
+
+impl ReceiveReverse {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_key("received_id", &self.received_id)
+    }
+
+    /// The message's idempotency key: the claim it undoes.
+    pub fn key(&self) -> String {
+        self.received_id.clone()
+    }
 }
 
 #[cfg(test)]

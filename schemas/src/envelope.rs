@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub const SCHEMA_VERSION: u16 = 1;
 
 /// What a message asks the workers to do. The string form is the `kind` field on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum MessageKind {
     /// A produce (earn) event of seed 000: order paid, login, sign-in, …
     #[serde(rename = "points.earn")]
@@ -57,6 +57,24 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind, in the order the broker contract (`/asyncapi.json`) lists them.
+    pub const ALL: &'static [MessageKind] = &[
+        MessageKind::PointsEarn,
+        MessageKind::PointsConsume,
+        MessageKind::PointsReverse,
+        MessageKind::PointsTransfer,
+        MessageKind::PointsAccept,
+        MessageKind::PointsFreeze,
+        MessageKind::PointsUnfreeze,
+        MessageKind::CardsGenerate,
+        MessageKind::CardsReceive,
+        MessageKind::CardsRedeem,
+        MessageKind::CardsRedeemReverse,
+        MessageKind::CardsPresent,
+        MessageKind::CardsPresentReceive,
+        MessageKind::CardsReceiveReverse,
+    ];
+
     /// Which business key the message's `idempotency_key` is (the inbox keeps them apart).
     pub fn key_kind(self) -> &'static str {
         match self {
@@ -102,14 +120,27 @@ impl MessageKind {
 /// `idempotency_key` is the business key the worker deduplicates on (`event_no` for points);
 /// `message_id` identifies this publication (a client retry publishes a new one), so the
 /// ingress can tell "applied by my message" from "a duplicate of an earlier one".
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Its JSON Schema (`/asyncapi.json`) leaves `payload` open: each message of the contract
+/// narrows it to its kind's payload type.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(bound = "")]
 pub struct Envelope<P> {
+    /// This publication's id (a UUID); also the AMQP `message_id` property.
     pub message_id: Uuid,
     pub kind: MessageKind,
+    /// Must be the version the workers read (today 1); another is parked as poison.
+    #[schema(minimum = 1, maximum = 1)]
     pub schema_version: u16,
+    /// The tenant; a crm_id without a tenant is parked as poison.
     pub crm_id: String,
+    /// The business time (RFC 3339).
     pub occurred_at: DateTime<Utc>,
+    /// The business key the workers deduplicate on (`event_no` for most points kinds; see each
+    /// message): the same key applies at most once.
+    #[schema(min_length = 1, max_length = 129)]
     pub idempotency_key: String,
+    #[schema(value_type = Object)]
     pub payload: P,
 }
 

@@ -42,6 +42,15 @@ impl Cents {
     }
 }
 
+/// An amount as [`Cents::parse`] bounds it (0 to 10 billion yuan): what a broker payload, whose
+/// amount is already cents, is checked against.
+pub(crate) fn check_amount(field: &str, amount: Cents) -> Result<(), crate::FieldError> {
+    if amount.0 < 0 || amount.0 > MAX_AMOUNT_CENTS {
+        return Err(crate::FieldError::new(field, format!("must be 0 to {MAX_AMOUNT_CENTS} cents")));
+    }
+    Ok(())
+}
+
 /// Reads an optional amount from a JSON value: `null` is none, a number or a string is parsed
 /// (see [`Cents::parse`]). `expected` names, in the error for any other JSON value, what it
 /// should have been: points and cards word it differently, and each keeps its API's message.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::MAX_POINTS;
 use crate::{
     checks::{check_key, check_len, check_note, check_range, check_scene},
-    money::{amount_from_json, de_amount, Cents},
+    money::{amount_from_json, check_amount, de_amount, Cents},
     FieldError,
 };
 
@@ -46,11 +46,14 @@ pub struct EarnEventRequest {
 }
 
 /// The payload of a `points.earn` message (the event number travels as the envelope's key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EarnPayload {
     pub member_no: String,
     pub action_scene: String,
+    /// In cents (the request's `amount` in yuan × 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub amount: Option<Cents>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_items: Option<Value>,
@@ -90,6 +93,9 @@ impl EarnPayload {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_key("member_no", &self.member_no)?;
         check_scene("action_scene", &self.action_scene)?;
+        if let Some(amount) = self.amount {
+            check_amount("amount", amount)?;
+        }
         if let Some(items) = &self.order_items {
             if !(items.is_array() || items.is_object() || items.is_null()) {
                 return Err(FieldError::new("order_items", "must be an array or an object"));
@@ -149,13 +155,16 @@ pub struct ConsumeRequest {
 }
 
 /// The payload of a `points.consume` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConsumePayload {
     pub member_no: String,
     pub action_scene: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<i64>,
+    /// In cents (the request's `amount` in yuan × 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub amount: Option<Cents>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_level: Option<i64>,
@@ -201,6 +210,9 @@ impl ConsumePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_key("member_no", &self.member_no)?;
         check_scene("action_scene", &self.action_scene)?;
+        if let Some(amount) = self.amount {
+            check_amount("amount", amount)?;
+        }
         match (self.points, self.amount) {
             (None, None) => return Err(FieldError::new("points", "send points, or an amount to pay with points")),
             (Some(p), _) => check_range("points", p, 1, MAX_POINTS)?,
@@ -275,7 +287,8 @@ pub struct ReverseRequest {
 }
 
 /// The payload of a `points.reverse` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReversePayload {
     pub origin_event_no: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,9 +309,7 @@ impl ReverseRequest {
             event_desc: self.event_desc,
         };
         payload.validate()?;
-        if self.event_no == payload.origin_event_no {
-            return Err(FieldError::new("origin_event_no", "must name another event than event_no"));
-        }
+        payload.check_event_no(&self.event_no)?;
         Ok((self.event_no, self.occurred_at, payload))
     }
 }
@@ -310,6 +321,15 @@ impl ReversePayload {
             check_range("points", p, 1, MAX_POINTS)?;
         }
         check_note(self.operator.as_deref(), self.event_desc.as_deref())?;
+        Ok(())
+    }
+
+    /// A reversal's own key (`event_no`, or a message's `idempotency_key`) must name another
+    /// event than the one it reverses.
+    pub fn check_event_no(&self, event_no: &str) -> Result<(), FieldError> {
+        if event_no == self.origin_event_no {
+            return Err(FieldError::new("origin_event_no", "must name another event than event_no"));
+        }
         Ok(())
     }
 }
@@ -333,7 +353,8 @@ pub struct TransferRequest {
 
 /// Points a member moves out of their available lots, with the operator's note: the payload
 /// of a `points.transfer` (into escrow) and of a `points.freeze` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MovePayload {
     pub member_no: String,
     pub points: i64,
@@ -384,7 +405,8 @@ pub struct AcceptRequest {
 /// [`AcceptPayload::key`]: one member's acceptance of one transfer, so a refused attempt (the
 /// giver, a late one) never blocks the real receiver; the transfer's status makes it accepted
 /// at most once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptPayload {
     pub transfer_no: String,
     pub member_no: String,
@@ -455,7 +477,8 @@ pub struct UnfreezeRequest {
 }
 
 /// The payload of a `points.unfreeze` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UnfreezePayload {
     pub origin_event_no: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

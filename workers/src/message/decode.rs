@@ -4,7 +4,7 @@ use schemas::{
     cards::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
-    checks::check_key,
+    checks::{check_derived_key, check_key},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -31,49 +31,71 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
         ));
     }
     let kind = head.kind;
+    // Each kind runs its payload's `validate`, the one the HTTP request runs, and where the
+    // ingress derives the key from the payload, checks the message carries that key.
     match kind {
-        MessageKind::PointsEarn => decoded(body, kind, EarnPayload::validate, Message::PointsEarn),
-        MessageKind::PointsConsume => decoded(body, kind, ConsumePayload::validate, Message::PointsConsume),
-        MessageKind::PointsReverse => decoded(body, kind, ReversePayload::validate, Message::PointsReverse),
-        MessageKind::PointsTransfer => decoded(body, kind, TransferPayload::validate, Message::PointsTransfer),
-        MessageKind::PointsAccept => decoded(body, kind, AcceptPayload::validate, Message::PointsAccept),
-        MessageKind::PointsFreeze => decoded(body, kind, FreezePayload::validate, Message::PointsFreeze),
-        MessageKind::PointsUnfreeze => decoded(body, kind, UnfreezePayload::validate, Message::PointsUnfreeze),
-        MessageKind::CardsGenerate => decoded(
+        MessageKind::PointsEarn => decoded(body, kind, |_, p: &EarnPayload| p.validate(), Message::PointsEarn),
+        MessageKind::PointsConsume => decoded(body, kind, |_, p: &ConsumePayload| p.validate(), Message::PointsConsume),
+        MessageKind::PointsReverse => decoded(
             body,
             kind,
-            |p: &GeneratePayload| {
-                check_key("card_id", &p.card_id)?;
-                check_key("generate_id", &p.generate_id)
+            |key, p: &ReversePayload| {
+                p.validate()?;
+                p.check_event_no(key)
             },
-            Message::CardsGenerate,
+            Message::PointsReverse,
         ),
-        MessageKind::CardsReceive => decoded(body, kind, ReceivePayload::validate, Message::CardsReceive),
-        MessageKind::CardsRedeem => decoded(body, kind, RedeemPayload::validate, Message::CardsRedeem),
-        MessageKind::CardsRedeemReverse => {
-            decoded(body, kind, |p: &RedeemReverse| check_key("redeem_id", &p.redeem_id), Message::CardsRedeemReverse)
+        MessageKind::PointsTransfer => {
+            decoded(body, kind, |_, p: &TransferPayload| p.validate(), Message::PointsTransfer)
         }
-        MessageKind::CardsPresent => decoded(body, kind, PresentPayload::validate, Message::CardsPresent),
-        MessageKind::CardsPresentReceive => decoded(body, kind, PresentReceive::validate, Message::CardsPresentReceive),
-        MessageKind::CardsReceiveReverse => decoded(
-            body,
-            kind,
-            |p: &ReceiveReverse| check_key("received_id", &p.received_id),
-            Message::CardsReceiveReverse,
-        ),
+        MessageKind::PointsAccept => {
+            decoded(body, kind, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
+        }
+        MessageKind::PointsFreeze => decoded(body, kind, |_, p: &FreezePayload| p.validate(), Message::PointsFreeze),
+        MessageKind::PointsUnfreeze => {
+            decoded(body, kind, |_, p: &UnfreezePayload| p.validate(), Message::PointsUnfreeze)
+        }
+        MessageKind::CardsGenerate => {
+            decoded(body, kind, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
+        }
+        MessageKind::CardsReceive => decoded(body, kind, |_, p: &ReceivePayload| p.validate(), Message::CardsReceive),
+        MessageKind::CardsRedeem => decoded(body, kind, |_, p: &RedeemPayload| p.validate(), Message::CardsRedeem),
+        MessageKind::CardsRedeemReverse => {
+            decoded(body, kind, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
+        }
+        MessageKind::CardsPresent => decoded(body, kind, |_, p: &PresentPayload| p.validate(), Message::CardsPresent),
+        MessageKind::CardsPresentReceive => {
+            decoded(body, kind, keyed(PresentReceive::validate, PresentReceive::key), Message::CardsPresentReceive)
+        }
+        MessageKind::CardsReceiveReverse => {
+            decoded(body, kind, keyed(ReceiveReverse::validate, ReceiveReverse::key), Message::CardsReceiveReverse)
+        }
     }
 }
 
-/// Decodes the envelope of `kind`, checks its key and its payload (`check`), and wraps it.
+/// The check of a payload whose key the ingress derives from it (`key`): valid, and the
+/// message's `idempotency_key` is that key.
+fn keyed<P>(
+    validate: fn(&P) -> Result<(), FieldError>,
+    key: fn(&P) -> String,
+) -> impl Fn(&str, &P) -> Result<(), FieldError> {
+    move |given, p| {
+        validate(p)?;
+        check_derived_key(given, &key(p))
+    }
+}
+
+/// Decodes the envelope of `kind`, checks its key and its payload (`check`, given the key), and
+/// wraps it.
 fn decoded<P: DeserializeOwned>(
     body: &[u8],
     kind: MessageKind,
-    check: impl Fn(&P) -> Result<(), FieldError>,
+    check: impl Fn(&str, &P) -> Result<(), FieldError>,
     wrap: fn(Envelope<P>) -> Message,
 ) -> Result<Message, String> {
     let e: Envelope<P> = serde_json::from_slice(body).map_err(|e| format!("invalid {} message: {e}", kind.as_str()))?;
     check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
-    check(&e.payload).map_err(invalid)?;
+    check(&e.idempotency_key, &e.payload).map_err(invalid)?;
     Ok(wrap(e))
 }
 

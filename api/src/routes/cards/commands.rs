@@ -7,7 +7,6 @@ use schemas::{
         PresentPayload, PresentReceive, PresentRequest, ReceivePayload, ReceiveRequest, ReceiveReverse, RedeemPayload,
         RedeemRequest, RedeemReverse,
     },
-    checks::check_key,
     MessageKind,
 };
 
@@ -26,8 +25,8 @@ impl Command for ReceiveReverse {
     const KIND: MessageKind = MessageKind::CardsReceiveReverse;
     type Payload = Self;
     fn into_message(self) -> Result<(String, Option<String>, Self), ApiError> {
-        check_key("received_id", &self.received_id)?;
-        Ok((self.received_id.clone(), None, self))
+        self.validate()?;
+        Ok((self.key(), None, self))
     }
 }
 
@@ -44,8 +43,8 @@ impl Command for RedeemReverse {
     const KIND: MessageKind = MessageKind::CardsRedeemReverse;
     type Payload = Self;
     fn into_message(self) -> Result<(String, Option<String>, Self), ApiError> {
-        check_key("redeem_id", &self.redeem_id)?;
-        Ok((self.redeem_id.clone(), None, self))
+        self.validate()?;
+        Ok((self.key(), None, self))
     }
 }
 

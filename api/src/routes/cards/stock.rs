@@ -24,7 +24,7 @@ use crate::{
 /// sweeper resumes unfinished tasks idle for a minute.
 pub(super) async fn publish_generate(state: &AppState, crm_id: &str, card_id: &str, generate_id: &str) {
     let payload = GeneratePayload { card_id: card_id.to_string(), generate_id: generate_id.to_string() };
-    let key = format!("{card_id}/{generate_id}");
+    let key = payload.key();
     let sealed =
         seal(MessageKind::CardsGenerate, crm_id.to_string(), key, Utc::now(), payload).expect("an envelope serializes");
     if let Err(e) = sealed.publish(state, "cards.generate").await {
