@@ -1,6 +1,7 @@
 //! The HTTP ingress and query API. `app(state)` is the whole router, so tests drive it with
 //! `oneshot` exactly as the binary serves it.
 
+pub mod asyncapi;
 pub mod auth;
 pub mod error;
 pub mod ingress;
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin_routes)
         .merge(routes::ops::router())
         .merge(openapi::routes())
+        .merge(asyncapi::routes())
         .layer(middleware::from_fn(routes::ops::track_metrics))
         .layer(
             TraceLayer::new_for_http()

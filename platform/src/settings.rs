@@ -24,7 +24,7 @@ pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 pub const LOG_FILTER_HELP: &str = "Also read: RUST_LOG, the log filter, e.g. info,sqlx=warn,api=debug [default: info]";
 
 /// Defaults, once: clap prints them in `--help` and the parsers fall back to them on "".
-mod default {
+pub mod default {
     pub const DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/loyalty";
     pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
     pub const REDIS_URL: &str = "redis://127.0.0.1:6379";

@@ -76,7 +76,51 @@ pub enum AnalyticsEvent {
     CardsPresentReturn(CardPresentReturned),
 }
 
+/// The routing keys the outbox relay publishes analytics messages with (one per writing
+/// transaction's kind of change; `points.sweep` is the sweeper's expiries and returns). The
+/// outbox writer refuses others in debug builds, so this list, which the broker contract
+/// (`/asyncapi.json`) publishes, cannot miss one the tests reach.
+pub const ROUTING_KEYS: &[&str] = &[
+    "points.produce",
+    "points.consume",
+    "points.reverse",
+    "points.transfer",
+    "points.accept",
+    "points.freeze",
+    "points.sweep",
+    "cards.receive",
+    "cards.receive_reverse",
+    "cards.expire",
+    "cards.redeem",
+    "cards.redeem_reverse",
+    "cards.present",
+    "cards.present_receive",
+    "cards.present_return",
+];
+
 impl AnalyticsEvent {
+    /// Every `kind`, as serde writes it (a unit test holds it to the enum).
+    pub const KINDS: &'static [&'static str] = &[
+        "points.produce",
+        "points.consume",
+        "points.reverse_produce",
+        "points.reverse_consume",
+        "points.freeze",
+        "points.unfreeze",
+        "points.transfer",
+        "points.accept",
+        "points.transfer_return",
+        "points.expire",
+        "cards.receive",
+        "cards.receive_reverse",
+        "cards.expire",
+        "cards.redeem",
+        "cards.redeem_reverse",
+        "cards.present",
+        "cards.present_receive",
+        "cards.present_return",
+    ];
+
     /// The id consumers deduplicate on.
     pub fn event_id(&self) -> Uuid {
         match self {

@@ -11,6 +11,10 @@ use sqlx::{types::Json, PgConnection};
 /// writes the fields in. That is why the typed events give the same bytes on the wire as the
 /// `json!` objects did.
 pub async fn write(tx: &mut PgConnection, routing_key: &str, events: &[AnalyticsEvent]) -> sqlx::Result<()> {
+    debug_assert!(
+        schemas::analytics::ROUTING_KEYS.contains(&routing_key),
+        "{routing_key} is not in schemas::analytics::ROUTING_KEYS (the broker contract lists them)"
+    );
     sqlx::query!(
         "insert into outbox (routing_key, events, event_count) values ($1, $2, $3)",
         routing_key,

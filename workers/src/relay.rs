@@ -46,9 +46,6 @@ pub async fn run(deps: &Deps, shutdown: CancellationToken) {
     }
 }
 
-/// Header with the number of events in an analytics message.
-pub const EVENT_COUNT: &str = "x-event-count";
-
 /// Relays up to `RELAY_BATCH` outbox rows (one message each); returns how many events were sent.
 pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let mut tx = deps.db.begin().await?;
@@ -69,7 +66,7 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
         .into_iter()
         .map(|r| {
             let props = headers::persistent_json(&format!("outbox-{}", r.id), &r.routing_key)
-                .with_headers(FieldTableBuilder::default().int(EVENT_COUNT, r.event_count.into()).build());
+                .with_headers(FieldTableBuilder::default().int(headers::EVENT_COUNT, r.event_count.into()).build());
             (r.routing_key, r.events.0.get().as_bytes().to_vec(), props)
         })
         .collect();

@@ -13,6 +13,8 @@ pub const PARK_REASON: &str = "x-park-reason";
 pub const PARK_CLASS: &str = "x-park-class";
 pub const PARKED_AT: &str = "x-parked-at";
 pub const REPLAYED: &str = "x-replayed";
+/// The number of events in an analytics message (its body is a JSON array of them).
+pub const EVENT_COUNT: &str = "x-event-count";
 
 /// Persistent JSON with our message id: what every publish of this system uses (lapin's
 /// default properties are not persistent).

@@ -288,3 +288,17 @@ fn every_event_answers_its_id_and_unknown_kinds_are_refused() {
     let unknown = json!({"event_id": id(13), "kind": "cards.unknown", "crm_id": "crm1"});
     assert!(serde_json::from_value::<AnalyticsEvent>(unknown).is_err());
 }
+
+/// `KINDS` names every variant, no more: each is a `kind` of the derived schema, whose `oneOf`
+/// has one entry per variant.
+#[test]
+fn kinds_lists_every_variant() {
+    use utoipa::PartialSchema;
+    let schema = serde_json::to_value(AnalyticsEvent::schema()).unwrap();
+    let variants = schema["oneOf"].as_array().expect("oneOf");
+    assert_eq!(variants.len(), AnalyticsEvent::KINDS.len(), "{schema}");
+    let text = schema.to_string();
+    for kind in AnalyticsEvent::KINDS {
+        assert!(text.contains(&format!("\"{kind}\"")), "{kind} is not a kind of {schema}");
+    }
+}
