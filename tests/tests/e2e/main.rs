@@ -2,6 +2,7 @@
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
 mod auth;
+mod broker_contract;
 mod card_claims;
 mod cards;
 mod earn_rules;
