@@ -23,50 +23,70 @@ async fn the_asyncapi_document_is_served_without_a_key() {
 }
 
 /// One invalid command per kind (and the checks a payload type alone would miss: a negative
-/// amount in cents, an unknown field, a key the ingress would have derived otherwise), with the
-/// text its parking reason must contain.
-fn invalid_commands() -> Vec<(MessageKind, &'static str, Value, &'static str)> {
+/// amount in cents, an unknown field, a key longer than the request's id field, a key the
+/// ingress would have derived otherwise), with the text its parking reason must contain.
+fn invalid_commands() -> Vec<(MessageKind, String, Value, &'static str)> {
     use MessageKind::*;
     let long = "x".repeat(300);
     vec![
-        (PointsEarn, "e1", json!({"member_no": "", "action_scene": "user_login"}), "invalid member_no"),
-        (PointsEarn, "e2", json!({"member_no": "m1", "action_scene": "order_pay", "amount": -5}), "invalid amount"),
-        (PointsEarn, "e3", json!({"member_no": "m1", "action_scene": "user_login", "foo": 1}), "unknown field `foo`"),
+        (PointsEarn, "e1".into(), json!({"member_no": "", "action_scene": "user_login"}), "invalid member_no"),
+        (
+            PointsEarn,
+            "e2".into(),
+            json!({"member_no": "m1", "action_scene": "order_pay", "amount": -5}),
+            "invalid amount",
+        ),
+        (
+            PointsEarn,
+            "e3".into(),
+            json!({"member_no": "m1", "action_scene": "user_login", "foo": 1}),
+            "unknown field `foo`",
+        ),
         (
             PointsConsume,
-            "c1",
+            "c1".into(),
             json!({"member_no": "m1", "action_scene": "user_discount", "points": 0}),
             "invalid points",
         ),
-        (PointsReverse, "r1", json!({"origin_event_no": ""}), "invalid origin_event_no"),
-        (PointsReverse, "r2", json!({"origin_event_no": "r2"}), "invalid origin_event_no: must name another event"),
-        (PointsTransfer, "t1", json!({"member_no": "m1", "points": -1}), "invalid points"),
-        (PointsAccept, "a1", json!({"transfer_no": "", "member_no": "m2"}), "invalid transfer_no"),
+        (PointsReverse, "r1".into(), json!({"origin_event_no": ""}), "invalid origin_event_no"),
+        (
+            PointsReverse,
+            "r2".into(),
+            json!({"origin_event_no": "r2"}),
+            "invalid origin_event_no: must name another event",
+        ),
+        (PointsTransfer, "t1".into(), json!({"member_no": "m1", "points": -1}), "invalid points"),
+        (PointsAccept, "a1".into(), json!({"transfer_no": "", "member_no": "m2"}), "invalid transfer_no"),
         (
             PointsAccept,
-            "t1",
+            "t1".into(),
             json!({"transfer_no": "t1", "member_no": "m2"}),
             "invalid idempotency_key: must be `t1/m2`",
         ),
-        (PointsFreeze, "f1", json!({"member_no": "m1", "points": 0}), "invalid points"),
-        (PointsUnfreeze, "u1", json!({"origin_event_no": "f1", "operator": long}), "invalid operator"),
-        (CardsGenerate, "c1/g1", json!({"card_id": "", "generate_id": "g1"}), "invalid card_id"),
-        (CardsReceive, "rc1", json!({"member_no": "m1", "out_str": "", "card_info": {"c1": 1}}), "invalid out_str"),
+        (PointsFreeze, "f1".into(), json!({"member_no": "m1", "points": 0}), "invalid points"),
+        (PointsUnfreeze, "u1".into(), json!({"origin_event_no": "f1", "operator": long}), "invalid operator"),
+        (CardsGenerate, "c1/g1".into(), json!({"card_id": "", "generate_id": "g1"}), "invalid card_id"),
+        (
+            CardsReceive,
+            "rc1".into(),
+            json!({"member_no": "m1", "out_str": "", "card_info": {"c1": 1}}),
+            "invalid out_str",
+        ),
         (
             CardsRedeem,
-            "rd1",
+            "rd1".into(),
             json!({"member_no": "m1", "card_id": "c1", "card_code": "x", "redeem_channel": "", "redeem_extra": ""}),
             "invalid redeem_channel",
         ),
-        (CardsRedeemReverse, "rd1", json!({"redeem_id": ""}), "invalid redeem_id"),
+        (CardsRedeemReverse, "rd1".into(), json!({"redeem_id": ""}), "invalid redeem_id"),
         (
             CardsPresent,
-            "p1",
+            "p1".into(),
             json!({"member_no": "m1", "card_id": "c1", "card_code": "x", "presant_extra": long}),
             "invalid presant_extra",
         ),
-        (CardsPresentReceive, "p1/m2", json!({"member_no": "m2", "present_id": ""}), "invalid present_id"),
-        (CardsReceiveReverse, "rc1", json!({"received_id": ""}), "invalid received_id"),
+        (CardsPresentReceive, "p1/m2".into(), json!({"member_no": "m2", "present_id": ""}), "invalid present_id"),
+        (CardsReceiveReverse, "rc1".into(), json!({"received_id": ""}), "invalid received_id"),
     ]
 }
 
@@ -79,7 +99,7 @@ async fn an_invalid_command_published_straight_to_the_broker_is_parked_naming_th
     let commands = invalid_commands();
     let mut want = HashMap::new();
     for (kind, key, payload, reason) in &commands {
-        let e = Envelope::new(*kind, "10080".into(), key.to_string(), chrono::Utc::now(), payload.clone());
+        let e = Envelope::new(*kind, "10080".into(), key.clone(), chrono::Utc::now(), payload.clone());
         let id = e.message_id.to_string();
         let confirm = channel
             .basic_publish(

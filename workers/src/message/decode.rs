@@ -31,45 +31,60 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
         ));
     }
     let kind = head.kind;
-    // Each kind runs its payload's `validate`, the one the HTTP request runs, and where the
-    // ingress derives the key from the payload, checks the message carries that key.
+    // Each kind runs its payload's `validate`, the one the HTTP request runs, and checks the key
+    // as the HTTP request's: as its id field (`event_no`, `received_id`, …), or where the ingress
+    // derives it from the payload, that the message carries that key.
     match kind {
-        MessageKind::PointsEarn => decoded(body, kind, |_, p: &EarnPayload| p.validate(), Message::PointsEarn),
-        MessageKind::PointsConsume => decoded(body, kind, |_, p: &ConsumePayload| p.validate(), Message::PointsConsume),
+        MessageKind::PointsEarn => decoded(body, kind, plain(kind, EarnPayload::validate), Message::PointsEarn),
+        MessageKind::PointsConsume => {
+            decoded(body, kind, plain(kind, ConsumePayload::validate), Message::PointsConsume)
+        }
         MessageKind::PointsReverse => decoded(
             body,
             kind,
             |key, p: &ReversePayload| {
-                p.validate()?;
+                plain(kind, ReversePayload::validate)(key, p)?;
                 p.check_event_no(key)
             },
             Message::PointsReverse,
         ),
         MessageKind::PointsTransfer => {
-            decoded(body, kind, |_, p: &TransferPayload| p.validate(), Message::PointsTransfer)
+            decoded(body, kind, plain(kind, TransferPayload::validate), Message::PointsTransfer)
         }
         MessageKind::PointsAccept => {
             decoded(body, kind, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
         }
-        MessageKind::PointsFreeze => decoded(body, kind, |_, p: &FreezePayload| p.validate(), Message::PointsFreeze),
+        MessageKind::PointsFreeze => decoded(body, kind, plain(kind, FreezePayload::validate), Message::PointsFreeze),
         MessageKind::PointsUnfreeze => {
-            decoded(body, kind, |_, p: &UnfreezePayload| p.validate(), Message::PointsUnfreeze)
+            decoded(body, kind, plain(kind, UnfreezePayload::validate), Message::PointsUnfreeze)
         }
         MessageKind::CardsGenerate => {
             decoded(body, kind, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
         }
-        MessageKind::CardsReceive => decoded(body, kind, |_, p: &ReceivePayload| p.validate(), Message::CardsReceive),
-        MessageKind::CardsRedeem => decoded(body, kind, |_, p: &RedeemPayload| p.validate(), Message::CardsRedeem),
+        MessageKind::CardsReceive => decoded(body, kind, plain(kind, ReceivePayload::validate), Message::CardsReceive),
+        MessageKind::CardsRedeem => decoded(body, kind, plain(kind, RedeemPayload::validate), Message::CardsRedeem),
         MessageKind::CardsRedeemReverse => {
             decoded(body, kind, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
         }
-        MessageKind::CardsPresent => decoded(body, kind, |_, p: &PresentPayload| p.validate(), Message::CardsPresent),
+        MessageKind::CardsPresent => decoded(body, kind, plain(kind, PresentPayload::validate), Message::CardsPresent),
         MessageKind::CardsPresentReceive => {
             decoded(body, kind, keyed(PresentReceive::validate, PresentReceive::key), Message::CardsPresentReceive)
         }
         MessageKind::CardsReceiveReverse => {
             decoded(body, kind, keyed(ReceiveReverse::validate, ReceiveReverse::key), Message::CardsReceiveReverse)
         }
+    }
+}
+
+/// The check of a payload whose key is an id of the HTTP request (named by the kind's
+/// `key_kind`): the key as that field, then the payload.
+fn plain<P>(
+    kind: MessageKind,
+    validate: fn(&P) -> Result<(), FieldError>,
+) -> impl Fn(&str, &P) -> Result<(), FieldError> {
+    move |key, p| {
+        check_key(kind.key_kind(), key)?;
+        validate(p)
     }
 }
 
