@@ -108,6 +108,16 @@ pub fn paging(
     Ok((page, size))
 }
 
+/// A message's `idempotency_key` where the ingress derives it from the payload (an acceptance's
+/// `transfer_no/member_no`, a reversal's id, …): a message published straight to the broker must
+/// carry the same key, or its deduplication would differ from an HTTP request's.
+pub fn check_derived_key(key: &str, expected: &str) -> Result<(), FieldError> {
+    if key != expected {
+        return Err(FieldError::new("idempotency_key", format!("must be `{expected}` for this payload")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,14 +134,4 @@ mod tests {
         assert_eq!(paging(None, None, 10, 100), Ok((1, 10)));
         assert_eq!(paging(Some(0), None, 10, 100).unwrap_err().field, "page_id");
     }
-}
-
-/// A message's `idempotency_key` where the ingress derives it from the payload (an acceptance's
-/// `transfer_no/member_no`, a reversal's id, …): a message published straight to the broker must
-/// carry the same key, or its deduplication would differ from an HTTP request's.
-pub fn check_derived_key(key: &str, expected: &str) -> Result<(), FieldError> {
-    if key != expected {
-        return Err(FieldError::new("idempotency_key", format!("must be `{expected}` for this payload")));
-    }
-    Ok(())
 }
