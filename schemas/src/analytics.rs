@@ -77,9 +77,9 @@ pub enum AnalyticsEvent {
 }
 
 /// The routing keys the outbox relay publishes analytics messages with (one per writing
-/// transaction's kind of change; `points.sweep` is the sweeper's expiries and returns). The
-/// outbox writer refuses others in debug builds, so this list, which the broker contract
-/// (`/asyncapi.json`) publishes, cannot miss one the tests reach.
+/// transaction's kind of change; `points.sweep` is the sweeper's expiries and returns). A test
+/// of the workers' outbox holds every key its handlers write to this list, which the broker
+/// contract (`/asyncapi.json`) publishes.
 pub const ROUTING_KEYS: &[&str] = &[
     "points.produce",
     "points.consume",
