@@ -31,6 +31,11 @@ pub fn seed_rule() -> Value {
     })
 }
 
+/// An event rule: 1 point per sign-in (登录), no daily limit.
+pub fn login_rule() -> Value {
+    json!({"rule_name": "登录", "action_scene": "user_login", "points_type": "event", "expire_term": 30, "change_points": 1, "range_days": 0})
+}
+
 /// Seed 003's example body of card `create`.
 pub fn seed_card() -> Value {
     json!({

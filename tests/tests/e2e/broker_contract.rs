@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use axum::http::{Method, StatusCode};
 use lapin::options::BasicPublishOptions;
-use loyalty_tests::{wait_for, TestEnv};
+use loyalty_tests::{login_rule, wait_for, TestEnv};
 use platform::broker::{dlq, headers, Domain};
 use schemas::{Envelope, MessageKind};
 use serde_json::{json, Value};
@@ -184,12 +184,7 @@ async fn the_pika_example_gets_an_event_applied_once_however_often_it_is_publish
     let Some(python) = pika_python().await else { return };
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
-    env.rule(
-        "10080",
-        &key,
-        json!({"rule_name": "登录", "action_scene": "user_login", "points_type": "event", "expire_term": 30, "change_points": 1, "range_days": 0}),
-    )
-    .await;
+    env.rule("10080", &key, login_rule()).await;
     // Declares the topology, as a running system has, before the example publishes.
     let (conn, _channel) = env.channel().await;
     let worker = env.default_worker();

@@ -3,14 +3,14 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use axum::http::StatusCode;
-use loyalty_tests::TestEnv;
+use loyalty_tests::{login_rule, TestEnv};
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn paging_the_history_feed_while_1000_events_apply_returns_each_row_once() {
     let env = Arc::new(TestEnv::new().await);
     let key = env.tenant("10080").await;
-    env.rule("10080", &key, json!({"rule_name": "登录", "action_scene": "user_login", "points_type": "event", "expire_term": 30, "change_points": 1, "range_days": 0})).await;
+    env.rule("10080", &key, login_rule()).await;
     let worker = env.worker(2, false, Arc::default());
     let start = chrono::Utc::now().timestamp() - 1;
     let writer = {

@@ -8,14 +8,10 @@ use std::{
 
 use axum::http::StatusCode;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions};
-use loyalty_tests::{seed_rule, wait_for, TestEnv, ADMIN_TOKEN};
+use loyalty_tests::{login_rule, seed_rule, wait_for, TestEnv, ADMIN_TOKEN};
 use platform::broker::{dlq, headers, Domain};
 use serde_json::{json, Value};
 use workers::Failpoints;
-
-fn login_rule() -> Value {
-    json!({"rule_name": "登录", "action_scene": "user_login", "points_type": "event", "expire_term": 30, "change_points": 1, "range_days": 0})
-}
 
 async fn applied(env: &TestEnv) -> i64 {
     env.scalar("select count(*) from inbox where status = 'applied'").await
