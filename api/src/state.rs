@@ -43,7 +43,7 @@ impl AppState {
     /// Connects the database (creating and migrating it) and Redis from settings.
     pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
         let db = platform::db::connect_and_migrate(&settings).await?;
-        let redis = platform::cache::redis_pool(&settings.redis_url)?;
+        let redis = platform::cache::redis_pool(&settings.redis_url, settings.redis_ca_file.as_deref())?;
         Ok(AppState::new(settings, db, redis))
     }
 }

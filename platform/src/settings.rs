@@ -70,6 +70,10 @@ pub struct CommonArgs {
     #[arg(long = "redis-url", env = "REDIS_URL", default_value = default::REDIS_URL, hide_env_values = true,
           value_parser = or_default::<String>(default::REDIS_URL))]
     pub redis_url: String,
+    /// PEM file of the CA(s) a rediss:// server's certificate must chain to, instead of the
+    /// system's roots (a private CA, a self-signed server). Unset: the system's roots.
+    #[arg(long = "redis-ca-file", env = "REDIS_CA_FILE", hide_env_values = true)]
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// development | production (or prod): production refuses to start without an admin token.
     #[arg(long = "loyalty-env", env = "LOYALTY_ENV", default_value = default::LOYALTY_ENV,
           value_parser = or_default::<String>(default::LOYALTY_ENV))]
@@ -156,6 +160,8 @@ pub struct Settings {
     pub database_url: String,
     pub amqp_url: String,
     pub redis_url: String,
+    /// The roots of a rediss:// server when not the system's (`REDIS_CA_FILE`).
+    pub redis_ca_file: Option<std::path::PathBuf>,
     pub api_addr: String,
     /// Where a worker process serves `/metrics` and `/healthz` (empty: not at all).
     pub worker_metrics_addr: String,
@@ -187,6 +193,7 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &redact(&self.database_url))
             .field("amqp_url", &redact(&self.amqp_url))
             .field("redis_url", &redact(&self.redis_url))
+            .field("redis_ca_file", &self.redis_ca_file)
             .field("api_addr", &self.api_addr)
             .field("worker_metrics_addr", &self.worker_metrics_addr)
             .field("production", &self.production)
@@ -281,6 +288,8 @@ impl Settings {
             database_url: common.database_url,
             amqp_url: common.amqp_url,
             redis_url: common.redis_url,
+            // "" (compose's `${REDIS_CA_FILE:-}`) is unset.
+            redis_ca_file: common.redis_ca_file.filter(|p| !p.as_os_str().is_empty()),
             namespace: common.namespace,
             db_max_connections: common.db_max_connections,
             api_addr,

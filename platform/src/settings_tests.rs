@@ -83,6 +83,7 @@ fn help_lists_every_variable_with_its_default() {
         ("DATABASE_URL", Some(default::DATABASE_URL)),
         ("AMQP_URL", Some(default::AMQP_URL)),
         ("REDIS_URL", Some(default::REDIS_URL)),
+        ("REDIS_CA_FILE", None),
         ("API_ADDR", Some(default::API_ADDR)),
         ("LOYALTY_ADMIN_TOKEN", None),
         ("LOYALTY_ENV", Some("development")),

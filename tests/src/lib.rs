@@ -83,7 +83,7 @@ impl TestEnv {
         settings.db_max_connections = 8;
         configure(&mut settings);
         let db = platform::db::connect_and_migrate(&settings).await.expect("database");
-        let redis = platform::cache::redis_pool(&settings.redis_url).expect("redis");
+        let redis = platform::cache::redis_pool(&settings.redis_url, settings.redis_ca_file.as_deref()).expect("redis");
         let state = api::AppState::new(settings.clone(), db.clone(), redis.clone());
         let topology = state.topology.clone();
         TestEnv { settings, db, redis, state, topology }

@@ -203,7 +203,7 @@ async fn claims_are_served_from_postgresql_while_redis_is_unreachable() {
     let env = Arc::new(TestEnv::new().await);
     let (key, card_id) = stocked_card(&env, 30).await;
     // The worker's Redis is a closed port; the API's is the real one.
-    let unreachable = platform::cache::redis_pool("redis://127.0.0.1:1").unwrap();
+    let unreachable = platform::cache::redis_pool("redis://127.0.0.1:1", None).unwrap();
     let deps = Arc::new(Deps::new(env.settings.clone(), env.db.clone(), unreachable, Arc::default()));
     let worker =
         workers::start(deps, WorkerOptions { consumers: 1, relay: false, sweep: false }, CancellationToken::new());

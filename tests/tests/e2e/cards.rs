@@ -501,7 +501,7 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
     let overrides = [("date_type", json!(3)), ("total_quantity", json!(600)), ("get_limit", json!(1))];
     let card_id = env.card_in_stock(&key, "10080", &overrides).await;
     // Its own connection for the flush: the shared pool is busy with the workers' rule reads.
-    let flusher = platform::cache::redis_pool(&env.settings.redis_url).unwrap();
+    let flusher = platform::cache::redis_pool(&env.settings.redis_url, None).unwrap();
     let mut claims = tokio::task::JoinSet::new();
     for i in 0..1000 {
         if i == 500 {
