@@ -16,5 +16,6 @@ mod outbox;
 mod pipeline;
 mod seed_shapes;
 mod status;
+mod tls;
 mod validation;
 mod wire;
