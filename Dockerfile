@@ -44,7 +44,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
 
-# ca-certificates: for TLS to managed PostgreSQL / RabbitMQ / Redis (amqps://, rediss://, sslmode).
+# ca-certificates: the system roots that TLS to a managed RabbitMQ (amqps://) and Redis
+# (rediss://) checks the server against (rustls, no OpenSSL). PostgreSQL's TLS (sslmode=require,
+# verify-ca, verify-full) checks against Mozilla's roots compiled into the binary (webpki-roots)
+# and the CA of `sslrootcert=`; a private CA for Redis goes in REDIS_CA_FILE.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
