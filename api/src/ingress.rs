@@ -31,6 +31,7 @@ use crate::{
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Wait up to this many milliseconds (at most 10000) for the outcome.
     pub wait_ms: Option<u64>,

@@ -6,6 +6,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{routes, AppState};
 
+mod wire;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin."),
@@ -91,19 +93,26 @@ impl utoipa::Modify for RefusalCodes {
     }
 }
 
+/// The served document: the derived one with the envelope and the shared error answers on every
+/// operation ([`wire`]). JSON, because utoipa's types do not read back every schema `wire` writes.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    wire::apply(&mut doc);
+    doc
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+    Router::new().merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document()))
 }
 
 #[cfg(test)]
 mod tests {
-    use utoipa::OpenApi;
 
     /// The document lists exactly the operations the api serves (method, path), no more, no
     /// fewer: moving a handler must not drop it from `paths(...)`.
     #[test]
     fn the_document_lists_every_operation() {
-        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let doc = super::document();
         let mut listed: Vec<(String, String)> = doc["paths"]
             .as_object()
             .unwrap()
@@ -120,7 +129,7 @@ mod tests {
     /// The description carries the table of refusal codes, row by row from the one table.
     #[test]
     fn the_description_lists_every_refusal_code() {
-        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let doc = super::document();
         let description = doc["info"]["description"].as_str().unwrap();
         for r in schemas::response::Refusal::ALL {
             assert!(

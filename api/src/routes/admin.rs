@@ -82,6 +82,7 @@ pub async fn create_tenant(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DlqQuery {
     /// Queue family (default points).
     pub queue: Option<String>,

@@ -310,6 +310,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CardQuery {
     pub card_id: String,
 }
@@ -327,6 +328,7 @@ pub async fn detail(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub page_id: Option<String>,
     pub page_size: Option<String>,

@@ -96,6 +96,7 @@ impl DetailRow {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CardDetailQuery {
     pub member_no: String,
     pub card_id: String,
@@ -141,6 +142,7 @@ pub async fn card_detail(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReceiveDetailQuery {
     pub received_id: String,
 }
@@ -299,6 +301,7 @@ impl PresentRow {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PresentListQuery {
     /// The member who gave or received the present.
     pub member_no: Option<String>,
@@ -363,6 +366,7 @@ pub async fn present_list(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PresentDetailQuery {
     pub present_id: String,
 }
@@ -391,6 +395,7 @@ pub async fn present_detail(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberCardsQuery {
     pub member_no: String,
     pub code_status: Option<String>,

@@ -147,6 +147,7 @@ pub async fn add_stock(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     pub card_id: String,
     /// Makes the import idempotent: the same generate_id imports nothing more.

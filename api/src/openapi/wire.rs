@@ -1,0 +1,85 @@
+//! What every operation answers on the wire, applied to the whole document once: each response
+//! body wrapped in the `{code, msg, data}` envelope, and the error statuses every route shares.
+//!
+//! The handlers' `#[utoipa::path]` attributes name what is particular to them (the `data` of a
+//! success, a refusal's stored outcome, a 404); the answers the extractors, the auth layer and
+//! the dependencies give any route (400, 401, 403, 413, 415, 422, 503) are added here, from the
+//! one table in [`COMMON_ERRORS`], so no route can forget one.
+
+use serde_json::{json, Map, Value};
+
+/// (status, when, applies to operations with a JSON body only)
+const COMMON_ERRORS: &[(&str, &str, bool)] = &[
+    ("400", "the body is not JSON, or not the JSON of this operation", true),
+    ("401", "no API key, or an unknown one", false),
+    ("403", "the key is another tenant's (or a tenant's key on an admin route)", false),
+    ("404", "the tenant, or what the request names, does not exist", false),
+    ("413", "the body is larger than the limit", true),
+    ("415", "the body is not sent as `Content-Type: application/json`", true),
+    ("422", "a field is missing, ill-typed or out of range: `data.field` names it", false),
+    ("503", "a dependency (database, broker) is down: retry with the same key", false),
+];
+
+/// The envelope around `data`; `data` absent when there is nothing to say.
+fn envelope(data: Option<Value>, success: bool) -> Value {
+    let code = if success {
+        json!({ "type": "integer", "description": "0: success (202: accepted, outcome not known yet)" })
+    } else {
+        json!({ "type": "integer", "description": "non-zero: the error's code (see the table of refusals)" })
+    };
+    let mut properties = Map::new();
+    properties.insert("code".into(), code);
+    properties.insert("msg".into(), json!({ "type": "string" }));
+    if let Some(data) = data {
+        properties.insert("data".into(), data);
+    }
+    json!({ "type": "object", "required": ["code", "msg"], "properties": properties })
+}
+
+/// An error's `data`: the field a client got wrong, or (a refusal) the stored outcome the
+/// handler documents, or nothing.
+fn error_data(documented: Option<Value>) -> Value {
+    let field = json!({ "type": "object", "required": ["field"], "properties": { "field": { "type": "string" } } });
+    match documented {
+        Some(outcome) => json!({ "anyOf": [field, outcome] }),
+        None => field,
+    }
+}
+
+/// Rewrites the document's responses. Run once over the serialized document.
+pub fn apply(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for operation in item.values_mut() {
+            apply_to_operation(operation);
+        }
+    }
+}
+
+fn apply_to_operation(operation: &mut Value) {
+    let has_json_body = operation
+        .pointer("/requestBody/content")
+        .and_then(Value::as_object)
+        .is_some_and(|content| content.contains_key("application/json"));
+    let responses = operation
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    for (status, when, body_only) in COMMON_ERRORS {
+        if *body_only && !has_json_body {
+            continue;
+        }
+        responses.entry(status.to_string()).or_insert_with(|| json!({ "description": when }));
+    }
+    for (status, response) in responses.iter_mut() {
+        let success = status.starts_with('2');
+        let documented = response.pointer("/content/application~1json/schema").cloned();
+        let data = if success { documented } else { Some(error_data(documented)) };
+        let response = response.as_object_mut().expect("a response is an object");
+        response.insert("content".into(), json!({ "application/json": { "schema": envelope(data, success) } }));
+    }
+}
