@@ -6,6 +6,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{routes, AppState};
 
+mod constraints;
 mod wire;
 
 #[derive(OpenApi)]
@@ -98,6 +99,7 @@ impl utoipa::Modify for RefusalCodes {
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
     wire::apply(&mut doc);
+    constraints::apply(&mut doc);
     doc
 }
 

@@ -20,6 +20,11 @@ const COMMON_ERRORS: &[(&str, &str, bool)] = &[
     ("503", "a dependency (database, broker) is down: retry with the same key", false),
 ];
 
+const OUTCOME: &str = "#/components/schemas/EventStatus";
+const REFUSED_409: &str = "refused: the request conflicts with the current state (`data` = the stored outcome)";
+const REFUSED_422: &str =
+    "a field is invalid (`data.field`), or refused: it can never succeed as asked (`data` = the stored outcome)";
+
 /// The envelope around `data`; `data` absent when there is nothing to say.
 fn envelope(data: Option<Value>, success: bool) -> Value {
     let code = if success {
@@ -62,6 +67,11 @@ fn apply_to_operation(operation: &mut Value) {
         .pointer("/requestBody/content")
         .and_then(Value::as_object)
         .is_some_and(|content| content.contains_key("application/json"));
+    // The commands are the operations that take `wait_ms`.
+    let is_command = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|params| params.iter().any(|p| p["name"] == "wait_ms"));
     let responses = operation
         .as_object_mut()
         .expect("an operation is an object")
@@ -74,6 +84,13 @@ fn apply_to_operation(operation: &mut Value) {
             continue;
         }
         responses.entry(status.to_string()).or_insert_with(|| json!({ "description": when }));
+    }
+    if is_command {
+        // A refusal known within `wait_ms` is an error whose `data` is the stored outcome.
+        for (status, when) in [("409", REFUSED_409), ("422", REFUSED_422)] {
+            let response = responses.entry(status).or_insert_with(|| json!({ "description": when }));
+            response["content"] = json!({ "application/json": { "schema": { "$ref": OUTCOME } } });
+        }
     }
     for (status, response) in responses.iter_mut() {
         let success = status.starts_with('2');

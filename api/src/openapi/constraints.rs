@@ -1,0 +1,158 @@
+//! The request constraints the validation enforces, written into the document's request schemas
+//! and query parameters so a client (and schemathesis) knows what is accepted: each entry
+//! mirrors a check in `schemas::checks` or a request's `validate` (named beside it).
+//!
+//! By field name, because a field is checked the same way in every request that carries it
+//! (`check_key("member_no", …)` everywhere); the query-style bodies whose fields are filters,
+//! not keys, are listed apart in [`FILTERS`].
+
+use serde_json::{json, Value};
+
+/// `check_key`: 1–64 characters, no whitespace or control characters.
+fn key() -> Value {
+    json!({ "minLength": 1, "maxLength": 64, "pattern": "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$" })
+}
+
+/// `check_text(min 1, max)`: not blank after trimming, at most `max` characters.
+fn text(max: u64) -> Value {
+    json!({ "maxLength": max, "pattern": "\\S" })
+}
+
+fn at_most(max: u64) -> Value {
+    json!({ "maxLength": max })
+}
+
+fn range(min: i64, max: i64) -> Value {
+    json!({ "minimum": min, "maximum": max })
+}
+
+/// `schemas::points::MAX_POINTS`.
+const MAX_POINTS: i64 = 1_000_000_000;
+
+const KEYS: &[&str] = &[
+    "event_no",
+    "member_no",
+    "origin_event_no",
+    "transfer_no",
+    "received_id",
+    "redeem_id",
+    "present_id",
+    "card_id",
+    "card_code",
+    "generate_id",
+];
+
+/// Request bodies whose fields are search filters rather than the values a command stores.
+const FILTERS: &[&str] = &["HistoryQuery", "FeedQuery", "QueryRules"];
+
+/// The constraint on `field` of the request body schema `schema`, if the validation has one.
+fn body_field(schema: &str, field: &str) -> Option<Value> {
+    if FILTERS.contains(&schema) {
+        return match (schema, field) {
+            (_, "page_id") => Some(range(1, 1_000_000)),
+            ("HistoryQuery", "page_size") => Some(range(1, 500)),
+            ("QueryRules", "page_size") => Some(range(1, 100)),
+            ("HistoryQuery", "event_type") => Some(json!({ "enum": [
+                "produce", "consume", "transfer", "transfer_return", "accept", "reverse_produce",
+                "reverse_consume", "reverse", "settle_debt", "expired", "expire", "freeze", "unfreeze"
+            ] })),
+            _ => None,
+        };
+    }
+    if KEYS.contains(&field) {
+        return Some(key());
+    }
+    Some(match (schema, field) {
+        (_, "action_scene") => json!({ "pattern": "^[a-z][a-z0-9_]{0,63}$" }),
+        (_, "operator") => at_most(128),
+        (_, "event_desc") => at_most(512),
+        (_, "cost_center") => at_most(64),
+        (_, "points") => range(1, MAX_POINTS),
+        (_, "member_level") => range(0, 1000),
+        (_, "rule_name") => text(64),
+        (_, "out_str") => text(64),
+        (_, "redeem_channel") => text(64),
+        (_, "redeem_extra" | "presant_extra") => at_most(256),
+        (_, "quantity") => range(1, 10_000_000),
+        (_, "change_points" | "max_points") => range(1, MAX_POINTS),
+        (_, "expire_term") if schema.contains("Produce") => range(1, 36_500),
+        (_, "freeze_term") => range(0, 36_500),
+        (_, "per_money") => range(1, 100_000_000),
+        ("CreateCard", "title") => text(64),
+        ("CreateCard", "subtitle") => at_most(128),
+        ("CreateCard", "notice") => text(32),
+        ("CreateCard", "rule") => text(65_535),
+        ("CreateCard", "icon") => text(128),
+        ("CreateCard", "scene") => at_most(64),
+        ("CreateCard", "card_type") => range(0, 4),
+        ("CreateCard", "source") => json!({ "enum": [1, 2] }),
+        ("CreateCard", "generate_type") => json!({ "enum": [1, 2] }),
+        ("CreateCard", "date_type") => json!({ "enum": [1, 2, 3] }),
+        ("CreateCard", "total_quantity") => range(0, 10_000_000),
+        ("CreateCard", "qty_condition") => range(0, i64::from(i16::MAX)),
+        ("CreateCard", "get_limit" | "use_limit") => range(0, 10_000),
+        ("CreateCard", "day_begin_time" | "day_end_time") => range(0, 86_399),
+        ("CreateCard", "cost_type") => json!({ "enum": [1, 2, null] }),
+        _ => return None,
+    })
+}
+
+/// The constraint on a query parameter. The card queries take their numbers as text (the seeds
+/// send `"page_id": "2"`), parsed by `routes::cards::number`: documented as digits.
+fn query_param(name: &str) -> Option<Value> {
+    Some(match name {
+        n if KEYS.contains(&n) => key(),
+        "page_id" => json!({ "type": "string", "pattern": "^\\s*[0-9]{0,6}\\s*$" }),
+        "page_size" => json!({ "type": "string", "pattern": "^\\s*(|[1-9]|[1-9][0-9]|100)\\s*$" }),
+        "card_type" | "source" | "received" | "code_status" => json!({ "type": "string", "pattern": "^\\s*-?[0-9]{0,9}\\s*$" }),
+        "wait_ms" => json!({ "minimum": 0 }),
+        _ => return None,
+    })
+}
+
+fn merge(target: &mut Value, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (target.as_object_mut(), extra) {
+        for (k, v) in extra {
+            target.insert(k, v);
+        }
+    }
+}
+
+/// Writes the constraints into the document's request bodies and query parameters.
+pub fn apply(doc: &mut Value) {
+    let mut bodies = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut() {
+                if let Some(name) = operation
+                    .pointer("/requestBody/content/application~1json/schema/$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    bodies.push(name.to_string());
+                }
+                for param in operation.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                    if param["in"] != "query" {
+                        continue;
+                    }
+                    let name = param["name"].as_str().unwrap_or_default().to_string();
+                    if let Some(extra) = query_param(&name) {
+                        merge(&mut param["schema"], extra);
+                    }
+                }
+            }
+        }
+    }
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
+    for name in bodies {
+        let Some(properties) = schemas.get_mut(&name).and_then(|s| s.get_mut("properties")).and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (field, schema) in properties.iter_mut() {
+            if let Some(extra) = body_field(&name, field) {
+                merge(schema, extra);
+            }
+        }
+    }
+}
