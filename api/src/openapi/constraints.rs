@@ -49,6 +49,11 @@ const FILTERS: &[&str] = &["HistoryQuery", "FeedQuery", "QueryRules"];
 fn body_field(schema: &str, field: &str) -> Option<Value> {
     if FILTERS.contains(&schema) {
         return match (schema, field) {
+            ("FeedQuery", "page_id") => Some(json!({ "minimum": 1 })),
+            ("FeedQuery", "page_size") => Some(range(2, 500)),
+            ("FeedQuery", "order_by") => Some(json!({ "enum": ["create_time", "update_time"] })),
+            ("FeedQuery" | "HistoryQuery", "order_asc") => Some(json!({ "enum": [0, 1, null] })),
+            ("HistoryQuery", "order_by") => Some(json!({ "enum": ["update_time", "create_time", "points", "auto_id", null] })),
             (_, "page_id") => Some(range(1, 1_000_000)),
             ("HistoryQuery", "page_size") => Some(range(1, 500)),
             ("QueryRules", "page_size") => Some(range(1, 100)),
@@ -78,6 +83,16 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
         (_, "expire_term") if schema.contains("Produce") => range(1, 36_500),
         (_, "freeze_term") => range(0, 36_500),
         (_, "per_money") => range(1, 100_000_000),
+        (_, "max_times") => range(1, MAX_POINTS),
+        (_, "range_days") => range(0, 3_650),
+        (_, "rules_li") => json!({ "minItems": 1, "maxItems": 50 }),
+        ("ConsumeTier", "base_points") => range(1, MAX_POINTS),
+        ("ConsumeTier", "consume_level") => range(0, 1000),
+        ("DeleteRules", "rule_id_li") => json!({ "minItems": 1, "maxItems": 1000 }),
+        ("ReceiveRequest", "card_info") => json!({
+            "minProperties": 1, "maxProperties": 20,
+            "propertyNames": key(), "additionalProperties": { "type": "integer", "minimum": 1, "maximum": 100 }
+        }),
         ("CreateCard", "title") => text(64),
         ("CreateCard", "subtitle") => at_most(128),
         ("CreateCard", "notice") => text(32),
@@ -97,15 +112,30 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
     })
 }
 
-/// The constraint on a query parameter. The card queries take their numbers as text (the seeds
-/// send `"page_id": "2"`), parsed by `routes::cards::number`: documented as digits.
-fn query_param(name: &str) -> Option<Value> {
+/// A number the card queries take as text (the seeds send `"page_id": "2"`), parsed by
+/// `routes::cards::number`: trimmed, empty for none, an optional sign, digits matching `value`.
+fn number_text(value: &str) -> Value {
+    json!({ "type": "string", "pattern": format!("^\\s*(\\+?0*({value}))?\\s*$") })
+}
+
+/// The constraint on a parameter of the operation at `path`.
+fn parameter(path: &str, name: &str) -> Option<Value> {
     Some(match name {
+        // A filter there, not a key: any text finds what it finds.
+        "member_no" if path.ends_with("/present_list") => return None,
         n if KEYS.contains(&n) => key(),
-        "page_id" => json!({ "type": "string", "pattern": "^\\s*[0-9]{0,6}\\s*$" }),
-        "page_size" => json!({ "type": "string", "pattern": "^\\s*(|[1-9]|[1-9][0-9]|100)\\s*$" }),
-        "card_type" | "source" | "received" | "code_status" => json!({ "type": "string", "pattern": "^\\s*-?[0-9]{0,9}\\s*$" }),
-        "wait_ms" => json!({ "minimum": 0 }),
+        "key" => json!({ "minLength": 1 }),
+        "key_kind" if path.starts_with("/api/crm/card/") => json!({ "enum": [
+            "received_id", "receive_reverse", "redeem_id", "redeem_reverse", "present_id", "present_receive", "generate_id"
+        ] }),
+        "key_kind" => json!({ "enum": ["event_no", "transfer_no", "accept"] }),
+        "page_id" => number_text("[1-9][0-9]{0,5}|1000000"),
+        "page_size" => number_text("[1-9]|[1-9][0-9]|100"),
+        "card_type" | "source" => json!({ "type": "string", "pattern": "^\\s*([+-]?[0-9]{1,18})?\\s*$" }),
+        "code_status" => number_text("[1-5]"),
+        "received" => number_text("[01]"),
+        // `crate::MAX_WAIT`.
+        "wait_ms" => range(0, 10_000),
         _ => return None,
     })
 }
@@ -122,7 +152,8 @@ fn merge(target: &mut Value, extra: Value) {
 pub fn apply(doc: &mut Value) {
     let mut bodies = Vec::new();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
             for operation in item.values_mut() {
                 if let Some(name) = operation
                     .pointer("/requestBody/content/application~1json/schema/$ref")
@@ -132,11 +163,8 @@ pub fn apply(doc: &mut Value) {
                     bodies.push(name.to_string());
                 }
                 for param in operation.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
-                    if param["in"] != "query" {
-                        continue;
-                    }
                     let name = param["name"].as_str().unwrap_or_default().to_string();
-                    if let Some(extra) = query_param(&name) {
+                    if let Some(extra) = parameter(path, &name) {
                         merge(&mut param["schema"], extra);
                     }
                 }
@@ -144,6 +172,8 @@ pub fn apply(doc: &mut Value) {
         }
     }
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
+    // The spend rule's tiers are checked as its fields are.
+    bodies.push("ConsumeTier".into());
     for name in bodies {
         let Some(properties) = schemas.get_mut(&name).and_then(|s| s.get_mut("properties")).and_then(Value::as_object_mut)
         else {
