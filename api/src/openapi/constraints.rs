@@ -51,6 +51,10 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
         return match (schema, field) {
             ("FeedQuery", "page_id") => Some(json!({ "minimum": 1 })),
             ("FeedQuery", "page_size") => Some(range(2, 500)),
+            // The unix times chrono can hold (years -262143 to 262142).
+            ("FeedQuery", "time_start" | "time_end") => Some(range(-8_334_601_315_200, 8_210_266_876_799)),
+            // Refused until member profiles exist (README "The API").
+            ("HistoryQuery", "mobile") => Some(json!({ "type": "null" })),
             ("FeedQuery", "order_by") => Some(json!({ "enum": ["create_time", "update_time"] })),
             ("FeedQuery" | "HistoryQuery", "order_asc") => Some(json!({ "enum": [0, 1, null] })),
             ("HistoryQuery", "order_by") => Some(json!({ "enum": ["update_time", "create_time", "points", "auto_id", null] })),
@@ -71,7 +75,6 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
         (_, "action_scene") => json!({ "pattern": "^[a-z][a-z0-9_]{0,63}$" }),
         (_, "operator") => at_most(128),
         (_, "event_desc") => at_most(512),
-        (_, "cost_center") => at_most(64),
         (_, "points") => range(1, MAX_POINTS),
         (_, "member_level") => range(0, 1000),
         (_, "rule_name") => text(64),
@@ -88,7 +91,8 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
         (_, "rules_li") => json!({ "minItems": 1, "maxItems": 50 }),
         ("ConsumeTier", "base_points") => range(1, MAX_POINTS),
         ("ConsumeTier", "consume_level") => range(0, 1000),
-        ("DeleteRules", "rule_id_li") => json!({ "minItems": 1, "maxItems": 1000 }),
+        ("ConsumeTier", "convert_money") => json!({ "exclusiveMinimum": 0 }),
+        ("DeleteRules", "rule_id_li") => json!({ "maxItems": 1000 }),
         ("ReceiveRequest", "card_info") => json!({
             "minProperties": 1, "maxProperties": 20,
             "propertyNames": key(), "additionalProperties": { "type": "integer", "minimum": 1, "maximum": 100 }
@@ -98,7 +102,7 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
         ("CreateCard", "notice") => text(32),
         ("CreateCard", "rule") => text(65_535),
         ("CreateCard", "icon") => text(128),
-        ("CreateCard", "scene") => at_most(64),
+        ("CreateCard", "scene" | "cost_center") => at_most(64),
         ("CreateCard", "card_type") => range(0, 4),
         ("CreateCard", "source") => json!({ "enum": [1, 2] }),
         ("CreateCard", "generate_type") => json!({ "enum": [1, 2] }),
@@ -184,5 +188,12 @@ pub fn apply(doc: &mut Value) {
                 merge(schema, extra);
             }
         }
+    }
+    // `lot_delete` deletes `rule_id_li` and `rule_id` together: at least one id between them.
+    if let Some(delete) = schemas.get_mut("DeleteRules") {
+        delete["anyOf"] = json!([
+            { "required": ["rule_id"], "properties": { "rule_id": { "type": "integer" } } },
+            { "required": ["rule_id_li"], "properties": { "rule_id_li": { "type": "array", "minItems": 1 } } }
+        ]);
     }
 }
