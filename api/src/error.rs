@@ -66,6 +66,10 @@ impl From<FieldError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
+        // PostgreSQL text cannot hold NUL: a value carrying one is the client's error, not ours.
+        if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("22021") {
+            return ApiError::BadRequest { field: None, msg: "a text value contains a NUL character".into() };
+        }
         if platform::db::is_transient(&e) {
             ApiError::Unavailable(format!("the database is unavailable, retry later ({e})"))
         } else {

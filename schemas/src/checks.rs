@@ -12,9 +12,12 @@ pub fn de_lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     let value = Option::<Value>::deserialize(d)?;
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            n.as_i64().map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}")))
-        }
+        // `2.0` is an integer to JSON Schema (and to a client generated from the OpenAPI).
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}"))),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => s
             .trim()

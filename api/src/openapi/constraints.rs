@@ -18,6 +18,15 @@ fn text(max: u64) -> Value {
     json!({ "maxLength": max, "pattern": "\\S" })
 }
 
+/// `schemas::time`: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339.
+fn time() -> Value {
+    json!({ "anyOf": [
+        { "type": "null" },
+        { "type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]) ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$" },
+        { "type": "string", "format": "date-time" }
+    ] })
+}
+
 fn at_most(max: u64) -> Value {
     json!({ "maxLength": max })
 }
@@ -53,6 +62,7 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
             ("FeedQuery", "page_size") => Some(range(2, 500)),
             // The unix times chrono can hold (years -262143 to 262142).
             ("FeedQuery", "time_start" | "time_end") => Some(range(-8_334_601_315_200, 8_210_266_876_799)),
+            ("HistoryQuery", "start_time" | "end_time") => Some(time()),
             // Refused until member profiles exist (README "The API").
             ("HistoryQuery", "mobile") => Some(json!({ "type": "null" })),
             ("FeedQuery", "order_by") => Some(json!({ "enum": ["create_time", "update_time"] })),

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 /// (status, when, applies to operations with a JSON body only)
 const COMMON_ERRORS: &[(&str, &str, bool)] = &[
-    ("400", "the body is not JSON, or not the JSON of this operation", true),
+    ("400", "the body is not JSON, or not the JSON of this operation; a text value holds a NUL character", false),
     ("401", "no API key, or an unknown one", false),
     ("403", "the key is another tenant's (or a tenant's key on an admin route)", false),
     ("404", "the tenant, or what the request names, does not exist", false),
