@@ -18,10 +18,13 @@ fn text(max: u64) -> Value {
     json!({ "maxLength": max, "pattern": "\\S" })
 }
 
-/// `schemas::time`: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339.
+/// `schemas::time`: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339; empty for none.
+/// The pattern stops at day 28, a day every month has: a regular expression that knew each
+/// month's length would be unreadable, and a generated 31 April would be refused.
 fn time() -> Value {
     json!({ "anyOf": [
         { "type": "null" },
+        { "const": "" },
         { "type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]) ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$" },
         { "type": "string", "format": "date-time" }
     ] })
@@ -67,7 +70,9 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
             ("HistoryQuery", "mobile") => Some(json!({ "type": "null" })),
             ("FeedQuery", "order_by") => Some(json!({ "enum": ["create_time", "update_time"] })),
             ("FeedQuery" | "HistoryQuery", "order_asc") => Some(json!({ "enum": [0, 1, null] })),
-            ("HistoryQuery", "order_by") => Some(json!({ "enum": ["update_time", "create_time", "points", "auto_id", null] })),
+            ("HistoryQuery", "order_by") => {
+                Some(json!({ "enum": ["update_time", "create_time", "points", "auto_id", null] }))
+            }
             (_, "page_id") => Some(range(1, 1_000_000)),
             ("HistoryQuery", "page_size") => Some(range(1, 500)),
             ("QueryRules", "page_size") => Some(range(1, 100)),
@@ -189,7 +194,8 @@ pub fn apply(doc: &mut Value) {
     // The spend rule's tiers are checked as its fields are.
     bodies.push("ConsumeTier".into());
     for name in bodies {
-        let Some(properties) = schemas.get_mut(&name).and_then(|s| s.get_mut("properties")).and_then(Value::as_object_mut)
+        let Some(properties) =
+            schemas.get_mut(&name).and_then(|s| s.get_mut("properties")).and_then(Value::as_object_mut)
         else {
             continue;
         };
