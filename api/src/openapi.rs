@@ -96,11 +96,16 @@ impl utoipa::Modify for RefusalCodes {
 
 /// The served document: the derived one with the envelope and the shared error answers on every
 /// operation ([`wire`]). JSON, because utoipa's types do not read back every schema `wire` writes.
+/// Built once per process: the router is built per test request, and deriving the document each
+/// time slowed the tests' busy runtimes enough to starve their other connections.
 pub fn document() -> serde_json::Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
-    wire::apply(&mut doc);
-    constraints::apply(&mut doc);
-    doc
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        wire::apply(&mut doc);
+        constraints::apply(&mut doc);
+        doc
+    });
+    DOCUMENT.clone()
 }
 
 pub fn routes() -> Router<AppState> {
