@@ -77,12 +77,13 @@ pub async fn sample(deps: &Deps, broker: &mut Option<(Connection, Channel)>) -> 
             queues.push(QueueDepth { queue, kind, messages: q.message_count(), consumers: q.consumer_count() });
         }
     }
-    let (rows, oldest): (i64, f64) = sqlx::query_as(
-        "select count(*), coalesce(extract(epoch from now() - min(created_at)), 0)::float8 \
-         from outbox where sent_at is null",
+    let outbox = sqlx::query!(
+        r#"select count(*) as "rows!", coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as "oldest!"
+           from outbox where sent_at is null"#
     )
     .fetch_one(&deps.db)
     .await?;
+    let (rows, oldest) = (outbox.rows, outbox.oldest);
     for q in &queues {
         let labels = [("queue", q.queue.clone()), ("kind", q.kind.to_string())];
         metrics::gauge!(BROKER_QUEUE_MESSAGES, &labels).set(q.messages);
