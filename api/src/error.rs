@@ -2,16 +2,17 @@
 //! malformed request into *our* error (a 4xx naming the field), never axum's plain text.
 
 use axum::{
+    body::Bytes,
     extract::{
-        rejection::{JsonRejection, QueryRejection},
+        rejection::{BytesRejection, JsonRejection, MissingJsonContentType, QueryRejection},
         FromRequest, FromRequestParts, Request,
     },
-    http::{request::Parts, StatusCode},
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use schemas::FieldError;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,6 +30,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A dependency is down; the client should retry (with the same key).
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, 40300),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 40400),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, 40900),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41500),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50300),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50000),
@@ -122,11 +126,74 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(MissingJsonContentType::default().into()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(bytes_rejection)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection @ JsonRejection::JsonDataError(_)) => {
+                // JSON does not tell `153` from `153.0`, and JSON Schema calls both integers, but
+                // serde's integer types refuse the second. On this error path only (the valid
+                // request pays nothing), retry once with integral floats written as integers; if
+                // that fails too, its error names the field that is really wrong.
+                match integral_floats_as_integers(&bytes) {
+                    Some(rewritten) => match axum::Json::<T>::from_bytes(&rewritten) {
+                        Ok(axum::Json(v)) => Ok(ApiJson(v)),
+                        Err(again) => Err(json_rejection(again)),
+                    },
+                    None => Err(json_rejection(rejection)),
+                }
+            }
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json`, or any `application/*+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence
+        .split_once('/')
+        .is_some_and(|(kind, sub)| kind == "application" && (sub == "json" || sub.ends_with("+json")))
+}
+
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the body is larger than this endpoint accepts".into())
+    } else {
+        ApiError::BadRequest { field: None, msg: rejection.body_text() }
+    }
+}
+
+/// The body with every number that has no fractional part and fits an `i64` written as an
+/// integer; `None` when there is none (the first error stands).
+fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn rewrite(value: &mut Value) -> bool {
+        match value {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // 2^63 is exactly representable; every integral f64 below it in magnitude fits an i64.
+                if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 {
+                    *value = Value::from(f as i64);
+                    return true;
+                }
+                false
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |changed, v| rewrite(v) | changed),
+            Value::Object(fields) => fields.values_mut().fold(false, |changed, v| rewrite(v) | changed),
+            _ => false,
+        }
+    }
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    if !rewrite(&mut value) {
+        return None;
+    }
+    // Back to text rather than `from_value`: a `RawValue` field deserializes only from text.
+    serde_json::to_vec(&value).ok()
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

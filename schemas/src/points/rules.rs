@@ -233,12 +233,13 @@ pub struct DeleteRules {
 impl DeleteRules {
     pub fn ids(&self) -> Result<Vec<i64>, FieldError> {
         let mut ids: Vec<i64> = self.rule_id_li.clone().unwrap_or_default();
+        // The list's own bound (the OpenAPI's `maxItems`); `rule_id` may add one more.
+        if ids.len() > 1000 {
+            return Err(FieldError::new("rule_id_li", "at most 1000 ids at once"));
+        }
         ids.extend(self.rule_id);
         if ids.is_empty() {
             return Err(FieldError::new("rule_id_li", "name at least one rule id"));
-        }
-        if ids.len() > 1000 {
-            return Err(FieldError::new("rule_id_li", "at most 1000 ids at once"));
         }
         ids.sort_unstable();
         ids.dedup();

@@ -2,7 +2,7 @@
 
 use super::{
     commands::ConsumePayload,
-    rules::{PointsType, ProduceRule},
+    rules::{DeleteRules, PointsType, ProduceRule, RuleType},
     spend_rules::{ConsumeRule, ConsumeTier},
 };
 use crate::money::Cents;
@@ -78,4 +78,16 @@ fn order_award_floors_per_money_steps() {
         assert_eq!(rule.base_award(Some(Cents(amount))), Ok(want), "amount {amount} cents");
     }
     assert!(rule.base_award(None).is_err());
+}
+
+#[test]
+fn a_lot_delete_takes_1000_listed_ids_plus_the_single_one() {
+    let delete = |n: usize, single: Option<i64>| DeleteRules {
+        rule_id_li: Some((1..=n as i64).collect()),
+        rule_id: single,
+        rule_type: RuleType::Produce,
+    };
+    assert_eq!(delete(1000, Some(5000)).ids().map(|ids| ids.len()), Ok(1001));
+    assert_eq!(delete(1001, None).ids().map_err(|e| e.field), Err("rule_id_li".to_string()));
+    assert_eq!(delete(0, None).ids().map_err(|e| e.field), Err("rule_id_li".to_string()));
 }

@@ -87,6 +87,44 @@ async fn malformed_rules_get_422_naming_the_field() {
     env.cleanup().await;
 }
 
+/// JSON does not tell `30` from `30.0` and JSON Schema calls both integers: the api takes both
+/// (schemathesis generates the second), and still names the field of a `30.5`.
+#[tokio::test]
+async fn integral_floats_are_integers_and_fractions_are_not() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let path = "/api/crm/mgr/points/10080/rules/produce_scene";
+    let mut rule = seed_rule();
+    rule["expire_term"] = json!(30.0);
+    rule["change_points"] = json!(10.0);
+    let (status, resp) = env.post(path, &key, rule.clone()).await;
+    assert_eq!(status, StatusCode::OK, "30.0 and 10.0 are integers: {resp}");
+    let rule_id = resp["data"]["rule_id"].as_i64().expect("rule_id");
+    let query = json!({"rule_type": "produce", "rule_id": rule_id as f64});
+    let (status, resp) = env.post("/api/crm/mgr/points/10080/rules/query", &key, query).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert!(resp.to_string().contains("\"expire_term\":30"), "stored as the integer 30: {resp}");
+
+    rule["expire_term"] = json!(30.5);
+    let (status, resp) = env.post(path, &key, rule).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "30.5 is not an integer: {resp}");
+    assert_eq!(resp["data"]["field"], json!("expire_term"), "{resp}");
+    env.cleanup().await;
+}
+
+/// A body over the limit is 413, whatever it holds (it was 400 before).
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let body = format!("{{\"event_no\":\"{}\"}}", "x".repeat(30 << 20));
+    let (status, resp) =
+        env.call_raw(Method::POST, "/api/crm/mgr/points/10080/events", Some(&key), Some(body), true).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{resp}");
+    assert_eq!(resp["code"], json!(41300), "{resp}");
+    env.cleanup().await;
+}
+
 #[tokio::test]
 async fn malformed_events_get_4xx_never_5xx() {
     let env = TestEnv::new().await;
