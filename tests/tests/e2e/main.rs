@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod members;
 mod outbox;
 mod pipeline;
 mod seed_shapes;
