@@ -61,6 +61,9 @@ create table member (
     -- The tenant's `c_` attributes, checked against member_attribute on every write.
     custom            jsonb not null default '{}',
     level_id          bigint references member_level (id) on delete set null,
+    -- When the level was last computed: the sweep recomputes the stalest first as windows
+    -- slide (null: at once, e.g. after a definition changed).
+    level_checked_at  timestamptz,
     created_at        timestamptz not null default now(),
     updated_at        timestamptz not null default now()
 );
@@ -70,6 +73,7 @@ create unique index member_mobile on member (crm_id, mobile) where mobile is not
 create index member_page on member (crm_id, id);
 create index member_updated on member (crm_id, updated_at);
 create index member_created on member (crm_id, created_at);
+create index member_level_due on member (level_checked_at nulls first, id);
 
 -- A tenant's declared custom attribute (`c_` code).
 create table member_attribute (

@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod member_levels;
 mod members;
 mod outbox;
 mod pipeline;

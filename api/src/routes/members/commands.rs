@@ -95,6 +95,9 @@ pub async fn create(
     for i in identities.iter().filter(|i| i.kind != "mobile") {
         store::add_identity(&mut tx, crm, id, &i.kind, &i.value, i.name.as_deref()).await?;
     }
+    // The first level: the highest the member meets (a tenant's base level has no rules).
+    let member_no = store::load(&mut tx, crm, id).await?.member_no;
+    platform::levels::recompute(&mut tx, crm, &[member_no], "join", chrono::Utc::now()).await?;
     let row = store::load(&mut tx, crm, id).await?;
     tx.commit().await?;
     tracing::info!(membership_id = id, identities = identities.len(), "member created");

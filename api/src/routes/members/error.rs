@@ -95,6 +95,9 @@ impl From<sqlx::Error> for MemberError {
                     return MemberError::Taken("the mobile is bound to another member".into())
                 }
                 "member_member_no" => return MemberError::Taken("the membershipCode is another member's".into()),
+                "member_level_crm_id_priority_key" => {
+                    return MemberError::Taken("another level has this priority".into())
+                }
                 _ => {}
             }
         }

@@ -12,6 +12,7 @@ pub mod attributes;
 pub mod commands;
 pub mod error;
 pub mod feeds;
+pub mod levels;
 pub mod queries;
 pub mod store;
 
@@ -42,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{v}/membershipService/getMembershipIdentityByMd5"), get(queries::by_md5))
         .route(&format!("{v}/settings/attributes"), get(attributes::list).post(attributes::create))
         .route(&format!("{v}/settings/attributes/{{code}}"), delete(attributes::remove))
+        .route(&format!("{v}/settings/level"), post(levels::create))
+        .route(&format!("{v}/settings/level/{{id}}"), put(levels::update).delete(levels::remove))
+        .route(&format!("{v}/settings/level/rules"), get(levels::rules))
+        .route(&format!("{v}/membership/{{id}}/level/changeLogs"), get(levels::change_log))
 }
 
 /// Seed 000's member feeds (native API, `{crm_id}` in the path, the native key check).

@@ -47,14 +47,14 @@ pub struct Paging {
     pub need_total: Option<bool>,
 }
 
-struct Page {
-    rows: i64,
-    page: i64,
-    desc: bool,
-    need_total: bool,
+pub(super) struct Page {
+    pub rows: i64,
+    pub page: i64,
+    pub desc: bool,
+    pub need_total: bool,
 }
 
-fn page_of(p: &Paging) -> Result<Page, MemberError> {
+pub(super) fn page_of(p: &Paging) -> Result<Page, MemberError> {
     let rows = p.rows.unwrap_or(20);
     if !(1..=500).contains(&rows) {
         return Err(MemberError::invalid("rows", "must be between 1 and 500"));
@@ -72,7 +72,7 @@ fn page_of(p: &Paging) -> Result<Page, MemberError> {
 }
 
 /// `{"rows": [...]}`, with `records` and `total` (pages) when asked.
-fn paged(rows: Vec<Value>, records: Option<i64>, page: &Page) -> Value {
+pub(super) fn paged(rows: Vec<Value>, records: Option<i64>, page: &Page) -> Value {
     let mut v = json!({ "rows": rows });
     if let Some(n) = records {
         v["records"] = json!(n);
