@@ -131,3 +131,18 @@ create table member_erasure (
     pseudonym   text not null,
     erased_at   timestamptz not null default now()
 );
+
+-- Push devices (seed 002 §12 appPush/register): one row per device of a provider's app, linked
+-- to a member when one is found (by id, else by mobile), else anonymous (member_id null).
+create table member_push_device (
+    crm_id      text not null,
+    provider    text not null check (provider in ('jpush', 'getui')),
+    app_key     text not null,
+    push_id     text not null,
+    os          text not null check (os in ('android', 'ios')),
+    member_id   bigint references member (id) on delete cascade,
+    created_at  timestamptz not null default now(),
+    updated_at  timestamptz not null default now(),
+    primary key (crm_id, provider, app_key, push_id)
+);
+create index member_push_device_member on member_push_device (member_id) where member_id is not null;

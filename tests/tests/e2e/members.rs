@@ -535,3 +535,53 @@ async fn the_member_feeds_page_profiles_by_creation_and_update() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn app_push_devices_link_by_member_id_then_mobile_else_anonymous() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let a = env
+        .member(&key, json!({"name": "a", "mobile": "13800000009"}), json!([{"type": "wechat", "value": "a"}]))
+        .await;
+    let device = |push_id: &str, extra: Value| {
+        let mut body = json!({"provider": "jpush", "appKey": "k1", "pushId": push_id, "os": "android"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (push_id, extra, want) in [
+        ("d1", json!({"membershipId": a}), json!(a)),
+        ("d2", json!({"membershipId": "999999", "mobile": "13800000009"}), json!(a)),
+        ("d3", json!({"mobile": "13900000000"}), Value::Null),
+        ("d4", json!({}), Value::Null),
+    ] {
+        let (status, body) = env.loyalty(Method::POST, "/appPush/register", &key, Some(device(push_id, extra))).await;
+        assert_eq!(status, StatusCode::OK, "{push_id}: {body}");
+        assert_eq!(body["membershipId"], want, "{push_id}: {body}");
+        assert_eq!(
+            (&body["pushId"], &body["os"], &body["provider"], &body["appKey"]),
+            (&json!(push_id), &json!("android"), &json!("jpush"), &json!("k1"))
+        );
+    }
+    assert_eq!(env.scalar("select count(*) from member_push_device where member_id is null").await, 2);
+    // The seed's two errors.
+    let (status, body) = env
+        .loyalty(Method::POST, "/appPush/register", &key, Some(json!({"appKey": "k", "pushId": "p", "os": "ios"})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, json!({"error": {"code": "400005", "message": "Missing field provider!"}}))
+    );
+    let (status, body) = env
+        .loyalty(
+            Method::POST,
+            "/appPush/register",
+            &key,
+            Some(json!({"provider": "getui", "appKey": "k", "pushId": "p", "os": "winphone"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, json!({"error": {"code": "400001", "message": "Invalid os(winphone)!"}}))
+    );
+    env.cleanup().await;
+}

@@ -21,6 +21,10 @@ pub enum MemberError {
     Missing(String),
     #[error("Invalid {field}: {msg}!")]
     Invalid { field: String, msg: String },
+    /// A value outside the field's choices, quoted as the seed does (`Invalid os(winphone)!`):
+    /// only for fields whose values are not personal data.
+    #[error("Invalid {field}({value})!")]
+    InvalidChoice { field: String, value: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -50,7 +54,9 @@ impl MemberError {
     fn parts(&self) -> (StatusCode, Value) {
         match self {
             MemberError::Missing(_) => (StatusCode::BAD_REQUEST, json!("400005")),
-            MemberError::Invalid { .. } => (StatusCode::BAD_REQUEST, json!("400001")),
+            MemberError::Invalid { .. } | MemberError::InvalidChoice { .. } => {
+                (StatusCode::BAD_REQUEST, json!("400001"))
+            }
             MemberError::BadRequest(_) => (StatusCode::BAD_REQUEST, json!("400000")),
             MemberError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, json!("401000")),
             MemberError::NotFound(_) => (StatusCode::NOT_FOUND, json!("404000")),

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod error;
 pub mod feeds;
 pub mod levels;
+pub mod push;
 pub mod queries;
 pub mod store;
 
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{v}/membershipService/getMembershipIdentityByMd5"), get(queries::by_md5))
         .route(&format!("{v}/settings/attributes"), get(attributes::list).post(attributes::create))
         .route(&format!("{v}/settings/attributes/{{code}}"), delete(attributes::remove))
+        .route(&format!("{v}/appPush/register"), post(push::register))
         .route(&format!("{v}/settings/level"), post(levels::create))
         .route(&format!("{v}/settings/level/{{id}}"), put(levels::update).delete(levels::remove))
         .route(&format!("{v}/settings/level/rules"), get(levels::rules))
