@@ -13,6 +13,7 @@ mod idempotency;
 mod ledger;
 mod ledger_props;
 mod member_levels;
+mod member_props;
 mod members;
 mod outbox;
 mod pipeline;
