@@ -344,8 +344,14 @@ pub fn check_identity_type(field: &str, kind: &str) -> Result<(), FieldError> {
 #[serde(deny_unknown_fields)]
 pub struct LevelRule {
     pub enabled: bool,
+    #[serde(deserialize_with = "de_whole")]
     pub month: i64,
     pub number: f64,
+}
+
+/// A required integer, `2.0` included (an integer to JSON Schema): `checks::de_lenient_int`'s rule.
+fn de_whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    crate::checks::de_lenient_int(d)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
 }
 
 /// The six kinds, by the seed's names.
@@ -358,6 +364,7 @@ pub const RULE_KINDS: &[&str] =
 pub struct LevelRequest {
     pub name: String,
     /// 0 the lowest, upwards; unique in a tenant.
+    #[serde(deserialize_with = "de_whole")]
     pub priority: i64,
     #[serde(default)]
     pub is_forever: bool,

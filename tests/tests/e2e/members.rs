@@ -290,7 +290,7 @@ async fn identities_bind_look_up_delete_and_keep_the_mobile_unique() {
             Some(json!({"oldMobile": "1", "newMobile": "13900000003", "membershipId": a})),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT, "not the member's mobile");
 
     // Seed §17: by MD5 (common; tmall takes either case), and not found: HTTP 200 with 409200.
     let digest: String = sqlx::query_scalar("select md5('13900000002')").fetch_one(&env.db).await.unwrap();

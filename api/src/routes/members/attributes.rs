@@ -16,12 +16,14 @@ use crate::{auth::Tenant, error::ApiJson, AppState};
 type Answer = Result<Json<Value>, MemberError>;
 
 /// `GET /loyalty/v1/settings/attributes`: `{"rows": [{code, name, type, options}]}`.
+#[utoipa::path(get, path = "/loyalty/v1/settings/attributes", tag = "members", responses((status = 200, body = crate::routes::members::docs::Attributes)))]
 pub async fn list(State(state): State<AppState>, Extension(tenant): Extension<Tenant>) -> Answer {
     let mut db = state.db.acquire().await?;
     Ok(Json(json!({ "rows": store::declarations(&mut db, &tenant.crm_id).await? })))
 }
 
 /// `POST /loyalty/v1/settings/attributes`: declares a `c_` attribute (409 if declared).
+#[utoipa::path(post, path = "/loyalty/v1/settings/attributes", tag = "members", request_body = AttributeDecl, responses((status = 200, body = AttributeDecl)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -48,6 +50,7 @@ pub async fn create(
 }
 
 /// `DELETE /loyalty/v1/settings/attributes/{code}`: the declaration and every member's value.
+#[utoipa::path(delete, path = "/loyalty/v1/settings/attributes/{code}", tag = "members", params(("code" = String, Path)), responses((status = 200, body = crate::routes::members::docs::Success)))]
 pub async fn remove(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,

@@ -1,16 +1,13 @@
 //! Profile and identity writes (seed 002 §2, §4, §6, §9, §14) and erasure: synchronous SQL, one
 //! transaction each. Handlers log ids only: values may be personal data.
 
-use axum::{
-    extract::{Path, State},
-    Extension, Json,
-};
+use axum::{extract::State, Extension, Json};
 use schemas::members::{check_mobile, check_profile, Identity, ProfileWrite};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{store, MemberError};
+use super::{error::MemberId, store, MemberError};
 use crate::{
     auth::Tenant,
     error::{ApiJson, ApiQuery},
@@ -75,6 +72,7 @@ pub struct CreateBody {
 }
 
 /// `POST /loyalty/v1/membershipAndIdentities`: a member and its identities (both required).
+#[utoipa::path(post, path = "/loyalty/v1/membershipAndIdentities", tag = "members", request_body = crate::routes::members::docs::CreateRequest, responses((status = 200, body = crate::routes::members::docs::Membership)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -113,10 +111,11 @@ pub struct UpdateQuery {
 }
 
 /// `PUT /loyalty/v1/membership/{id}?forceUpdate=`: the attributes the body names.
+#[utoipa::path(put, path = "/loyalty/v1/membership/{id}", tag = "members", params(("id" = i64, Path), UpdateQuery), request_body(content = Object, description = "the attributes to set"), responses((status = 200, body = crate::routes::members::docs::Membership)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     q: Result<ApiQuery<UpdateQuery>, crate::error::ApiError>,
     b: Result<ApiJson<Map<String, Value>>, crate::error::ApiError>,
 ) -> Answer {
@@ -129,7 +128,7 @@ pub async fn update(
     let before = store::load(&mut tx, crm, id).await?;
     if let (Some(old), Some(new)) = (&before.membership_code, write.text("membership_code")) {
         if Some(old.as_str()) != new {
-            return Err(MemberError::invalid("membershipCode", "cannot change once set (it keys the ledger)"));
+            return Err(MemberError::Conflict("membershipCode cannot change once set (it keys the ledger)".into()));
         }
     }
     store::update(&mut tx, crm, id, &write, q.force_update.unwrap_or(false)).await?;
@@ -147,10 +146,11 @@ pub async fn update(
 
 /// `POST /loyalty/v1/membership/{id}/bindIdentity`: binds identities; a `mobile` becomes the
 /// member's mobile (another member's is refused, 409).
+#[utoipa::path(post, path = "/loyalty/v1/membership/{id}/bindIdentity", tag = "members", params(("id" = i64, Path)), request_body = Vec<schemas::members::Identity>, responses((status = 200, body = Vec<crate::routes::members::docs::IdentityView>)))]
 pub async fn bind_identity(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     b: Result<ApiJson<Vec<Value>>, crate::error::ApiError>,
 ) -> Answer {
     let list = body(b).await?;
@@ -184,6 +184,7 @@ pub struct UpdateMobile {
 }
 
 /// `PUT /loyalty/v1/membershipService/updateMobile`.
+#[utoipa::path(put, path = "/loyalty/v1/membershipService/updateMobile", tag = "members", request_body = UpdateMobile, responses((status = 200, body = crate::routes::members::docs::Membership)))]
 pub async fn update_mobile(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -198,7 +199,7 @@ pub async fn update_mobile(
     let mut tx = state.db.begin().await?;
     let before = store::load(&mut tx, crm, id).await?;
     if before.mobile.as_deref() != Some(old.as_str()) {
-        return Err(MemberError::invalid("oldMobile", "is not the member's mobile"));
+        return Err(MemberError::Conflict("oldMobile is not the member's mobile".into()));
     }
     store::set_mobile(&mut tx, crm, id, Some(&new)).await?;
     let decls = store::declarations(&mut tx, crm).await?;
@@ -211,23 +212,22 @@ pub async fn update_mobile(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IdentityQuery {
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub value: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
 }
 
 /// `DELETE /loyalty/v1/membership/identity/{membershipId}?type=&value=`: not the last one
 /// (409224); a missing one 409225; deleting the mobile clears the member's `mobile`.
+#[utoipa::path(delete, path = "/loyalty/v1/membership/identity/{id}", tag = "members", params(("id" = i64, Path), IdentityQuery), responses((status = 200, body = crate::routes::members::docs::Success), (status = 409, body = crate::routes::members::docs::CompatError, description = "409224 the last identity, 409225 no such identity")))]
 pub async fn delete_identity(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     q: Result<ApiQuery<IdentityQuery>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let kind = q.kind.ok_or_else(|| MemberError::Missing("type".into()))?;
-    let value = q.value.ok_or_else(|| MemberError::Missing("value".into()))?;
+    let (kind, value) = (q.kind, q.value);
     let crm = &tenant.crm_id;
     let mut tx = state.db.begin().await?;
     // Locks the member: two concurrent deletes cannot both see "not the last one".
@@ -276,7 +276,12 @@ pub fn pseudonym(crm_id: &str, member_no: &str) -> String {
 /// `POST /loyalty/v1/membership/{id}/erase` (ours: the seed has none): deletes the profile and
 /// its identities, re-keys the member's ledger, balance, lots and cards to a pseudonym, and
 /// records the erasure. The answer names the pseudonym.
-pub async fn erase(State(state): State<AppState>, Extension(tenant): Extension<Tenant>, Path(id): Path<i64>) -> Answer {
+#[utoipa::path(post, path = "/loyalty/v1/membership/{id}/erase", tag = "members", params(("id" = i64, Path)), responses((status = 200, body = crate::routes::members::docs::Erased)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    MemberId(id): MemberId,
+) -> Answer {
     let crm = &tenant.crm_id;
     let mut tx = state.db.begin().await?;
     let member_no: Option<String> =

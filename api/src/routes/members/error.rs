@@ -31,6 +31,10 @@ pub enum MemberError {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the member's current state (`oldMobile` not its mobile, a
+    /// `membershipCode` already set).
+    #[error("{0}")]
+    Conflict(String),
     /// The mobile is another member's, or the membershipCode is taken.
     #[error("{0}")]
     Taken(String),
@@ -60,6 +64,7 @@ impl MemberError {
             MemberError::BadRequest(_) => (StatusCode::BAD_REQUEST, json!("400000")),
             MemberError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, json!("401000")),
             MemberError::NotFound(_) => (StatusCode::NOT_FOUND, json!("404000")),
+            MemberError::Conflict(_) => (StatusCode::CONFLICT, json!("409000")),
             MemberError::Taken(_) => (StatusCode::CONFLICT, json!("409001")),
             MemberError::LastIdentity => (StatusCode::CONFLICT, json!(409224)),
             MemberError::IdentityNotFound => (StatusCode::CONFLICT, json!(409225)),
@@ -119,5 +124,23 @@ impl IntoResponse for MemberError {
             tracing::error!(error = ?e, "internal error");
         }
         (status, axum::Json(json!({ "error": { "code": code, "message": self.to_string() } }))).into_response()
+    }
+}
+
+/// A member's (or level's) id in the path, its rejection in the seed's shape (axum's own is
+/// plain text).
+pub struct MemberId(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MemberId {
+    type Rejection = MemberError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(text) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| MemberError::invalid("id", "must be an id"))?;
+        match text.parse::<i64>() {
+            Ok(id) if id >= 1 => Ok(MemberId(id)),
+            _ => Err(MemberError::invalid("id", "must be an id (1 or more)")),
+        }
     }
 }

@@ -3,15 +3,12 @@
 //! tenant's members for recomputation, which the workers' sweep does (`workers::members`).
 //! Also each member's log of level changes.
 
-use axum::{
-    extract::{Path, State},
-    Extension, Json,
-};
+use axum::{extract::State, Extension, Json};
 use chrono::{DateTime, Utc};
 use schemas::members::{format_datetime, LevelRequest};
 use serde_json::{json, Map, Value};
 
-use super::{commands::body, queries::Paging, MemberError};
+use super::{commands::body, error::MemberId, queries::Paging, MemberError};
 use crate::{
     auth::Tenant,
     error::{ApiJson, ApiQuery},
@@ -44,6 +41,7 @@ impl LevelRow {
 const LEVEL_COLUMNS: &str = "id, name, priority, is_forever, operator, rules, desp, status";
 
 /// `GET /loyalty/v1/settings/level/rules`: the tenant's levels, lowest first.
+#[utoipa::path(get, path = "/loyalty/v1/settings/level/rules", tag = "members", responses((status = 200, body = crate::routes::members::docs::Levels)))]
 pub async fn rules(State(state): State<AppState>, Extension(tenant): Extension<Tenant>) -> Answer {
     let rows: Vec<LevelRow> =
         sqlx::query_as(&format!("select {LEVEL_COLUMNS} from member_level where crm_id = $1 order by priority"))
@@ -60,6 +58,7 @@ async fn mark_members(tx: &mut sqlx::PgConnection, crm_id: &str) -> Result<(), M
 }
 
 /// `POST /loyalty/v1/settings/level`: a new level (409 if its priority is taken).
+#[utoipa::path(post, path = "/loyalty/v1/settings/level", tag = "members", request_body = LevelRequest, responses((status = 200, body = crate::routes::members::docs::Level)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -87,10 +86,11 @@ pub async fn create(
 }
 
 /// `PUT /loyalty/v1/settings/level/{id}`: replaces a level's definition.
+#[utoipa::path(put, path = "/loyalty/v1/settings/level/{id}", tag = "members", params(("id" = i64, Path)), request_body = LevelRequest, responses((status = 200, body = crate::routes::members::docs::Level)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     b: Result<ApiJson<LevelRequest>, crate::error::ApiError>,
 ) -> Answer {
     let req = body(b).await?;
@@ -118,10 +118,11 @@ pub async fn update(
 }
 
 /// `DELETE /loyalty/v1/settings/level/{id}`: its members hold no level until recomputed.
+#[utoipa::path(delete, path = "/loyalty/v1/settings/level/{id}", tag = "members", params(("id" = i64, Path)), responses((status = 200, body = crate::routes::members::docs::Success)))]
 pub async fn remove(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
 ) -> Answer {
     let mut tx = state.db.begin().await?;
     let n = sqlx::query("delete from member_level where crm_id = $1 and id = $2")
@@ -151,14 +152,15 @@ struct ChangeRow {
 
 /// `GET /loyalty/v1/membership/{id}/level/changeLogs` (ours): the member's level changes,
 /// paged like the seed's logs.
+#[utoipa::path(get, path = "/loyalty/v1/membership/{id}/level/changeLogs", tag = "members", params(("id" = i64, Path), Paging), responses((status = 200, body = crate::routes::members::docs::LevelChangePage)))]
 pub async fn change_log(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     q: Result<ApiQuery<Paging>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let page = super::queries::page_of(&q)?;
+    let page = super::queries::page_of(&q, super::queries::LOG_SIDX)?;
     let dir = if page.desc { "desc" } else { "asc" };
     let rows: Vec<ChangeRow> = sqlx::query_as(&format!(
         "select id, from_level, to_level, from_priority, to_priority, reason, created_at from member_level_change

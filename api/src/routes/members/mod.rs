@@ -10,6 +10,7 @@
 
 pub mod attributes;
 pub mod commands;
+pub mod docs;
 pub mod error;
 pub mod feeds;
 pub mod levels;

@@ -25,6 +25,7 @@ fn required<'a>(b: &'a Map<String, Value>, field: &str) -> Result<&'a str, Membe
 }
 
 /// `POST /loyalty/v1/appPush/register`.
+#[utoipa::path(post, path = "/loyalty/v1/appPush/register", tag = "members", request_body = crate::routes::members::docs::PushRequest, responses((status = 200, body = crate::routes::members::docs::PushDevice)))]
 pub async fn register(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,

@@ -3,7 +3,7 @@
 //! and the point and experience logs read from the ledger.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     response::{IntoResponse, Response},
     Extension, Json,
 };
@@ -15,7 +15,7 @@ use schemas::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{commands::parse_identities, store, MemberError};
+use super::{commands::parse_identities, error::MemberId, store, MemberError};
 use crate::{
     auth::Tenant,
     error::{ApiJson, ApiQuery},
@@ -54,7 +54,16 @@ pub(super) struct Page {
     pub need_total: bool,
 }
 
-pub(super) fn page_of(p: &Paging) -> Result<Page, MemberError> {
+/// The `sidx` the logs take: they are in the order of their rows.
+pub(super) const LOG_SIDX: &[&str] = &["id"];
+
+/// The `sidx` the member list takes.
+pub(super) const LIST_SIDX: &[&str] = &["id", "dateCreated", "lastUpdated", "dateJoin"];
+
+pub(super) fn page_of(p: &Paging, sidx: &[&str]) -> Result<Page, MemberError> {
+    if let Some(s) = p.sidx.as_deref().filter(|s| !sidx.contains(s)) {
+        return Err(MemberError::invalid("sidx", format!("must be one of {} (not {s})", sidx.join(", "))));
+    }
     let rows = p.rows.unwrap_or(20);
     if !(1..=500).contains(&rows) {
         return Err(MemberError::invalid("rows", "must be between 1 and 500"));
@@ -82,13 +91,14 @@ pub(super) fn paged(rows: Vec<Value>, records: Option<i64>, page: &Page) -> Valu
 }
 
 /// `GET /loyalty/v1/membership`: the tenant's members, paged.
+#[utoipa::path(get, path = "/loyalty/v1/membership", tag = "members", params(Paging), responses((status = 200, body = crate::routes::members::docs::MembershipPage)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     q: Result<ApiQuery<Paging>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let page = page_of(&q)?;
+    let page = page_of(&q, LIST_SIDX)?;
     let column = match q.sidx.as_deref() {
         None | Some("id") => "m.id",
         Some("dateCreated") => "m.created_at",
@@ -119,7 +129,12 @@ pub async fn list(
 }
 
 /// `GET /loyalty/v1/membership/{id}`.
-pub async fn one(State(state): State<AppState>, Extension(tenant): Extension<Tenant>, Path(id): Path<i64>) -> Answer {
+#[utoipa::path(get, path = "/loyalty/v1/membership/{id}", tag = "members", params(("id" = i64, Path)), responses((status = 200, body = crate::routes::members::docs::Membership)))]
+pub async fn one(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    MemberId(id): MemberId,
+) -> Answer {
     let mut db = state.db.acquire().await?;
     let decls = store::declarations(&mut db, &tenant.crm_id).await?;
     Ok(Json(store::load(&mut db, &tenant.crm_id, id).await?.view(&decls)))
@@ -138,14 +153,14 @@ async fn with_identities(db: &mut sqlx::PgConnection, crm: &str, ids: &[i64]) ->
 
 /// `GET /loyalty/v1/membershipService/getMembershipByIdentity?type=&value=`: the member holding
 /// the identity (the oldest, for a type several members may share), with its identities.
+#[utoipa::path(get, path = "/loyalty/v1/membershipService/getMembershipByIdentity", tag = "members", params(super::commands::IdentityQuery), responses((status = 200, body = crate::routes::members::docs::MembershipWithIdentities)))]
 pub async fn by_identity(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     q: Result<ApiQuery<super::commands::IdentityQuery>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let kind = q.kind.ok_or_else(|| MemberError::Missing("type".into()))?;
-    let value = q.value.ok_or_else(|| MemberError::Missing("value".into()))?;
+    let (kind, value) = (q.kind, q.value);
     check_identity_type("type", &kind)?;
     let mut db = state.db.acquire().await?;
     let id: Option<i64> = sqlx::query_scalar(
@@ -162,6 +177,7 @@ pub async fn by_identity(
 
 /// `POST /loyalty/v1/membershipService/listMembershipByIdentities`: every member holding one
 /// of the identities, once each, in the order of the list.
+#[utoipa::path(post, path = "/loyalty/v1/membershipService/listMembershipByIdentities", tag = "members", request_body = Vec<schemas::members::Identity>, responses((status = 200, body = crate::routes::members::docs::MembershipsWithIdentities)))]
 pub async fn by_identities(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -189,11 +205,9 @@ pub async fn by_identities(
 #[into_params(parameter_in = Query)]
 pub struct Md5Query {
     /// common | tmall
-    #[serde(default)]
-    pub md5type: Option<String>,
+    pub md5type: String,
     /// 32 hex digits (either case).
-    #[serde(default)]
-    pub md5value: Option<String>,
+    pub md5value: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -209,17 +223,18 @@ struct Md5Row {
 /// `GET /loyalty/v1/membershipService/getMembershipIdentityByMd5`: the identity whose value
 /// has this MD5 (an index on the stored digest). Not found: HTTP 200 with `409200`, as the
 /// seed shows.
+#[utoipa::path(get, path = "/loyalty/v1/membershipService/getMembershipIdentityByMd5", tag = "members", params(Md5Query), responses((status = 200, body = crate::routes::members::docs::Md5Answer, description = "the identity, or not found: the seed's error 409200 with HTTP 200")))]
 pub async fn by_md5(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     q: Result<ApiQuery<Md5Query>, crate::error::ApiError>,
 ) -> Result<Response, MemberError> {
     let ApiQuery(q) = q?;
-    let kind = q.md5type.ok_or_else(|| MemberError::Missing("md5type".into()))?;
+    let kind = q.md5type;
     if kind != "common" && kind != "tmall" {
         return Err(MemberError::invalid("md5type", "must be common or tmall"));
     }
-    let digest = q.md5value.ok_or_else(|| MemberError::Missing("md5value".into()))?.to_ascii_lowercase();
+    let digest = q.md5value.to_ascii_lowercase();
     if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(MemberError::invalid("md5value", "must be 32 hex digits"));
     }
@@ -287,14 +302,15 @@ struct PointRow {
 /// and `newPoint` are the member's points before and after the row (freezes move no points
 /// and are not listed); `leftPoint` is what is left of a credit's lot now (for a debit, the
 /// points after it); `type` 1 a credit, -1 a debit; `status` -1 once (partly) reversed.
+#[utoipa::path(get, path = "/loyalty/v1/membership/{id}/point", tag = "members", params(("id" = i64, Path), Paging), responses((status = 200, body = crate::routes::members::docs::PointLogPage)))]
 pub async fn point_log(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     q: Result<ApiQuery<Paging>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let page = page_of(&q)?;
+    let page = page_of(&q, LOG_SIDX)?;
     let crm = &tenant.crm_id;
     let no = member_no(&state, crm, id).await?;
     let dir = if page.desc { "desc" } else { "asc" };
@@ -365,14 +381,15 @@ struct ExpRow {
 /// `GET /loyalty/v1/membership/{id}/exp/changeLogs`: the member's experience log. Experience
 /// is the points the member has earned (never lowered by spending): each earn row adds its
 /// points, each reversal of an earn takes them back.
+#[utoipa::path(get, path = "/loyalty/v1/membership/{id}/exp/changeLogs", tag = "members", params(("id" = i64, Path), Paging), responses((status = 200, body = crate::routes::members::docs::ExpLogPage)))]
 pub async fn exp_log(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<i64>,
+    MemberId(id): MemberId,
     q: Result<ApiQuery<Paging>, crate::error::ApiError>,
 ) -> Answer {
     let ApiQuery(q) = q?;
-    let page = page_of(&q)?;
+    let page = page_of(&q, LOG_SIDX)?;
     let crm = &tenant.crm_id;
     let no = member_no(&state, crm, id).await?;
     let dir = if page.desc { "desc" } else { "asc" };
