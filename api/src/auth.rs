@@ -120,3 +120,52 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
     }
     Err(ApiError::Unauthorized("the admin token is not valid".into()))
 }
+
+/// The compatibility API's key (seed 002): `?access_token=<api_key>`, or `Authorization: Bearer`.
+fn access_token(req: &Request) -> Option<String> {
+    let from_query = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(percent_decode));
+    from_query.filter(|t| !t.is_empty()).or_else(|| bearer(req.headers()).map(str::to_string))
+}
+
+/// `%XX` and `+` in a query value (an API key is hex, but a client may encode it anyway).
+fn percent_decode(v: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let pair = (bytes[i] == b'%').then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?))).flatten();
+        match (bytes[i], pair) {
+            (b'%', Some((hi, lo))) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Requires a tenant's key as seed 002 sends it (`?access_token=`, or Bearer); the tenant is the
+/// key's (the compatibility paths carry no `crm_id`). Answers in seed 002's error shape.
+pub async fn require_access_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, crate::routes::members::MemberError> {
+    use crate::routes::members::MemberError;
+    let Some(key) = access_token(&req) else {
+        return Err(MemberError::Unauthorized("send the tenant's API key as ?access_token= or a Bearer token".into()));
+    };
+    let Some(tenant) = tenant_of_key(&state, &key).await? else {
+        return Err(MemberError::Unauthorized("the access_token is not valid".into()));
+    };
+    req.extensions_mut().insert(tenant);
+    Ok(next.run(req).await)
+}

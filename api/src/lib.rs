@@ -25,8 +25,11 @@ pub fn app(state: AppState) -> Router {
         routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
     let admin_routes =
         routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let compat_routes =
+        routes::compat_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_access_token));
     Router::new()
         .merge(tenant_routes)
+        .merge(compat_routes)
         .merge(admin_routes)
         .merge(routes::ops::router())
         .merge(openapi::routes())

@@ -11,7 +11,7 @@ mod wire;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin."),
+    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer."),
     paths(
         routes::admin::create_tenant,
         routes::admin::list_dead_letters,
@@ -55,6 +55,30 @@ mod wire;
         routes::cards::commands::operations::redeem_reverse,
         routes::cards::commands::operations::present,
         routes::cards::commands::operations::present_receive,
+        routes::members::feeds::source,
+        routes::members::feeds::info,
+        routes::members::queries::list,
+        routes::members::queries::one,
+        routes::members::queries::by_identity,
+        routes::members::queries::by_identities,
+        routes::members::queries::by_md5,
+        routes::members::queries::point_log,
+        routes::members::queries::exp_log,
+        routes::members::commands::create,
+        routes::members::commands::update,
+        routes::members::commands::bind_identity,
+        routes::members::commands::update_mobile,
+        routes::members::commands::delete_identity,
+        routes::members::commands::erase,
+        routes::members::attributes::list,
+        routes::members::attributes::create,
+        routes::members::attributes::remove,
+        routes::members::levels::rules,
+        routes::members::levels::create,
+        routes::members::levels::update,
+        routes::members::levels::remove,
+        routes::members::levels::change_log,
+        routes::members::push::register,
     ),
     modifiers(&BearerAuth, &RefusalCodes),
     security(("bearer" = []))
@@ -103,6 +127,7 @@ pub fn document() -> serde_json::Value {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
         wire::apply(&mut doc);
         constraints::apply(&mut doc);
+        routes::members::docs::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()
@@ -147,6 +172,9 @@ mod tests {
     }
 
     const EXPECTED: &[(&str, &str)] = &[
+        ("DELETE", "/loyalty/v1/membership/identity/{id}"),
+        ("DELETE", "/loyalty/v1/settings/attributes/{code}"),
+        ("DELETE", "/loyalty/v1/settings/level/{id}"),
         ("GET", "/api/admin/dlq"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
         ("GET", "/api/crm/card/{crm_id}/list"),
@@ -160,6 +188,15 @@ mod tests {
         ("GET", "/api/crm/mgr/points/{crm_id}/outcomes/{key_kind}/{key}"),
         ("GET", "/api/crm/mgr/points/{crm_id}/scene_info"),
         ("GET", "/api/crm/mgr/points/{crm_id}/summary"),
+        ("GET", "/loyalty/v1/membership"),
+        ("GET", "/loyalty/v1/membership/{id}"),
+        ("GET", "/loyalty/v1/membership/{id}/exp/changeLogs"),
+        ("GET", "/loyalty/v1/membership/{id}/level/changeLogs"),
+        ("GET", "/loyalty/v1/membership/{id}/point"),
+        ("GET", "/loyalty/v1/membershipService/getMembershipByIdentity"),
+        ("GET", "/loyalty/v1/membershipService/getMembershipIdentityByMd5"),
+        ("GET", "/loyalty/v1/settings/attributes"),
+        ("GET", "/loyalty/v1/settings/level/rules"),
         ("POST", "/api/admin/dlq/replay"),
         ("POST", "/api/admin/tenants"),
         ("POST", "/api/crm/card/{crm_id}/add/stock"),
@@ -172,6 +209,8 @@ mod tests {
         ("POST", "/api/crm/card/{crm_id}/member/redeem"),
         ("POST", "/api/crm/card/{crm_id}/member/redeem_reverse"),
         ("POST", "/api/crm/card/{crm_id}/remove"),
+        ("POST", "/api/crm/mgr/member/{crm_id}/info/increment"),
+        ("POST", "/api/crm/mgr/member/{crm_id}/source/increment"),
         ("POST", "/api/crm/mgr/points/{crm_id}/accept"),
         ("POST", "/api/crm/mgr/points/{crm_id}/consume"),
         ("POST", "/api/crm/mgr/points/{crm_id}/consume/preview"),
@@ -189,5 +228,15 @@ mod tests {
         ("POST", "/api/crm/mgr/points/{crm_id}/summary/increment"),
         ("POST", "/api/crm/mgr/points/{crm_id}/transfer"),
         ("POST", "/api/crm/mgr/points/{crm_id}/unfreeze"),
+        ("POST", "/loyalty/v1/appPush/register"),
+        ("POST", "/loyalty/v1/membership/{id}/bindIdentity"),
+        ("POST", "/loyalty/v1/membership/{id}/erase"),
+        ("POST", "/loyalty/v1/membershipAndIdentities"),
+        ("POST", "/loyalty/v1/membershipService/listMembershipByIdentities"),
+        ("POST", "/loyalty/v1/settings/attributes"),
+        ("POST", "/loyalty/v1/settings/level"),
+        ("PUT", "/loyalty/v1/membership/{id}"),
+        ("PUT", "/loyalty/v1/membershipService/updateMobile"),
+        ("PUT", "/loyalty/v1/settings/level/{id}"),
     ];
 }

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cache;
 pub mod db;
 pub mod inbox;
+pub mod levels;
 pub mod metric_names;
 pub mod progress;
 pub mod rules;

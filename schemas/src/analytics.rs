@@ -74,6 +74,10 @@ pub enum AnalyticsEvent {
     /// A present nobody received in time, back to its giver.
     #[serde(rename = "cards.present_return")]
     CardsPresentReturn(CardPresentReturned),
+    /// A member's level changed (seed 002 levels): on an earn, on the schedule as windows slide,
+    /// or when a definition changed. No personal data: the member is named by its ids.
+    #[serde(rename = "members.level_change")]
+    MembersLevelChange(MemberLevelChanged),
 }
 
 /// The routing keys the outbox relay publishes analytics messages with (one per writing
@@ -96,6 +100,7 @@ pub const ROUTING_KEYS: &[&str] = &[
     "cards.present",
     "cards.present_receive",
     "cards.present_return",
+    "members.level",
 ];
 
 impl AnalyticsEvent {
@@ -119,6 +124,7 @@ impl AnalyticsEvent {
         "cards.present",
         "cards.present_receive",
         "cards.present_return",
+        "members.level_change",
     ];
 
     /// The id consumers deduplicate on.
@@ -142,6 +148,7 @@ impl AnalyticsEvent {
             AnalyticsEvent::CardsPresent(e) => e.event_id,
             AnalyticsEvent::CardsPresentReceive(e) => e.event_id,
             AnalyticsEvent::CardsPresentReturn(e) => e.event_id,
+            AnalyticsEvent::MembersLevelChange(e) => e.event_id,
         }
     }
 
@@ -162,6 +169,23 @@ impl AnalyticsEvent {
             other => return Err(format!("no analytics event for ledger event type `{other}`")),
         })
     }
+}
+
+/// `members.level_change`: a member's level moved from one definition to another (either may be
+/// none: no level met, or the level was deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MemberLevelChanged {
+    pub event_id: Uuid,
+    pub crm_id: String,
+    pub membership_id: i64,
+    pub member_no: String,
+    pub from_level: Option<i64>,
+    pub to_level: Option<i64>,
+    pub from_priority: Option<i64>,
+    pub to_priority: Option<i64>,
+    /// earn | schedule | rules
+    pub reason: String,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// `points.produce`: one award of one rule to a member, as the earn worker writes it.

@@ -24,6 +24,9 @@ pub mod points;
 /// Cards: the card definition, stock, and the member commands.
 pub mod cards;
 
+/// Members (seed 002): profiles, custom attributes, identities, levels.
+pub mod members;
+
 /// Analytics events: the typed `kind`-tagged events the analytics consumer reads.
 pub mod analytics;
 

@@ -246,6 +246,23 @@ impl TestEnv {
     }
 }
 
+/// The member helpers (seed 002's `/loyalty/v1`) every member test shares.
+impl TestEnv {
+    /// Calls a `/loyalty/v1` path with the key as seed 002 sends it (`?access_token=`).
+    pub async fn loyalty(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        self.call(method, &format!("/loyalty/v1{path}{sep}access_token={key}"), None, body).await
+    }
+
+    /// Creates a member with `membership` and `identities` (seed 002 §2); answers its id.
+    pub async fn member(&self, key: &str, membership: Value, identities: Value) -> i64 {
+        let body = json!({"membership": membership, "identities": identities});
+        let (status, body) = self.loyalty(Method::POST, "/membershipAndIdentities", key, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "create member: {body}");
+        body["id"].as_i64().expect("id")
+    }
+}
+
 /// Sends a request to a router (the api's, or a worker's `/healthz` one); returns the status
 /// and the JSON body (Null when empty or not JSON).
 pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {

@@ -10,6 +10,7 @@ pub mod failpoint;
 pub mod gauges;
 pub mod health;
 pub mod inbox;
+pub mod members;
 pub mod message;
 pub mod outbox;
 pub mod outcome;

@@ -66,8 +66,8 @@ fn body_field(schema: &str, field: &str) -> Option<Value> {
             // The unix times chrono can hold (years -262143 to 262142).
             ("FeedQuery", "time_start" | "time_end") => Some(range(-8_334_601_315_200, 8_210_266_876_799)),
             ("HistoryQuery", "start_time" | "end_time") => Some(time()),
-            // Refused until member profiles exist (README "The API").
-            ("HistoryQuery", "mobile") => Some(json!({ "type": "null" })),
+            // The member profile holding it (schemas::members::check_mobile).
+            ("HistoryQuery", "mobile") => Some(json!({ "type": ["string", "null"], "pattern": "^\\+?[0-9]{3,20}$" })),
             ("FeedQuery", "order_by") => Some(json!({ "enum": ["create_time", "update_time"] })),
             ("FeedQuery" | "HistoryQuery", "order_asc") => Some(json!({ "enum": [0, 1, null] })),
             ("HistoryQuery", "order_by") => {

@@ -54,11 +54,43 @@ fn error_data(documented: Option<Value>) -> Value {
 /// Rewrites the document's responses. Run once over the serialized document.
 pub fn apply(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
-    for item in paths.values_mut() {
+    for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else { continue };
         for operation in item.values_mut() {
-            apply_to_operation(operation);
+            if path.starts_with(COMPAT_PREFIX) {
+                apply_to_compat_operation(operation);
+            } else {
+                apply_to_operation(operation);
+            }
         }
+    }
+}
+
+/// Seed 002's compatibility API: bare answers (no envelope) and its own error shape.
+const COMPAT_PREFIX: &str = "/loyalty/v1/";
+
+/// (status, when) of the errors every compatibility operation may answer.
+const COMPAT_ERRORS: &[(&str, &str)] = &[
+    ("400", "a field is missing (400005), invalid (400001, the message names it), or the body is not JSON"),
+    ("401", "no access_token (nor Bearer key), or an unknown one"),
+    ("404", "the member (or level, attribute) does not exist in the key's tenant"),
+    ("409", "the mobile or membershipCode is another member's, a priority or code is taken, 409224/409225"),
+    ("503", "the database is down: retry"),
+];
+
+const COMPAT_ERROR: &str = "#/components/schemas/CompatError";
+
+fn apply_to_compat_operation(operation: &mut Value) {
+    let responses = operation
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    for (status, when) in COMPAT_ERRORS {
+        let response = responses.entry(status.to_string()).or_insert_with(|| json!({ "description": when }));
+        response["content"] = json!({ "application/json": { "schema": { "$ref": COMPAT_ERROR } } });
     }
 }
 

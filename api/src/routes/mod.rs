@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cards;
+pub mod members;
 pub mod ops;
 pub mod outcomes;
 pub mod points;
@@ -13,7 +14,13 @@ use crate::AppState;
 
 /// The tenant API of seed 000 and 003 (every path carries `{crm_id}`; all need the tenant's key).
 pub fn tenant_routes() -> Router<AppState> {
-    Router::new().merge(points::router()).merge(cards::router())
+    Router::new().merge(points::router()).merge(cards::router()).merge(members::feed_router())
+}
+
+/// Seed 002's compatibility API under `/loyalty/v1` (the tenant is the key's: `?access_token=`
+/// or Bearer).
+pub fn compat_routes() -> Router<AppState> {
+    members::router()
 }
 
 /// `{"code":0,"msg":…,"data":…}` with status 200.

@@ -25,7 +25,19 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
     let lots = ledger::spendable_lots(&mut tx, &ev.crm_id, &p.member_no, t).await?;
     let available: i64 = lots.iter().map(|l| l.remaining).sum();
     let frozen = ledger::frozen_points(&mut tx, &ev.crm_id, &p.member_no, t).await?;
-    let outcome = match quote_spend(tenant.consume_rule_for(&p.action_scene), p, available, frozen) {
+    // Without `member_level`, the member's level (seed 002) selects the `consume_level` tier.
+    let with_level;
+    let quoted = match p.member_level {
+        Some(_) => p,
+        None => {
+            with_level = ConsumePayload {
+                member_level: platform::levels::priority_of(&mut tx, &ev.crm_id, &p.member_no).await?,
+                ..p.clone()
+            };
+            &with_level
+        }
+    };
+    let outcome = match quote_spend(tenant.consume_rule_for(&p.action_scene), quoted, available, frozen) {
         Err((code, reason)) => Outcome::Rejected { code, reason },
         Ok((points, money)) => {
             ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, points).await?;

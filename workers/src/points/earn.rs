@@ -102,6 +102,7 @@ async fn try_apply(
     // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
     settle_debts(&mut tx, events, &mut credits).await?;
     write_credits(&mut tx, events, &credits).await?;
+    recompute_levels(&mut tx, events, &credits).await?;
 
     // 4. The inbox rows, sorted by key (every batch locks members before keys, each in sorted
     //    order, so two batches never wait on each other in a cycle), and the duplicates.
@@ -111,6 +112,28 @@ async fn try_apply(
     }
     tx.commit().await?;
     Ok(Ok(sorted.finish()))
+}
+
+/// The levels of the members who earned (seed 002), in the earn's transaction: per tenant, at
+/// the business time of its latest event in the batch.
+async fn recompute_levels(
+    tx: &mut sqlx::PgConnection,
+    events: &[Envelope<EarnPayload>],
+    credits: &[Credit],
+) -> sqlx::Result<()> {
+    let mut per_tenant: HashMap<&str, (Vec<String>, DateTime<Utc>)> = HashMap::new();
+    for c in credits {
+        let ev = &events[c.idx];
+        let entry = per_tenant.entry(&ev.crm_id).or_insert_with(|| (Vec::new(), ev.occurred_at));
+        entry.0.push(ev.payload.member_no.clone());
+        entry.1 = entry.1.max(ev.occurred_at);
+    }
+    let mut tenants: Vec<_> = per_tenant.into_iter().collect();
+    tenants.sort_by(|a, b| a.0.cmp(b.0));
+    for (crm_id, (members, at)) in tenants {
+        platform::levels::recompute(tx, crm_id, &members, "earn", at).await?;
+    }
+    Ok(())
 }
 
 /// Creates the members' balance rows if missing and locks them, in sorted order.

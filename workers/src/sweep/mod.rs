@@ -33,6 +33,7 @@ pub const STEPS: &[Step] = &[
     Step { name: "transfer returns", run: steps::transfer_returns },
     Step { name: "card code expiry", run: steps::card_expiry },
     Step { name: "present returns", run: steps::present_returns },
+    Step { name: "member levels", run: steps::member_levels },
     Step { name: "stock generation resumption", run: steps::stock_resumption },
 ];
 

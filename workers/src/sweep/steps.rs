@@ -6,7 +6,7 @@ use platform::metric_names::{
 };
 
 use super::StepFuture;
-use crate::{cards, points, Deps};
+use crate::{cards, members, points, Deps};
 
 /// Members (points) or transfers handled per round by one step.
 const SLICE: i64 = 500;
@@ -63,6 +63,18 @@ pub fn present_returns(deps: &Deps, now: DateTime<Utc>) -> StepFuture<'_> {
             return Ok(false);
         }
         tracing::info!(presents = n, "returned presents not received in time");
+        Ok(true)
+    })
+}
+
+/// Member levels recomputed as their windows slide.
+pub fn member_levels(deps: &Deps, now: DateTime<Utc>) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (checked, changed) = members::levels::sweep(&deps.db, now, SLICE).await?;
+        if checked == 0 {
+            return Ok(false);
+        }
+        tracing::info!(members = checked, level_changes = changed, "recomputed member levels");
         Ok(true)
     })
 }

@@ -48,18 +48,19 @@ pub struct FeedQuery {
     pub time_end: i64,
 }
 
-/// The checked window: (page, size, column, direction, start, end).
-struct Window {
-    page: i64,
-    size: i64,
-    column: &'static str,
-    direction: &'static str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    watermark: DateTime<Utc>,
+/// The checked window: (page, size, column, direction, start, end). The member feeds
+/// (`routes::members::feeds`) page the same way.
+pub(crate) struct Window {
+    pub page: i64,
+    pub size: i64,
+    pub column: &'static str,
+    pub direction: &'static str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub watermark: DateTime<Utc>,
 }
 
-async fn window(state: &AppState, q: &FeedQuery) -> Result<Window, ApiError> {
+pub(crate) async fn window(state: &AppState, q: &FeedQuery) -> Result<Window, ApiError> {
     let page = q.page_id.ok_or_else(|| ApiError::invalid("page_id", "is required (from 1)"))?;
     if page < 1 {
         return Err(ApiError::invalid("page_id", "must be 1 or more"));

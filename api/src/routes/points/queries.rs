@@ -90,6 +90,7 @@ pub struct HistoryQuery {
     pub end_time: Option<String>,
     #[serde(default)]
     pub member_no: Option<String>,
+    /// The rows of the member profile holding this mobile (seed 002's members).
     #[serde(default)]
     pub mobile: Option<String>,
     #[serde(default)]
@@ -246,11 +247,8 @@ pub async fn history(
         return Err(ApiError::invalid("event_type", format!("must be one of {}", event_type_words().join(", "))));
     };
     let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-    if q.mobile.is_some() {
-        return Err(ApiError::invalid(
-            "mobile",
-            "filtering by mobile needs member profiles, which this deployment does not hold yet; filter by member_no",
-        ));
+    if let Some(mobile) = &q.mobile {
+        schemas::members::check_mobile("mobile", mobile)?;
     }
     let (page, size) = paging(q.page_id, q.page_size, 10, 500)?;
     let order_by = q.order_by.as_deref().unwrap_or("update_time");
@@ -277,6 +275,11 @@ pub async fn history(
         }
         if let Some(m) = &q.member_no {
             b.push(" and member_no = ").push_bind(m.clone());
+        }
+        // The member profile holding the mobile (none: no rows).
+        if let Some(mobile) = &q.mobile {
+            b.push(" and member_no = (select member_no from member where crm_id = ").push_bind(crm_id.clone());
+            b.push(" and mobile = ").push_bind(mobile.clone()).push(")");
         }
         for (column, values) in [
             ("action_scene", &q.action_scene),
