@@ -2,6 +2,7 @@
 //! the shared response helper. Commands publish through [`crate::ingress`].
 
 pub mod admin;
+pub mod analytics;
 pub mod cards;
 pub mod ops;
 pub mod outcomes;
@@ -13,7 +14,7 @@ use crate::AppState;
 
 /// The tenant API of seed 000 and 003 (every path carries `{crm_id}`; all need the tenant's key).
 pub fn tenant_routes() -> Router<AppState> {
-    Router::new().merge(points::router()).merge(cards::router())
+    Router::new().merge(points::router()).merge(cards::router()).merge(analytics::router())
 }
 
 /// `{"code":0,"msg":…,"data":…}` with status 200.
