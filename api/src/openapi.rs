@@ -62,6 +62,7 @@ mod wire;
         routes::analytics::queries::card_trend,
         routes::analytics::queries::card_channel,
         routes::analytics::queries::card_top,
+        routes::analytics::page::page_link,
     ),
     modifiers(&BearerAuth, &RefusalCodes),
     security(("bearer" = []))
@@ -186,6 +187,7 @@ mod tests {
         ("POST", "/api/crm/card/{crm_id}/member/redeem"),
         ("POST", "/api/crm/card/{crm_id}/member/redeem_reverse"),
         ("POST", "/api/crm/card/{crm_id}/remove"),
+        ("POST", "/api/crm/dashbord/{crm_id}/page_link"),
         ("POST", "/api/crm/mgr/points/{crm_id}/accept"),
         ("POST", "/api/crm/mgr/points/{crm_id}/consume"),
         ("POST", "/api/crm/mgr/points/{crm_id}/consume/preview"),

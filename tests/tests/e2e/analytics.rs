@@ -203,3 +203,209 @@ async fn a_scripted_day_is_counted_per_shanghai_day_replays_change_nothing_and_a
     }
     l.env.cleanup().await;
 }
+
+/// The text of the element with `id` in a dumped DOM (`<span … id="x">text</span>`).
+fn text_of(dom: &str, id: &str) -> String {
+    let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in the page"));
+    let rest = &dom[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest[start..].find('<').unwrap();
+    rest[start..start + end].trim().to_string()
+}
+
+/// Headless Chromium (Debian's `chromium`) with `args` and then `url`; answers stdout.
+async fn chromium(args: &[&str], url: &str) -> String {
+    let out = tokio::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .args(args)
+        .arg(url)
+        .output()
+        .await
+        .expect("chromium is installed (.ci/run installs it)");
+    assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn card_dashboards_count_claims_presents_and_redemptions_and_the_page_shows_the_apis_figures() {
+    let env = std::sync::Arc::new(loyalty_tests::TestEnv::new().await);
+    let crm = "an2";
+    let key = env.tenant(crm).await;
+    let worker = env.analytics_worker(1);
+    let card = |title: &str| {
+        [
+            ("date_type", serde_json::json!(3)),
+            ("total_quantity", serde_json::json!(10)),
+            ("weekdays", Value::Null),
+            ("monthdays", Value::Null),
+            ("title", serde_json::json!(title)),
+        ]
+    };
+    let a = env.card_in_stock(&key, crm, &card("满100减10")).await;
+    let b = env.card_in_stock(&key, crm, &card("新人券")).await;
+    let post = |path: &str, body: Value| {
+        let (env, key) = (env.clone(), key.clone());
+        let path = format!("/api/crm/card/{crm}/member/{path}?wait_ms=5000");
+        async move {
+            let (_, resp) = env.post(&path, &key, body).await;
+            assert_eq!(resp["data"]["status"], "applied", "{path}: {resp}");
+            resp
+        }
+    };
+    post(
+        "receive",
+        serde_json::json!({"received_id": "r1", "member_no": "m1", "out_str": "app", "card_info": {a.clone(): 2}}),
+    )
+    .await;
+    post(
+        "receive",
+        serde_json::json!({"received_id": "r2", "member_no": "m2", "out_str": "618大促", "card_info": {a.clone(): 1}}),
+    )
+    .await;
+    post(
+        "receive",
+        serde_json::json!({"received_id": "r3", "member_no": "m3", "out_str": "app", "card_info": {b.clone(): 1}}),
+    )
+    .await;
+    let codes = |member: &'static str| {
+        let env = env.clone();
+        let key = key.clone();
+        async move {
+            let (_, mine) = env.get(&format!("/api/crm/card/{crm}/member/card_list?member_no={member}"), &key).await;
+            mine["data"]["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["card_code"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (m1, m2) = (codes("m1").await, codes("m2").await);
+    let given =
+        post("present", serde_json::json!({"member_no": "m1", "card_id": a, "card_code": m1[0], "presant_extra": ""}))
+            .await;
+    let present_id = given["data"]["present_id"].as_str().unwrap().to_string();
+    post("present_receive", serde_json::json!({"member_no": "m9", "present_id": present_id})).await;
+    let redeem = |member: &str, code: &str, id: &str, channel: &str| serde_json::json!({"member_no": member, "card_id": a, "card_code": code, "redeem_channel": channel, "redeem_id": id, "redeem_extra": ""});
+    post("redeem", redeem("m9", &m1[0], "x1", "小程序")).await;
+    post("redeem", redeem("m2", &m2[0], "x2", "pos")).await;
+
+    wait_for("every analytics event counted", Duration::from_secs(30), || async {
+        let expected = env.scalar("select coalesce(sum(event_count), 0)::bigint from outbox").await;
+        let unsent = env.scalar("select count(*) from outbox where sent_at is null").await;
+        let seen = env.scalar("select count(*) from analytics_seen").await;
+        (unsent == 0 && seen == expected).then_some(())
+    })
+    .await;
+
+    // card_trend over today, all cards, against the card tables.
+    let (status, body) = env.get(&format!("/api/crm/dashbord/{crm}/card_trend?dr=today"), &key).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    let claimed =
+        env.scalar(&format!("select count(*) from card_code where crm_id = '{crm}' and received_id is not null")).await;
+    let redeemed = env.scalar(&format!("select count(*) from card_redeem where crm_id = '{crm}'")).await;
+    let presented = env.scalar(&format!("select count(*) from card_present where crm_id = '{crm}'")).await;
+    assert_eq!((claimed, redeemed, presented), (4, 2, 1));
+    assert_eq!(d["receive_num"], claimed, "{d}");
+    assert_eq!(d["receive_member_num"], 3, "m1, m2, m3 (m9 received a present, not a claim)");
+    assert_eq!(d["redeem_num"], redeemed);
+    assert_eq!(d["redeem_member_num"], 2);
+    assert_eq!(d["present_num"], presented);
+    assert_eq!(d["present_member_num"], 1);
+    assert_eq!(ints(&d["receive_num_list"]), vec![4]);
+    assert_eq!(ints(&d["redeem_member_num_list"]), vec![2]);
+    assert_eq!(d["tdate"].as_array().unwrap().len(), 1);
+    // One card.
+    let (_, body) = env.get(&format!("/api/crm/dashbord/{crm}/card_trend?dr=7d&card_id={b}"), &key).await;
+    assert_eq!(body["data"]["receive_num"], 1, "{body}");
+    assert_eq!(body["data"]["redeem_num"], 0);
+    assert_eq!(ints(&body["data"]["receive_num_list"]).len(), 7);
+
+    // card_channel: claims by out_str, redemptions by redeem_channel.
+    let (_, body) = env.get(&format!("/api/crm/dashbord/{crm}/card_channel?dr=today"), &key).await;
+    assert_eq!(
+        body["data"]["receive_channel_list"],
+        serde_json::json!([{"channel_name": "app", "receive_num": 3}, {"channel_name": "618大促", "receive_num": 1}]),
+        "{body}"
+    );
+    let redeem_channels = body["data"]["redeem_channel_list"].as_array().unwrap();
+    assert_eq!(redeem_channels.len(), 2);
+    assert!(redeem_channels.contains(&serde_json::json!({"channel_name": "小程序", "redeem_num": 1})));
+
+    // card_top: by claims and by redemptions, with titles, rate and cost (cost_type 1, 2 yuan).
+    let (_, body) = env.get(&format!("/api/crm/dashbord/{crm}/card_top?dr=today"), &key).await;
+    let top = &body["data"];
+    assert_eq!(top["receive_top"][0]["card_id"], a.as_str(), "{top}");
+    assert_eq!(top["receive_top"][0]["receive_num"], 3);
+    assert_eq!(top["receive_top"][0]["title"], "满100减10");
+    assert_eq!(top["receive_top"][1]["title"], "新人券");
+    assert_eq!(top["redeem_top"].as_array().unwrap().len(), 1);
+    assert_eq!(top["redeem_top"][0]["receive_num"], 2, "the seed names the redemption count receive_num too");
+    assert!((top["redeem_top"][0]["redeem_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(top["redeem_top"][0]["redeem_cost"], 4.0);
+
+    // A rebuild of today from the card tables equals what the consumer built (m1 claimed the
+    // code m9 now holds).
+    let tables = |crm: &'static str| {
+        let env = env.clone();
+        async move {
+            let sums: Vec<(NaiveDate, String, String, String, i64, i64)> = sqlx::query_as(
+                "select day, series, dim, dim2, points, events from analytics_day where crm_id = $1 order by 1, 2, 3, 4",
+            )
+            .bind(crm)
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+            let members: Vec<(NaiveDate, String, String, String)> = sqlx::query_as(
+                "select day, series, dim, member_no from analytics_member_day where crm_id = $1 order by 1, 2, 3, 4",
+            )
+            .bind(crm)
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+            (sums, members)
+        }
+    };
+    let built = tables("an2").await;
+    let rebuilt = workers::analytics::rebuild::rebuild(&env.db, crm, None, None).await.unwrap();
+    assert_eq!(rebuilt.days, 1, "from the first claim's day to today: {rebuilt:?}");
+    assert_eq!(tables("an2").await, built);
+
+    // The page, in Chromium: a signed link opens it; its figures are the API's.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = env.router();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, link) = env.post(&format!("/api/crm/dashbord/{crm}/page_link"), &key, serde_json::json!({})).await;
+    assert_eq!(status, 200, "{link}");
+    let url = format!("http://{addr}{}", link["data"]["url"].as_str().unwrap());
+    let dom = chromium(&["--dump-dom"], &url).await;
+    assert!(dom.contains("<svg"), "charts are drawn: {dom}");
+    assert!(!dom.contains("<script"), "no JavaScript");
+    let (_, total) = env.get(&format!("/api/crm/mgr/analyze/{crm}/points/total?dr=30d"), &key).await;
+    let (_, cards) = env.get(&format!("/api/crm/dashbord/{crm}/card_trend?dr=30d"), &key).await;
+    for (id, api) in [
+        ("receive_num", &cards["data"]["receive_num"]),
+        ("redeem_num", &cards["data"]["redeem_num"]),
+        ("present_num", &cards["data"]["present_num"]),
+        ("prod_points", &total["data"]["prod_points"]),
+        ("liability", &total["data"]["liability"]),
+    ] {
+        assert_eq!(text_of(&dom, id), api.to_string(), "#{id} on the page");
+    }
+    assert!(dom.contains("新人券") && dom.contains("满100减10"), "the top cards are listed");
+    // Without the link's session: the key form, not the figures.
+    let anonymous = chromium(&["--dump-dom"], &format!("http://{addr}/dashboard/{crm}")).await;
+    assert!(anonymous.contains("name=\"api_key\"") && !anonymous.contains("id=\"receive_num\""), "{anonymous}");
+    // A forged link opens nothing.
+    let forged = chromium(&["--dump-dom"], &format!("http://{addr}/dashboard/{crm}/enter?t=9999999999.00")).await;
+    assert!(!forged.contains("id=\"receive_num\""));
+    let shot = std::env::temp_dir().join("loyalty-dashboard.png");
+    chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,1600"], &url).await;
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot at {}", shot.display());
+
+    server.abort();
+    worker.stop(Duration::from_secs(10)).await;
+    std::sync::Arc::try_unwrap(env).ok().expect("the only reference").cleanup().await;
+}

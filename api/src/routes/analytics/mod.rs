@@ -6,7 +6,10 @@
 pub mod page;
 pub mod queries;
 
-use axum::{routing::get, Router};
+use axum::{
+    routing::{get, post},
+    Router,
+};
 
 use crate::AppState;
 
@@ -22,4 +25,5 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/card_trend"), get(queries::card_trend))
         .route(&format!("{c}/card_channel"), get(queries::card_channel))
         .route(&format!("{c}/card_top"), get(queries::card_top))
+        .route(&format!("{c}/page_link"), post(page::page_link))
 }

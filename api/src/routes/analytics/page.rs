@@ -2,33 +2,151 @@
 //! SVG charts (no JavaScript, nothing fetched from elsewhere) of the points trend, the points'
 //! sources, the card trend and the top cards, from the same functions the JSON API answers with.
 //!
-//! Login: a browser cannot send a bearer header from a link, so the page asks for the tenant's
-//! API key once (`POST /dashboard/{crm_id}/login`, a form), checks it exactly as the API does,
-//! and keeps it in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/dashboard/{crm_id}` for
-//! an hour. `GET /dashboard/{crm_id}/logout` clears it.
+//! Login, on the tenant's API key as the API checks it (a browser cannot send a bearer header
+//! from a link):
+//! - a signed link: `POST /api/crm/dashbord/{crm_id}/page_link` (bearer key) answers a URL
+//!   `/dashboard/{crm_id}/enter?t=…` valid 5 minutes; opening it sets the session cookie;
+//! - or the key form the page shows without a session (`POST /dashboard/{crm_id}/login`).
+//!
+//! The session cookie holds a token, never the key: `{expiry}.{HMAC-SHA256}` over the crm_id
+//! and the expiry, keyed by the tenant's stored key hash (so a new API key ends every session
+//! and link). `HttpOnly`, `SameSite=Lax` (sent on the link's top-level navigation), path `/dashboard/{crm_id}`, one hour.
+//! `GET /dashboard/{crm_id}/logout` clears it.
 
 use axum::{
     extract::{Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
-    Form, Router,
+    Extension, Form, Router,
 };
 use chrono::Utc;
 use schemas::analytics::range::{parse_dr, Mode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::queries;
-use crate::{auth, error::ApiQuery, AppState};
+use crate::{
+    auth::{self, Tenant},
+    error::{ApiError, ApiQuery},
+    routes::ok,
+    AppState,
+};
 
-/// How long the login cookie lives.
-const COOKIE_SECONDS: i64 = 3600;
+/// How long a session lasts.
+const SESSION_SECONDS: i64 = 3600;
+/// How long a signed link may be opened.
+const LINK_SECONDS: i64 = 300;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dashboard/{crm_id}", get(page))
+        .route("/dashboard/{crm_id}/enter", get(enter))
         .route("/dashboard/{crm_id}/login", post(login))
         .route("/dashboard/{crm_id}/logout", get(logout))
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+/// A token for `crm_id` valid until `expiry` (Unix seconds).
+fn sign(key_hash: &str, crm_id: &str, expiry: i64) -> String {
+    format!("{expiry}.{}", hex::encode(hmac(key_hash.as_bytes(), format!("{crm_id}|{expiry}").as_bytes())))
+}
+
+/// Whether `token` is a valid, unexpired token of `crm_id`: `Some(tenant)` if so.
+async fn verify(state: &AppState, crm_id: &str, token: &str) -> Result<Option<Tenant>, ApiError> {
+    let Some((expiry, mac)) = token.split_once('.') else { return Ok(None) };
+    let Ok(expiry) = expiry.parse::<i64>() else { return Ok(None) };
+    if expiry < Utc::now().timestamp() {
+        return Ok(None);
+    }
+    let Some(row) = sqlx::query!("select api_key_hash, time_zone from tenant where crm_id = $1", crm_id)
+        .fetch_optional(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let expected = sign(&row.api_key_hash, crm_id, expiry);
+    // Compare digests of both, so the comparison's time says nothing about the token.
+    if Sha256::digest(expected.as_bytes()) != Sha256::digest(format!("{expiry}.{mac}").as_bytes()) {
+        return Ok(None);
+    }
+    let tz = row.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
+    Ok(Some(Tenant { crm_id: crm_id.to_string(), tz }))
+}
+
+async fn key_hash(state: &AppState, crm_id: &str) -> Result<String, ApiError> {
+    Ok(sqlx::query_scalar!("select api_key_hash from tenant where crm_id = $1", crm_id).fetch_one(&state.db).await?)
+}
+
+/// A 303 to the page that sets a new session cookie.
+async fn start_session(state: &AppState, crm_id: &str) -> Result<Response, ApiError> {
+    let token = sign(&key_hash(state, crm_id).await?, crm_id, Utc::now().timestamp() + SESSION_SECONDS);
+    let cookie = format!(
+        "{}={token}; Path=/dashboard/{}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Lax",
+        cookie_name(crm_id),
+        urlencode(crm_id)
+    );
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, cookie), (header::LOCATION, format!("/dashboard/{}", urlencode(crm_id)))],
+    )
+        .into_response())
+}
+
+/// A signed link to the dashboard page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageLink {
+    /// Path of the link (append it to the api's address); open it within 5 minutes.
+    pub url: String,
+    /// Unix seconds after which the link no longer opens the page.
+    pub expires_at: i64,
+}
+
+/// A short-lived signed link that opens the dashboard page in a browser (which cannot send the
+/// bearer key from a link): opening it starts an hour's session.
+#[utoipa::path(post, path = "/api/crm/dashbord/{crm_id}/page_link", tag = "analytics",
+    params(("crm_id" = String, Path)), responses((status = 200, body = PageLink)))]
+pub async fn page_link(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(_crm_id): Path<String>,
+) -> Result<axum::Json<schemas::ApiResponse<PageLink>>, ApiError> {
+    let expires_at = Utc::now().timestamp() + LINK_SECONDS;
+    let token = sign(&key_hash(&state, &tenant.crm_id).await?, &tenant.crm_id, expires_at);
+    let url = format!("/dashboard/{}/enter?t={token}", urlencode(&tenant.crm_id));
+    Ok(ok("OK", PageLink { url, expires_at }))
+}
+
+#[derive(Deserialize)]
+pub struct EnterQuery {
+    t: Option<String>,
+}
+
+async fn enter(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiQuery(q): ApiQuery<EnterQuery>,
+) -> Result<Response, ApiError> {
+    match verify(&state, &crm_id, q.t.as_deref().unwrap_or_default()).await? {
+        Some(_) => start_session(&state, &crm_id).await,
+        None => Ok(login_form(
+            &crm_id,
+            "This link has expired or is not valid: sign in with the API key.",
+            StatusCode::UNAUTHORIZED,
+        )),
+    }
 }
 
 fn cookie_name(crm_id: &str) -> String {
@@ -38,7 +156,7 @@ fn cookie_name(crm_id: &str) -> String {
     )
 }
 
-fn cookie_key(headers: &HeaderMap, crm_id: &str) -> Option<String> {
+fn cookie_value(headers: &HeaderMap, crm_id: &str) -> Option<String> {
     let name = cookie_name(crm_id);
     headers
         .get_all(header::COOKIE)
@@ -71,36 +189,21 @@ pub struct LoginForm {
     api_key: String,
 }
 
-/// Checks the key as the API does and sets the cookie, then goes to the page.
+/// Checks the key as the API does and starts a session.
 async fn login(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
     Form(form): Form<LoginForm>,
-) -> Result<Response, crate::error::ApiError> {
+) -> Result<Response, ApiError> {
     match auth::tenant_of_key(&state, form.api_key.trim()).await? {
-        Some(t) if t.crm_id == crm_id => {
-            let cookie = format!(
-                "{}={}; Path=/dashboard/{}; Max-Age={COOKIE_SECONDS}; HttpOnly; SameSite=Strict",
-                cookie_name(&crm_id),
-                form.api_key.trim(),
-                urlencode(&crm_id)
-            );
-            Ok((
-                StatusCode::SEE_OTHER,
-                [(header::SET_COOKIE, cookie), (header::LOCATION, format!("/dashboard/{}", urlencode(&crm_id)))],
-            )
-                .into_response())
-        }
+        Some(t) if t.crm_id == crm_id => start_session(&state, &crm_id).await,
         _ => Ok(login_form(&crm_id, "That key is not the API key of this tenant.", StatusCode::UNAUTHORIZED)),
     }
 }
 
 async fn logout(Path(crm_id): Path<String>) -> Response {
-    let cookie = format!(
-        "{}=; Path=/dashboard/{}; Max-Age=0; HttpOnly; SameSite=Strict",
-        cookie_name(&crm_id),
-        urlencode(&crm_id)
-    );
+    let cookie =
+        format!("{}=; Path=/dashboard/{}; Max-Age=0; HttpOnly; SameSite=Lax", cookie_name(&crm_id), urlencode(&crm_id));
     (
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, cookie), (header::LOCATION, format!("/dashboard/{}", urlencode(&crm_id)))],
@@ -127,26 +230,16 @@ async fn page(
     Path(crm_id): Path<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, crate::error::ApiError> {
-    let Some(key) = cookie_key(&headers, &crm_id) else {
+) -> Result<Response, ApiError> {
+    let Some(token) = cookie_value(&headers, &crm_id) else {
         return Ok(login_form(&crm_id, "Sign in with the tenant's API key.", StatusCode::UNAUTHORIZED));
     };
-    let tenant = match auth::tenant_of_key(&state, &key).await? {
-        Some(t) if t.crm_id == crm_id => t,
-        _ => {
-            return Ok(login_form(
-                &crm_id,
-                "The session is not valid any more: sign in again.",
-                StatusCode::UNAUTHORIZED,
-            ))
-        }
+    let Some(tenant) = verify(&state, &crm_id, &token).await? else {
+        return Ok(login_form(&crm_id, "The session has ended: sign in again.", StatusCode::UNAUTHORIZED));
     };
     let today = Utc::now().with_timezone(&tenant.tz).date_naive();
     let dr = q.dr.unwrap_or_else(|| "30d".to_string());
-    let range = match parse_dr(&dr, today) {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
+    let range = parse_dr(&dr, today)?;
     let mode = Mode::parse(None, range)?;
     let total = queries::total(&state, &crm_id, range).await?;
     let trend = queries::trend(&state, &crm_id, range, mode).await?;
@@ -292,4 +385,22 @@ fn bar_chart(bars: &[(String, i64)], id: &str) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hmac;
+
+    /// RFC 4231, test cases 2 and 6 (a key longer than the block).
+    #[test]
+    fn hmac_sha256_matches_the_rfc_vectors() {
+        assert_eq!(
+            hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
 }
