@@ -63,7 +63,7 @@ impl Mode {
 
     /// `mode` as asked, or the one the range calls for.
     pub fn parse(mode: Option<&str>, range: DayRange) -> Result<Mode, FieldError> {
-        match mode.map(str::trim).filter(|m| !m.is_empty()) {
+        match mode {
             None if range.days() <= 62 => Ok(Mode::ByDay),
             None if range.days() <= 182 => Ok(Mode::ByWeek),
             None => Ok(Mode::ByMonth),

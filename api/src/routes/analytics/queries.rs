@@ -46,7 +46,8 @@ pub struct RangeQuery {
     pub card_id: Option<String>,
     /// The seed repeats the tenant in the query; when given it must be the path's.
     pub crm_id: Option<String>,
-    /// `distr` only: `source` (where points came from) or `redu_source` (where they went).
+    /// `distr` (required there): `source` (where points came from) or `redu_source` (where
+    /// they went); the other dashboards ignore it.
     pub types: Option<String>,
 }
 
@@ -60,12 +61,16 @@ fn asked(tenant: &Tenant, q: &RangeQuery) -> Result<Asked, ApiError> {
         return Err(ApiError::invalid("crm_id", "must be the crm_id of the path"));
     }
     let today = Utc::now().with_timezone(&tenant.tz).date_naive();
-    Ok(Asked { range: parse_dr(&q.dr, today)? })
+    let range = parse_dr(&q.dr, today)?;
+    // Every dashboard checks every parameter it is given, used or not.
+    Mode::parse(q.mode.as_deref(), range)?;
+    card_filter(q)?;
+    Ok(Asked { range })
 }
 
 fn card_filter(q: &RangeQuery) -> Result<Option<String>, ApiError> {
-    match q.card_id.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
+    match q.card_id.as_deref() {
+        None => Ok(None),
         Some(c) => {
             schemas::checks::check_key("card_id", c)?;
             Ok(Some(c.to_string()))
