@@ -165,6 +165,22 @@ async fn a_scripted_day_is_counted_per_shanghai_day_replays_change_nothing_and_a
     assert!(!result[0]["label"].as_str().unwrap().is_empty());
     assert_eq!(body["data"]["from_date"], "2026-05-01");
 
+    // The export: the trend by day as CSV, a header line first.
+    let req = axum::http::Request::get(format!("/api/crm/mgr/analyze/{CRM}/points/export?dr=2026-05-01,2026-05-03"))
+        .header("authorization", format!("Bearer {}", l.key))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(l.env.router(), req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three days: {csv}");
+    assert!(lines[0].starts_with("tdate,prod_points,prod_points_user,total_prod,"));
+    let day2: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!((day2[0], day2[1], day2[2], day2[4]), ("2026-05-02", "201", "2", "50"), "{csv}");
+    assert!(lines[3].starts_with("2026-05-03,0,0,0,"));
+
     // A bad range names the field.
     let (status, body) = l.env.get(&format!("/api/crm/mgr/analyze/{CRM}/points/trend?dr=yesterweek"), &l.key).await;
     assert_eq!(status, 422, "{body}");
@@ -408,4 +424,37 @@ async fn card_dashboards_count_claims_presents_and_redemptions_and_the_page_show
     server.abort();
     worker.stop(Duration::from_secs(10)).await;
     std::sync::Arc::try_unwrap(env).ok().expect("the only reference").cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_analytics_message_is_parked_with_its_reason() {
+    let env = loyalty_tests::TestEnv::new().await;
+    let worker = env.analytics_worker(1);
+    let (conn, channel) = env.channel().await;
+    let props = platform::broker::headers::persistent_json("bad-1", "points.produce");
+    channel
+        .basic_publish(
+            env.topology.analytics_exchange().as_str().into(),
+            "points.produce".into(),
+            Default::default(),
+            b"{\"not\": \"an array\"}",
+            props,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dlq = env.topology.analytics_dead_letter_queue();
+    let parked = wait_for("the message parked", Duration::from_secs(20), || async {
+        channel.basic_get(dlq.as_str().into(), lapin::options::BasicGetOptions { no_ack: true }).await.unwrap()
+    })
+    .await;
+    let reason = platform::broker::headers::get(&parked.delivery.properties, platform::broker::headers::PARK_REASON)
+        .and_then(platform::broker::headers::as_string)
+        .unwrap_or_default();
+    assert!(reason.contains("not a JSON array of analytics events"), "{reason}");
+    assert_eq!(env.scalar("select count(*) from analytics_seen").await, 0);
+    worker.stop(Duration::from_secs(10)).await;
+    conn.close(200, "done".into()).await.ok();
+    env.cleanup().await;
 }
