@@ -67,7 +67,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The tenant whose key this is, if any.
-async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, ApiError> {
+pub(crate) async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, ApiError> {
     let hash = hash_key(key);
     if let Some(t) = state.keys.get(&hash) {
         return Ok(Some(t));

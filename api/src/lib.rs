@@ -32,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .merge(compat_routes)
         .merge(admin_routes)
         .merge(routes::ops::router())
+        .merge(routes::analytics::page::router())
         .merge(openapi::routes())
         .merge(asyncapi::routes())
         .layer(middleware::from_fn(routes::ops::track_metrics))

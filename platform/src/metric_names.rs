@@ -24,6 +24,14 @@ pub const WORKER_CONSUMERS_CONSUMING: &str = "worker_consumers_consuming";
 
 // Workers: the relay, the card code pool, the sweeper.
 
+/// Counter: analytics events counted by the analytics consumer (duplicates excluded).
+pub const ANALYTICS_COUNTED_TOTAL: &str = "analytics_counted_total";
+/// Counter: analytics events the consumer had already counted (relay resends, replays).
+pub const ANALYTICS_DUPLICATES_TOTAL: &str = "analytics_duplicates_total";
+/// Histogram: seconds from an event's commit (the outbox row's `created_at`) to its being
+/// counted in the dashboards' aggregates.
+pub const ANALYTICS_FRESHNESS_SECONDS: &str = "analytics_freshness_seconds";
+
 /// Counter: outbox events published by the relay.
 pub const OUTBOX_RELAYED_TOTAL: &str = "outbox_relayed_total";
 /// Counter: card codes taken from the pool; label `source` (redis | postgres).

@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::money::Cents;
 
+/// The dashboards' `dr` and `mode`.
+pub mod range;
+
 #[cfg(test)]
 mod tests;
 

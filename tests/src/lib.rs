@@ -160,7 +160,17 @@ impl TestEnv {
     pub fn worker(&self, consumers: usize, relay: bool, failpoints: Arc<Failpoints>) -> WorkerHandle {
         workers::start(
             self.deps(failpoints),
-            WorkerOptions { consumers, relay, sweep: false },
+            WorkerOptions { consumers, relay, sweep: false, analytics: 0 },
+            CancellationToken::new(),
+        )
+    }
+
+    /// Starts a worker with the outbox relay and `analytics` analytics consumers (one consumer
+    /// per work queue besides).
+    pub fn analytics_worker(&self, analytics: usize) -> WorkerHandle {
+        workers::start(
+            self.deps(Arc::default()),
+            WorkerOptions { consumers: 1, relay: true, sweep: false, analytics },
             CancellationToken::new(),
         )
     }
@@ -187,7 +197,7 @@ impl TestEnv {
         if let Ok(conn) = platform::broker::connect(&self.settings.amqp_url, "loyalty-test-cleanup").await {
             if let Ok(ch) = conn.create_channel().await {
                 let t = &self.topology;
-                let mut queues = vec![t.analytics_queue()];
+                let mut queues = vec![t.analytics_queue(), t.analytics_dead_letter_queue()];
                 for &d in Domain::ALL {
                     queues.push(t.work_queue(d));
                     queues.push(t.dead_letter_queue(d));

@@ -66,6 +66,9 @@ pub enum SessionEnd {
     AckLost,
     #[error("the server cancelled the consumer")]
     Cancelled,
+    /// The analytics consumer could not write its aggregates (after its retries).
+    #[error("database: {0}")]
+    Database(String),
     /// The crash-after-commit failpoint fired: the worker "died" before acking.
     #[error("failpoint: crashed after commit")]
     Crashed,

@@ -2,6 +2,7 @@
 //! one transaction, ack after commit), the outbox relay, the sweeper, and the operator
 //! commands.
 
+pub mod analytics;
 pub mod batch;
 pub mod cards;
 pub mod consumer;

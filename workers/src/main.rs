@@ -35,6 +35,27 @@ enum Command {
         #[arg(long)]
         crm_id: Option<String>,
     },
+    /// The dashboards' aggregates.
+    Analytics {
+        #[command(subcommand)]
+        action: AnalyticsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsAction {
+    /// Recompute a tenant's aggregates from the ledger and the card tables, day by day in its
+    /// time zone (idempotent). Rebuild days the analytics stream has delivered.
+    Rebuild {
+        #[arg(long)]
+        crm_id: String,
+        /// First local day (YYYY-MM-DD); default: the tenant's first recorded day.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last local day (YYYY-MM-DD); default: today.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +99,12 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&report)?);
                 }
             }
+            Ok(())
+        }
+        Command::Analytics { action: AnalyticsAction::Rebuild { crm_id, from, to } } => {
+            let db = platform::db::connect_and_migrate(&settings).await?;
+            let rebuilt = workers::analytics::rebuild::rebuild(&db, &crm_id, from, to).await?;
+            println!("{}", serde_json::to_string(&rebuilt)?);
             Ok(())
         }
         Command::Verify { crm_id } => {

@@ -50,7 +50,7 @@ pub async fn run(deps: &Deps, shutdown: CancellationToken) {
 pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let mut tx = deps.db.begin().await?;
     let rows = sqlx::query!(
-        r#"select id, routing_key, events as "events: Json<Box<RawValue>>", event_count from outbox
+        r#"select id, routing_key, events as "events: Json<Box<RawValue>>", event_count, created_at from outbox
            where sent_at is null order by id limit $1 for update skip locked"#,
         deps.settings.relay_batch,
     )
@@ -65,8 +65,12 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let messages = rows
         .into_iter()
         .map(|r| {
-            let props = headers::persistent_json(&format!("outbox-{}", r.id), &r.routing_key)
-                .with_headers(FieldTableBuilder::default().int(headers::EVENT_COUNT, r.event_count.into()).build());
+            let props = headers::persistent_json(&format!("outbox-{}", r.id), &r.routing_key).with_headers(
+                FieldTableBuilder::default()
+                    .int(headers::EVENT_COUNT, r.event_count.into())
+                    .int(headers::APPLIED_AT, r.created_at.timestamp_millis())
+                    .build(),
+            );
             (r.routing_key, r.events.0.get().as_bytes().to_vec(), props)
         })
         .collect();

@@ -14,11 +14,18 @@ pub struct WorkerOptions {
     pub relay: bool,
     /// Run the sweeper ([`crate::sweep`]).
     pub sweep: bool,
+    /// Analytics consumers ([`crate::analytics::consumer`]), 0 for none.
+    pub analytics: usize,
 }
 
 impl WorkerOptions {
     pub fn from_settings(settings: &Settings) -> WorkerOptions {
-        WorkerOptions { consumers: settings.consumers.max(1), relay: true, sweep: true }
+        WorkerOptions {
+            consumers: settings.consumers.max(1),
+            relay: true,
+            sweep: true,
+            analytics: settings.consumers.max(1),
+        }
     }
 }
 
@@ -52,6 +59,10 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
         for (domain, index) in [(Domain::Points, index), (Domain::Cards, options.consumers + index)] {
             tracker.spawn(crate::consumer::run(deps.clone(), domain, index, consuming.clone(), shutdown.clone()));
         }
+    }
+    for index in 0..options.analytics {
+        let index = 2 * options.consumers + index;
+        tracker.spawn(crate::analytics::consumer::run(deps.clone(), index, consuming.clone(), shutdown.clone()));
     }
     if options.relay {
         let deps = deps.clone();

@@ -155,6 +155,15 @@ fn parameter(path: &str, name: &str) -> Option<Value> {
         "received" => number_text("[01]"),
         // `crate::MAX_WAIT`.
         "wait_ms" => range(0, 10_000),
+        // `schemas::analytics::range::parse_dr`: a preset, `Nd` (1 ≤ N ≤ 366) or two days (the
+        // pattern stops at day 28, as `time()` does; the two days' order and distance are a
+        // rule between them, named in scripts/schemathesis.toml).
+        "dr" => json!({ "type": "string", "pattern": format!(
+            "^\\s*(today|yesterday|this_week|this_month|last_month|([1-9]|[1-9][0-9]|[12][0-9]{{2}}|3[0-5][0-9]|36[0-6])d|{day}[,~]{day})\\s*$",
+            day = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+        ) }),
+        "mode" => json!({ "enum": ["by_day", "by_week", "by_month"] }),
+        "types" if path.ends_with("/distr") => json!({ "enum": ["source", "redu_source"] }),
         _ => return None,
     })
 }

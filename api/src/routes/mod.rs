@@ -2,6 +2,7 @@
 //! the shared response helper. Commands publish through [`crate::ingress`].
 
 pub mod admin;
+pub mod analytics;
 pub mod cards;
 pub mod members;
 pub mod ops;
@@ -14,7 +15,11 @@ use crate::AppState;
 
 /// The tenant API of seed 000 and 003 (every path carries `{crm_id}`; all need the tenant's key).
 pub fn tenant_routes() -> Router<AppState> {
-    Router::new().merge(points::router()).merge(cards::router()).merge(members::feed_router())
+    Router::new()
+        .merge(points::router())
+        .merge(cards::router())
+        .merge(analytics::router())
+        .merge(members::feed_router())
 }
 
 /// Seed 002's compatibility API under `/loyalty/v1` (the tenant is the key's: `?access_token=`

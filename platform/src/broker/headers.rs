@@ -15,6 +15,9 @@ pub const PARKED_AT: &str = "x-parked-at";
 pub const REPLAYED: &str = "x-replayed";
 /// The number of events in an analytics message (its body is a JSON array of them).
 pub const EVENT_COUNT: &str = "x-event-count";
+/// Analytics messages: when the transaction that wrote the outbox row committed (its
+/// `created_at`, Unix milliseconds), for the analytics consumer's freshness histogram.
+pub const APPLIED_AT: &str = "x-applied-at";
 
 /// Persistent JSON with our message id: what every publish of this system uses (lapin's
 /// default properties are not persistent).

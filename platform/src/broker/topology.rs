@@ -6,7 +6,7 @@
 //!                     --cards.#---> {ns}.cards  (the same family: retry queues, DLQ)
 //!                                       ^        \--retry (worker publishes)--> {ns}.points.retry.{ms}ms
 //!                                       \------------- TTL expiry -------------------/
-//! {ns}.analytics (topic) --#--> {ns}.analytics (quorum)
+//! {ns}.analytics (topic) --#--> {ns}.analytics (quorum)     unreadable: {ns}.analytics.dlq
 //! ```
 
 use std::time::Duration;
@@ -72,6 +72,12 @@ impl Topology {
         format!("{}.analytics", self.namespace)
     }
 
+    /// Analytics messages the analytics consumer cannot read (a classic queue, with the reason in
+    /// `x-park-reason`).
+    pub fn analytics_dead_letter_queue(&self) -> String {
+        format!("{}.analytics.dlq", self.namespace)
+    }
+
     pub fn work_queue(&self, domain: Domain) -> String {
         format!("{}.{}", self.namespace, domain.name())
     }
@@ -120,6 +126,9 @@ impl Topology {
         }
         let analytics = self.analytics_queue();
         channel.queue_declare(analytics.as_str().into(), queue_options, quorum().build()).await?;
+        let analytics_dlq = self.analytics_dead_letter_queue();
+        let dlq_args = FieldTableBuilder::default().string("x-queue-type", "classic").build();
+        channel.queue_declare(analytics_dlq.as_str().into(), queue_options, dlq_args).await?;
         channel
             .queue_bind(
                 analytics.into(),

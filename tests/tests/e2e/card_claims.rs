@@ -205,8 +205,11 @@ async fn claims_are_served_from_postgresql_while_redis_is_unreachable() {
     // The worker's Redis is a closed port; the API's is the real one.
     let unreachable = platform::cache::redis_pool("redis://127.0.0.1:1", None).unwrap();
     let deps = Arc::new(Deps::new(env.settings.clone(), env.db.clone(), unreachable, Arc::default()));
-    let worker =
-        workers::start(deps, WorkerOptions { consumers: 1, relay: false, sweep: false }, CancellationToken::new());
+    let worker = workers::start(
+        deps,
+        WorkerOptions { consumers: 1, relay: false, sweep: false, analytics: 0 },
+        CancellationToken::new(),
+    );
 
     claim_all(&env, &key, &card_id, "c", 40).await;
     assert_issued_once(&env, &card_id, 30).await;

@@ -76,7 +76,7 @@ async fn worker_healthz_is_503_while_the_broker_is_unreachable() {
     let mut settings = env.settings.clone();
     settings.amqp_url = format!("amqp://guest:guest@{CLOSED}/%2f");
     let deps = Arc::new(Deps::new(settings, env.db.clone(), env.redis.clone(), Arc::default()));
-    let options = WorkerOptions { consumers: 1, relay: false, sweep: false };
+    let options = WorkerOptions { consumers: 1, relay: false, sweep: false, analytics: 0 };
     let worker = workers::start(deps, options, Default::default());
     let router = workers::health::router(worker.consuming.clone());
     // The consumers keep retrying (200 ms, 400 ms, … between attempts); none ever consumes.

@@ -73,8 +73,9 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
             .execute(&mut *tx)
             .await?;
             sqlx::query!(
-                "insert into card_present (crm_id, present_id, card_id, card_code, from_member, status, present_extra, go_back_time)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "insert into card_present (crm_id, present_id, card_id, card_code, from_member, status, present_extra, go_back_time,
+                                           presented_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 ev.crm_id,
                 ev.idempotency_key,
                 p.card_id,
@@ -83,6 +84,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
                 PresentStatus::Pending as _,
                 p.presant_extra as _,
                 go_back,
+                t,
             )
             .execute(&mut *tx)
             .await?;

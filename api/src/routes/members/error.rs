@@ -45,6 +45,8 @@ pub enum MemberError {
     #[error("Not found")]
     Md5NotFound,
     #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
     Internal(anyhow::Error),
@@ -69,6 +71,7 @@ impl MemberError {
             MemberError::LastIdentity => (StatusCode::CONFLICT, json!(409224)),
             MemberError::IdentityNotFound => (StatusCode::CONFLICT, json!(409225)),
             MemberError::Md5NotFound => (StatusCode::OK, json!("409200")),
+            MemberError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, json!("413000")),
             MemberError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, json!("503000")),
             MemberError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, json!("500000")),
         }
@@ -91,6 +94,7 @@ impl From<ApiError> for MemberError {
             ApiError::Unauthorized(m) | ApiError::Forbidden(m) => MemberError::Unauthorized(m),
             ApiError::NotFound(m) => MemberError::NotFound(m),
             ApiError::Conflict(m) => MemberError::Taken(m),
+            ApiError::PayloadTooLarge(m) => MemberError::TooLarge(m),
             ApiError::Unavailable(m) => MemberError::Unavailable(m),
             ApiError::Internal(e) => MemberError::Internal(e),
         }

@@ -5,7 +5,9 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --events 100000 --members 1000`
 //! `cargo run --release -p loyalty-tests --bin bench -- --cards --codes 10000 --events 20000`
 //! `cargo run --release -p loyalty-tests --bin bench -- --ingress` (see `ingress.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --analytics` (see `analytics.rs`)
 
+mod analytics;
 mod ingress;
 
 use std::{sync::Arc, time::Instant};
@@ -59,6 +61,10 @@ struct Args {
     /// Ingress: seconds each ingress is loaded (after a 1 s warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// The earn run with analytics consumers (as many as `--consumers`): the freshness of the
+    /// dashboards under that load, then the analytics consumers' drain rate.
+    #[arg(long)]
+    analytics: bool,
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -205,7 +211,7 @@ async fn main() {
     }
     env.settings.batch_size = args.batch;
     env.settings.prefetch = (args.batch * 2).min(u16::MAX as usize) as u16;
-    env.settings.db_max_connections = (args.consumers as u32 + 4).max(8);
+    env.settings.db_max_connections = (2 * args.consumers as u32 + 4).max(8);
     let key = env.tenant("10080").await;
     env.rule(
         "10080",
@@ -246,7 +252,11 @@ async fn main() {
     let raw = raw_broker(&env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
 
-    let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
+    let worker = if args.analytics {
+        analytics::worker(&env, args.consumers, true, args.consumers)
+    } else {
+        env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default())
+    };
     let (conn, channel) = env.channel().await;
     let started = Instant::now();
     publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &bodies, args.window).await;
@@ -263,6 +273,9 @@ async fn main() {
     let applied = args.events as f64 / elapsed;
     println!("engine publish+apply:       {applied:>9.0} events/s  (published in {published:.1} s, all applied after {elapsed:.1} s)");
     println!("ratio engine / raw broker:  {:>9.2}", applied / raw);
+    if args.analytics {
+        analytics::freshness(&env).await;
+    }
 
     if args.drain {
         // The same events again under new keys, published before any worker runs.
@@ -282,6 +295,9 @@ async fn main() {
         worker.stop(std::time::Duration::from_secs(10)).await;
     } else {
         worker.stop(std::time::Duration::from_secs(10)).await;
+    }
+    if args.analytics {
+        analytics::drain(&env, args.consumers, raw).await;
     }
     let n = if args.drain { 2 * n } else { n };
     let ledger = env.scalar("select count(*) from points_ledger").await;

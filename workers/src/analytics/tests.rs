@@ -1,0 +1,57 @@
+use chrono::{TimeZone, Utc};
+use schemas::analytics::{AnalyticsEvent, CardReceived, PointsLedgerRow};
+use uuid::Uuid;
+
+use super::{facts, ACTIVE};
+
+fn ledger_row(event_type: &str, points: i64) -> PointsLedgerRow {
+    PointsLedgerRow {
+        event_id: Uuid::now_v7(),
+        crm_id: "c1".into(),
+        member_no: "m1".into(),
+        event_no: "e1".into(),
+        origin_event_no: None,
+        event_type: event_type.into(),
+        action_scene: "order_pay".into(),
+        rule_id: None,
+        points,
+        amount: None,
+        store_code: None,
+        cost_center: None,
+        campagin_code: None,
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap(),
+    }
+}
+
+#[test]
+fn a_points_event_counts_in_its_kind_by_scene_and_in_active() {
+    let f = facts(&AnalyticsEvent::PointsConsume(ledger_row("consume", -30)));
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0].series.as_str(), f[0].dim.as_str(), f[0].points, f[0].events),
+        ("points.consume", "order_pay", -30, 1)
+    );
+    assert_eq!((f[1].series.as_str(), f[1].dim.as_str(), f[1].points), (ACTIVE, "", -30));
+    assert!(f.iter().all(|f| f.member_dim.is_empty() && f.member_no.as_deref() == Some("m1")));
+}
+
+#[test]
+fn a_claim_counts_its_codes_by_card_and_channel() {
+    let e = AnalyticsEvent::CardsReceive(CardReceived {
+        event_id: Uuid::now_v7(),
+        crm_id: "c1".into(),
+        member_no: "m1".into(),
+        card_id: "k1".into(),
+        quantity: 3,
+        received_id: "r1".into(),
+        channel: "618".into(),
+        occurred_at: Utc::now(),
+    });
+    let f = facts(&e);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].series.as_str(), f[0].dim.as_str(), f[0].dim2.as_str(), f[0].events),
+        ("cards.receive", "k1", "618", 3)
+    );
+    assert_eq!(f[0].member_dim, "k1");
+}
