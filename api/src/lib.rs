@@ -8,6 +8,7 @@ pub mod ingress;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod trace;
 
 pub use state::AppState;
 
@@ -32,12 +33,19 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(asyncapi::routes())
         .layer(middleware::from_fn(routes::ops::track_metrics))
+        .layer(middleware::from_fn(trace::trace_context))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
                     let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
                     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("http", method = %req.method(), route, request_id)
+                    tracing::info_span!(
+                        "http",
+                        method = %req.method(),
+                        route,
+                        request_id,
+                        trace_id = tracing::field::Empty
+                    )
                 })
                 .on_response(log_response)
                 // The response line above already carries a 5xx status; tower-http's default

@@ -24,6 +24,9 @@ pub mod points;
 /// Cards: the card definition, stock, and the member commands.
 pub mod cards;
 
+/// W3C trace context and the request id, carried across the broker into the analytics events.
+pub mod trace;
+
 /// Analytics events: the typed `kind`-tagged events the analytics consumer reads.
 pub mod analytics;
 
