@@ -31,6 +31,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body is larger than the limit (`MAX_BODY_BYTES`, or the import's `IMPORT_MAX_BYTES`).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A dependency is down; the client should retry (with the same key).
     #[error("{0}")]
     Unavailable(String),
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 40400),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, 40900),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41500),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50300),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50000),
         }

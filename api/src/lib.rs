@@ -14,7 +14,14 @@ pub use state::AppState;
 
 use std::time::Duration;
 
-use axum::{extract::MatchedPath, http::Request, middleware, response::Response, Router};
+use axum::{
+    body::HttpBody,
+    extract::{DefaultBodyLimit, MatchedPath, State},
+    http::Request,
+    middleware::{self, Next},
+    response::Response,
+    Router,
+};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -32,6 +39,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ops::router())
         .merge(openapi::routes())
         .merge(asyncapi::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn(routes::ops::track_metrics))
         .layer(middleware::from_fn(trace::trace_context))
         .layer(
@@ -68,6 +77,31 @@ fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     } else {
         tracing::info!(status, latency_ms, "response");
     }
+}
+
+/// Answers 413 before reading a body whose announced size (`Content-Length`) is over the
+/// route's limit: `MAX_BODY_BYTES`, or `IMPORT_MAX_BYTES` for the CSV import. A body without a
+/// length is cut at the same limit as it is read (the extractors' `DefaultBodyLimit`, the
+/// import's counting reader).
+async fn limit_body(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Result<Response, error::ApiError> {
+    let import =
+        req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == routes::cards::stock::IMPORT_ROUTE);
+    let (limit, name) = if import {
+        (state.settings.import_max_bytes, "IMPORT_MAX_BYTES")
+    } else {
+        (state.settings.max_body_bytes as u64, "MAX_BODY_BYTES")
+    };
+    let announced = req.body().size_hint().lower();
+    if announced > limit {
+        return Err(error::ApiError::PayloadTooLarge(format!(
+            "the body is {announced} bytes; the limit is {limit} bytes ({name})"
+        )));
+    }
+    Ok(next.run(req).await)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

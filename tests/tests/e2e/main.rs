@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod limits;
 mod outbox;
 mod pipeline;
 mod seed_shapes;

@@ -7,7 +7,6 @@ pub mod queries;
 pub mod stock;
 
 use axum::{
-    extract::DefaultBodyLimit,
     routing::{get, post},
     Router,
 };
@@ -24,8 +23,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/list"), get(definitions::list))
         .route(&format!("{c}/remove"), post(definitions::remove))
         .route(&format!("{c}/add/stock"), post(stock::add_stock))
-        // Up to 2,000,000 codes of up to 64 characters per import.
-        .route(&format!("{c}/import"), post(stock::import).layer(DefaultBodyLimit::max(160 << 20)))
+        // Streamed: its size limit is IMPORT_MAX_BYTES, checked by `crate::limit_body` and as
+        // the body is read.
+        .route(stock::IMPORT_ROUTE, post(stock::import))
         .route(&format!("{c}/member/receive"), post(command::<ReceiveRequest>))
         .route(&format!("{c}/member/receive_reverse"), post(command::<ReceiveReverse>))
         .route(&format!("{c}/member/redeem"), post(command::<RedeemRequest>))
