@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod ingress;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 pub mod trace;
@@ -29,8 +30,10 @@ use tower_http::{
 
 /// The router with every route and middleware.
 pub fn app(state: AppState) -> Router {
-    let tenant_routes =
-        routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
+    // The key check runs first (the outer layer), then the tenant's rate limit.
+    let tenant_routes = routes::tenant_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_tenant))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
     let admin_routes =
         routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()

@@ -14,6 +14,8 @@ mod wire;
     info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin."),
     paths(
         routes::admin::create_tenant,
+        routes::admin::get_rate_limit,
+        routes::admin::set_rate_limit,
         routes::admin::list_dead_letters,
         routes::admin::replay_dead_letters,
         routes::points::rules::create_produce,
@@ -148,6 +150,7 @@ mod tests {
 
     const EXPECTED: &[(&str, &str)] = &[
         ("GET", "/api/admin/dlq"),
+        ("GET", "/api/admin/tenants/{crm_id}/rate_limit"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
         ("GET", "/api/crm/card/{crm_id}/list"),
         ("GET", "/api/crm/card/{crm_id}/member/card_detail"),
@@ -189,5 +192,6 @@ mod tests {
         ("POST", "/api/crm/mgr/points/{crm_id}/summary/increment"),
         ("POST", "/api/crm/mgr/points/{crm_id}/transfer"),
         ("POST", "/api/crm/mgr/points/{crm_id}/unfreeze"),
+        ("PUT", "/api/admin/tenants/{crm_id}/rate_limit"),
     ];
 }

@@ -9,7 +9,7 @@ use platform::{
 };
 use sqlx::PgPool;
 
-use crate::auth::KeyCache;
+use crate::{auth::KeyCache, rate_limit::Limiter};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +20,8 @@ pub struct AppState {
     pub topology: Topology,
     pub publisher: Arc<Publisher>,
     pub keys: Arc<KeyCache>,
+    /// The tenants' token buckets of this instance.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             topology,
             publisher,
             keys: Arc::new(KeyCache::default()),
+            limiter: Arc::new(Limiter::default()),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Admin endpoints (the admin token): tenants and their keys, dead letters.
 
 use axum::{
-    extract::State,
+    extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
     routing::{get, post},
@@ -14,12 +14,14 @@ use super::ok;
 use crate::{
     auth,
     error::{ApiError, ApiJson, ApiQuery},
+    rate_limit::{self, Limit},
     AppState,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/tenants", post(create_tenant))
+        .route("/api/admin/tenants/{crm_id}/rate_limit", get(get_rate_limit).put(set_rate_limit))
         .route("/api/admin/dlq", get(list_dead_letters))
         .route("/api/admin/dlq/replay", post(replay_dead_letters))
 }
@@ -133,4 +135,50 @@ pub async fn replay_dead_letters(
         .await
         .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
     Ok(ok("replayed", report))
+}
+
+/// The tenant exists, or 404.
+async fn existing_tenant(state: &AppState, crm_id: &str) -> Result<(), ApiError> {
+    sqlx::query_scalar!("select crm_id from tenant where crm_id = $1", crm_id)
+        .fetch_optional(&state.db)
+        .await?
+        .map(drop)
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))
+}
+
+/// The tenant's rate limit in force: its own, or the default (`RATE_LIMIT_PER_SECOND`,
+/// `RATE_LIMIT_BURST`).
+#[utoipa::path(get, path = "/api/admin/tenants/{crm_id}/rate_limit", params(("crm_id" = String, Path)), tag = "admin",
+    responses((status = 200, body = Limit), (status = 404, description = "no such tenant")))]
+pub async fn get_rate_limit(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    existing_tenant(&state, &crm_id).await?;
+    Ok(ok("OK", rate_limit::tenant_limit(&state, &crm_id).await?))
+}
+
+/// Sets the tenant's own token bucket for its requests to the ingress and the queries: this
+/// instance applies it at once, the others within 10 s.
+#[utoipa::path(put, path = "/api/admin/tenants/{crm_id}/rate_limit", params(("crm_id" = String, Path)), request_body = Limit,
+    tag = "admin", responses((status = 200, body = Limit), (status = 404, description = "no such tenant"), (status = 422, description = "a field is invalid")))]
+pub async fn set_rate_limit(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(limit): ApiJson<Limit>,
+) -> Result<impl IntoResponse, ApiError> {
+    limit.check()?;
+    existing_tenant(&state, &crm_id).await?;
+    sqlx::query!(
+        "insert into tenant_rate_limit (crm_id, per_second, burst) values ($1, $2, $3)
+         on conflict (crm_id) do update set per_second = excluded.per_second, burst = excluded.burst, updated_at = now()",
+        crm_id,
+        limit.per_second as i32,
+        limit.burst as i32,
+    )
+    .execute(&state.db)
+    .await?;
+    state.limiter.set(&crm_id, limit);
+    tracing::info!(crm_id, per_second = limit.per_second, burst = limit.burst, "tenant rate limit set");
+    Ok(ok("rate limit set", limit))
 }

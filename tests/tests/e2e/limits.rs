@@ -109,3 +109,73 @@ async fn the_csv_import_streams_and_its_size_is_limited() {
     assert_eq!((d["imported"].clone(), d["duplicates"].clone(), d["invalid"].clone()), (json!(1), json!(1), json!(1)));
     env.cleanup().await;
 }
+
+/// A tenant with a small bucket (3 at once, 1 per second) is answered 429 with `Retry-After` and
+/// the IETF `RateLimit` / `RateLimit-Policy` headers once the bucket is empty; another tenant,
+/// on the default bucket, is not affected.
+#[tokio::test]
+async fn a_tenant_over_its_rate_limit_gets_429_and_another_tenant_does_not() {
+    let env = TestEnv::new().await;
+    let small = env.tenant("10080").await;
+    let other = env.tenant("10081").await;
+    let admin = loyalty_tests::ADMIN_TOKEN;
+    let limit = "/api/admin/tenants/10080/rate_limit";
+    let (status, resp) = env.call(Method::PUT, limit, Some(admin), Some(json!({"per_second": 0, "burst": 3}))).await;
+    assert_eq!((status, resp["data"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("per_second")));
+    let (status, _) = env
+        .call(
+            Method::PUT,
+            "/api/admin/tenants/nope/rate_limit",
+            Some(admin),
+            Some(json!({"per_second": 1, "burst": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, resp) = env.call(Method::PUT, limit, Some(admin), Some(json!({"per_second": 1, "burst": 3}))).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let (_, resp) = env.call(Method::GET, limit, Some(admin), None).await;
+    assert_eq!(resp["data"], json!({"per_second": 1, "burst": 3}));
+    let (_, resp) = env.call(Method::GET, "/api/admin/tenants/10081/rate_limit", Some(admin), None).await;
+    assert_eq!(resp["data"], json!({"per_second": 500, "burst": 1000}), "the default");
+
+    let addr = serve(env.router()).await;
+    let get = |crm_id: &str, key: &str| {
+        Request::get(format!("/api/crm/mgr/points/{crm_id}/scene_info"))
+            .header("host", addr.to_string())
+            .header("authorization", format!("Bearer {key}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        answers.push(http(addr, get("10080", &small)).await);
+    }
+    let limited = answers.iter().filter(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS).count();
+    let passed = answers.iter().filter(|(s, _, _)| *s == StatusCode::OK).count();
+    println!("tenant 10080 (burst 3, 1/s): {passed} passed, {limited} limited of 10 requests");
+    assert_eq!(passed + limited, 10);
+    // The bucket's 3, plus at most one token refilled while the requests were sent.
+    assert!((3..=4).contains(&passed), "{passed} passed");
+    assert!(answers[..3].iter().all(|(s, _, _)| *s == StatusCode::OK));
+    let (_, first, _) = &answers[0];
+    assert_eq!(first["ratelimit-policy"], "\"tenant\";q=3;w=3");
+    assert_eq!(first["ratelimit"], "\"tenant\";r=2;t=1");
+    let (_, headers, body) = answers.iter().find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS).unwrap();
+    assert_eq!(body["code"], json!(42900), "{body}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(headers["ratelimit-policy"], "\"tenant\";q=3;w=3");
+    assert_eq!(headers["ratelimit"].to_str().unwrap(), format!("\"tenant\";r=0;t={retry_after}"));
+
+    // The other tenant, meanwhile, on the default bucket.
+    for _ in 0..10 {
+        let (status, headers, body) = http(addr, get("10081", &other)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers["ratelimit-policy"], "\"tenant\";q=1000;w=2");
+    }
+    // After Retry-After, the small tenant is served again.
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    let (status, _, body) = http(addr, get("10080", &small)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    env.cleanup().await;
+}
