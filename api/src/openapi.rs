@@ -15,6 +15,9 @@ mod wire;
     paths(
         routes::admin::create_tenant,
         routes::admin::get_rate_limit,
+        routes::admin::create_key,
+        routes::admin::list_keys,
+        routes::admin::revoke_key,
         routes::admin::set_rate_limit,
         routes::admin::list_dead_letters,
         routes::admin::replay_dead_letters,
@@ -149,7 +152,9 @@ mod tests {
     }
 
     const EXPECTED: &[(&str, &str)] = &[
+        ("DELETE", "/api/admin/tenants/{crm_id}/keys/{key_id}"),
         ("GET", "/api/admin/dlq"),
+        ("GET", "/api/admin/tenants/{crm_id}/keys"),
         ("GET", "/api/admin/tenants/{crm_id}/rate_limit"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
         ("GET", "/api/crm/card/{crm_id}/list"),
@@ -165,6 +170,7 @@ mod tests {
         ("GET", "/api/crm/mgr/points/{crm_id}/summary"),
         ("POST", "/api/admin/dlq/replay"),
         ("POST", "/api/admin/tenants"),
+        ("POST", "/api/admin/tenants/{crm_id}/keys"),
         ("POST", "/api/crm/card/{crm_id}/add/stock"),
         ("POST", "/api/crm/card/{crm_id}/create"),
         ("POST", "/api/crm/card/{crm_id}/import"),

@@ -25,12 +25,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state; the broker connection is opened lazily, so the API starts (and
+    /// Builds the state (and starts listening for key revocations: call it inside the tokio
+    /// runtime); the broker connection is opened lazily, so the API starts (and
     /// answers 503 on ingress, not-ready on `/readyz`) while RabbitMQ is down.
     pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool) -> AppState {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);
+        let keys = Arc::new(KeyCache::default());
+        tokio::spawn(crate::auth::listen_for_revocations(
+            Arc::downgrade(&keys),
+            settings.database_url.clone(),
+            db.clone(),
+        ));
         AppState {
             settings: Arc::new(settings),
             db,
@@ -38,7 +45,7 @@ impl AppState {
             rules,
             topology,
             publisher,
-            keys: Arc::new(KeyCache::default()),
+            keys,
             limiter: Arc::new(Limiter::default()),
         }
     }

@@ -4,7 +4,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
-    routing::{get, post},
+    routing::{delete, get, post},
     Router,
 };
 use platform::broker::{dlq, Domain};
@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/tenants", post(create_tenant))
         .route("/api/admin/tenants/{crm_id}/rate_limit", get(get_rate_limit).put(set_rate_limit))
+        .route("/api/admin/tenants/{crm_id}/keys", get(list_keys).post(create_key))
+        .route("/api/admin/tenants/{crm_id}/keys/{key_id}", delete(revoke_key))
         .route("/api/admin/dlq", get(list_dead_letters))
         .route("/api/admin/dlq/replay", post(replay_dead_letters))
 }
@@ -67,6 +69,7 @@ pub async fn create_tenant(
         return Err(ApiError::invalid("time_zone", "is not an IANA time zone (e.g. Asia/Shanghai)"));
     }
     let api_key = auth::new_api_key();
+    let mut tx = state.db.begin().await?;
     let inserted = sqlx::query!(
         "insert into tenant (crm_id, name, api_key_hash, time_zone) values ($1, $2, $3, $4) on conflict (crm_id) do nothing",
         crm_id,
@@ -74,11 +77,13 @@ pub async fn create_tenant(
         auth::hash_key(&api_key),
         time_zone,
     )
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
     }
+    insert_key(&mut tx, crm_id, &api_key, "initial").await?;
+    tx.commit().await?;
     tracing::info!(crm_id, "tenant created");
     Ok((StatusCode::CREATED, ok("tenant created", TenantCreated { crm_id: crm_id.to_string(), api_key, time_zone })))
 }
@@ -181,4 +186,119 @@ pub async fn set_rate_limit(
     state.limiter.set(&crm_id, limit);
     tracing::info!(crm_id, per_second = limit.per_second, burst = limit.burst, "tenant rate limit set");
     Ok(ok("rate limit set", limit))
+}
+
+/// Stores a new key of the tenant (its hash and prefix); answers its id.
+async fn insert_key(tx: &mut sqlx::PgConnection, crm_id: &str, api_key: &str, name: &str) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar!(
+        "insert into api_key (crm_id, key_hash, prefix, name) values ($1, $2, $3, $4) returning key_id",
+        crm_id,
+        auth::hash_key(api_key),
+        &api_key[..auth::KEY_PREFIX_LEN],
+        name,
+    )
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// What the key is for (e.g. "POS north"), at most 64 characters.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub name: Option<String>,
+}
+
+/// A tenant's API key as listed: never the key, only its first characters.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyInfo {
+    pub key_id: i64,
+    /// `lk_` and the key's first 8 hex digits; null for a key made before keys were listed.
+    pub prefix: Option<String>,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Set once revoked: the key no longer authenticates.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyCreated {
+    pub key_id: i64,
+    /// Shown once: only its hash is stored.
+    pub api_key: String,
+    pub prefix: String,
+    pub name: String,
+}
+
+/// Creates another API key for the tenant (its other keys keep working).
+#[utoipa::path(post, path = "/api/admin/tenants/{crm_id}/keys", params(("crm_id" = String, Path)), request_body = CreateKey,
+    tag = "admin", responses((status = 201, body = KeyCreated, description = "created; the key is shown once"),
+    (status = 404, description = "no such tenant"), (status = 422, description = "a field is invalid")))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body.name.unwrap_or_default().trim().to_string();
+    if name.chars().count() > 64 {
+        return Err(ApiError::invalid("name", "must be at most 64 characters"));
+    }
+    existing_tenant(&state, &crm_id).await?;
+    let api_key = auth::new_api_key();
+    let mut tx = state.db.begin().await?;
+    let key_id = insert_key(&mut tx, &crm_id, &api_key, &name).await?;
+    tx.commit().await?;
+    tracing::info!(crm_id, key_id, "api key created");
+    let prefix = api_key[..auth::KEY_PREFIX_LEN].to_string();
+    Ok((StatusCode::CREATED, ok("key created", KeyCreated { key_id, api_key, prefix, name })))
+}
+
+/// The tenant's keys, newest first, revoked ones included (prefix only).
+#[utoipa::path(get, path = "/api/admin/tenants/{crm_id}/keys", params(("crm_id" = String, Path)), tag = "admin",
+    responses((status = 200, body = Vec<KeyInfo>), (status = 404, description = "no such tenant")))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Path(crm_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    existing_tenant(&state, &crm_id).await?;
+    let keys = sqlx::query_as!(
+        KeyInfo,
+        "select key_id, prefix, name, created_at, revoked_at from api_key where crm_id = $1 order by key_id desc",
+        crm_id,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(ok("OK", keys))
+}
+
+/// Revokes a key: every api instance answers 401 to it within moments (PostgreSQL announces the
+/// revocation; at worst after the key cache's 10 s). Revoking a revoked key changes nothing.
+#[utoipa::path(delete, path = "/api/admin/tenants/{crm_id}/keys/{key_id}", params(("crm_id" = String, Path), ("key_id" = i64, Path)),
+    tag = "admin", responses((status = 200, body = KeyInfo), (status = 404, description = "no such key")))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path((crm_id, key_id)): Path<(String, i64)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let revoked = sqlx::query!(
+        "update api_key set revoked_at = coalesce(revoked_at, now()) where crm_id = $1 and key_id = $2
+         returning key_id, prefix, name, created_at, revoked_at, key_hash",
+        crm_id,
+        key_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no key {key_id} of crm_id {crm_id}")))?;
+    sqlx::query!("select pg_notify($1, $2)", auth::REVOKED_CHANNEL, revoked.key_hash).execute(&mut *tx).await?;
+    tx.commit().await?;
+    tracing::info!(crm_id, key_id, "api key revoked");
+    let info = KeyInfo {
+        key_id: revoked.key_id,
+        prefix: revoked.prefix,
+        name: revoked.name,
+        created_at: revoked.created_at,
+        revoked_at: revoked.revoked_at,
+    };
+    Ok(ok("key revoked", info))
 }
