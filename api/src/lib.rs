@@ -2,6 +2,7 @@
 //! `oneshot` exactly as the binary serves it.
 
 pub mod asyncapi;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod ingress;

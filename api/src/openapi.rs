@@ -15,6 +15,7 @@ mod wire;
     paths(
         routes::admin::create_tenant,
         routes::admin::get_rate_limit,
+        crate::audit::list,
         routes::admin::create_key,
         routes::admin::list_keys,
         routes::admin::revoke_key,
@@ -156,6 +157,7 @@ mod tests {
         ("GET", "/api/admin/dlq"),
         ("GET", "/api/admin/tenants/{crm_id}/keys"),
         ("GET", "/api/admin/tenants/{crm_id}/rate_limit"),
+        ("GET", "/api/crm/audit/{crm_id}"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
         ("GET", "/api/crm/card/{crm_id}/list"),
         ("GET", "/api/crm/card/{crm_id}/member/card_detail"),

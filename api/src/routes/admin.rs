@@ -9,10 +9,11 @@ use axum::{
 };
 use platform::broker::{dlq, Domain};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::ok;
 use crate::{
-    auth,
+    audit, auth,
     error::{ApiError, ApiJson, ApiQuery},
     rate_limit::{self, Limit},
     AppState,
@@ -82,7 +83,12 @@ pub async fn create_tenant(
     if inserted.rows_affected() == 0 {
         return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
     }
-    insert_key(&mut tx, crm_id, &api_key, "initial").await?;
+    let key_id = insert_key(&mut tx, crm_id, &api_key, "initial").await?;
+    let actor = audit::Actor::admin(crm_id);
+    let after = json!({"crm_id": crm_id, "name": name, "time_zone": time_zone});
+    audit::record(&mut tx, &actor, "tenant", crm_id, "create", None, Some(after)).await?;
+    let key = json!({"key_id": key_id, "prefix": &api_key[..auth::KEY_PREFIX_LEN], "name": "initial"});
+    audit::record(&mut tx, &actor, "api_key", &key_id.to_string(), "create", None, Some(key)).await?;
     tx.commit().await?;
     tracing::info!(crm_id, "tenant created");
     Ok((StatusCode::CREATED, ok("tenant created", TenantCreated { crm_id: crm_id.to_string(), api_key, time_zone })))
@@ -174,6 +180,8 @@ pub async fn set_rate_limit(
 ) -> Result<impl IntoResponse, ApiError> {
     limit.check()?;
     existing_tenant(&state, &crm_id).await?;
+    let before = rate_limit::tenant_limit(&state, &crm_id).await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query!(
         "insert into tenant_rate_limit (crm_id, per_second, burst) values ($1, $2, $3)
          on conflict (crm_id) do update set per_second = excluded.per_second, burst = excluded.burst, updated_at = now()",
@@ -181,8 +189,11 @@ pub async fn set_rate_limit(
         limit.per_second as i32,
         limit.burst as i32,
     )
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
+    let actor = audit::Actor::admin(&crm_id);
+    audit::record(&mut tx, &actor, "rate_limit", &crm_id, "set", audit::json(&before), audit::json(&limit)).await?;
+    tx.commit().await?;
     state.limiter.set(&crm_id, limit);
     tracing::info!(crm_id, per_second = limit.per_second, burst = limit.burst, "tenant rate limit set");
     Ok(ok("rate limit set", limit))
@@ -248,9 +259,12 @@ pub async fn create_key(
     let api_key = auth::new_api_key();
     let mut tx = state.db.begin().await?;
     let key_id = insert_key(&mut tx, &crm_id, &api_key, &name).await?;
+    let prefix = api_key[..auth::KEY_PREFIX_LEN].to_string();
+    let after = json!({"key_id": key_id, "prefix": prefix, "name": name});
+    audit::record(&mut tx, &audit::Actor::admin(&crm_id), "api_key", &key_id.to_string(), "create", None, Some(after))
+        .await?;
     tx.commit().await?;
     tracing::info!(crm_id, key_id, "api key created");
-    let prefix = api_key[..auth::KEY_PREFIX_LEN].to_string();
     Ok((StatusCode::CREATED, ok("key created", KeyCreated { key_id, api_key, prefix, name })))
 }
 
@@ -281,6 +295,15 @@ pub async fn revoke_key(
     Path((crm_id, key_id)): Path<(String, i64)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut tx = state.db.begin().await?;
+    let before = sqlx::query_as!(
+        KeyInfo,
+        "select key_id, prefix, name, created_at, revoked_at from api_key where crm_id = $1 and key_id = $2 for update",
+        crm_id,
+        key_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no key {key_id} of crm_id {crm_id}")))?;
     let revoked = sqlx::query!(
         "update api_key set revoked_at = coalesce(revoked_at, now()) where crm_id = $1 and key_id = $2
          returning key_id, prefix, name, created_at, revoked_at, key_hash",
@@ -291,8 +314,6 @@ pub async fn revoke_key(
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no key {key_id} of crm_id {crm_id}")))?;
     sqlx::query!("select pg_notify($1, $2)", auth::REVOKED_CHANNEL, revoked.key_hash).execute(&mut *tx).await?;
-    tx.commit().await?;
-    tracing::info!(crm_id, key_id, "api key revoked");
     let info = KeyInfo {
         key_id: revoked.key_id,
         prefix: revoked.prefix,
@@ -300,5 +321,12 @@ pub async fn revoke_key(
         created_at: revoked.created_at,
         revoked_at: revoked.revoked_at,
     };
+    if before.revoked_at.is_none() {
+        let actor = audit::Actor::admin(&crm_id);
+        let (before, after) = (audit::json(&before), audit::json(&info));
+        audit::record(&mut tx, &actor, "api_key", &key_id.to_string(), "revoke", before, after).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(crm_id, key_id, "api key revoked");
     Ok(ok("key revoked", info))
 }

@@ -13,7 +13,10 @@ use crate::AppState;
 
 /// The tenant API of seed 000 and 003 (every path carries `{crm_id}`; all need the tenant's key).
 pub fn tenant_routes() -> Router<AppState> {
-    Router::new().merge(points::router()).merge(cards::router())
+    Router::new()
+        .merge(points::router())
+        .merge(cards::router())
+        .route("/api/crm/audit/{crm_id}", axum::routing::get(crate::audit::list))
 }
 
 /// `{"code":0,"msg":…,"data":…}` with status 200.

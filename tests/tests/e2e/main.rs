@@ -1,6 +1,7 @@
 //! End-to-end tests against the real PostgreSQL, RabbitMQ and Redis. Each test builds its own
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
+mod audit;
 mod auth;
 mod broker_contract;
 mod card_claims;
