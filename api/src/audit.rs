@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 use crate::{
     auth::Tenant,
     error::{ApiError, ApiQuery},
-    routes::ok,
+    routes::{number, ok},
     AppState,
 };
 
@@ -78,9 +78,9 @@ pub fn json<T: Serialize>(value: &T) -> Option<Value> {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page number from 1 (default 1).
-    pub page_id: Option<i64>,
+    pub page_id: Option<String>,
     /// Entries per page, 1 to 100 (default 20).
-    pub page_size: Option<i64>,
+    pub page_size: Option<String>,
 }
 
 /// One change.
@@ -117,7 +117,9 @@ pub async fn list(
     Extension(_tenant): Extension<Tenant>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<schemas::ApiResponse<AuditPage>>, ApiError> {
-    let (page_id, page_size) = schemas::checks::paging(q.page_id, q.page_size, 20, 100)?;
+    let page_id = number("page_id", q.page_id.as_deref())?;
+    let page_size = number("page_size", q.page_size.as_deref())?;
+    let (page_id, page_size) = schemas::checks::paging(page_id, page_size, 20, 100)?;
     let total = sqlx::query_scalar!(r#"select count(*) as "n!" from audit_log where crm_id = $1"#, crm_id)
         .fetch_one(&state.db)
         .await?;

@@ -12,7 +12,8 @@ use axum::{
 };
 use schemas::cards::{PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse, RedeemRequest, RedeemReverse};
 
-use crate::{error::ApiError, ingress::command, AppState};
+use super::number;
+use crate::{ingress::command, AppState};
 
 /// Every card route (all need the tenant's key: the caller adds that layer).
 pub fn router() -> Router<AppState> {
@@ -39,11 +40,4 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/member/present_detail"), get(queries::present_detail))
         // `{*key}`: some keys hold a slash (present_receive's, generate_id's).
         .route(&format!("{c}/outcomes/{{key_kind}}/{{*key}}"), get(super::outcomes::cards_outcome))
-}
-
-/// The seed types every query parameter as String: numbers are parsed here, naming the field.
-fn number(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid(field, format!("`{s}` is not a number"))))
-        .transpose()
 }
