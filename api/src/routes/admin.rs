@@ -142,9 +142,10 @@ pub async fn replay_dead_letters(
     ApiJson(body): ApiJson<ReplayRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let domain = domain(body.queue.as_deref())?;
-    let report = dlq::replay(&state.settings.amqp_url, &state.topology, domain, body.limit.unwrap_or(usize::MAX))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
+    let report =
+        dlq::replay(&state.settings.amqp_url, &state.topology, domain, body.limit.unwrap_or(usize::MAX), false)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
     Ok(ok("replayed", report))
 }
 
