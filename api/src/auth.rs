@@ -41,23 +41,37 @@ pub struct Tenant {
     pub key_id: i64,
 }
 
+/// Verified keys: the tenant, when verified, and whether a re-check is under way.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
+    entries: RwLock<HashMap<String, (Tenant, Instant, bool)>>,
 }
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Tenant> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(hash).filter(|(_, at)| at.elapsed() < KEY_TTL).map(|(t, _)| t.clone())
+    /// The key's tenant, and whether this caller should re-check it (verified more than
+    /// [`KEY_TTL`] ago, nobody re-checking yet): one request re-checks, the others meanwhile
+    /// use the entry, so a busy key does not send a burst of lookups to PostgreSQL.
+    fn get(&self, hash: &str) -> Option<(Tenant, bool)> {
+        {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            let (tenant, at, checking) = entries.get(hash)?;
+            if *checking || at.elapsed() < KEY_TTL {
+                return Some((tenant.clone(), false));
+            }
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let (tenant, at, checking) = entries.get_mut(hash)?;
+        let check = !*checking && at.elapsed() >= KEY_TTL;
+        *checking |= check;
+        Some((tenant.clone(), check))
     }
 
     fn put(&self, hash: String, tenant: Tenant) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
+            entries.retain(|_, (_, at, _)| at.elapsed() < KEY_TTL);
         }
-        entries.insert(hash, (tenant, Instant::now()));
+        entries.insert(hash, (tenant, Instant::now(), false));
     }
 
     fn forget(&self, hash: &str) {
@@ -138,8 +152,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The tenant whose key this is, if any.
 async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, ApiError> {
     let hash = hash_key(key);
-    if let Some(t) = state.keys.get(&hash) {
-        return Ok(Some(t));
+    match state.keys.get(&hash) {
+        Some((t, false)) => return Ok(Some(t)),
+        Some((_, true)) => {}
+        None => {}
     }
     let row = sqlx::query!(
         "select k.key_id, t.crm_id, t.time_zone from api_key k join tenant t using (crm_id)
@@ -147,7 +163,17 @@ async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, Ap
         hash
     )
     .fetch_optional(&state.db)
-    .await?;
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => {
+            state.keys.forget(&hash);
+            return Err(e.into());
+        }
+    };
+    if row.is_none() {
+        state.keys.forget(&hash);
+    }
     Ok(row.map(|r| {
         let tenant = Tenant {
             crm_id: r.crm_id,

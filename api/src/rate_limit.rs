@@ -78,19 +78,64 @@ struct Entry {
     limit: Limit,
     bucket: Arc<Bucket>,
     loaded: Instant,
+    /// A reload of the limit is under way (one at a time; requests meanwhile use this one).
+    reloading: bool,
 }
 
 /// The buckets of this api instance, keyed by tenant.
 #[derive(Default)]
 pub struct Limiter {
     buckets: RwLock<HashMap<String, Entry>>,
+    /// Loads of a tenant not seen yet, one at a time (a burst of its first requests must not
+    /// each read the database).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Limiter {
-    /// The tenant's bucket, if its limit was read less than [`RELOAD`] ago.
-    fn fresh(&self, crm_id: &str) -> Option<(Limit, Arc<Bucket>)> {
-        let buckets = self.buckets.read().unwrap_or_else(|e| e.into_inner());
-        buckets.get(crm_id).filter(|e| e.loaded.elapsed() < RELOAD).map(|e| (e.limit, e.bucket.clone()))
+    /// The tenant's bucket, and whether this caller should reload its limit (read more than
+    /// [`RELOAD`] ago, and nobody reloading it yet).
+    fn get(&self, crm_id: &str) -> Option<(Limit, Arc<Bucket>, bool)> {
+        {
+            let buckets = self.buckets.read().unwrap_or_else(|e| e.into_inner());
+            let e = buckets.get(crm_id)?;
+            if e.reloading || e.loaded.elapsed() < RELOAD {
+                return Some((e.limit, e.bucket.clone(), false));
+            }
+        }
+        let mut buckets = self.buckets.write().unwrap_or_else(|e| e.into_inner());
+        let e = buckets.get_mut(crm_id)?;
+        let reload = !e.reloading && e.loaded.elapsed() >= RELOAD;
+        e.reloading |= reload;
+        Some((e.limit, e.bucket.clone(), reload))
+    }
+
+    fn reload_failed(&self, crm_id: &str) {
+        if let Some(e) = self.buckets.write().unwrap_or_else(|e| e.into_inner()).get_mut(crm_id) {
+            e.reloading = false;
+        }
+    }
+
+    /// The tenant's bucket: the one in memory (reloading its limit in the background when
+    /// due), or, for a tenant not seen yet, its limit read once.
+    async fn bucket(&self, state: &AppState, crm_id: &str) -> Result<(Limit, Arc<Bucket>), ApiError> {
+        if let Some((limit, bucket, reload)) = self.get(crm_id) {
+            if reload {
+                let (state, crm_id) = (state.clone(), crm_id.to_string());
+                tokio::spawn(async move {
+                    match tenant_limit(&state, &crm_id).await {
+                        Ok(limit) => drop(state.limiter.set(&crm_id, limit)),
+                        Err(_) => state.limiter.reload_failed(&crm_id),
+                    }
+                });
+            }
+            return Ok((limit, bucket));
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        if let Some((limit, bucket, _)) = self.get(crm_id) {
+            return Ok((limit, bucket));
+        }
+        let limit = tenant_limit(state, crm_id).await?;
+        Ok(self.set(crm_id, limit))
     }
 
     /// Records the tenant's limit as read now: the same limit keeps its bucket (and the tokens
@@ -101,12 +146,14 @@ impl Limiter {
             limit,
             bucket: Arc::new(RateLimiter::direct(limit.quota()).with_middleware()),
             loaded: Instant::now(),
+            reloading: false,
         });
         if entry.limit != limit {
             entry.limit = limit;
             entry.bucket = Arc::new(RateLimiter::direct(limit.quota()).with_middleware());
         }
         entry.loaded = Instant::now();
+        entry.reloading = false;
         (entry.limit, entry.bucket.clone())
     }
 }
@@ -128,13 +175,7 @@ pub async fn limit_tenant(State(state): State<AppState>, req: Request, next: Nex
     let Some(crm_id) = req.extensions().get::<Tenant>().map(|t| t.crm_id.clone()) else {
         return Ok(next.run(req).await);
     };
-    let (limit, bucket) = match state.limiter.fresh(&crm_id) {
-        Some(found) => found,
-        None => {
-            let limit = tenant_limit(&state, &crm_id).await?;
-            state.limiter.set(&crm_id, limit)
-        }
-    };
+    let (limit, bucket) = state.limiter.bucket(&state, &crm_id).await?;
     let policy = HeaderValue::from_str(&limit.policy()).expect("ascii");
     match bucket.check() {
         Ok(snapshot) => {
