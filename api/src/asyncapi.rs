@@ -109,6 +109,8 @@ fn command_headers() -> Value {
         "type": "object",
         "properties": {
             headers::ATTEMPT: {"type": "integer", "minimum": 0, "description": "Tries already made (the workers set it on retries; absent on a first publication)."},
+            headers::TRACEPARENT: {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", "description": "W3C trace context: the api copies the request's (or one it made); a direct publisher may send its own. The worker's span for the message and the analytics events it produces carry it (`trace`). An invalid value is ignored."},
+            headers::REQUEST_ID: {"type": "string", "maxLength": headers::MAX_REQUEST_ID, "description": "The api's `x-request-id` of the request that published the message (longer values are cut)."},
         }
     })
 }

@@ -1,7 +1,11 @@
 //! API keys: tenants' keys for `/api/crm/...`, the admin token for `/api/admin/...`.
 //!
-//! Keys are stored as sha256 hex; a verified key is remembered for a minute so the ingress
-//! does not read PostgreSQL on every request.
+//! Keys are stored as sha256 hex (table `api_key`: several per tenant, each revocable); a
+//! verified key is remembered for [`KEY_TTL`] so the ingress does not read PostgreSQL on every
+//! request. A revoked key is forgotten at once by every api instance: revoking notifies
+//! (`pg_notify('api_key_revoked', <hash>)`) and each instance's [`listen_for_revocations`] drops
+//! it from its cache; the short TTL bounds the delay if a notification is missed (the listener
+//! was reconnecting: it then clears the whole cache).
 
 use std::{
     collections::HashMap,
@@ -21,38 +25,117 @@ use sha2::{Digest, Sha256};
 
 use crate::{error::ApiError, AppState};
 
-const KEY_TTL: Duration = Duration::from_secs(60);
+/// How long a verified key is trusted without asking PostgreSQL again (the fallback bound on
+/// a revocation's delay; the notification is the fast path).
+pub const KEY_TTL: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL channel revocations are announced on (payload: the key's hash).
+pub const REVOKED_CHANNEL: &str = "api_key_revoked";
 
 /// The tenant a request is authenticated as; handlers read it from the request extensions.
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub crm_id: String,
     pub tz: Tz,
+    /// The API key the request was made with (`api_key.key_id`): who, in the audit log.
+    pub key_id: i64,
 }
 
+/// Verified keys: the tenant, when verified, and whether a re-check is under way.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
+    entries: RwLock<HashMap<String, (Tenant, Instant, bool)>>,
 }
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Tenant> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(hash).filter(|(_, at)| at.elapsed() < KEY_TTL).map(|(t, _)| t.clone())
+    /// The key's tenant, and whether this caller should re-check it (verified more than
+    /// [`KEY_TTL`] ago, nobody re-checking yet): one request re-checks, the others meanwhile
+    /// use the entry, so a busy key does not send a burst of lookups to PostgreSQL.
+    fn get(&self, hash: &str) -> Option<(Tenant, bool)> {
+        {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            let (tenant, at, checking) = entries.get(hash)?;
+            if *checking || at.elapsed() < KEY_TTL {
+                return Some((tenant.clone(), false));
+            }
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let (tenant, at, checking) = entries.get_mut(hash)?;
+        let check = !*checking && at.elapsed() >= KEY_TTL;
+        *checking |= check;
+        Some((tenant.clone(), check))
     }
 
     fn put(&self, hash: String, tenant: Tenant) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
+            entries.retain(|_, (_, at, _)| at.elapsed() < KEY_TTL);
         }
-        entries.insert(hash, (tenant, Instant::now()));
+        entries.insert(hash, (tenant, Instant::now(), false));
+    }
+
+    fn forget(&self, hash: &str) {
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    }
+
+    fn clear(&self) {
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Forgets revoked keys as PostgreSQL announces them, until the cache or the pool is gone. Its
+/// own connection (not the pool's, so closing the pool never waits for it); after a lost
+/// connection it clears the whole cache, since announcements may have been missed.
+pub async fn listen_for_revocations(cache: std::sync::Weak<KeyCache>, database_url: String, db: sqlx::PgPool) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if db.is_closed() || cache.strong_count() == 0 {
+            return;
+        }
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&database_url).await?;
+            listener.listen(REVOKED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listener.await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "key revocation listener: not connected; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        pause = Duration::from_millis(100);
+        if let Some(c) = cache.upgrade() {
+            c.clear();
+        }
+        loop {
+            let next = tokio::select! {
+                next = listener.try_recv() => next,
+                // Looks now and then whether the api state is gone.
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                    if db.is_closed() || cache.strong_count() == 0 { return; }
+                    continue;
+                }
+            };
+            let Some(c) = cache.upgrade() else { return };
+            match next {
+                Ok(Some(n)) => c.forget(n.payload()),
+                // The connection was lost: reconnecting; what was announced meanwhile is lost.
+                Ok(None) => c.clear(),
+                Err(_) => break,
+            }
+        }
     }
 }
 
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
+
+/// The characters of a key kept to tell it apart in a list (`lk_` and 8 hex digits).
+pub const KEY_PREFIX_LEN: usize = 11;
 
 /// A new API key: 32 random bytes, hex, with a prefix that says what it is.
 pub fn new_api_key() -> String {
@@ -69,14 +152,34 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The tenant whose key this is, if any.
 pub(crate) async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<Tenant>, ApiError> {
     let hash = hash_key(key);
-    if let Some(t) = state.keys.get(&hash) {
-        return Ok(Some(t));
+    match state.keys.get(&hash) {
+        Some((t, false)) => return Ok(Some(t)),
+        Some((_, true)) => {}
+        None => {}
     }
-    let row = sqlx::query!("select crm_id, time_zone from tenant where api_key_hash = $1", hash)
-        .fetch_optional(&state.db)
-        .await?;
+    let row = sqlx::query!(
+        "select k.key_id, t.crm_id, t.time_zone from api_key k join tenant t using (crm_id)
+         where k.key_hash = $1 and k.revoked_at is null",
+        hash
+    )
+    .fetch_optional(&state.db)
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => {
+            state.keys.forget(&hash);
+            return Err(e.into());
+        }
+    };
+    if row.is_none() {
+        state.keys.forget(&hash);
+    }
     Ok(row.map(|r| {
-        let tenant = Tenant { crm_id: r.crm_id, tz: r.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE) };
+        let tenant = Tenant {
+            crm_id: r.crm_id,
+            tz: r.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE),
+            key_id: r.key_id,
+        };
         state.keys.put(hash, tenant.clone());
         tenant
     }))

@@ -31,9 +31,13 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
-    PayloadTooLarge(String),
-    #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body is larger than the limit (`MAX_BODY_BYTES`, or the import's `IMPORT_MAX_BYTES`).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The tenant is over its rate limit (the rate-limit middleware adds `Retry-After`).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency is down; the client should retry (with the same key).
     #[error("{0}")]
     Unavailable(String),
@@ -54,8 +58,9 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, 40300),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 40400),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, 40900),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41500),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 41300),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, 42900),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50300),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50000),
         }

@@ -253,9 +253,13 @@ pub fn seal<P: Serialize>(
 }
 
 impl Sealed {
-    /// Publishes persistently on the events exchange and waits for the broker's confirm.
+    /// Publishes persistently on the events exchange and waits for the broker's confirm, with
+    /// the request's trace context in its headers.
     pub async fn publish(&self, state: &AppState, routing_key: &str) -> Result<(), PublishError> {
-        let props = headers::persistent_json(&self.message_id.to_string(), self.kind.as_str());
+        let mut props = headers::persistent_json(&self.message_id.to_string(), self.kind.as_str());
+        if let Some(trace) = crate::trace::current() {
+            props = headers::with_trace(props, &trace);
+        }
         state.publisher.publish(&state.topology.events_exchange(), routing_key, &self.body, props).await
     }
 }

@@ -2,18 +2,28 @@
 //! `oneshot` exactly as the binary serves it.
 
 pub mod asyncapi;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod ingress;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
+pub mod trace;
 
 pub use state::AppState;
 
 use std::time::Duration;
 
-use axum::{extract::MatchedPath, http::Request, middleware, response::Response, Router};
+use axum::{
+    body::HttpBody,
+    extract::{DefaultBodyLimit, MatchedPath, State},
+    http::Request,
+    middleware::{self, Next},
+    response::Response,
+    Router,
+};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -21,8 +31,10 @@ use tower_http::{
 
 /// The router with every route and middleware.
 pub fn app(state: AppState) -> Router {
-    let tenant_routes =
-        routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
+    // The key check runs first (the outer layer), then the tenant's rate limit.
+    let tenant_routes = routes::tenant_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_tenant))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
     let admin_routes =
         routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     let compat_routes =
@@ -35,13 +47,22 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::analytics::page::router())
         .merge(openapi::routes())
         .merge(asyncapi::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn(routes::ops::track_metrics))
+        .layer(middleware::from_fn(trace::trace_context))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
                     let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
                     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("http", method = %req.method(), route, request_id)
+                    tracing::info_span!(
+                        "http",
+                        method = %req.method(),
+                        route,
+                        request_id,
+                        trace_id = tracing::field::Empty
+                    )
                 })
                 .on_response(log_response)
                 // The response line above already carries a 5xx status; tower-http's default
@@ -64,6 +85,31 @@ fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     } else {
         tracing::info!(status, latency_ms, "response");
     }
+}
+
+/// Answers 413 before reading a body whose announced size (`Content-Length`) is over the
+/// route's limit: `MAX_BODY_BYTES`, or `IMPORT_MAX_BYTES` for the CSV import. A body without a
+/// length is cut at the same limit as it is read (the extractors' `DefaultBodyLimit`, the
+/// import's counting reader).
+async fn limit_body(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Result<Response, error::ApiError> {
+    let import =
+        req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == routes::cards::stock::IMPORT_ROUTE);
+    let (limit, name) = if import {
+        (state.settings.import_max_bytes, "IMPORT_MAX_BYTES")
+    } else {
+        (state.settings.max_body_bytes as u64, "MAX_BODY_BYTES")
+    };
+    let announced = req.body().size_hint().lower();
+    if announced > limit {
+        return Err(error::ApiError::PayloadTooLarge(format!(
+            "the body is {announced} bytes; the limit is {limit} bytes ({name})"
+        )));
+    }
+    Ok(next.run(req).await)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

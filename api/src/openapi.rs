@@ -14,6 +14,12 @@ mod wire;
     info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer."),
     paths(
         routes::admin::create_tenant,
+        routes::admin::get_rate_limit,
+        crate::audit::list,
+        routes::admin::create_key,
+        routes::admin::list_keys,
+        routes::admin::revoke_key,
+        routes::admin::set_rate_limit,
         routes::admin::list_dead_letters,
         routes::admin::replay_dead_letters,
         routes::points::rules::create_produce,
@@ -180,10 +186,14 @@ mod tests {
     }
 
     const EXPECTED: &[(&str, &str)] = &[
+        ("DELETE", "/api/admin/tenants/{crm_id}/keys/{key_id}"),
         ("DELETE", "/loyalty/v1/membership/identity/{id}"),
         ("DELETE", "/loyalty/v1/settings/attributes/{code}"),
         ("DELETE", "/loyalty/v1/settings/level/{id}"),
         ("GET", "/api/admin/dlq"),
+        ("GET", "/api/admin/tenants/{crm_id}/keys"),
+        ("GET", "/api/admin/tenants/{crm_id}/rate_limit"),
+        ("GET", "/api/crm/audit/{crm_id}"),
         ("GET", "/api/crm/card/{crm_id}/detail"),
         ("GET", "/api/crm/card/{crm_id}/list"),
         ("GET", "/api/crm/card/{crm_id}/member/card_detail"),
@@ -214,6 +224,7 @@ mod tests {
         ("GET", "/loyalty/v1/settings/level/rules"),
         ("POST", "/api/admin/dlq/replay"),
         ("POST", "/api/admin/tenants"),
+        ("POST", "/api/admin/tenants/{crm_id}/keys"),
         ("POST", "/api/crm/card/{crm_id}/add/stock"),
         ("POST", "/api/crm/card/{crm_id}/create"),
         ("POST", "/api/crm/card/{crm_id}/import"),
@@ -251,6 +262,7 @@ mod tests {
         ("POST", "/loyalty/v1/membershipService/listMembershipByIdentities"),
         ("POST", "/loyalty/v1/settings/attributes"),
         ("POST", "/loyalty/v1/settings/level"),
+        ("PUT", "/api/admin/tenants/{crm_id}/rate_limit"),
         ("PUT", "/loyalty/v1/membership/{id}"),
         ("PUT", "/loyalty/v1/membershipService/updateMobile"),
         ("PUT", "/loyalty/v1/settings/level/{id}"),

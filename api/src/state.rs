@@ -9,7 +9,7 @@ use platform::{
 };
 use sqlx::PgPool;
 
-use crate::auth::KeyCache;
+use crate::{auth::KeyCache, rate_limit::Limiter};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,15 +20,24 @@ pub struct AppState {
     pub topology: Topology,
     pub publisher: Arc<Publisher>,
     pub keys: Arc<KeyCache>,
+    /// The tenants' token buckets of this instance.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
-    /// Builds the state; the broker connection is opened lazily, so the API starts (and
+    /// Builds the state (and starts listening for key revocations: call it inside the tokio
+    /// runtime); the broker connection is opened lazily, so the API starts (and
     /// answers 503 on ingress, not-ready on `/readyz`) while RabbitMQ is down.
     pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool) -> AppState {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);
+        let keys = Arc::new(KeyCache::default());
+        tokio::spawn(crate::auth::listen_for_revocations(
+            Arc::downgrade(&keys),
+            settings.database_url.clone(),
+            db.clone(),
+        ));
         AppState {
             settings: Arc::new(settings),
             db,
@@ -36,7 +45,8 @@ impl AppState {
             rules,
             topology,
             publisher,
-            keys: Arc::new(KeyCache::default()),
+            keys,
+            limiter: Arc::new(Limiter::default()),
         }
     }
 

@@ -60,6 +60,14 @@ pub const BROKER_QUEUE_CONSUMERS: &str = "broker_queue_consumers";
 pub const OUTBOX_UNSENT_ROWS: &str = "outbox_unsent_rows";
 /// Gauge: age in seconds of the oldest outbox row not yet relayed (0 when none).
 pub const OUTBOX_OLDEST_UNSENT_SECONDS: &str = "outbox_oldest_unsent_seconds";
+/// Gauge: the sweeper's lag, seconds since the oldest due item fell due without being swept
+/// (0 when none); label `kind` (lot: points to expire | code: card codes to expire | present:
+/// presents to return | transfer: transfers to return).
+pub const SWEEPER_LAG_SECONDS: &str = "sweeper_lag_seconds";
+/// Gauge: the share (0 to 1) of the card codes this worker process claimed that came from the
+/// Redis pool rather than PostgreSQL, since it started (dashboards use the rate of
+/// `card_pool_codes_total` by `source` for a recent figure).
+pub const CARD_POOL_HIT_RATIO: &str = "card_pool_hit_ratio";
 
 // Platform.
 

@@ -40,6 +40,10 @@ pub mod default {
     pub const RELAY_BATCH: &str = "20";
     pub const SWEEP_INTERVAL_MS: &str = "5000";
     pub const WORKER_METRICS_ADDR: &str = "127.0.0.1:21101";
+    pub const MAX_BODY_BYTES: &str = "1048576";
+    pub const IMPORT_MAX_BYTES: &str = "134217728";
+    pub const RATE_LIMIT_PER_SECOND: &str = "500";
+    pub const RATE_LIMIT_BURST: &str = "1000";
 }
 
 /// A value parser that reads "" as `default` (clap hands an empty variable over as a value).
@@ -113,6 +117,24 @@ pub struct ApiArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Largest request body in bytes (a larger one is answered 413), except the CSV import's.
+    #[arg(long = "max-body-bytes", env = "MAX_BODY_BYTES", default_value = default::MAX_BODY_BYTES,
+          value_parser = or_default::<usize>(default::MAX_BODY_BYTES))]
+    pub max_body_bytes: usize,
+    /// Largest CSV import body in bytes (streamed, never held whole; a larger one is answered
+    /// 413); at most 2,000,000 codes per import whatever the size.
+    #[arg(long = "import-max-bytes", env = "IMPORT_MAX_BYTES", default_value = default::IMPORT_MAX_BYTES,
+          value_parser = or_default::<u64>(default::IMPORT_MAX_BYTES))]
+    pub import_max_bytes: u64,
+    /// Requests per second a tenant may make (token bucket refill), unless the tenant has its
+    /// own limit (`PUT /api/admin/tenants/{crm_id}/rate_limit`).
+    #[arg(long = "rate-limit-per-second", env = "RATE_LIMIT_PER_SECOND", default_value = default::RATE_LIMIT_PER_SECOND,
+          value_parser = or_default::<u32>(default::RATE_LIMIT_PER_SECOND))]
+    pub rate_limit_per_second: u32,
+    /// Requests a tenant may make at once (token bucket size), unless the tenant has its own.
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", default_value = default::RATE_LIMIT_BURST,
+          value_parser = or_default::<u32>(default::RATE_LIMIT_BURST))]
+    pub rate_limit_burst: u32,
 }
 
 /// Settings only the workers read.
@@ -184,6 +206,13 @@ pub struct Settings {
     /// How often the expiry / unfreeze sweeper looks for due lots.
     pub sweep_interval: Duration,
     pub log_json: bool,
+    /// Largest request body (bytes), the CSV import's excepted.
+    pub max_body_bytes: usize,
+    /// Largest CSV import body (bytes).
+    pub import_max_bytes: u64,
+    /// The default token bucket of every tenant: refill per second and size.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -203,6 +232,10 @@ impl std::fmt::Debug for Settings {
             .field("prefetch", &self.prefetch)
             .field("batch_size", &self.batch_size)
             .field("retry_delays", &self.retry_delays)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("import_max_bytes", &self.import_max_bytes)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("rate_limit_burst", &self.rate_limit_burst)
             .finish_non_exhaustive()
     }
 }
@@ -259,12 +292,12 @@ impl Settings {
     /// The api's settings (the worker settings take their defaults: the api does not read them).
     pub fn for_api(common: CommonArgs, api: ApiArgs) -> anyhow::Result<Settings> {
         let admin_token = api.admin_token(common.production())?;
-        Settings::from_parts(common, api.api_addr, admin_token, defaults().workers)
+        Settings::from_parts(common, api, admin_token, defaults().workers)
     }
 
     /// The workers' settings: no admin token, whatever LOYALTY_ENV says.
     pub fn for_workers(common: CommonArgs, workers: WorkerArgs) -> anyhow::Result<Settings> {
-        Settings::from_parts(common, default::API_ADDR.to_string(), String::new(), workers)
+        Settings::from_parts(common, defaults().api, String::new(), workers)
     }
 
     /// Every variable from the environment alone (no flags): what the tests and the benchmark
@@ -272,12 +305,12 @@ impl Settings {
     pub fn from_env() -> anyhow::Result<Settings> {
         let all = AllArgs::try_parse_from(["settings"])?;
         let admin_token = all.api.admin_token(all.common.production())?;
-        Settings::from_parts(all.common, all.api.api_addr, admin_token, all.workers)
+        Settings::from_parts(all.common, all.api, admin_token, all.workers)
     }
 
     fn from_parts(
         common: CommonArgs,
-        api_addr: String,
+        api: ApiArgs,
         admin_token: String,
         workers: WorkerArgs,
     ) -> anyhow::Result<Settings> {
@@ -292,8 +325,12 @@ impl Settings {
             redis_ca_file: common.redis_ca_file.filter(|p| !p.as_os_str().is_empty()),
             namespace: common.namespace,
             db_max_connections: common.db_max_connections,
-            api_addr,
+            api_addr: api.api_addr,
             admin_token,
+            max_body_bytes: api.max_body_bytes,
+            import_max_bytes: api.import_max_bytes,
+            rate_limit_per_second: api.rate_limit_per_second.max(1),
+            rate_limit_burst: api.rate_limit_burst.max(1),
             consumers: workers.consumers,
             prefetch: workers.prefetch,
             batch_size: workers.batch_size,

@@ -22,7 +22,7 @@ fn redact_hides_passwords_only() {
 #[test]
 fn defaults_are_the_documented_ones() {
     let all = defaults();
-    let s = Settings::from_parts(all.common, all.api.api_addr, String::new(), all.workers).unwrap();
+    let s = Settings::from_parts(all.common, all.api, String::new(), all.workers).unwrap();
     // The password is the compose file's POSTGRES_PASSWORD and the CI cluster's.
     assert_eq!(s.database_url, "postgres://postgres:postgres@127.0.0.1:5432/loyalty");
     assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
@@ -32,6 +32,8 @@ fn defaults_are_the_documented_ones() {
     assert!(!s.production);
     assert_eq!(s.namespace, "loyalty");
     assert_eq!((s.db_max_connections, s.consumers, s.prefetch, s.batch_size), (16, 2, 500, 250));
+    assert_eq!((s.max_body_bytes, s.import_max_bytes), (1 << 20, 128 << 20));
+    assert_eq!((s.rate_limit_per_second, s.rate_limit_burst), (500, 1000));
     assert_eq!(s.retry_delays, [1000, 5000, 30000].map(Duration::from_millis));
     assert_eq!(s.relay_batch, 20);
     assert_eq!(s.sweep_interval, Duration::from_secs(5));
@@ -97,6 +99,10 @@ fn help_lists_every_variable_with_its_default() {
         ("SWEEP_INTERVAL_MS", Some("5000")),
         ("WORKER_METRICS_ADDR", Some(default::WORKER_METRICS_ADDR)),
         ("LOG_FORMAT", Some("json")),
+        ("MAX_BODY_BYTES", Some("1048576")),
+        ("IMPORT_MAX_BYTES", Some("134217728")),
+        ("RATE_LIMIT_PER_SECOND", Some("500")),
+        ("RATE_LIMIT_BURST", Some("1000")),
     ];
     for (name, default) in variables {
         assert!(help.contains(&format!("[env: {name}")), "{name} missing from --help:\n{help}");

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::Cents;
+use crate::{money::Cents, trace::TraceContext};
 
 /// The dashboards' `dr` and `mode`.
 pub mod range;
@@ -217,6 +217,10 @@ pub struct PointsProduced {
     pub occurred_at: DateTime<Utc>,
     /// The broker message that carried the earn event.
     pub message_id: Uuid,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// A points ledger row other than an earn: the shape of every `points.*` kind but
@@ -244,6 +248,10 @@ pub struct PointsLedgerRow {
     /// Spelled as the seed spells it.
     pub campagin_code: Option<String>,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.receive`: `quantity` codes of one card claimed by a member.
@@ -258,6 +266,10 @@ pub struct CardReceived {
     /// The claim's `out_str`.
     pub channel: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.receive_reverse`: a claim undone, `codes` codes withdrawn.
@@ -269,6 +281,10 @@ pub struct CardReceiveReversed {
     pub received_id: String,
     pub codes: i64,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.expire`: a code past the end of its validity.
@@ -281,6 +297,10 @@ pub struct CardExpired {
     pub card_id: String,
     pub card_code: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.redeem`: a code redeemed.
@@ -295,6 +315,10 @@ pub struct CardRedeemed {
     /// The redemption's `redeem_channel`.
     pub channel: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.redeem_reverse`: a redemption reversed.
@@ -309,6 +333,10 @@ pub struct CardRedeemReversed {
     /// 1: the code is available again; 2: it had expired meanwhile.
     pub rollback_status: i16,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.present`: a member gave a code as a present.
@@ -322,6 +350,10 @@ pub struct CardPresented {
     pub card_code: String,
     pub present_id: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.present_receive`: a friend received a present.
@@ -336,6 +368,10 @@ pub struct CardPresentReceived {
     pub card_id: String,
     pub present_id: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `cards.present_return`: a present nobody received in time, back to its giver.
@@ -348,6 +384,10 @@ pub struct CardPresentReturned {
     pub card_id: String,
     pub present_id: String,
     pub occurred_at: DateTime<Utc>,
+    /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
+    /// message that caused it; absent for the sweeper's changes and messages without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// An optional amount as the ledger writes it in analytics: a decimal string in yuan

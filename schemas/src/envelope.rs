@@ -142,6 +142,10 @@ pub struct Envelope<P> {
     pub idempotency_key: String,
     #[schema(value_type = Object)]
     pub payload: P,
+    /// Where the message came from: not in the body but in the AMQP headers (`traceparent`,
+    /// `x-request-id`), which the worker reads into this field when it decodes a delivery.
+    #[serde(skip)]
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl<P> Envelope<P> {
@@ -154,6 +158,7 @@ impl<P> Envelope<P> {
             occurred_at,
             idempotency_key: key,
             payload,
+            trace: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub mod cards;
 
 /// Members (seed 002): profiles, custom attributes, identities, levels.
 pub mod members;
+/// W3C trace context and the request id, carried across the broker into the analytics events.
+pub mod trace;
 
 /// Analytics events: the typed `kind`-tagged events the analytics consumer reads.
 pub mod analytics;

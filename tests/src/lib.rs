@@ -282,6 +282,35 @@ pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// Serves `router` on a local port, as the binary serves it (a real HTTP server); the server
+/// lives as long as the test's runtime.
+pub async fn serve(router: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    addr
+}
+
+/// One request over a real HTTP/1.1 connection to `addr` (the client sets `Content-Length` for a
+/// body of known size, streams one of unknown size chunked); returns the status, the headers and
+/// the JSON body (Null when empty or not JSON).
+pub async fn http<B>(addr: std::net::SocketAddr, req: Request<B>) -> (StatusCode, axum::http::HeaderMap, Value)
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.expect("a response");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
 /// The same Redis server, logical database `db`: for a test that flushes its database without
 /// flushing the other tests' keys.
 pub fn redis_database(url: &str, db: u8) -> String {

@@ -36,7 +36,8 @@ use crate::{
     Deps, Failpoints,
 };
 
-/// A span naming one message: its id, tenant, kind and key (`$level`: `info_span` or
+/// A span naming one message: its id, tenant, kind and key, and the trace id and request id of
+/// the request that published it (empty when its headers had none) (`$level`: `info_span` or
 /// `debug_span`). The fields are formatted only if a subscriber records the span.
 macro_rules! message_span {
     ($level:ident, $head:expr) => {{
@@ -47,6 +48,8 @@ macro_rules! message_span {
             crm_id = head.crm_id,
             kind = head.kind.as_str(),
             key = head.idempotency_key,
+            trace_id = head.trace.map_or("", |t| t.trace_id()),
+            request_id = head.trace.and_then(|t| t.request_id.as_deref()).unwrap_or(""),
         )
     }};
 }
@@ -179,7 +182,7 @@ async fn batched_first<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[De
     let mut batched = Vec::new();
     let mut rest = Vec::new();
     for delivery in deliveries {
-        match decode(&delivery.data).map(B::take) {
+        match decode(&delivery.data, headers::trace(&delivery.properties)).map(B::take) {
             Ok(Ok(envelope)) => batched.push((delivery, envelope)),
             Ok(Err(other)) => rest.push((delivery, other)),
             Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
@@ -199,7 +202,7 @@ async fn batched_first<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[De
 async fn in_order<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[Delivery]) -> Result<(), SessionEnd> {
     let mut run: Vec<(&Delivery, Envelope<B>)> = Vec::new();
     for delivery in deliveries {
-        match decode(&delivery.data).map(B::take) {
+        match decode(&delivery.data, headers::trace(&delivery.properties)).map(B::take) {
             Ok(Ok(envelope)) => run.push((delivery, envelope)),
             Ok(Err(single)) => {
                 if !run.is_empty() {
@@ -292,12 +295,18 @@ async fn apply_together<B: Batched>(deps: &Deps, domain: Domain, group: Together
 /// Counts an outcome; parks a poison one.
 async fn settle(deps: &Deps, domain: Domain, delivery: &Delivery, outcome: Outcome) -> Result<(), SessionEnd> {
     match outcome {
-        Outcome::Applied { .. } => metrics::counter!(WORKER_APPLIED_TOTAL).increment(1),
+        Outcome::Applied { count } => {
+            metrics::counter!(WORKER_APPLIED_TOTAL).increment(1);
+            tracing::debug!(count, "applied");
+        }
         Outcome::Rejected { code, reason } => {
             metrics::counter!(WORKER_REJECTED_TOTAL).increment(1);
             tracing::debug!(refusal = code.as_str(), %reason, "rejected");
         }
-        Outcome::Duplicate => metrics::counter!(WORKER_DUPLICATES_TOTAL).increment(1),
+        Outcome::Duplicate => {
+            metrics::counter!(WORKER_DUPLICATES_TOTAL).increment(1);
+            tracing::debug!("duplicate");
+        }
         Outcome::Poison { reason } => park(deps, domain, delivery, "poison", &reason).await?,
     }
     Ok(())

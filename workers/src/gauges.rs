@@ -1,7 +1,8 @@
 //! Gauges an operator alerts on, sampled by each worker process every [`INTERVAL`]: the depth
 //! and consumer count of each work queue and dead-letter queue (a passive declare, which
 //! RabbitMQ answers with both numbers, so no management plugin is needed), and the outbox
-//! backlog (unsent rows and the age of the oldest). Sampled rather than counted from our own
+//! backlog (unsent rows and the age of the oldest), and the sweeper's lag (the age of the oldest
+//! due lot, code, present or transfer not yet swept). Sampled rather than counted from our own
 //! events because a queue also grows from other processes and shrinks by replay, which no
 //! counter of ours sees. Every process reports the same numbers: alert on `max`, not `sum`.
 
@@ -32,6 +33,8 @@ pub struct Sample {
     pub queues: Vec<QueueDepth>,
     pub outbox_unsent_rows: i64,
     pub outbox_oldest_unsent_seconds: f64,
+    /// Per kind of due item (lot, code, present, transfer): seconds since the oldest fell due.
+    pub sweeper_lag_seconds: Vec<(&'static str, f64)>,
 }
 
 /// Samples until `shutdown`; a failed sample is logged and the next one reconnects.
@@ -84,6 +87,22 @@ pub async fn sample(deps: &Deps, broker: &mut Option<(Connection, Channel)>) -> 
     .fetch_one(&deps.db)
     .await?;
     let (rows, oldest) = (outbox.rows, outbox.oldest);
+    // The sweep steps' own predicates (workers/src/sweep/steps.rs), each on its partial index.
+    let lag = sqlx::query!(
+        r#"select
+             coalesce(extract(epoch from now() - (select min(expire_time) from points_lot
+                 where remaining > 0 and expired_at is null and expire_time <= now())), 0)::float8 as "lot!",
+             coalesce(extract(epoch from now() - (select min(valid_end) from card_code
+                 where status = 1 /* CodeStatus::Available */ and valid_end < now())), 0)::float8 as "code!",
+             coalesce(extract(epoch from now() - (select min(go_back_time) from card_present
+                 where status = 'pending' /* PresentStatus::Pending */ and go_back_time <= now())), 0)::float8 as "present!",
+             coalesce(extract(epoch from now() - (select min(expire_at) from points_transfer
+                 where status = 'pending' /* TransferStatus::Pending */ and expire_at <= now())), 0)::float8 as "transfer!""#
+    )
+    .fetch_one(&deps.db)
+    .await?;
+    let sweeper_lag_seconds =
+        vec![("lot", lag.lot), ("code", lag.code), ("present", lag.present), ("transfer", lag.transfer)];
     for q in &queues {
         let labels = [("queue", q.queue.clone()), ("kind", q.kind.to_string())];
         metrics::gauge!(BROKER_QUEUE_MESSAGES, &labels).set(q.messages);
@@ -91,5 +110,8 @@ pub async fn sample(deps: &Deps, broker: &mut Option<(Connection, Channel)>) -> 
     }
     metrics::gauge!(OUTBOX_UNSENT_ROWS).set(rows as f64);
     metrics::gauge!(OUTBOX_OLDEST_UNSENT_SECONDS).set(oldest);
-    Ok(Sample { queues, outbox_unsent_rows: rows, outbox_oldest_unsent_seconds: oldest })
+    for &(kind, seconds) in &sweeper_lag_seconds {
+        metrics::gauge!(SWEEPER_LAG_SECONDS, "kind" => kind).set(seconds);
+    }
+    Ok(Sample { queues, outbox_unsent_rows: rows, outbox_oldest_unsent_seconds: oldest, sweeper_lag_seconds })
 }

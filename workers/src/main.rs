@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 DlqAction::Replay { queue, limit } => {
-                    let report = dlq::replay(&settings.amqp_url, &topology, domain(&queue)?, limit).await?;
+                    let report = dlq::replay(&settings.amqp_url, &topology, domain(&queue)?, limit, true).await?;
                     println!("{}", serde_json::to_string(&report)?);
                 }
             }
@@ -109,7 +109,18 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify { crm_id } => {
             let db = platform::db::connect_and_migrate(&settings).await?;
-            let violations = workers::verify::violations(&db, crm_id.as_deref()).await?;
+            // Tenant by tenant, so a long check shows its progress.
+            let crm_ids = match crm_id {
+                Some(c) => vec![c],
+                None => workers::verify::tenants(&db).await?,
+            };
+            let mut progress = platform::progress::Progress::new("verify", Some(crm_ids.len() as u64));
+            let mut violations = Vec::new();
+            for c in &crm_ids {
+                violations.extend(workers::verify::violations(&db, Some(c)).await?);
+                progress.inc(1);
+            }
+            progress.finish(&format!("{} tenant(s), {} violation(s)", crm_ids.len(), violations.len()));
             for v in &violations {
                 println!("{}", serde_json::to_string(v)?);
             }

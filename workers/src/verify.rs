@@ -21,6 +21,11 @@ pub struct Violation {
 }
 
 /// Every member whose balance, lots and ledger disagree (optionally of one tenant).
+/// Every tenant, in order (what `workers verify` checks one by one).
+pub async fn tenants(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!("select crm_id from tenant order by crm_id").fetch_all(db).await
+}
+
 pub async fn violations(db: &PgPool, crm_id: Option<&str>) -> sqlx::Result<Vec<Violation>> {
     sqlx::query_as!(
         Violation,

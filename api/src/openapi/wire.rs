@@ -3,7 +3,7 @@
 //!
 //! The handlers' `#[utoipa::path]` attributes name what is particular to them (the `data` of a
 //! success, a refusal's stored outcome, a 404); the answers the extractors, the auth layer and
-//! the dependencies give any route (400, 401, 403, 413, 415, 422, 503) are added here, from the
+//! the dependencies give any route (400, 401, 403, 413, 415, 422, 429, 503) are added here, from the
 //! one table in [`COMMON_ERRORS`], so no route can forget one.
 
 use serde_json::{json, Map, Value};
@@ -17,6 +17,7 @@ const COMMON_ERRORS: &[(&str, &str, bool)] = &[
     ("413", "the body is larger than the limit", true),
     ("415", "the body is not sent as `Content-Type: application/json`", true),
     ("422", "a field is missing, ill-typed or out of range: `data.field` names it", false),
+    ("429", "the tenant is over its rate limit (tenant routes): `Retry-After`, `RateLimit` and `RateLimit-Policy` say when to retry", false),
     ("503", "a dependency (database, broker) is down: retry with the same key", false),
 ];
 

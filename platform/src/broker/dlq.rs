@@ -95,8 +95,15 @@ pub async fn list(
     Ok(out)
 }
 
-/// Moves up to `limit` parked messages of a domain back to its work queue.
-pub async fn replay(amqp_url: &str, topology: &Topology, domain: Domain, limit: usize) -> anyhow::Result<ReplayReport> {
+/// Moves up to `limit` parked messages of a domain back to its work queue; with `show_progress`
+/// (the operator command), a progress bar on a terminal, plain lines otherwise.
+pub async fn replay(
+    amqp_url: &str,
+    topology: &Topology,
+    domain: Domain,
+    limit: usize,
+    show_progress: bool,
+) -> anyhow::Result<ReplayReport> {
     let connection = super::connect(amqp_url, "loyalty-dlq-replay").await?;
     let channel = connection.create_channel().await?;
     channel.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -114,6 +121,8 @@ pub async fn replay(amqp_url: &str, topology: &Topology, domain: Domain, limit: 
         .await?
         .message_count() as usize;
     let limit = limit.min(parked_now);
+    let mut progress =
+        show_progress.then(|| crate::progress::Progress::new(&format!("replay {queue}"), Some(limit as u64)));
     let mut replayed = 0;
     while replayed < limit {
         let Some(BasicGetMessage { delivery, .. }) =
@@ -150,6 +159,12 @@ pub async fn replay(amqp_url: &str, topology: &Topology, domain: Domain, limit: 
         // replayed, and the inbox makes the second copy a no-op.
         delivery.ack(BasicAckOptions::default()).await?;
         replayed += 1;
+        if let Some(p) = progress.as_mut() {
+            p.inc(1);
+        }
+    }
+    if let Some(p) = progress {
+        p.finish(&format!("{replayed} replayed"));
     }
     connection.close(200, "replayed".into()).await.ok();
     Ok(ReplayReport { queue, replayed })

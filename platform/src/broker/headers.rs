@@ -4,6 +4,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
     BasicProperties,
 };
+use schemas::trace::{valid_traceparent, TraceContext};
 
 /// How many times the workers have already tried this message (0 on first publication).
 pub const ATTEMPT: &str = "x-attempt";
@@ -18,6 +19,13 @@ pub const EVENT_COUNT: &str = "x-event-count";
 /// Analytics messages: when the transaction that wrote the outbox row committed (its
 /// `created_at`, Unix milliseconds), for the analytics consumer's freshness histogram.
 pub const APPLIED_AT: &str = "x-applied-at";
+/// W3C trace context of the request that caused the message (a direct publisher may send its
+/// own); the worker's span for the message and the analytics events it produces carry it.
+pub const TRACEPARENT: &str = "traceparent";
+/// The api's request id (`x-request-id`) of the request that published the message.
+pub const REQUEST_ID: &str = "x-request-id";
+/// A longer request id from a direct publisher is cut to this many characters.
+pub const MAX_REQUEST_ID: usize = 128;
 
 /// Persistent JSON with our message id: what every publish of this system uses (lapin's
 /// default properties are not persistent).
@@ -27,6 +35,25 @@ pub fn persistent_json(message_id: &str, kind: &str) -> BasicProperties {
         .with_content_type("application/json".into())
         .with_message_id(message_id.into())
         .with_type(kind.into())
+}
+
+/// The properties with the trace context's headers added.
+pub fn with_trace(props: BasicProperties, trace: &TraceContext) -> BasicProperties {
+    let mut set = vec![(TRACEPARENT, AMQPValue::LongString(trace.traceparent.as_str().into()))];
+    if let Some(id) = &trace.request_id {
+        set.push((REQUEST_ID, AMQPValue::LongString(id.as_str().into())));
+    }
+    with_headers(&props, set, &[])
+}
+
+/// The trace context a message carries: its `traceparent` header when valid (an invalid one
+/// is ignored, not a reason to park the message), with the request id if any.
+pub fn trace(props: &BasicProperties) -> Option<TraceContext> {
+    let traceparent = string(props, TRACEPARENT).filter(|t| valid_traceparent(t))?;
+    Some(TraceContext {
+        traceparent: traceparent.to_ascii_lowercase(),
+        request_id: string(props, REQUEST_ID).map(|id| id.chars().take(MAX_REQUEST_ID).collect()),
+    })
 }
 
 pub fn get<'a>(props: &'a BasicProperties, key: &str) -> Option<&'a AMQPValue> {

@@ -43,6 +43,7 @@ fn points_produce_matches_the_earn_worker() {
         unfreeze_time: Some(at() + chrono::Duration::days(3)),
         occurred_at: at(),
         message_id: id(2),
+        trace: None,
     };
     // workers/src/points/earn.rs
     let want = json!({
@@ -93,6 +94,7 @@ fn ledger_row(event_type: &str, origin: Option<&str>, amount: Option<i64>) -> (P
         cost_center: Some("cc".into()),
         campagin_code: None,
         occurred_at: at(),
+        trace: None,
     };
     // workers/src/points/ledger.rs `analytics()`
     let want = json!({
@@ -152,6 +154,7 @@ fn cards_receive_and_its_reverse() {
             received_id: "r1".into(),
             channel: "app".into(),
             occurred_at: at(),
+            trace: None,
         }),
         json!({
             "event_id": id(4), "kind": "cards.receive", "crm_id": "crm1", "member_no": "m1",
@@ -167,6 +170,7 @@ fn cards_receive_and_its_reverse() {
             received_id: "r1".into(),
             codes: 3,
             occurred_at: at(),
+            trace: None,
         }),
         json!({"event_id": id(5), "kind": "cards.receive_reverse", "crm_id": "crm1",
             "member_no": "m1", "received_id": "r1", "codes": 3_i64, "occurred_at": at()}),
@@ -185,6 +189,7 @@ fn cards_expire_with_and_without_a_member() {
                 card_id: "card1".into(),
                 card_code: "code1".into(),
                 occurred_at: at(),
+                trace: None,
             }),
             json!({"event_id": id(6), "kind": "cards.expire", "crm_id": "crm1", "member_no": member,
                    "card_id": "card1", "card_code": "code1", "occurred_at": at()}),
@@ -205,6 +210,7 @@ fn cards_redeem_and_its_reverse() {
             redeem_id: "rd1".into(),
             channel: "pos".into(),
             occurred_at: at(),
+            trace: None,
         }),
         json!({"event_id": id(7), "kind": "cards.redeem", "crm_id": "crm1", "member_no": "m1",
             "card_id": "card1", "card_code": "code1", "redeem_id": "rd1", "channel": "pos", "occurred_at": at()}),
@@ -220,6 +226,7 @@ fn cards_redeem_and_its_reverse() {
                 redeem_id: "rd1".into(),
                 rollback_status: rollback,
                 occurred_at: at(),
+                trace: None,
             }),
             json!({"event_id": id(8), "kind": "cards.redeem_reverse", "crm_id": "crm1", "member_no": "m1",
                 "card_id": "card1", "card_code": "code1", "redeem_id": "rd1", "rollback_status": rollback,
@@ -240,6 +247,7 @@ fn cards_present_receive_and_return() {
             card_code: "code1".into(),
             present_id: "p1".into(),
             occurred_at: at(),
+            trace: None,
         }),
         json!({"event_id": id(9), "kind": "cards.present", "crm_id": "crm1",
             "member_no": "m1", "card_id": "card1", "card_code": "code1", "present_id": "p1", "occurred_at": at()}),
@@ -253,6 +261,7 @@ fn cards_present_receive_and_return() {
             card_id: "card1".into(),
             present_id: "p1".into(),
             occurred_at: at(),
+            trace: None,
         }),
         json!({"event_id": id(10), "kind": "cards.present_receive",
             "crm_id": "crm1", "member_no": "m2", "from_member": "m1", "card_id": "card1",
@@ -266,6 +275,7 @@ fn cards_present_receive_and_return() {
             card_id: "card1".into(),
             present_id: "p1".into(),
             occurred_at: at(),
+            trace: None,
         }),
         json!({"event_id": id(11), "kind": "cards.present_return",
             "crm_id": "crm1", "member_no": "m1", "card_id": "card1", "present_id": "p1", "occurred_at": at()}),
@@ -283,6 +293,7 @@ fn every_event_answers_its_id_and_unknown_kinds_are_refused() {
         card_id: "card1".into(),
         present_id: "p1".into(),
         occurred_at: at(),
+        trace: None,
     });
     assert_eq!(event.event_id(), id(12));
     let unknown = json!({"event_id": id(13), "kind": "cards.unknown", "crm_id": "crm1"});
@@ -301,4 +312,31 @@ fn kinds_lists_every_variant() {
     for kind in AnalyticsEvent::KINDS {
         assert!(text.contains(&format!("\"{kind}\"")), "{kind} is not a kind of {schema}");
     }
+}
+
+/// The optional `trace` of an event: absent when `None` (the sweeper's events keep their shape),
+/// an object with `traceparent` and `request_id` otherwise.
+#[test]
+fn the_trace_of_an_event_is_an_optional_object() {
+    let trace = crate::trace::TraceContext {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        request_id: Some("req-1".into()),
+    };
+    let event = AnalyticsEvent::CardsReceiveReverse(CardReceiveReversed {
+        event_id: id(5),
+        crm_id: "crm1".into(),
+        member_no: "m1".into(),
+        received_id: "r1".into(),
+        codes: 3,
+        occurred_at: at(),
+        trace: Some(trace),
+    });
+    same(
+        event,
+        json!({
+            "event_id": id(5), "kind": "cards.receive_reverse", "crm_id": "crm1", "member_no": "m1",
+            "received_id": "r1", "codes": 3_i64, "occurred_at": at(),
+            "trace": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "request_id": "req-1"},
+        }),
+    );
 }

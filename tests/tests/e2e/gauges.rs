@@ -35,6 +35,14 @@ async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
     .execute(&env.db)
     .await
     .expect("outbox row");
+    // A transfer nobody accepted, due an hour ago, not yet returned (no sweeper runs here).
+    sqlx::query(
+        "insert into points_transfer (crm_id, transfer_no, from_member, points, status, expire_at) \
+         values ('10080', 't1', 'm1', 5, 'pending', now() - interval '1 hour')",
+    )
+    .execute(&env.db)
+    .await
+    .expect("transfer row");
     let worker = env.worker(1, false, Arc::default());
     wait_for("consumers", Duration::from_secs(10), || {
         let n = worker.consuming.count();
@@ -53,6 +61,9 @@ async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
     assert_eq!(depth(&env.topology.work_queue(Domain::Cards)).consumers, 1);
     assert_eq!(sample.outbox_unsent_rows, 1);
     assert!(sample.outbox_oldest_unsent_seconds >= 120.0, "{sample:?}");
+    let lag: std::collections::HashMap<_, _> = sample.sweeper_lag_seconds.iter().copied().collect();
+    assert!((3600.0..3700.0).contains(&lag["transfer"]), "{sample:?}");
+    assert_eq!((lag["lot"], lag["code"], lag["present"]), (0.0, 0.0, 0.0), "{sample:?}");
 
     let text = metrics.render();
     let line = text
@@ -60,6 +71,7 @@ async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
         .find(|l| l.starts_with("broker_queue_messages{") && l.contains(&format!("queue=\"{dlq}\"")))
         .unwrap_or_else(|| panic!("no gauge for {dlq} in:\n{text}"));
     assert!(line.contains("kind=\"dead_letter\"") && line.ends_with(" 3"), "{line}");
+    assert!(text.lines().any(|l| l.starts_with("sweeper_lag_seconds{kind=\"transfer\"} 36")), "{text}");
 
     worker.stop(Duration::from_secs(10)).await;
     conn.close(200, "done".into()).await.ok();

@@ -2,6 +2,7 @@
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
 mod analytics;
+mod audit;
 mod auth;
 mod broker_contract;
 mod card_claims;
@@ -13,6 +14,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod limits;
 mod member_levels;
 mod member_props;
 mod members;

@@ -87,6 +87,23 @@ async fn levels_are_managed_and_read_in_the_seeds_shape() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = l.env.loyalty(Method::DELETE, &format!("/settings/level/{silver}"), &l.key, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Each change is in the audit log, with the level before and after.
+    let (status, log) = l.env.get("/api/crm/audit/10080?page_size=100", &l.key).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries: Vec<&Value> = log["data"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("audit entries: {log}"))
+        .iter()
+        .filter(|e| e["entity"] == "member_level" && e["entity_id"] == silver.to_string())
+        .collect();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["create", "update", "delete"] {
+        assert!(actions.contains(&action), "{action} of level {silver} audited: {log}");
+    }
+    let update = entries.iter().find(|e| e["action"] == "update").unwrap();
+    assert_eq!(update["after"]["rules"]["points"], rule(true, 6, 200), "{update}");
+    assert!(update["before"].is_object(), "{update}");
     l.env.cleanup().await;
 }
 

@@ -20,6 +20,7 @@ async fn outbox_rows_keep_the_bytes_of_the_json_objects() {
             card_id: "card1".into(),
             card_code: "K1".into(),
             occurred_at: at,
+            trace: None,
         }),
         AnalyticsEvent::CardsRedeemReverse(CardRedeemReversed {
             event_id: Uuid::from_u128(2),
@@ -30,6 +31,7 @@ async fn outbox_rows_keep_the_bytes_of_the_json_objects() {
             redeem_id: "r1".into(),
             rollback_status: 2,
             occurred_at: at,
+            trace: None,
         }),
     ];
     let mut conn = env.db.acquire().await.unwrap();

@@ -203,7 +203,7 @@ async fn poison_is_parked_good_messages_flow_and_replay_applies_once() {
     assert!(parked[0].reason.contains("undecodable"));
 
     // A second replay changes nothing: the orphan stays applied once.
-    let report = dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 100).await.unwrap();
+    let report = dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 100, true).await.unwrap();
     assert_eq!(report.replayed, 1, "only the undecodable one was still parked");
     wait_for("the undecodable message to be parked a third time", Duration::from_secs(15), || async {
         let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
@@ -248,7 +248,7 @@ async fn transient_failures_are_retried_with_delays_then_parked() {
 
     // The database is back: replay applies it.
     failpoints.transient_failures.store(0, Ordering::SeqCst);
-    dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+    dlq::replay(&env.settings.amqp_url, &env.topology, Domain::Points, 10, false).await.unwrap();
     wait_for("the replayed event to apply", Duration::from_secs(15), || async {
         (applied(&env).await == 2).then_some(())
     })

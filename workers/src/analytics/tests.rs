@@ -20,6 +20,7 @@ fn ledger_row(event_type: &str, points: i64) -> PointsLedgerRow {
         cost_center: None,
         campagin_code: None,
         occurred_at: Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap(),
+        trace: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn a_claim_counts_its_codes_by_card_and_channel() {
         received_id: "r1".into(),
         channel: "618".into(),
         occurred_at: Utc::now(),
+        trace: None,
     });
     let f = facts(&e);
     assert_eq!(f.len(), 1);

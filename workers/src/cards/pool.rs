@@ -99,6 +99,7 @@ impl CodePool {
             .fetch_all(&mut *tx)
             .await?;
             metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "redis").increment(locked.len() as u64);
+            hits::record(locked.len() as u64, 0);
             metrics::counter!(CARD_POOL_STALE_TOTAL).increment((candidates.len() - locked.len()) as u64);
             taken.extend(locked);
         }
@@ -116,6 +117,7 @@ impl CodePool {
             .fetch_all(&mut *tx)
             .await?;
             metrics::counter!(CARD_POOL_CODES_TOTAL, "source" => "postgres").increment(more.len() as u64);
+            hits::record(0, more.len() as u64);
             taken.extend(more);
         }
         Ok(taken)
@@ -233,4 +235,32 @@ enum Reload {
     Empty,
     /// Redis is unreachable, or another worker is loading.
     Unavailable,
+}
+
+/// The process's share of codes served from Redis, as the `card_pool_hit_ratio` gauge.
+pub mod hits {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static FROM_REDIS: AtomicU64 = AtomicU64::new(0);
+    static FROM_POSTGRES: AtomicU64 = AtomicU64::new(0);
+
+    /// Counts codes taken from Redis and from PostgreSQL, and sets the gauge; answers the ratio.
+    pub fn record(redis: u64, postgres: u64) -> f64 {
+        let r = FROM_REDIS.fetch_add(redis, Ordering::Relaxed) + redis;
+        let p = FROM_POSTGRES.fetch_add(postgres, Ordering::Relaxed) + postgres;
+        let ratio = if r + p == 0 { 0.0 } else { r as f64 / (r + p) as f64 };
+        metrics::gauge!(platform::metric_names::CARD_POOL_HIT_RATIO).set(ratio);
+        ratio
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The only caller in this crate's unit tests: the counts start at zero.
+        #[test]
+        fn the_ratio_is_the_share_served_from_redis() {
+            assert_eq!(super::record(0, 0), 0.0);
+            assert_eq!(super::record(3, 1), 0.75);
+            assert_eq!(super::record(0, 4), 3.0 / 8.0);
+        }
+    }
 }

@@ -96,6 +96,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<PresentPayloa
                 card_code: p.card_code.clone(),
                 present_id: ev.idempotency_key.clone(),
                 occurred_at: t,
+                trace: ev.trace.clone(),
             });
             outbox::write(&mut tx, "cards.present", &[event]).await?;
             Outcome::Applied { count: 1 }
@@ -184,6 +185,7 @@ pub async fn receive(db: &PgPool, ev: &Envelope<PresentReceive>) -> Result<Outco
                 card_id: pr.card_id,
                 present_id: p.present_id.clone(),
                 occurred_at: t,
+                trace: ev.trace.clone(),
             });
             outbox::write(&mut tx, "cards.present_receive", &[event]).await?;
             Outcome::Applied { count: 1 }
@@ -250,6 +252,7 @@ pub async fn return_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<usize> 
             card_id: pr.card_id,
             present_id,
             occurred_at: now,
+            trace: None,
         });
         outbox::write(&mut tx, "cards.present_return", &[event]).await?;
         tx.commit().await?;

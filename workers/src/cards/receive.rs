@@ -316,6 +316,7 @@ fn serve(
             received_id: claim.idempotency_key.clone(),
             channel: p.out_str.clone(),
             occurred_at: t,
+            trace: claim.trace.clone(),
         }));
     }
     Outcome::Applied { count: total }
@@ -465,6 +466,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
             received_id: received_id.clone(),
             codes: total,
             occurred_at: t,
+            trace: ev.trace.clone(),
         });
         outbox::write(&mut tx, "cards.receive_reverse", &[event]).await?;
         Outcome::Applied { count: total }
@@ -502,6 +504,7 @@ pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
                     card_id: k.card_id.clone(),
                     card_code: k.card_code.clone(),
                     occurred_at: now,
+                    trace: None,
                 })
             })
             .collect();

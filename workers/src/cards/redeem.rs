@@ -139,6 +139,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
                 redeem_id: ev.idempotency_key.clone(),
                 channel: p.redeem_channel.clone(),
                 occurred_at: t,
+                trace: ev.trace.clone(),
             });
             outbox::write(&mut tx, "cards.redeem", &[event]).await?;
             Outcome::Applied { count: 1 }
@@ -222,6 +223,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<RedeemReverse>) -> Result<Outcom
                     redeem_id: redeem_id.clone(),
                     rollback_status: rollback as i16,
                     occurred_at: t,
+                    trace: ev.trace.clone(),
                 });
                 outbox::write(&mut tx, "cards.redeem_reverse", &[event]).await?;
                 Outcome::Applied { count: 1 }

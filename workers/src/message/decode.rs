@@ -8,6 +8,7 @@ use schemas::{
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
+    trace::TraceContext,
     Envelope, FieldError, MessageKind, SCHEMA_VERSION,
 };
 use serde::{de::DeserializeOwned, Deserialize};
@@ -21,8 +22,9 @@ struct Head {
     schema_version: u16,
 }
 
-/// Decodes and validates a body. `Err` is the reason the message is poison.
-pub fn decode(body: &[u8]) -> Result<Message, String> {
+/// Decodes and validates a body; `trace` is the trace context its headers carry
+/// (`platform::broker::headers::trace`). `Err` is the reason the message is poison.
+pub fn decode(body: &[u8], trace: Option<TraceContext>) -> Result<Message, String> {
     let head: Head = serde_json::from_slice(body).map_err(|e| format!("undecodable envelope: {e}"))?;
     if head.schema_version != SCHEMA_VERSION {
         return Err(format!(
@@ -35,12 +37,13 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
     // as the HTTP request's: as its id field (`event_no`, `received_id`, …), or where the ingress
     // derives it from the payload, that the message carries that key.
     match kind {
-        MessageKind::PointsEarn => decoded(body, kind, plain(kind, EarnPayload::validate), Message::PointsEarn),
+        MessageKind::PointsEarn => decoded(body, trace, kind, plain(kind, EarnPayload::validate), Message::PointsEarn),
         MessageKind::PointsConsume => {
-            decoded(body, kind, plain(kind, ConsumePayload::validate), Message::PointsConsume)
+            decoded(body, trace, kind, plain(kind, ConsumePayload::validate), Message::PointsConsume)
         }
         MessageKind::PointsReverse => decoded(
             body,
+            trace,
             kind,
             |key, p: &ReversePayload| {
                 plain(kind, ReversePayload::validate)(key, p)?;
@@ -49,30 +52,46 @@ pub fn decode(body: &[u8]) -> Result<Message, String> {
             Message::PointsReverse,
         ),
         MessageKind::PointsTransfer => {
-            decoded(body, kind, plain(kind, TransferPayload::validate), Message::PointsTransfer)
+            decoded(body, trace, kind, plain(kind, TransferPayload::validate), Message::PointsTransfer)
         }
         MessageKind::PointsAccept => {
-            decoded(body, kind, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
+            decoded(body, trace, kind, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
         }
-        MessageKind::PointsFreeze => decoded(body, kind, plain(kind, FreezePayload::validate), Message::PointsFreeze),
+        MessageKind::PointsFreeze => {
+            decoded(body, trace, kind, plain(kind, FreezePayload::validate), Message::PointsFreeze)
+        }
         MessageKind::PointsUnfreeze => {
-            decoded(body, kind, plain(kind, UnfreezePayload::validate), Message::PointsUnfreeze)
+            decoded(body, trace, kind, plain(kind, UnfreezePayload::validate), Message::PointsUnfreeze)
         }
         MessageKind::CardsGenerate => {
-            decoded(body, kind, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
+            decoded(body, trace, kind, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
         }
-        MessageKind::CardsReceive => decoded(body, kind, plain(kind, ReceivePayload::validate), Message::CardsReceive),
-        MessageKind::CardsRedeem => decoded(body, kind, plain(kind, RedeemPayload::validate), Message::CardsRedeem),
+        MessageKind::CardsReceive => {
+            decoded(body, trace, kind, plain(kind, ReceivePayload::validate), Message::CardsReceive)
+        }
+        MessageKind::CardsRedeem => {
+            decoded(body, trace, kind, plain(kind, RedeemPayload::validate), Message::CardsRedeem)
+        }
         MessageKind::CardsRedeemReverse => {
-            decoded(body, kind, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
+            decoded(body, trace, kind, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
         }
-        MessageKind::CardsPresent => decoded(body, kind, plain(kind, PresentPayload::validate), Message::CardsPresent),
-        MessageKind::CardsPresentReceive => {
-            decoded(body, kind, keyed(PresentReceive::validate, PresentReceive::key), Message::CardsPresentReceive)
+        MessageKind::CardsPresent => {
+            decoded(body, trace, kind, plain(kind, PresentPayload::validate), Message::CardsPresent)
         }
-        MessageKind::CardsReceiveReverse => {
-            decoded(body, kind, keyed(ReceiveReverse::validate, ReceiveReverse::key), Message::CardsReceiveReverse)
-        }
+        MessageKind::CardsPresentReceive => decoded(
+            body,
+            trace,
+            kind,
+            keyed(PresentReceive::validate, PresentReceive::key),
+            Message::CardsPresentReceive,
+        ),
+        MessageKind::CardsReceiveReverse => decoded(
+            body,
+            trace,
+            kind,
+            keyed(ReceiveReverse::validate, ReceiveReverse::key),
+            Message::CardsReceiveReverse,
+        ),
     }
 }
 
@@ -104,13 +123,16 @@ fn keyed<P>(
 /// wraps it.
 fn decoded<P: DeserializeOwned>(
     body: &[u8],
+    trace: Option<TraceContext>,
     kind: MessageKind,
     check: impl Fn(&str, &P) -> Result<(), FieldError>,
     wrap: fn(Envelope<P>) -> Message,
 ) -> Result<Message, String> {
-    let e: Envelope<P> = serde_json::from_slice(body).map_err(|e| format!("invalid {} message: {e}", kind.as_str()))?;
+    let mut e: Envelope<P> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid {} message: {e}", kind.as_str()))?;
     check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
     check(&e.idempotency_key, &e.payload).map_err(invalid)?;
+    e.trace = trace;
     Ok(wrap(e))
 }
 

@@ -17,6 +17,7 @@ use schemas::{
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
+    trace::TraceContext,
     Envelope, MessageKind,
 };
 use uuid::Uuid;
@@ -55,11 +56,19 @@ pub struct Head<'a> {
     pub kind: MessageKind,
     pub crm_id: &'a str,
     pub idempotency_key: &'a str,
+    /// The trace context the message's headers carried.
+    pub trace: Option<&'a TraceContext>,
 }
 
 impl<'a, P> From<&'a Envelope<P>> for Head<'a> {
     fn from(e: &'a Envelope<P>) -> Head<'a> {
-        Head { message_id: e.message_id, kind: e.kind, crm_id: &e.crm_id, idempotency_key: &e.idempotency_key }
+        Head {
+            message_id: e.message_id,
+            kind: e.kind,
+            crm_id: &e.crm_id,
+            idempotency_key: &e.idempotency_key,
+            trace: e.trace.as_ref(),
+        }
     }
 }
 

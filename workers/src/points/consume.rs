@@ -58,6 +58,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                     .or_else(|| money.map(|m| ledger::describe(-points, &format!("抵扣{}元", m.to_decimal_string())))),
                 order_items: p.order_items.clone(),
                 occurred_at: t,
+                trace: ev.trace.clone(),
                 ..Entry::new(LedgerEventType::Consume)
             };
             ledger::insert_entry(&mut tx, &entry).await?;

@@ -420,6 +420,7 @@ async fn write_credits(
             unfreeze_time: c.unfreeze_time,
             occurred_at: ev.occurred_at,
             message_id: ev.message_id,
+            trace: ev.trace.clone(),
         }));
         let held = per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default();
         held.0 += c.points - c.settled;

@@ -65,6 +65,7 @@ pub async fn freeze(db: &PgPool, ev: &Envelope<FreezePayload>) -> Result<Outcome
             event_desc: p.event_desc.clone(),
             lot_id: Some(lot_id),
             occurred_at: t,
+            trace: ev.trace.clone(),
             ..Entry::new(LedgerEventType::Freeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
@@ -110,6 +111,7 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
             points,
             operator: p.operator.clone(),
             occurred_at: t,
+            trace: ev.trace.clone(),
             ..Entry::new(LedgerEventType::Unfreeze)
         };
         ledger::insert_entry(&mut tx, &entry).await?;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use platform::status::LedgerEventType;
 use schemas::analytics::{AnalyticsEvent, PointsLedgerRow};
 use schemas::money::Cents;
+use schemas::trace::TraceContext;
 use schemas::Envelope;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -58,6 +59,8 @@ pub struct Entry {
     pub rule_id: Option<i64>,
     pub lot_id: Option<i64>,
     pub occurred_at: DateTime<Utc>,
+    /// The trace context of the message that wrote the row (for its analytics event).
+    pub trace: Option<TraceContext>,
 }
 
 impl Entry {
@@ -82,6 +85,7 @@ impl Entry {
             rule_id: None,
             lot_id: None,
             occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+            trace: None,
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn analytics(e: &Entry) -> AnalyticsEvent {
         cost_center: e.cost_center.clone(),
         campagin_code: e.campagin_code.clone(),
         occurred_at: e.occurred_at,
+        trace: e.trace.clone(),
     };
     // Entries written here are debits, reversals, transfers, freezes and expiries, which all
     // have a kind; earns (`produce`, `settle_debt`) are written by the earn batch.

@@ -136,6 +136,7 @@ fn entry(
         event_desc: ev.payload.event_desc.clone(),
         rule_id: origin.rule_id,
         occurred_at: at,
+        trace: ev.trace.clone(),
         ..Entry::new(event_type)
     }
 }

@@ -62,6 +62,7 @@ pub async fn give(db: &PgPool, tenant: &TenantRules, ev: &Envelope<TransferPaylo
             operator: p.operator.clone(),
             event_desc: p.event_desc.clone(),
             occurred_at: t,
+            trace: ev.trace.clone(),
             ..Entry::new(LedgerEventType::Transfer)
         };
         ledger::insert_entry(&mut tx, &entry).await?;
@@ -171,6 +172,7 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
                 expire_time: Some(expire),
                 lot_id: Some(lot_id),
                 occurred_at: t,
+                trace: ev.trace.clone(),
                 ..Entry::new(LedgerEventType::Accept)
             };
             let auto_id = ledger::insert_entry(&mut tx, &entry).await?;

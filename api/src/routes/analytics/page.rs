@@ -59,40 +59,53 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
 }
 
-/// A token for `crm_id` valid until `expiry` (Unix seconds).
-fn sign(key_hash: &str, crm_id: &str, expiry: i64) -> String {
-    format!("{expiry}.{}", hex::encode(hmac(key_hash.as_bytes(), format!("{crm_id}|{expiry}").as_bytes())))
+/// A token for `crm_id` made with the key `key_id`, valid until `expiry` (Unix seconds), signed
+/// with that key's stored hash: revoking the key ends every session and link made with it.
+fn sign(key_hash: &str, crm_id: &str, key_id: i64, expiry: i64) -> String {
+    let mac = hmac(key_hash.as_bytes(), format!("{crm_id}|{key_id}|{expiry}").as_bytes());
+    format!("{key_id}.{expiry}.{}", hex::encode(mac))
 }
 
-/// Whether `token` is a valid, unexpired token of `crm_id`: `Some(tenant)` if so.
+/// Whether `token` is a valid, unexpired token of `crm_id` whose key is not revoked: `Some(tenant)` if so.
 async fn verify(state: &AppState, crm_id: &str, token: &str) -> Result<Option<Tenant>, ApiError> {
-    let Some((expiry, mac)) = token.split_once('.') else { return Ok(None) };
-    let Ok(expiry) = expiry.parse::<i64>() else { return Ok(None) };
+    let mut parts = token.splitn(3, '.');
+    let (Some(key_id), Some(expiry), Some(_)) = (parts.next(), parts.next(), parts.next()) else { return Ok(None) };
+    let (Ok(key_id), Ok(expiry)) = (key_id.parse::<i64>(), expiry.parse::<i64>()) else { return Ok(None) };
     if expiry < Utc::now().timestamp() {
         return Ok(None);
     }
-    let Some(row) = sqlx::query!("select api_key_hash, time_zone from tenant where crm_id = $1", crm_id)
-        .fetch_optional(&state.db)
-        .await?
+    let Some(row) = sqlx::query!(
+        "select k.key_hash, t.time_zone from api_key k join tenant t using (crm_id)
+         where k.key_id = $1 and k.crm_id = $2 and k.revoked_at is null",
+        key_id,
+        crm_id
+    )
+    .fetch_optional(&state.db)
+    .await?
     else {
         return Ok(None);
     };
-    let expected = sign(&row.api_key_hash, crm_id, expiry);
+    let expected = sign(&row.key_hash, crm_id, key_id, expiry);
     // Compare digests of both, so the comparison's time says nothing about the token.
-    if Sha256::digest(expected.as_bytes()) != Sha256::digest(format!("{expiry}.{mac}").as_bytes()) {
+    if Sha256::digest(expected.as_bytes()) != Sha256::digest(token.as_bytes()) {
         return Ok(None);
     }
     let tz = row.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
-    Ok(Some(Tenant { crm_id: crm_id.to_string(), tz }))
+    Ok(Some(Tenant { crm_id: crm_id.to_string(), tz, key_id }))
 }
 
-async fn key_hash(state: &AppState, crm_id: &str) -> Result<String, ApiError> {
-    Ok(sqlx::query_scalar!("select api_key_hash from tenant where crm_id = $1", crm_id).fetch_one(&state.db).await?)
+/// The stored hash of a live key (signing with a revoked one would make a dead token).
+async fn key_hash(state: &AppState, key_id: i64) -> Result<String, ApiError> {
+    sqlx::query_scalar!("select key_hash from api_key where key_id = $1 and revoked_at is null", key_id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the key was revoked".into()))
 }
 
 /// A 303 to the page that sets a new session cookie.
-async fn start_session(state: &AppState, crm_id: &str) -> Result<Response, ApiError> {
-    let token = sign(&key_hash(state, crm_id).await?, crm_id, Utc::now().timestamp() + SESSION_SECONDS);
+async fn start_session(state: &AppState, crm_id: &str, key_id: i64) -> Result<Response, ApiError> {
+    let expiry = Utc::now().timestamp() + SESSION_SECONDS;
+    let token = sign(&key_hash(state, key_id).await?, crm_id, key_id, expiry);
     let cookie = format!(
         "{}={token}; Path=/dashboard/{}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Lax",
         cookie_name(crm_id),
@@ -124,7 +137,7 @@ pub async fn page_link(
     Path(_crm_id): Path<String>,
 ) -> Result<axum::Json<schemas::ApiResponse<PageLink>>, ApiError> {
     let expires_at = Utc::now().timestamp() + LINK_SECONDS;
-    let token = sign(&key_hash(&state, &tenant.crm_id).await?, &tenant.crm_id, expires_at);
+    let token = sign(&key_hash(&state, tenant.key_id).await?, &tenant.crm_id, tenant.key_id, expires_at);
     let url = format!("/dashboard/{}/enter?t={token}", urlencode(&tenant.crm_id));
     Ok(ok("OK", PageLink { url, expires_at }))
 }
@@ -140,7 +153,7 @@ async fn enter(
     ApiQuery(q): ApiQuery<EnterQuery>,
 ) -> Result<Response, ApiError> {
     match verify(&state, &crm_id, q.t.as_deref().unwrap_or_default()).await? {
-        Some(_) => start_session(&state, &crm_id).await,
+        Some(t) => start_session(&state, &crm_id, t.key_id).await,
         None => Ok(login_form(
             &crm_id,
             "This link has expired or is not valid: sign in with the API key.",
@@ -196,7 +209,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     match auth::tenant_of_key(&state, form.api_key.trim()).await? {
-        Some(t) if t.crm_id == crm_id => start_session(&state, &crm_id).await,
+        Some(t) if t.crm_id == crm_id => start_session(&state, &crm_id, t.key_id).await,
         _ => Ok(login_form(&crm_id, "That key is not the API key of this tenant.", StatusCode::UNAUTHORIZED)),
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{number, stock::publish_generate};
 use crate::{
+    audit::{self, Actor},
     auth::Tenant,
     error::{ApiError, ApiJson, ApiQuery},
     routes::ok,
@@ -302,6 +303,8 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
     }
+    let after = stored_card(&mut tx, &crm_id, &card_id).await?;
+    audit::record(&mut tx, &Actor::tenant(&tenant), "card", &card_id, "create", None, after).await?;
     tx.commit().await?;
     if generate {
         publish_generate(&state, &crm_id, &card_id, "initial").await;
@@ -401,17 +404,34 @@ pub struct RemoveCard {
 pub async fn remove(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<RemoveCard>,
 ) -> Result<axum::Json<schemas::ApiResponse<Value>>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let before = stored_card(&mut tx, &crm_id, &body.card_id).await?;
     let done = sqlx::query!(
         "update card_info set removed = true, updated_at = now() where crm_id = $1 and card_id = $2",
         crm_id,
         body.card_id,
     )
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::NotFound(format!("no card {} in crm_id {crm_id}", body.card_id)));
     }
+    let after = stored_card(&mut tx, &crm_id, &body.card_id).await?;
+    audit::record(&mut tx, &Actor::tenant(&tenant), "card", &body.card_id, "remove", before, after).await?;
+    tx.commit().await?;
     Ok(ok("删除卡券成功", Value::Null))
+}
+
+/// The card's stored row as JSON (the audit log's before and after), if it exists.
+async fn stored_card(tx: &mut sqlx::PgConnection, crm_id: &str, card_id: &str) -> Result<Option<Value>, ApiError> {
+    Ok(sqlx::query_scalar!(
+        r#"select to_jsonb(c) as "row!" from card_info c where crm_id = $1 and card_id = $2 for update"#,
+        crm_id,
+        card_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?)
 }

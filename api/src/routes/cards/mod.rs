@@ -7,13 +7,13 @@ pub mod queries;
 pub mod stock;
 
 use axum::{
-    extract::DefaultBodyLimit,
     routing::{get, post},
     Router,
 };
 use schemas::cards::{PresentReceive, PresentRequest, ReceiveRequest, ReceiveReverse, RedeemRequest, RedeemReverse};
 
-use crate::{error::ApiError, ingress::command, AppState};
+use super::number;
+use crate::{ingress::command, AppState};
 
 /// Every card route (all need the tenant's key: the caller adds that layer).
 pub fn router() -> Router<AppState> {
@@ -24,8 +24,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/list"), get(definitions::list))
         .route(&format!("{c}/remove"), post(definitions::remove))
         .route(&format!("{c}/add/stock"), post(stock::add_stock))
-        // Up to 2,000,000 codes of up to 64 characters per import.
-        .route(&format!("{c}/import"), post(stock::import).layer(DefaultBodyLimit::max(160 << 20)))
+        // Streamed: its size limit is IMPORT_MAX_BYTES, checked by `crate::limit_body` and as
+        // the body is read.
+        .route(stock::IMPORT_ROUTE, post(stock::import))
         .route(&format!("{c}/member/receive"), post(command::<ReceiveRequest>))
         .route(&format!("{c}/member/receive_reverse"), post(command::<ReceiveReverse>))
         .route(&format!("{c}/member/redeem"), post(command::<RedeemRequest>))
@@ -39,11 +40,4 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/member/present_detail"), get(queries::present_detail))
         // `{*key}`: some keys hold a slash (present_receive's, generate_id's).
         .route(&format!("{c}/outcomes/{{key_kind}}/{{*key}}"), get(super::outcomes::cards_outcome))
-}
-
-/// The seed types every query parameter as String: numbers are parsed here, naming the field.
-fn number(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid(field, format!("`{s}` is not a number"))))
-        .transpose()
 }

@@ -167,78 +167,146 @@ pub struct ImportReport {
     pub invalid: i64,
 }
 
-/// At most this many codes per import.
-const MAX_CODES: usize = 2_000_000;
+/// The import's route: its body limit is `IMPORT_MAX_BYTES`, not `MAX_BODY_BYTES`.
+pub const IMPORT_ROUTE: &str = "/api/crm/card/{crm_id}/import";
 
-/// What an import body holds, before the database is asked.
+/// At most this many codes per import.
+pub const MAX_CODES: i64 = 2_000_000;
+
+/// Codes inserted per statement while an import streams in.
+const IMPORT_BATCH: usize = 10_000;
+
+/// What an import body holds, before the database is asked ([`parse_codes`], for tests).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ParsedCodes {
-    /// The valid codes, first occurrence of each, in file order.
+    /// The valid codes in file order, repeats included (the database counts repeats, in the
+    /// file or in the stock, as duplicates).
     pub codes: Vec<String>,
-    /// Lines repeating a code an earlier line holds.
-    pub in_file_duplicates: i64,
     /// Line numbers (from 1) that hold no valid code, the first 100.
     pub invalid_lines: Vec<usize>,
     pub invalid: i64,
 }
 
-/// Parses an import body as CSV (RFC 4180, as Excel's "CSV UTF-8" saves it): UTF-8, a BOM
-/// before the first line dropped, LF or CRLF line ends, fields in double quotes (`""` is a
-/// quote inside one); the code is the first field of each record, spaces around it trimmed;
-/// blank records are skipped, and a first record `card_code` is taken as a header. Line numbers
-/// are the line a record starts on.
-pub fn parse_codes(body: &[u8]) -> Result<ParsedCodes, FieldError> {
-    let utf8 = || FieldError::new("body", "must be UTF-8 text, one code per line");
-    std::str::from_utf8(body).map_err(|_| utf8())?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
-    let mut parsed = ParsedCodes { codes: Vec::new(), in_file_duplicates: 0, invalid_lines: Vec::new(), invalid: 0 };
-    let mut seen = std::collections::HashSet::new();
-    let mut record = csv::StringRecord::new();
-    let mut first = true;
-    // The body is UTF-8 (checked above) and the reader is flexible, so reading cannot fail on
-    // anything but UTF-8 split inside a field, which the check already rules out.
-    while reader.read_record(&mut record).map_err(|_| utf8())? {
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let code = record.get(0).unwrap_or("");
-        let header = std::mem::take(&mut first) && code.eq_ignore_ascii_case("card_code");
-        if code.is_empty() || header {
-            continue;
-        }
-        if schemas::checks::check_key("card_code", code).is_err() {
-            parsed.invalid += 1;
-            if parsed.invalid_lines.len() < 100 {
-                parsed.invalid_lines.push(line);
+/// Why reading an import body stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Not UTF-8 (the message names the body).
+    Invalid(FieldError),
+    /// Larger than `IMPORT_MAX_BYTES`.
+    TooLarge,
+    /// The connection failed while the body streamed in.
+    Io(std::io::Error),
+}
+
+/// Reads an import body as CSV (RFC 4180, as Excel's "CSV UTF-8" saves it), a batch of codes at
+/// a time, from any reader, so a body is never held whole: UTF-8, a BOM before the first line
+/// dropped, LF or CRLF line ends, fields in double quotes (`""` is a quote inside one); the code
+/// is the first field of each record, spaces around it trimmed; blank records are skipped, and
+/// a first record `card_code` is taken as a header. Line numbers are the line a record starts
+/// on.
+pub struct CodeReader<R> {
+    reader: csv::Reader<R>,
+    record: csv::StringRecord,
+    first: bool,
+    /// Line numbers (from 1) that hold no valid code, the first 100.
+    pub invalid_lines: Vec<usize>,
+    pub invalid: i64,
+}
+
+impl<R: std::io::Read> CodeReader<R> {
+    pub fn new(read: R) -> CodeReader<R> {
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(read);
+        CodeReader { reader, record: csv::StringRecord::new(), first: true, invalid_lines: Vec::new(), invalid: 0 }
+    }
+
+    /// Up to `max` more valid codes; empty at the end of the body.
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<String>, ReadError> {
+        let mut codes = Vec::with_capacity(max.min(IMPORT_BATCH));
+        while codes.len() < max {
+            match self.reader.read_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    return Err(match e.into_kind() {
+                        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => ReadError::TooLarge,
+                        csv::ErrorKind::Io(io) => ReadError::Io(io),
+                        _ => ReadError::Invalid(FieldError::new("body", "must be UTF-8 text, one code per line")),
+                    })
+                }
             }
-            continue;
+            let line = self.record.position().map_or(0, |p| p.line() as usize);
+            let code = self.record.get(0).unwrap_or("");
+            let header = std::mem::take(&mut self.first) && code.eq_ignore_ascii_case("card_code");
+            if code.is_empty() || header {
+                continue;
+            }
+            if schemas::checks::check_key("card_code", code).is_err() {
+                self.invalid += 1;
+                if self.invalid_lines.len() < 100 {
+                    self.invalid_lines.push(line);
+                }
+                continue;
+            }
+            codes.push(code.to_string());
         }
-        if seen.insert(code.to_string()) {
-            parsed.codes.push(code.to_string());
-        } else {
-            parsed.in_file_duplicates += 1;
+        Ok(codes)
+    }
+}
+
+/// A whole body read with [`CodeReader`] (what the unit tests check).
+pub fn parse_codes(body: &[u8]) -> Result<ParsedCodes, FieldError> {
+    let mut reader = CodeReader::new(body);
+    let mut codes = Vec::new();
+    loop {
+        match reader.next_batch(IMPORT_BATCH) {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => codes.extend(batch),
+            Err(ReadError::Invalid(e)) => return Err(e),
+            Err(e) => return Err(FieldError::new("body", format!("could not be read: {e:?}"))),
         }
     }
-    Ok(parsed)
+    Ok(ParsedCodes { codes, invalid_lines: reader.invalid_lines, invalid: reader.invalid })
+}
+
+/// The request body as a blocking reader (for the CSV parser on a blocking thread) that fails
+/// with `FileTooLarge` past `limit` bytes.
+fn body_reader(body: axum::body::Body, limit: u64) -> impl std::io::Read {
+    use futures_util::TryStreamExt;
+    let mut seen = 0u64;
+    let stream = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len() as u64;
+        let result = if seen > limit {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "the import body is larger than IMPORT_MAX_BYTES",
+            ))
+        } else {
+            Ok(chunk)
+        };
+        std::future::ready(result)
+    });
+    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
 }
 
 /// Imports codes for a card with `generate_type` 2 from a CSV body (`Content-Type: text/csv`,
 /// Excel's "CSV UTF-8" included): one code per record, in the first field; an optional
 /// `card_code` header is skipped. Duplicates (in the file or already in stock) are refused and
 /// counted; the rest join the stock and fill the card's declared `total_quantity`.
+///
+/// The body streams in: a blocking thread parses it and hands the codes over
+/// [`IMPORT_BATCH`] at a time, each batch inserted as it comes, all in one transaction (a
+/// failure imports nothing). Limits: `IMPORT_MAX_BYTES` (413) and [`MAX_CODES`] codes (422).
 #[utoipa::path(post, path = "/api/crm/card/{crm_id}/import", tag = "cards", params(("crm_id" = String, Path), ImportQuery),
     request_body(content = String, content_type = "text/csv"), responses((status = 200, body = ImportReport)))]
 pub async fn import(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<axum::Json<schemas::ApiResponse<ImportReport>>, ApiError> {
-    let ParsedCodes { codes, in_file_duplicates, invalid_lines, invalid } = parse_codes(&body)?;
     schemas::checks::check_key("card_id", &q.card_id)?;
     let generate_id = q.generate_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     schemas::checks::check_key("generate_id", &generate_id)?;
-    if codes.len() > MAX_CODES {
-        return Err(ApiError::invalid("body", "at most 2,000,000 codes per import"));
-    }
     let mut tx = state.db.begin().await?;
     lock_for_stock(&mut tx, &crm_id, &q.card_id, 2).await?;
     let existing = sqlx::query_scalar!(
@@ -262,17 +330,53 @@ pub async fn import(
             },
         ));
     }
-    let imported = sqlx::query!(
-        "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+
+    let read = body_reader(body, state.settings.import_max_bytes);
+    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut reader = CodeReader::new(read);
+        loop {
+            let batch = reader.next_batch(IMPORT_BATCH)?;
+            // Empty: the end. A closed channel: the import stopped (too many codes, a database
+            // error); nothing more to read.
+            if batch.is_empty() || batches.blocking_send(batch).is_err() {
+                return Ok((reader.invalid, reader.invalid_lines));
+            }
+        }
+    });
+    let mut progress = platform::progress::Progress::new(&format!("import {crm_id}/{}", q.card_id), None);
+    let (mut valid, mut imported) = (0i64, 0i64);
+    while let Some(codes) = incoming.recv().await {
+        valid += codes.len() as i64;
+        if valid > MAX_CODES {
+            return Err(ApiError::invalid("body", "at most 2,000,000 codes per import"));
+        }
+        imported += sqlx::query!(
+            "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
          on conflict do nothing",
-        crm_id,
-        q.card_id,
-        generate_id,
-        &codes,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected() as i64;
+            crm_id,
+            q.card_id,
+            generate_id,
+            &codes,
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        progress.inc(codes.len() as u64);
+    }
+    let (invalid, invalid_lines) = match parser.await.map_err(anyhow::Error::from)? {
+        Ok(found) => found,
+        Err(ReadError::Invalid(e)) => return Err(e.into()),
+        Err(ReadError::TooLarge) => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the import body is larger than {} bytes (IMPORT_MAX_BYTES)",
+                state.settings.import_max_bytes
+            )))
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(ApiError::BadRequest { field: None, msg: format!("the body could not be read: {e}") })
+        }
+    };
     if imported > 0 {
         sqlx::query!(
             "insert into card_generate (crm_id, card_id, generate_id, quantity, generated, is_generated)
@@ -298,10 +402,17 @@ pub async fn import(
         .await?;
     }
     tx.commit().await?;
-    let duplicates = in_file_duplicates + (codes.len() as i64 - imported);
+    progress.finish(&format!("{imported} imported, {} duplicates, {invalid} invalid", valid - imported));
     Ok(ok(
         "导入券码成功",
-        ImportReport { card_id: q.card_id, generate_id, imported, duplicates, invalid_lines, invalid },
+        ImportReport {
+            card_id: q.card_id,
+            generate_id,
+            imported,
+            duplicates: valid - imported,
+            invalid_lines,
+            invalid,
+        },
     ))
 }
 

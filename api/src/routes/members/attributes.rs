@@ -3,6 +3,7 @@
 //! values. A declaration's type is fixed once declared: to change it, delete and declare again
 //! (a changed type would leave stored values that no longer check).
 
+use crate::audit;
 use axum::{
     extract::{Path, State},
     Extension, Json,
@@ -31,6 +32,7 @@ pub async fn create(
 ) -> Answer {
     let decl = body(b).await?;
     decl.validate()?;
+    let mut tx = state.db.begin().await?;
     let inserted = sqlx::query(
         "insert into member_attribute (crm_id, code, name, type, options) values ($1, $2, $3, $4, $5)
          on conflict (crm_id, code) do nothing",
@@ -40,13 +42,17 @@ pub async fn create(
     .bind(&decl.name)
     .bind(decl.kind.as_str())
     .bind(decl.options.as_ref().map(sqlx::types::Json))
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if inserted == 0 {
         return Err(MemberError::Taken(format!("attribute {} is already declared", decl.code)));
     }
-    Ok(Json(serde_json::to_value(&decl).map_err(|e| MemberError::Internal(e.into()))?))
+    let view = serde_json::to_value(&decl).map_err(|e| MemberError::Internal(e.into()))?;
+    let actor = audit::Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "member_attribute", &decl.code, "create", None, Some(view.clone())).await?;
+    tx.commit().await?;
+    Ok(Json(view))
 }
 
 /// `DELETE /loyalty/v1/settings/attributes/{code}`: the declaration and every member's value.
@@ -57,15 +63,18 @@ pub async fn remove(
     Path(code): Path<String>,
 ) -> Answer {
     let mut tx = state.db.begin().await?;
-    let deleted = sqlx::query("delete from member_attribute where crm_id = $1 and code = $2")
-        .bind(&tenant.crm_id)
-        .bind(&code)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
+    let deleted: Option<(String, String, Option<serde_json::Value>)> =
+        sqlx::query_as("delete from member_attribute where crm_id = $1 and code = $2 returning name, type, options")
+            .bind(&tenant.crm_id)
+            .bind(&code)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((name, kind, options)) = deleted else {
         return Err(MemberError::NotFound(format!("attribute {code} is not declared")));
-    }
+    };
+    let before = json!({ "code": code, "name": name, "type": kind, "options": options });
+    let actor = audit::Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "member_attribute", &code, "delete", Some(before), None).await?;
     sqlx::query("update member set custom = custom - $2, updated_at = now() where crm_id = $1 and custom ? $2")
         .bind(&tenant.crm_id)
         .bind(&code)

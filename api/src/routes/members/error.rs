@@ -47,6 +47,8 @@ pub enum MemberError {
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
+    TooMany(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
     Internal(anyhow::Error),
@@ -72,6 +74,7 @@ impl MemberError {
             MemberError::IdentityNotFound => (StatusCode::CONFLICT, json!(409225)),
             MemberError::Md5NotFound => (StatusCode::OK, json!("409200")),
             MemberError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, json!("413000")),
+            MemberError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, json!("429000")),
             MemberError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, json!("503000")),
             MemberError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, json!("500000")),
         }
@@ -95,6 +98,7 @@ impl From<ApiError> for MemberError {
             ApiError::NotFound(m) => MemberError::NotFound(m),
             ApiError::Conflict(m) => MemberError::Taken(m),
             ApiError::PayloadTooLarge(m) => MemberError::TooLarge(m),
+            ApiError::TooManyRequests(m) => MemberError::TooMany(m),
             ApiError::Unavailable(m) => MemberError::Unavailable(m),
             ApiError::Internal(e) => MemberError::Internal(e),
         }

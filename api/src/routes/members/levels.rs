@@ -4,6 +4,8 @@
 //! Also each member's log of level changes.
 
 use axum::{extract::State, Extension, Json};
+
+use crate::audit;
 use chrono::{DateTime, Utc};
 use schemas::members::{format_datetime, LevelRequest};
 use serde_json::{json, Map, Value};
@@ -81,6 +83,8 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     mark_members(&mut tx, &tenant.crm_id).await?;
+    let actor = audit::Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "member_level", &row.id.to_string(), "create", None, Some(row.view())).await?;
     tx.commit().await?;
     Ok(Json(row.view()))
 }
@@ -96,6 +100,12 @@ pub async fn update(
     let req = body(b).await?;
     let (and, _) = req.validate()?;
     let mut tx = state.db.begin().await?;
+    let before: Option<LevelRow> =
+        sqlx::query_as(&format!("select {LEVEL_COLUMNS} from member_level where crm_id = $1 and id = $2 for update"))
+            .bind(&tenant.crm_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let row: Option<LevelRow> = sqlx::query_as(&format!(
         "update member_level set name = $3, priority = $4, is_forever = $5, operator = $6, rules = $7, desp = $8,
                 updated_at = now()
@@ -113,6 +123,9 @@ pub async fn update(
     .await?;
     let row = row.ok_or_else(|| MemberError::NotFound(format!("level {id} not found")))?;
     mark_members(&mut tx, &tenant.crm_id).await?;
+    let actor = audit::Actor::tenant(&tenant);
+    let before = before.map(|b| b.view());
+    audit::record(&mut tx, &actor, "member_level", &id.to_string(), "update", before, Some(row.view())).await?;
     tx.commit().await?;
     Ok(Json(row.view()))
 }
@@ -125,16 +138,18 @@ pub async fn remove(
     MemberId(id): MemberId,
 ) -> Answer {
     let mut tx = state.db.begin().await?;
-    let n = sqlx::query("delete from member_level where crm_id = $1 and id = $2")
-        .bind(&tenant.crm_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
+    let deleted: Option<LevelRow> =
+        sqlx::query_as(&format!("delete from member_level where crm_id = $1 and id = $2 returning {LEVEL_COLUMNS}"))
+            .bind(&tenant.crm_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(deleted) = deleted else {
         return Err(MemberError::NotFound(format!("level {id} not found")));
-    }
+    };
     mark_members(&mut tx, &tenant.crm_id).await?;
+    let actor = audit::Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "member_level", &id.to_string(), "delete", Some(deleted.view()), None).await?;
     tx.commit().await?;
     Ok(Json(json!({"result": "success"})))
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use sqlx::{types::Json, PgConnection};
 
 use crate::{
+    audit::{self, Actor},
     auth::Tenant,
     error::{ApiError, ApiJson},
     routes::ok,
@@ -47,6 +48,7 @@ async fn refresh_cache(state: &AppState, crm_id: &str) {
 pub async fn create_produce(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<CreateProduceRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let rule = body.into_rule()?;
@@ -71,6 +73,8 @@ pub async fn create_produce(
     .fetch_one(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
+    let actor = Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "produce_rule", &rule_id.to_string(), "create", None, audit::json(&rule)).await?;
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
     Ok(ok("保存积分累加规则成功", RuleSaved { rule_id }))
@@ -158,6 +162,7 @@ impl ConsumeRow {
 pub async fn update_produce(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<UpdateProduceRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let mut tx = state.db.begin().await?;
@@ -173,7 +178,8 @@ pub async fn update_produce(
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no produce rule {} in crm_id {crm_id}", body.rule_id)))?;
     let rule_id = body.rule_id;
-    let rule = body.merge_into(row.rule())?;
+    let before = row.rule();
+    let rule = body.merge_into(before.clone())?;
     sqlx::query!(
         "update produce_rule set rule_name = $3, action_scene = $4, points_type = $5, per_money = $6, change_points = $7,
                 expire_term = $8, freeze_term = $9, max_points = $10, max_times = $11, range_days = $12, mul_rules = $13,
@@ -196,6 +202,9 @@ pub async fn update_produce(
     .execute(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
+    let (before, after) = (audit::json(&before), audit::json(&rule));
+    audit::record(&mut tx, &Actor::tenant(&tenant), "produce_rule", &rule_id.to_string(), "update", before, after)
+        .await?;
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
     Ok(ok("修改积分累加规则成功", RuleSaved { rule_id }))
@@ -214,6 +223,7 @@ pub struct RulesDeleted {
 pub async fn delete(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<DeleteRules>,
 ) -> Result<axum::Json<schemas::ApiResponse<RulesDeleted>>, ApiError> {
     let ids = body.ids()?;
@@ -241,6 +251,14 @@ pub async fn delete(
         }
     };
     bump_version(&mut tx, &crm_id).await?;
+    let entity = match body.rule_type {
+        RuleType::Produce => "produce_rule",
+        RuleType::Consume => "consume_rule",
+    };
+    for id in &deleted {
+        let after = serde_json::json!({"deleted": true});
+        audit::record(&mut tx, &Actor::tenant(&tenant), entity, &id.to_string(), "delete", None, Some(after)).await?;
+    }
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
     let not_found = ids.iter().copied().filter(|id| !deleted.contains(id)).collect();
@@ -390,6 +408,7 @@ pub async fn scene_info(
 pub async fn create_consume(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<CreateConsumeRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let rule = body.into_rule()?;
@@ -404,6 +423,8 @@ pub async fn create_consume(
     .fetch_one(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
+    let actor = Actor::tenant(&tenant);
+    audit::record(&mut tx, &actor, "consume_rule", &rule_id.to_string(), "create", None, audit::json(&rule)).await?;
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
     Ok(ok("保存积分消耗规则成功", RuleSaved { rule_id }))
@@ -415,6 +436,7 @@ pub async fn create_consume(
 pub async fn update_consume(
     State(state): State<AppState>,
     Path(crm_id): Path<String>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(body): ApiJson<UpdateConsumeRule>,
 ) -> Result<axum::Json<schemas::ApiResponse<RuleSaved>>, ApiError> {
     let mut tx = state.db.begin().await?;
@@ -429,7 +451,8 @@ pub async fn update_consume(
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no consume rule {} in crm_id {crm_id}", body.rule_id)))?;
     let rule_id = row.rule_id;
-    let rule = body.merge_into(row.rule())?;
+    let before = row.rule();
+    let rule = body.merge_into(before.clone())?;
     sqlx::query!(
         "update consume_rule set rule_name = $3, action_scene = $4, rules_li = $5, updated_at = now()
          where crm_id = $1 and rule_id = $2",
@@ -442,6 +465,9 @@ pub async fn update_consume(
     .execute(&mut *tx)
     .await?;
     bump_version(&mut tx, &crm_id).await?;
+    let (before, after) = (audit::json(&before), audit::json(&rule));
+    audit::record(&mut tx, &Actor::tenant(&tenant), "consume_rule", &rule_id.to_string(), "update", before, after)
+        .await?;
     tx.commit().await?;
     refresh_cache(&state, &crm_id).await;
     Ok(ok("修改积分消耗规则成功", RuleSaved { rule_id }))
