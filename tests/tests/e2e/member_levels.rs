@@ -95,7 +95,7 @@ async fn levels_are_managed_and_read_in_the_seeds_shape() {
         .as_array()
         .unwrap_or_else(|| panic!("audit entries: {log}"))
         .iter()
-        .filter(|e| e["entity"] == "member_level" && e["entity_id"] == silver.to_string())
+        .filter(|e| e["entity"] == "member_level" && e["entity_id"].as_str() == Some(silver.to_string().as_str()))
         .collect();
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
     for action in ["create", "update", "delete"] {
