@@ -481,6 +481,20 @@ async fn erasing_a_member_removes_the_profile_and_keeps_the_ledger_under_a_pseud
     l.verify_clean("after the erasure").await;
     let (status, _) = env.loyalty(Method::GET, &format!("/membership/{id}"), &l.key, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The membershipCode used again by a new profile, which earns and is erased in turn: its
+    // ledger gets a pseudonym of its own (it was a 500: the first alias's balance row collided).
+    let again = env
+        .member(&l.key, json!({"name": "e2", "membershipCode": "m-9"}), json!([{"type": "wechat", "value": "e2"}]))
+        .await;
+    l.earn("r2", "m-9", "order_pay", 30, Utc::now()).await;
+    let (status, erased) = env.loyalty(Method::POST, &format!("/membership/{again}/erase"), &l.key, None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    let second = erased["pseudonym"].as_str().unwrap().to_string();
+    assert_ne!(second, alias);
+    assert_eq!(env.scalar(&format!("select points from member_balance where member_no = '{second}'")).await, 30);
+    assert_eq!(env.scalar(&format!("select points from member_balance where member_no = '{alias}'")).await, 50);
+    l.verify_clean("after the second erasure").await;
     l.env.cleanup().await;
 }
 

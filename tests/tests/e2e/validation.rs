@@ -263,3 +263,20 @@ async fn broker_unreachable_gives_503_not_202() {
     assert_ne!(resp["rabbitmq"], json!("ok"));
     env.cleanup().await;
 }
+
+/// A feed window reaching back past PostgreSQL's first timestamp (4714 BC) means "from the
+/// beginning" (it was a 500: `timestamp out of range`).
+#[tokio::test]
+async fn a_feed_from_before_postgres_time_begins_at_the_beginning() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    for path in ["/api/crm/mgr/points/10080/summary/increment", "/api/crm/mgr/member/10080/info/increment"] {
+        for (start, end) in [(-1_099_511_627_776_i64, 584_004_i64), (-8_000_000_000_000, -7_000_000_000_000)] {
+            let body =
+                json!({"page_id": 1, "page_size": 10, "order_by": "update_time", "time_start": start, "time_end": end});
+            let (status, resp) = env.post(path, &key, body).await;
+            assert_eq!(status, StatusCode::OK, "{path} {start}..{end}: {resp}");
+        }
+    }
+    env.cleanup().await;
+}

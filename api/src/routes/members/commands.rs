@@ -267,9 +267,11 @@ pub async fn delete_identity(
 }
 
 /// The pseudonymous key an erased member's ledger rows keep: no personal data, stable, not
-/// reversible without the member_no.
-pub fn pseudonym(crm_id: &str, member_no: &str) -> String {
-    let digest = hex::encode(Sha256::digest(format!("{crm_id}\u{1f}{member_no}").as_bytes()));
+/// reversible without the member_no. The profile's id is part of it: a member_no erased, used
+/// again by a new profile and erased again gets a second pseudonym (the first one's balance row
+/// would otherwise collide).
+pub fn pseudonym(crm_id: &str, member_no: &str, id: i64) -> String {
+    let digest = hex::encode(Sha256::digest(format!("{crm_id}\u{1f}{member_no}\u{1f}{id}").as_bytes()));
     format!("erased-{}", &digest[..32])
 }
 
@@ -291,7 +293,7 @@ pub async fn erase(
             .fetch_optional(&mut *tx)
             .await?;
     let member_no = member_no.ok_or_else(|| MemberError::NotFound(format!("membership {id} not found")))?;
-    let alias = pseudonym(crm, &member_no);
+    let alias = pseudonym(crm, &member_no, id);
     // The member's balance row first: a worker applying an event of this member locks it too.
     for statement in [
         "update member_balance set member_no = $3 where crm_id = $1 and member_no = $2",

@@ -369,8 +369,13 @@ pub fn constrain(doc: &mut Value) {
                 for param in operation.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
                     let extra = match param["name"].as_str().unwrap_or_default() {
                         "id" => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
-                        "rows" => json!({ "type": ["integer", "null"], "minimum": 1, "maximum": 500 }),
-                        "page" => json!({ "type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000 }),
+                        // An empty value is absent (`de_lenient_int`): a string may only be empty.
+                        "rows" => {
+                            json!({ "type": ["integer", "string", "null"], "minimum": 1, "maximum": 500, "maxLength": 0 })
+                        }
+                        "page" => json!({
+                            "type": ["integer", "string", "null"], "minimum": 1, "maximum": 1_000_000, "maxLength": 0
+                        }),
                         "sord" => json!({ "enum": ["asc", "desc", null] }),
                         "sidx" if path == "/loyalty/v1/membership" => {
                             json!({ "enum": ["id", "dateCreated", "lastUpdated", "dateJoin", null] })
@@ -420,7 +425,7 @@ pub fn constrain(doc: &mut Value) {
     for field in ["oldMobile", "newMobile"] {
         set(schemas, "UpdateMobile", field, mobile());
     }
-    set(schemas, "UpdateMobile", "membershipId", json!({ "type": "integer" }));
+    set(schemas, "UpdateMobile", "membershipId", json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }));
     if let Some(s) = schemas.get_mut("UpdateMobile") {
         s["required"] = json!(["oldMobile", "newMobile", "membershipId"]);
     }

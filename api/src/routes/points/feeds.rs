@@ -25,6 +25,9 @@ use crate::{
     AppState,
 };
 
+/// The earliest `timestamptz` PostgreSQL holds (4714-11-24 BC, 00:00 UTC).
+const PG_EARLIEST: DateTime<Utc> = DateTime::from_timestamp(-210_866_803_200, 0).expect("in chrono's range");
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
@@ -86,6 +89,9 @@ pub(crate) async fn window(state: &AppState, q: &FeedQuery) -> Result<Window, Ap
     if end <= start {
         return Err(ApiError::invalid("time_end", "must be after time_start"));
     }
+    // PostgreSQL's timestamps begin in 4714 BC, chrono's earlier: a window reaching further
+    // back means "from the beginning".
+    let (start, end) = (start.max(PG_EARLIEST), end.max(PG_EARLIEST));
     let watermark = sqlx::query_scalar!(
         r#"select least(now(), coalesce((select min(xact_start) from pg_stat_activity
                                          where datname = current_database() and pid <> pg_backend_pid()
