@@ -6,7 +6,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{routes, AppState};
 
-mod constraints;
+pub(crate) mod constraints;
 mod wire;
 
 #[derive(OpenApi)]

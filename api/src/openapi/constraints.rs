@@ -15,8 +15,13 @@ fn key() -> Value {
 
 /// `check_text(min 1, max)`: not blank after trimming, at most `max` characters.
 fn text(max: u64) -> Value {
-    json!({ "maxLength": max, "pattern": "\\S" })
+    json!({ "maxLength": max, "pattern": NOT_BLANK })
 }
+
+/// Some character that is not blank. The checks trim with Rust's `str::trim` (Unicode
+/// White_Space), and ECMA-262's `\s` lacks one of those characters, U+0085: a value of only
+/// U+0085 matches `\S` yet trims to nothing.
+pub(crate) const NOT_BLANK: &str = "[^\\s\\u0085]";
 
 /// `schemas::time`: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339; empty for none.
 /// The pattern stops at day 28, a day every month has: a regular expression that knew each

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::openapi::constraints::NOT_BLANK;
+
 /// `{id, name, priority}`
 #[derive(Serialize, ToSchema)]
 pub struct LevelRef {
@@ -298,7 +300,7 @@ fn identity() -> Value {
         "type": "object", "required": ["type", "value"],
         "properties": {
             "type": identity_type(),
-            "value": { "type": "string", "minLength": 1, "maxLength": 256, "pattern": "\\S" },
+            "value": { "type": "string", "minLength": 1, "maxLength": 256, "pattern": NOT_BLANK },
             "name": { "type": ["string", "null"], "maxLength": 128 }
         },
         "if": { "properties": { "type": { "const": "mobile" } } },
@@ -430,14 +432,14 @@ pub fn constrain(doc: &mut Value) {
         s["required"] = json!(["oldMobile", "newMobile", "membershipId"]);
     }
     set(schemas, "AttributeDecl", "code", json!({ "type": "string", "pattern": "^c_[A-Za-z0-9_]{1,62}$" }));
-    set(schemas, "AttributeDecl", "name", json!({ "type": "string", "maxLength": 128, "pattern": "\\S" }));
+    set(schemas, "AttributeDecl", "name", json!({ "type": "string", "maxLength": 128, "pattern": NOT_BLANK }));
     if let Some(s) = schemas.get_mut("AttributeDecl") {
         s["if"] = json!({ "properties": { "type": { "const": "enum" } } });
         s["then"] = json!({ "required": ["options"], "properties": { "options": {
             "type": "array", "minItems": 1, "maxItems": 200, "items": { "type": "string", "maxLength": 128 } } } });
         s["else"] = json!({ "properties": { "options": { "type": "null" } } });
     }
-    set(schemas, "LevelRequest", "name", json!({ "type": "string", "maxLength": 64, "pattern": "\\S" }));
+    set(schemas, "LevelRequest", "name", json!({ "type": "string", "maxLength": 64, "pattern": NOT_BLANK }));
     set(schemas, "LevelRequest", "priority", json!({ "type": "integer", "minimum": 0, "maximum": 1000 }));
     set(schemas, "LevelRequest", "operator", json!({ "enum": ["or", "and", null] }));
     set(schemas, "LevelRequest", "desp", json!({ "type": ["string", "null"], "maxLength": 512 }));
