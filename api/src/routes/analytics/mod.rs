@@ -3,6 +3,7 @@
 //! `/api/crm/dashbord/{crm_id}/…` (the seed's spelling), read from the aggregates the analytics
 //! consumer builds (`workers::analytics`), and the dashboard page at `/dashboard/{crm_id}`.
 
+pub mod cards;
 pub mod page;
 pub mod queries;
 
@@ -22,8 +23,8 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/trend"), get(queries::points_trend))
         .route(&format!("{p}/distr"), get(queries::points_distr))
         .route(&format!("{p}/export"), get(queries::points_export))
-        .route(&format!("{c}/card_trend"), get(queries::card_trend))
-        .route(&format!("{c}/card_channel"), get(queries::card_channel))
-        .route(&format!("{c}/card_top"), get(queries::card_top))
+        .route(&format!("{c}/card_trend"), get(cards::card_trend))
+        .route(&format!("{c}/card_channel"), get(cards::card_channel))
+        .route(&format!("{c}/card_top"), get(cards::card_top))
         .route(&format!("{c}/page_link"), post(page::page_link))
 }

@@ -25,7 +25,7 @@ use schemas::analytics::range::{parse_dr, Mode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::queries;
+use super::{cards, queries};
 use crate::{
     auth::{self, Tenant},
     error::{ApiError, ApiQuery},
@@ -257,8 +257,8 @@ async fn page(
     let total = queries::total(&state, &crm_id, range).await?;
     let trend = queries::trend(&state, &crm_id, range, mode).await?;
     let distr = queries::distr(&state, &crm_id, range, true).await?;
-    let cards = queries::cards_trend(&state, &crm_id, range, mode, None).await?;
-    let top = queries::top(&state, &crm_id, range, None).await?;
+    let cards = cards::cards_trend(&state, &crm_id, range, mode, None).await?;
+    let top = cards::top(&state, &crm_id, range, None).await?;
 
     let crm = esc(&crm_id);
     let mut html = format!(
