@@ -29,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "listening");
-    api::serve(state, listener, shutdown_signal()).await
+    let served = api::serve(state, listener, shutdown_signal()).await;
+    platform::telemetry::shutdown();
+    served
 }
 
 async fn shutdown_signal() {

@@ -32,7 +32,9 @@ pub async fn trace_context(req: Request, next: Next) -> Response {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         TraceContext::from_header(header("traceparent"), header("x-request-id").map(str::to_string))
     };
-    tracing::Span::current().record("trace_id", trace.trace_id());
+    let span = tracing::Span::current();
+    span.record("trace_id", trace.trace_id());
+    platform::telemetry::adopt_parent(&span, Some(&trace.traceparent));
     let value = HeaderValue::from_str(&trace.traceparent).ok();
     let mut response = CURRENT.scope(trace, next.run(req)).await;
     if let Some(value) = value {

@@ -1,13 +1,22 @@
-//! Logging (`tracing`, JSON by default) and the Prometheus metrics recorder.
+//! Logging (`tracing`, JSON by default), the optional OTLP export of spans (feature `otlp`),
+//! and the Prometheus metrics recorder.
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
-/// Installs the global subscriber once; later calls (tests) are no-ops.
+#[cfg(feature = "otlp")]
+pub mod otlp;
+
+/// Installs the global subscriber once; later calls (tests) are no-ops. Built with the `otlp`
+/// feature and given an OTLP endpoint in the environment, it also exports spans (see
+/// [`otlp`]); call [`shutdown`] before the process exits so the last spans are sent.
 pub fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    #[cfg(feature = "otlp")]
+    let registry = tracing_subscriber::registry().with(otlp::from_env()).with(filter);
+    #[cfg(not(feature = "otlp"))]
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
@@ -16,6 +25,26 @@ pub fn init_logging(json: bool) {
     };
     // Already installed (a second test in the same process): keep the first.
     drop(result);
+}
+
+/// Makes `span` a child of the W3C `traceparent` it was caused by (the HTTP request's, or the
+/// one a message carried), so exported spans of the api and the workers join the client's
+/// trace. Without the `otlp` feature, or with no exporter installed, it does nothing: the
+/// trace id is then only a field of the log lines.
+#[inline]
+pub fn adopt_parent(span: &tracing::Span, traceparent: Option<&str>) {
+    #[cfg(feature = "otlp")]
+    if let Some(traceparent) = traceparent {
+        otlp::adopt_parent(span, traceparent);
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = (span, traceparent);
+}
+
+/// Sends the spans not yet exported (a no-op without the `otlp` feature or an exporter).
+pub fn shutdown() {
+    #[cfg(feature = "otlp")]
+    otlp::shutdown();
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();

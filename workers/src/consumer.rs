@@ -38,11 +38,12 @@ use crate::{
 
 /// A span naming one message: its id, tenant, kind and key, and the trace id and request id of
 /// the request that published it (empty when its headers had none) (`$level`: `info_span` or
-/// `debug_span`). The fields are formatted only if a subscriber records the span.
+/// `debug_span`). The fields are formatted only if a subscriber records the span. With the OTLP
+/// export on, the span joins the trace of the message's `traceparent`.
 macro_rules! message_span {
     ($level:ident, $head:expr) => {{
         let head = $head;
-        tracing::$level!(
+        let span = tracing::$level!(
             "message",
             message_id = %head.message_id,
             crm_id = head.crm_id,
@@ -50,7 +51,9 @@ macro_rules! message_span {
             key = head.idempotency_key,
             trace_id = head.trace.map_or("", |t| t.trace_id()),
             request_id = head.trace.and_then(|t| t.request_id.as_deref()).unwrap_or(""),
-        )
+        );
+        platform::telemetry::adopt_parent(&span, head.trace.map(|t| t.traceparent.as_str()));
+        span
     }};
 }
 

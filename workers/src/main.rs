@@ -83,7 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::for_workers(cli.common, cli.workers)?;
     platform::telemetry::init_logging(settings.log_json);
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run(settings).await,
+        Command::Run => {
+            let ran = run(settings).await;
+            platform::telemetry::shutdown();
+            ran
+        }
         Command::Dlq { action } => {
             let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
             let domain =
