@@ -458,3 +458,31 @@ async fn an_unreadable_analytics_message_is_parked_with_its_reason() {
     conn.close(200, "done".into()).await.ok();
     env.cleanup().await;
 }
+
+/// The sweeper forgets applied event ids past the retention, oldest first, a slice at a time,
+/// and keeps the newer ones (so a late copy of a recent event is still a duplicate).
+#[tokio::test]
+async fn the_sweeper_forgets_event_ids_past_their_retention_and_keeps_the_rest() {
+    let env = loyalty_tests::TestEnv::new().await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+    let retention = chrono::Duration::days(workers::analytics::SEEN_RETENTION_DAYS);
+    let id_at = |t: DateTime<Utc>| {
+        let ms = t.timestamp_millis() as u64;
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000))
+    };
+    let old: Vec<uuid::Uuid> = (1..=5).map(|d| id_at(now - retention - chrono::Duration::days(d))).collect();
+    let kept = [id_at(now - retention + chrono::Duration::seconds(1)), id_at(now)];
+    for id in old.iter().chain(&kept) {
+        sqlx::query("insert into analytics_seen (event_id, crm_id) values ($1, 'c1')")
+            .bind(id)
+            .execute(&env.db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(workers::analytics::prune_seen(&env.db, now, 3).await.unwrap(), 3, "one slice");
+    assert_eq!(workers::analytics::prune_seen(&env.db, now, 3).await.unwrap(), 2, "the rest of the old ones");
+    assert_eq!(workers::analytics::prune_seen(&env.db, now, 3).await.unwrap(), 0, "nothing more is due");
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select event_id from analytics_seen order by event_id").fetch_all(&env.db).await.unwrap();
+    assert_eq!(left, kept.to_vec());
+}

@@ -125,6 +125,35 @@ pub async fn fresh(tx: &mut PgConnection, events: Vec<AnalyticsEvent>) -> sqlx::
     Ok(events.into_iter().filter(|e| new.contains(&e.event_id()) && taken.insert(e.event_id())).collect())
 }
 
+/// How long an applied event's id is remembered. A copy of an event can arrive late only from
+/// the broker (a relay resend, a redelivery, a replay from the DLQ): outbox rows are deleted a
+/// day after they were sent, so a copy older than this means a queue left unconsumed for a
+/// month, which `analytics_queue_depth` alerts on long before.
+pub const SEEN_RETENTION_DAYS: i64 = 30;
+
+/// The smallest UUID v7 of `at`'s millisecond: every event id made at or after `at` sorts at or
+/// above it (UUID v7 begins with its Unix milliseconds, and PostgreSQL compares uuids bytewise),
+/// so the ids to forget are a range of the primary key: no index on `seen_at` to keep up.
+pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
+    let ms = u128::try_from(at.timestamp_millis()).unwrap_or(0);
+    Uuid::from_u128(ms << 80)
+}
+
+/// Forgets up to `limit` event ids older than [`SEEN_RETENTION_DAYS`] before `now`; answers how
+/// many. Run by the sweeper (step "analytics dedup retention").
+pub async fn prune_seen(db: &sqlx::PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Result<u64> {
+    let cutoff = first_id_at(now - chrono::Duration::days(SEEN_RETENTION_DAYS));
+    let deleted = sqlx::query!(
+        "delete from analytics_seen where event_id in
+           (select event_id from analytics_seen where event_id < $1 order by event_id limit $2)",
+        cutoff,
+        limit,
+    )
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
 fn crm_id(event: &AnalyticsEvent) -> &str {
     match event {
         AnalyticsEvent::PointsProduce(e) => &e.crm_id,

@@ -2,7 +2,7 @@ use chrono::{TimeZone, Utc};
 use schemas::analytics::{AnalyticsEvent, CardReceived, PointsLedgerRow};
 use uuid::Uuid;
 
-use super::{facts, ACTIVE};
+use super::{facts, first_id_at, ACTIVE};
 
 fn ledger_row(event_type: &str, points: i64) -> PointsLedgerRow {
     PointsLedgerRow {
@@ -56,4 +56,20 @@ fn a_claim_counts_its_codes_by_card_and_channel() {
         ("cards.receive", "k1", "618", 3)
     );
     assert_eq!(f[0].member_dim, "k1");
+}
+
+#[test]
+fn the_first_id_of_a_millisecond_sorts_below_every_id_made_then_and_above_every_earlier_one() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+    let first = first_id_at(at);
+    let ms = |t: chrono::DateTime<Utc>| {
+        let ms = t.timestamp_millis() as u64;
+        uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000)
+    };
+    for _ in 0..100 {
+        assert!(Uuid::new_v7(ms(at)) >= first);
+        assert!(Uuid::new_v7(ms(at - chrono::Duration::milliseconds(1))) < first);
+    }
+    // Byte order is what PostgreSQL compares.
+    assert!(Uuid::new_v7(ms(at)).as_bytes() >= first.as_bytes());
 }

@@ -35,6 +35,7 @@ pub const STEPS: &[Step] = &[
     Step { name: "present returns", run: steps::present_returns },
     Step { name: "member levels", run: steps::member_levels },
     Step { name: "stock generation resumption", run: steps::stock_resumption },
+    Step { name: "analytics dedup retention", run: steps::analytics_seen },
 ];
 
 /// Runs one round of every step; true if some step found work.

@@ -6,7 +6,7 @@ use platform::metric_names::{
 };
 
 use super::StepFuture;
-use crate::{cards, members, points, Deps};
+use crate::{analytics, cards, members, points, Deps};
 
 /// Members (points) or transfers handled per round by one step.
 const SLICE: i64 = 500;
@@ -88,5 +88,18 @@ pub fn stock_resumption(deps: &Deps, _now: DateTime<Utc>) -> StepFuture<'_> {
             tracing::info!(codes = n, "resumed stale card generation");
         }
         Ok(false)
+    })
+}
+
+/// The analytics consumer's memory of applied event ids is kept for
+/// [`analytics::SEEN_RETENTION_DAYS`]; older ids are forgotten a slice at a time.
+pub fn analytics_seen(deps: &Deps, now: DateTime<Utc>) -> StepFuture<'_> {
+    Box::pin(async move {
+        let n = analytics::prune_seen(&deps.db, now, 10 * SLICE).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tracing::info!(event_ids = n, "forgot analytics event ids past their retention");
+        Ok(true)
     })
 }
