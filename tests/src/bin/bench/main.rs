@@ -8,6 +8,7 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --analytics` (see `analytics.rs`)
 
 mod analytics;
+mod cpu;
 mod ingress;
 
 use std::{sync::Arc, time::Instant};
@@ -285,13 +286,19 @@ async fn main() {
             .map(|(id, body)| (id.clone(), String::from_utf8_lossy(body).replace("\"bench-", "\"again-").into_bytes()))
             .collect();
         publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
+        let database = cpu::database_of(&env.settings.database_url).to_string();
+        let cpu_before = cpu::Sample::now(&database);
         let started = Instant::now();
         let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
         while env.scalar("select count(*) from inbox").await < 2 * n {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         let drained = args.events as f64 / started.elapsed().as_secs_f64();
+        let cpu_after = cpu::Sample::now(&database);
         println!("engine drain alone:         {drained:>9.0} events/s  (a backlog of {n}, no publishing meanwhile)");
+        // Only the workers run in this process during the drain: its CPU is theirs (and the
+        // count above, every 100 ms). Machine-independent where the rate is not.
+        println!("{}", cpu_after.per_event_since(&cpu_before, args.events));
         worker.stop(std::time::Duration::from_secs(10)).await;
     } else {
         worker.stop(std::time::Duration::from_secs(10)).await;

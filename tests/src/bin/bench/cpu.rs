@@ -1,0 +1,100 @@
+//! CPU time per applied event, the figure a shared two-core box does not distort as it does a
+//! rate: this process's (the in-process workers during a drain) and the PostgreSQL backends
+//! serving the bench's database, read from `/proc` before and after.
+//!
+//! A backend's process title names its database (`postgres: postgres lt_… 127.0.0.1(…) idle`),
+//! so other databases' work on the same cluster is not counted. The cluster's shared
+//! background processes (WAL writer, checkpointer) are not counted either: they serve every
+//! database; the figure is the backends' own work.
+
+use std::time::Duration;
+
+/// Linux reports `/proc/*/stat` times in `USER_HZ` ticks, 100 a second on every architecture
+/// Rust runs Linux on (the kernel converts its own `HZ`).
+const TICKS_PER_SECOND: u64 = 100;
+
+/// CPU consumed so far: by this process, and by the backends of one database.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    process: Duration,
+    postgres: Duration,
+}
+
+impl Sample {
+    pub fn now(database: &str) -> Sample {
+        Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database) }
+    }
+
+    /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line.
+    pub fn per_event_since(&self, earlier: &Sample, events: usize) -> String {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
+        format!(
+            "cpu per event:              {:>9.1} µs bench process (workers), {:.1} µs PostgreSQL backends",
+            per(self.process.saturating_sub(earlier.process)),
+            per(self.postgres.saturating_sub(earlier.postgres)),
+        )
+    }
+}
+
+/// The database of a `postgres://…/name?…` URL.
+pub fn database_of(url: &str) -> &str {
+    let path = url.rsplit('/').next().unwrap_or_default();
+    path.split('?').next().unwrap_or_default()
+}
+
+/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15, counted after the parenthesised
+/// command name, which may itself hold spaces).
+fn cpu_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state): utime is field 14, stime 15.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+}
+
+/// The CPU of every live backend whose process title names `database`.
+fn backends_cpu(database: &str) -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Duration::ZERO };
+    let needle = format!(" {database} ");
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|title| {
+                    String::from_utf8_lossy(&title).starts_with("postgres: ")
+                        && String::from_utf8_lossy(&title).contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .filter_map(|pid| cpu_of(&pid))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_the_last_path_segment_without_the_query() {
+        assert_eq!(database_of("postgres://postgres@127.0.0.1:5432/lt_abc"), "lt_abc");
+        assert_eq!(database_of("postgres://p@h/lt_abc?sslmode=disable"), "lt_abc");
+    }
+
+    #[test]
+    fn a_busy_loop_shows_in_this_process_cpu() {
+        // Spins until the reading has grown by 50 ms: on a loaded machine that takes longer than
+        // 50 ms of wall time, so the deadline is generous; a reading that never moves fails it.
+        let before = cpu_of("self").expect("/proc/self/stat");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut x = 0u64;
+        while cpu_of("self").expect("/proc/self/stat") < before + Duration::from_millis(50) {
+            assert!(std::time::Instant::now() < deadline, "20 s of spinning did not show as 50 ms of CPU");
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        }
+    }
+}
