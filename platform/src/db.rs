@@ -79,16 +79,36 @@ pub async fn drop_database(database_url: &str) -> anyhow::Result<()> {
 pub fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-            // 40001 serialization, 40P01 deadlock, 55P03 lock timeout, 57P01..03 admin shutdown,
-            // 08xxx connection exceptions, 53xxx insufficient resources.
-            c == "40001"
-                || c == "40P01"
-                || c == "55P03"
-                || c.starts_with("57P")
-                || c.starts_with("08")
-                || c.starts_with("53")
-        }),
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| transient_sqlstate(&c)),
         _ => false,
+    }
+}
+
+/// The SQLSTATEs that say "this attempt failed, the same statement can succeed again":
+/// 40001 serialization, 40P01 deadlock, 55P03 lock timeout, 57P01..03 admin shutdown, 08xxx
+/// connection exceptions, 53xxx insufficient resources, and 25P03 / 25P04, the server ending a
+/// session that sat idle in a transaction (`idle_in_transaction_session_timeout`, set in
+/// [`connect_and_migrate`]) or ran past `transaction_timeout`: a worker starved of CPU between
+/// two statements of a batch, not a bad message (one was parked as poison for it once).
+fn transient_sqlstate(code: &str) -> bool {
+    matches!(code, "40001" | "40P01" | "55P03" | "25P03" | "25P04")
+        || code.starts_with("57P")
+        || code.starts_with("08")
+        || code.starts_with("53")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transient_sqlstate;
+
+    #[test]
+    fn lost_sessions_and_lock_conflicts_are_transient_and_bad_data_is_not() {
+        for code in ["40001", "40P01", "55P03", "57P01", "57P03", "08006", "53300", "25P03", "25P04"] {
+            assert!(transient_sqlstate(code), "{code}");
+        }
+        // unique violation, check violation, invalid text, undefined table, read-only transaction
+        for code in ["23505", "23514", "22P02", "42P01", "25006"] {
+            assert!(!transient_sqlstate(code), "{code}");
+        }
     }
 }

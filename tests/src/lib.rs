@@ -127,6 +127,22 @@ impl TestEnv {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Posts a command and insists on 202, answering a 503 ("not queued, retry with the same
+    /// key") as the API asks a client to: the same request again, until a minute has passed.
+    /// For bursts of commands, where a loaded broker may miss the 5 s confirm deadline.
+    pub async fn post_accepted(&self, path: &str, token: &str, body: Value) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (status, resp) = self.post(path, token, body.clone()).await;
+            if status == StatusCode::SERVICE_UNAVAILABLE && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+            return resp;
+        }
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(token), None).await
     }

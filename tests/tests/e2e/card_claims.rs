@@ -3,7 +3,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::http::StatusCode;
 use deadpool_redis::redis;
 use loyalty_tests::{wait_for, TestEnv};
 use schemas::{cards::ReceivePayload, Envelope, MessageKind};
@@ -39,8 +38,7 @@ async fn claim_all(env: &Arc<TestEnv>, key: &str, card_id: &str, prefix: &str, n
         let (env, key, card_id, prefix) = (env.clone(), key.to_string(), card_id.to_string(), prefix.to_string());
         claims.spawn(async move {
             let body = json!({"received_id": format!("{prefix}{i}"), "member_no": format!("{prefix}m{i}"), "out_str": "flash", "card_info": {card_id: 1}});
-            let (status, resp) = env.post("/api/crm/card/10080/member/receive", &key, body).await;
-            assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+            env.post_accepted("/api/crm/card/10080/member/receive", &key, body).await;
         });
     }
     while let Some(r) = claims.join_next().await {
