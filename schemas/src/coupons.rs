@@ -23,9 +23,9 @@ use crate::{
 pub struct DrawRequest {
     /// The coupon (a card's `card_id`).
     pub coupon_id: String,
-    /// Ours, optional: the client's key for this draw (or the `Idempotency-Key` header). The same
-    /// key for the same member and coupon draws once; without one every request is a new draw
-    /// (up to `drawLimit`).
+    /// Ours, optional: the client's key for this draw (else the `Idempotency-Key` header). The
+    /// same key for the same member and coupon draws once; without one every request is a new
+    /// draw (up to `drawLimit`).
     #[serde(default)]
     pub external_id: Option<String>,
 }
@@ -47,7 +47,7 @@ impl DrawRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CouponRedeemRequest {
     pub membership_id: i64,
-    /// The client's key for this redemption (or the `Idempotency-Key` header): the same key
+    /// The client's key for this redemption (else the `Idempotency-Key` header): the same key
     /// redeems once and answers the first outcome again.
     #[serde(default)]
     pub external_id: Option<String>,

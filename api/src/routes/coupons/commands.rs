@@ -2,8 +2,8 @@
 //! draw is a `cards.receive` claim of one code, a redemption a `cards.redeem`, each published
 //! with confirm and answered with its outcome (the ingress's wait on the inbox).
 //!
-//! **Keys.** The seed gives neither a key. The client may send one (`externalId` in the body or
-//! an `Idempotency-Key` header; both must agree); the engine's key is derived from it:
+//! **Keys.** The seed gives neither a key. The client may send one (`externalId` in the body, or
+//! an `Idempotency-Key` header; the body's wins); the engine's key is derived from it:
 //! - draw: `received_id` = `draw-` + the first 32 hex digits of sha256(membershipId, couponId,
 //!   key), so the same key draws once per member and coupon, and two members (or coupons) never
 //!   share a claim by reusing a key;
@@ -69,23 +69,20 @@ impl CouponWait {
     }
 }
 
-/// The client's key: `externalId` or the `Idempotency-Key` header (the same if both), else a
-/// fresh one.
+/// The client's key: `externalId`, else the `Idempotency-Key` header, else a fresh one. (The body
+/// wins over the header rather than a disagreement being refused: a client sends one or the
+/// other, and a proxy adding a header must not break a client that sends the body's.)
 fn client_key(headers: &HeaderMap, external_id: Option<&str>) -> Result<String, MemberError> {
-    let header = match headers.get("idempotency-key") {
-        None => None,
+    if let Some(k) = external_id {
+        return Ok(k.to_string());
+    }
+    match headers.get("idempotency-key") {
+        None => Ok(uuid::Uuid::now_v7().simple().to_string()),
         Some(v) => {
             let v = v.to_str().map_err(|_| MemberError::invalid("Idempotency-Key", "must be text"))?;
             schemas::checks::check_key("Idempotency-Key", v)?;
-            Some(v)
+            Ok(v.to_string())
         }
-    };
-    match (header, external_id) {
-        (Some(h), Some(e)) if h != e => {
-            Err(MemberError::invalid("externalId", "differs from the Idempotency-Key header"))
-        }
-        (Some(k), _) | (None, Some(k)) => Ok(k.to_string()),
-        (None, None) => Ok(uuid::Uuid::now_v7().simple().to_string()),
     }
 }
 
@@ -254,8 +251,9 @@ mod tests {
         assert_eq!(client_key(&h, Some("e1")).unwrap(), "e1");
         h.insert("idempotency-key", "h1".parse().unwrap());
         assert_eq!(client_key(&h, None).unwrap(), "h1");
-        assert_eq!(client_key(&h, Some("h1")).unwrap(), "h1");
-        assert!(matches!(client_key(&h, Some("e1")), Err(MemberError::Invalid { field, .. }) if field == "externalId"));
+        assert_eq!(client_key(&h, Some("e1")).unwrap(), "e1", "the body's wins");
+        h.insert("idempotency-key", "a b".parse().unwrap());
+        assert!(matches!(client_key(&h, None), Err(MemberError::Invalid { field, .. }) if field == "Idempotency-Key"));
         assert_ne!(client_key(&HeaderMap::new(), None).unwrap(), client_key(&HeaderMap::new(), None).unwrap());
     }
 }
