@@ -403,8 +403,9 @@ pub struct RedeemRequest {
 }
 
 /// The payload of a `cards.redeem` message. The order context fields are optional and left out
-/// when absent, so messages written before they existed decode unchanged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// when absent, so messages written before they existed decode unchanged. (`Default` lets a
+/// producer name the fields it has and leave the context out: `..Default::default()`.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemPayload {
     pub member_no: String,
