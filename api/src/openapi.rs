@@ -11,7 +11,7 @@ mod wire;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer."),
+    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members and coupons (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer."),
     paths(
         routes::admin::create_tenant,
         routes::admin::get_rate_limit,
@@ -85,6 +85,13 @@ mod wire;
         routes::members::levels::remove,
         routes::members::levels::change_log,
         routes::members::push::register,
+        routes::coupons::queries::list,
+        routes::coupons::queries::one,
+        routes::coupons::queries::by_channel,
+        routes::coupons::queries::member_coupon,
+        routes::coupons::queries::member_coupons,
+        routes::coupons::commands::draw,
+        routes::coupons::commands::redeem,
         routes::analytics::queries::points_total,
         routes::analytics::queries::points_trend,
         routes::analytics::queries::points_distr,
@@ -142,6 +149,7 @@ pub fn document() -> serde_json::Value {
         wire::apply(&mut doc);
         constraints::apply(&mut doc);
         routes::members::docs::constrain(&mut doc);
+        routes::coupons::docs::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()
@@ -213,11 +221,16 @@ mod tests {
         ("GET", "/api/crm/mgr/points/{crm_id}/outcomes/{key_kind}/{key}"),
         ("GET", "/api/crm/mgr/points/{crm_id}/scene_info"),
         ("GET", "/api/crm/mgr/points/{crm_id}/summary"),
+        ("GET", "/loyalty/v1/coupon"),
+        ("GET", "/loyalty/v1/coupon/{couponId}"),
+        ("GET", "/loyalty/v1/couponService/getCouponByChannel"),
         ("GET", "/loyalty/v1/membership"),
         ("GET", "/loyalty/v1/membership/{id}"),
+        ("GET", "/loyalty/v1/membership/{id}/coupon"),
         ("GET", "/loyalty/v1/membership/{id}/exp/changeLogs"),
         ("GET", "/loyalty/v1/membership/{id}/level/changeLogs"),
         ("GET", "/loyalty/v1/membership/{id}/point"),
+        ("GET", "/loyalty/v1/membershipCoupon/{couponCode}"),
         ("GET", "/loyalty/v1/membershipService/getMembershipByIdentity"),
         ("GET", "/loyalty/v1/membershipService/getMembershipIdentityByMd5"),
         ("GET", "/loyalty/v1/settings/attributes"),
@@ -257,8 +270,10 @@ mod tests {
         ("POST", "/api/crm/mgr/points/{crm_id}/unfreeze"),
         ("POST", "/loyalty/v1/appPush/register"),
         ("POST", "/loyalty/v1/membership/{id}/bindIdentity"),
+        ("POST", "/loyalty/v1/membership/{id}/coupon/draw"),
         ("POST", "/loyalty/v1/membership/{id}/erase"),
         ("POST", "/loyalty/v1/membershipAndIdentities"),
+        ("POST", "/loyalty/v1/membershipCoupon/{couponCode}/redeem"),
         ("POST", "/loyalty/v1/membershipService/listMembershipByIdentities"),
         ("POST", "/loyalty/v1/settings/attributes"),
         ("POST", "/loyalty/v1/settings/level"),

@@ -12,6 +12,11 @@ use crate::{
     FieldError,
 };
 
+/// The redemption conditions an order context is checked against.
+pub mod conditions;
+
+pub use conditions::{OrderItem, OrderItemRequest};
+
 /// `POST /api/crm/card/{crm_id}/create`, field for field as seed 003 lists them.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -225,7 +230,8 @@ impl CreateCard {
                 None => return Err(FieldError::new(format!("extra_info.{key}"), "is required")),
             }
         }
-        Ok(())
+        // DM Hub's channels of the coupon this card is (seed 002 §13), when the brand sets them.
+        crate::coupons::check_channels(&self.extra_info)
     }
 }
 
@@ -372,10 +378,34 @@ pub struct RedeemRequest {
     /// The idempotency key.
     pub redeem_id: String,
     pub redeem_extra: String,
+    // The order context: all optional. Naming any of the five makes the redemption check the
+    // card's conditions (`conditions`); naming none keeps the rules of a bare redemption.
+    /// The store the order is placed at, checked against the card's `store_codes`.
+    #[serde(default)]
+    pub store_code: Option<String>,
+    /// The order's amount in yuan, compared with the card's `cash_condition` (minimum spend);
+    /// absent: the sum of `items`' amounts.
+    #[serde(default, deserialize_with = "de_card_amount")]
+    #[schema(value_type = Option<f64>)]
+    pub amount: Option<Cents>,
+    /// The order's lines, `[{"sku", "amount" (yuan), "qty"}]`: their `qty` add up to the count
+    /// the card's `qty_condition` needs.
+    #[serde(default)]
+    pub items: Option<Vec<OrderItemRequest>>,
+    /// The order this redemption belongs to: the standing redemptions with the same `order_no`
+    /// are "the other coupons on this order" (`use_with_other_coupon`).
+    #[serde(default)]
+    pub order_no: Option<String>,
+    /// True when the order also uses a promotion that is not a coupon: refused by a card without
+    /// `use_with_other_offer`.
+    #[serde(default)]
+    pub with_other_offer: Option<bool>,
 }
 
-/// The payload of a `cards.redeem` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The payload of a `cards.redeem` message. The order context fields are optional and left out
+/// when absent, so messages written before they existed decode unchanged. (`Default` lets a
+/// producer name the fields it has and leave the context out: `..Default::default()`.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemPayload {
     pub member_no: String,
@@ -383,6 +413,18 @@ pub struct RedeemPayload {
     pub card_code: String,
     pub redeem_channel: String,
     pub redeem_extra: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_code: Option<String>,
+    /// In cents (the request's `amount` in yuan × 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub amount: Option<Cents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<OrderItem>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_other_offer: Option<bool>,
 }
 
 impl RedeemRequest {
@@ -394,6 +436,11 @@ impl RedeemRequest {
             card_code: self.card_code,
             redeem_channel: self.redeem_channel,
             redeem_extra: self.redeem_extra,
+            store_code: self.store_code,
+            amount: self.amount,
+            items: self.items.map(|items| items.into_iter().map(OrderItem::from).collect()),
+            order_no: self.order_no,
+            with_other_offer: self.with_other_offer,
         };
         payload.validate()?;
         Ok((self.redeem_id, payload))
@@ -406,7 +453,8 @@ impl RedeemPayload {
         check_key("card_id", &self.card_id)?;
         check_key("card_code", &self.card_code)?;
         check_text("redeem_channel", &self.redeem_channel, 1, 64)?;
-        check_text("redeem_extra", &self.redeem_extra, 0, 256)
+        check_text("redeem_extra", &self.redeem_extra, 0, 256)?;
+        conditions::check_context(self)
     }
 }
 

@@ -26,6 +26,9 @@ pub mod cards;
 
 /// Members (seed 002): profiles, custom attributes, identities, levels.
 pub mod members;
+
+/// DM Hub coupons (seed 002 §13) over the cards: draw and redeem bodies, the card → coupon mapping.
+pub mod coupons;
 /// W3C trace context and the request id, carried across the broker into the analytics events.
 pub mod trace;
 

@@ -72,6 +72,8 @@ pub enum Refusal {
     OwnGift,
     NotGiftable,
     BelowThreshold,
+    NotCombinable,
+    ConditionNotMet,
 }
 
 impl Refusal {
@@ -97,6 +99,8 @@ impl Refusal {
         Refusal::OwnGift,
         Refusal::NotGiftable,
         Refusal::BelowThreshold,
+        Refusal::NotCombinable,
+        Refusal::ConditionNotMet,
     ];
 
     /// (wire code, stored word, meaning): the one table the code, the README and the OpenAPI
@@ -150,6 +154,16 @@ impl Refusal {
             Refusal::BelowThreshold => {
                 (42206, "below_threshold", "the amount earns nothing: below every rule's per_money")
             }
+            Refusal::NotCombinable => (
+                40915,
+                "not_combinable",
+                "another coupon is redeemed on the same order_no and one of the two cannot be combined (use_with_other_coupon)",
+            ),
+            Refusal::ConditionNotMet => (
+                42207,
+                "condition_not_met",
+                "the order context does not meet the card's conditions: store_codes, cash_condition (minimum spend), qty_condition (items), use_with_other_offer",
+            ),
         }
     }
 

@@ -289,6 +289,44 @@ impl TestEnv {
     }
 }
 
+/// The coupon helpers (seed 002 §13 over the cards) the coupon tests share.
+impl TestEnv {
+    /// A card of `crm_id` with its codes in stock, valid for ever and redeemable any day unless
+    /// `overrides` say otherwise (seed 003's example card otherwise).
+    pub async fn coupon(&self, key: &str, crm_id: &str, overrides: &[(&str, Value)]) -> String {
+        let mut all: Vec<(&str, Value)> = vec![
+            ("date_type", json!(3)),
+            ("total_quantity", json!(10)),
+            ("weekdays", Value::Null),
+            ("monthdays", Value::Null),
+            ("store_codes", Value::Null),
+        ];
+        all.extend(overrides.iter().cloned());
+        self.card_in_stock(key, crm_id, &all).await
+    }
+
+    /// A native claim of `quantity` codes of `card_id` for `member_no`; answers the codes.
+    pub async fn claim(&self, key: &str, crm_id: &str, member_no: &str, card_id: &str, quantity: i64) -> Vec<String> {
+        let received_id = uuid::Uuid::new_v4().simple().to_string();
+        let (_, got) = self
+            .post(
+                &format!("/api/crm/card/{crm_id}/member/receive?wait_ms=5000"),
+                key,
+                json!({"received_id": received_id, "member_no": member_no, "out_str": "app", "card_info": {card_id: quantity}}),
+            )
+            .await;
+        assert_eq!(got["data"]["status"], json!("applied"), "claim: {got}");
+        let codes: Vec<String> =
+            sqlx::query_scalar("select card_code from card_code where received_id = $1 order by code_id")
+                .bind(&received_id)
+                .fetch_all(&self.db)
+                .await
+                .expect("codes");
+        assert_eq!(codes.len() as i64, quantity);
+        codes
+    }
+}
+
 /// Sends a request to a router (the api's, or a worker's `/healthz` one); returns the status
 /// and the JSON body (Null when empty or not JSON).
 pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {

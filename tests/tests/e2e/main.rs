@@ -7,6 +7,7 @@ mod auth;
 mod broker_contract;
 mod card_claims;
 mod cards;
+mod coupons;
 mod earn_rules;
 mod feeds;
 mod gauges;

@@ -3,13 +3,24 @@
 //! A redeem locks the member's counter for the card, then the code row: two tills scanning the
 //! same code at the same instant are served one after the other, and the second finds it
 //! redeemed. Every refusal is a stored outcome with a reason a cashier can read.
+//!
+//! A redemption with an order context is also checked against the card's conditions
+//! (`schemas::cards::conditions`); one naming an `order_no` then takes a lock on that order
+//! (a transaction-scoped advisory lock on the tenant and order number) before reading the
+//! coupons already redeemed on it, so two coupons of one order are checked one after the other.
+//! (A row per order to lock was the alternative: it would need creating and cleaning up, for a
+//! lock that lives only as long as the transaction.)
 
 use chrono::{DateTime, Utc};
 use platform::rules::TenantRules;
 use platform::status::{CodeStatus, RollbackStatus};
 use schemas::{
     analytics::{AnalyticsEvent, CardRedeemReversed, CardRedeemed},
-    cards::{day_list, RedeemPayload, RedeemReverse, RedeemWindow},
+    cards::{
+        conditions::{Conditions, OtherCoupon},
+        day_list, RedeemPayload, RedeemReverse, RedeemWindow,
+    },
+    money::Cents,
     Envelope,
 };
 use sqlx::PgPool;
@@ -29,6 +40,23 @@ struct Code {
     monthdays: Option<String>,
     day_begin_time: i32,
     day_end_time: i32,
+    store_codes: Option<String>,
+    cash_condition_cents: Option<i64>,
+    qty_condition: i16,
+    use_with_other_offer: bool,
+    use_with_other_coupon: bool,
+}
+
+impl Code {
+    fn conditions(&self) -> Conditions {
+        Conditions {
+            store_codes: self.store_codes.clone(),
+            cash_condition: self.cash_condition_cents.map(Cents),
+            qty_condition: self.qty_condition.into(),
+            use_with_other_offer: self.use_with_other_offer,
+            use_with_other_coupon: self.use_with_other_coupon,
+        }
+    }
 }
 
 /// Why a code in this state cannot be redeemed (only an available one can).
@@ -54,7 +82,7 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
     let code = sqlx::query_as!(
         Code,
         r#"select k.status as "status: CodeStatus", k.member_no, k.valid_begin, k.valid_end, c.use_limit, c.weekdays, c.monthdays, c.day_begin_time,
-                c.day_end_time
+                c.day_end_time, c.store_codes, c.cash_condition_cents, c.qty_condition, c.use_with_other_offer, c.use_with_other_coupon
          from card_code k join card_info c on c.crm_id = k.crm_id and c.card_id = k.card_id
          where k.crm_id = $1 and k.card_id = $2 and k.card_code = $3
          for update of k"#,
@@ -94,6 +122,16 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
             window.check(t, tz).err().map(|why| (Refusal::OutsideRedeemWindow, why))
         }
     };
+    let refusal = match (refusal, &code) {
+        (None, Some(c)) if p.has_order_context() => {
+            let others = match &p.order_no {
+                Some(order_no) => others_on_order(&mut tx, &ev.crm_id, order_no, p).await?,
+                None => Vec::new(),
+            };
+            c.conditions().check(p, &others).err()
+        }
+        (refusal, _) => refusal,
+    };
     let outcome = match refusal {
         Some((code, reason)) => Outcome::Rejected { code, reason },
         None => {
@@ -117,8 +155,9 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
             .execute(&mut *tx)
             .await?;
             sqlx::query!(
-                "insert into card_redeem (crm_id, redeem_id, card_id, card_code, member_no, redeem_channel, redeem_extra, redeemed_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "insert into card_redeem (crm_id, redeem_id, card_id, card_code, member_no, redeem_channel, redeem_extra, redeemed_at,
+                     order_no, store_code, amount_cents)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 ev.crm_id,
                 ev.idempotency_key,
                 p.card_id,
@@ -127,6 +166,9 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
                 p.redeem_channel,
                 p.redeem_extra as _,
                 t,
+                p.order_no,
+                p.store_code,
+                p.order_amount().map(|a| a.0),
             )
             .execute(&mut *tx)
             .await?;
@@ -146,6 +188,45 @@ pub async fn redeem(db: &PgPool, tenant: &TenantRules, ev: &Envelope<RedeemPaylo
         }
     };
     inbox::finish(tx, ev, &p.member_no, outcome).await
+}
+
+/// Locks the order (until the transaction ends) and reads the coupons redeemed on it and not
+/// reversed, other than this code.
+async fn others_on_order(
+    tx: &mut sqlx::PgConnection,
+    crm_id: &str,
+    order_no: &str,
+    p: &RedeemPayload,
+) -> sqlx::Result<Vec<OtherCoupon>> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('card_order/' || $1 || '/' || $2, 0))",
+        crm_id,
+        order_no,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query!(
+        "select r.card_id, r.card_code, c.use_with_other_coupon from card_redeem r
+           join card_info c on c.crm_id = r.crm_id and c.card_id = r.card_id
+         where r.crm_id = $1 and r.order_no = $2 and r.rollback_status = $3
+           and not (r.card_id = $4 and r.card_code = $5)
+         order by r.redeemed_at, r.redeem_id",
+        crm_id,
+        order_no,
+        RollbackStatus::Standing as _,
+        p.card_id,
+        p.card_code,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OtherCoupon {
+            card_id: r.card_id,
+            card_code: r.card_code,
+            use_with_other_coupon: r.use_with_other_coupon,
+        })
+        .collect())
 }
 
 /// Reverses a redemption: the code is available again if still valid, else expired.

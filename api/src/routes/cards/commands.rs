@@ -83,7 +83,10 @@ pub mod operations {
         params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
     pub fn receive() {}
 
-    /// Redeems a code (the POS): exactly once; a second scan is refused with the reason.
+    /// Redeems a code (the POS): exactly once; a second scan is refused with the reason. With an
+    /// order context (`store_code`, `amount`, `items`, `order_no`, `with_other_offer`) the card's
+    /// conditions are checked too (store_codes, cash_condition, qty_condition, use_with_other_offer,
+    /// use_with_other_coupon against the other coupons redeemed with the same `order_no`).
     #[utoipa::path(post, path = "/api/crm/card/{crm_id}/member/redeem", request_body = RedeemRequest, tag = "cards",
         params(("crm_id" = String, Path), WaitQuery), responses((status = 202, description = "queued"), (status = 200, description = "outcome (wait_ms)")))]
     pub fn redeem() {}

@@ -47,7 +47,7 @@ pub struct Paging {
     pub need_total: Option<bool>,
 }
 
-pub(super) struct Page {
+pub(crate) struct Page {
     pub rows: i64,
     pub page: i64,
     pub desc: bool,
@@ -55,12 +55,12 @@ pub(super) struct Page {
 }
 
 /// The `sidx` the logs take: they are in the order of their rows.
-pub(super) const LOG_SIDX: &[&str] = &["id"];
+pub(crate) const LOG_SIDX: &[&str] = &["id"];
 
 /// The `sidx` the member list takes.
 pub(super) const LIST_SIDX: &[&str] = &["id", "dateCreated", "lastUpdated", "dateJoin"];
 
-pub(super) fn page_of(p: &Paging, sidx: &[&str]) -> Result<Page, MemberError> {
+pub(crate) fn page_of(p: &Paging, sidx: &[&str]) -> Result<Page, MemberError> {
     if let Some(s) = p.sidx.as_deref().filter(|s| !sidx.contains(s)) {
         return Err(MemberError::invalid("sidx", format!("must be one of {} (not {s})", sidx.join(", "))));
     }
@@ -81,7 +81,7 @@ pub(super) fn page_of(p: &Paging, sidx: &[&str]) -> Result<Page, MemberError> {
 }
 
 /// `{"rows": [...]}`, with `records` and `total` (pages) when asked.
-pub(super) fn paged(rows: Vec<Value>, records: Option<i64>, page: &Page) -> Value {
+pub(crate) fn paged(rows: Vec<Value>, records: Option<i64>, page: &Page) -> Value {
     let mut v = json!({ "rows": rows });
     if let Some(n) = records {
         v["records"] = json!(n);
@@ -257,7 +257,7 @@ pub async fn by_md5(
 }
 
 /// The member's ledger key, or 404.
-async fn member_no(state: &AppState, crm: &str, id: i64) -> Result<String, MemberError> {
+pub(crate) async fn member_no(state: &AppState, crm: &str, id: i64) -> Result<String, MemberError> {
     sqlx::query_scalar("select member_no from member where crm_id = $1 and id = $2")
         .bind(crm)
         .bind(id)
