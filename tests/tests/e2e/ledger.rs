@@ -76,6 +76,7 @@ impl Ledger {
             campagin_code: None,
             operator: None,
             event_desc: None,
+            pay_method: None,
         };
         let e = Envelope::new(MessageKind::PointsEarn, self.crm.clone(), no.into(), at, payload);
         earn::apply_batch(&self.env.db, &self.tenants, &[e]).await.unwrap().remove(0)
