@@ -162,7 +162,11 @@ async fn bad_input_is_refused_naming_the_field() {
         ("amount 0", with("/pointsConsumption/amount", json!(0)), "pointsConsumption.amount"),
         ("no points", without("pointsConsumption", "points"), "pointsConsumption.points"),
         ("a name of the wrong type", with("/activity/name", json!(5)), "activity.name"),
-        ("an unknown field", with("/activity/colour", json!("red")), "colour"),
+        ("an unknown field", {
+            let mut b = ok.clone();
+            b["activity"]["colour"] = json!("red");
+            b
+        }, "colour"),
         ("no pointsConsumption", json!({"activity": all_goods("n")}), "pointsConsumption"),
         (
             "window ends before it starts",
@@ -231,7 +235,7 @@ fn order(crm: &str, no: &str, amount: &str, store: &str, items: Value, at: DateT
 async fn activities_award_on_paid_orders() {
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
-    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 50, "change_points": 10})).await;
+    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 50, "change_points": 10, "range_days": 0})).await;
     let a = env.create_activity(&key, all_goods("A"), json!({"type": 1, "amount": 100, "points": 5})).await;
     let b = env
         .create_activity(
@@ -312,7 +316,7 @@ async fn activities_award_on_paid_orders() {
 async fn a_bonus_is_reversed_with_its_order() {
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
-    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 50, "change_points": 10})).await;
+    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 50, "change_points": 10, "range_days": 0})).await;
     let a = env.create_activity(&key, all_goods("A"), json!({"type": 1, "amount": 100, "points": 5})).await;
     let worker = env.default_worker();
     let (status, body) = env
@@ -351,7 +355,7 @@ async fn a_bonus_is_reversed_with_its_order() {
     assert_eq!(fully, 2, "both entries fully reversed");
     wait_for("the bonus in the analytics outbox", Duration::from_secs(10), || async {
         let n = env
-            .scalar("select count(*) from outbox where routing_key = 'points.produce' and events::text like '%\"action_scene\":\"campaign\"%'")
+            .scalar("select count(*) from outbox where routing_key = 'points.produce' and events::text like '%\"action_scene\": \"campaign\"%'")
             .await;
         (n > 0).then_some(())
     })
