@@ -162,11 +162,15 @@ async fn bad_input_is_refused_naming_the_field() {
         ("amount 0", with("/pointsConsumption/amount", json!(0)), "pointsConsumption.amount"),
         ("no points", without("pointsConsumption", "points"), "pointsConsumption.points"),
         ("a name of the wrong type", with("/activity/name", json!(5)), "activity.name"),
-        ("an unknown field", {
-            let mut b = ok.clone();
-            b["activity"]["colour"] = json!("red");
-            b
-        }, "colour"),
+        (
+            "an unknown field",
+            {
+                let mut b = ok.clone();
+                b["activity"]["colour"] = json!("red");
+                b
+            },
+            "colour",
+        ),
         ("no pointsConsumption", json!({"activity": all_goods("n")}), "pointsConsumption"),
         (
             "window ends before it starts",

@@ -163,3 +163,263 @@ async fn the_incremental_sync_returns_deleted_rules() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     env.cleanup().await;
 }
+
+/// How seed 000's rules, seed 004's level rules and seed 001's activities combine on one order,
+/// each case against a hand computation and its explanation; `NO_CLEAR` lots never expire under
+/// the sweeper; the explanation is served by `…/events/{event_no}/explain` and the point log.
+///
+/// The tenant: seed 000's order_pay rule (10 points per 50 yuan, 30 days); the brand's level
+/// rule (alipay earns, cash is listed but disabled; level A: 1 point per 10 yuan of the order,
+/// no recharge; level B: 3 points per 10 yuan of SKU 24 only, recharge allowed; NO_CLEAR);
+/// shop s9's rule (every pay method; level A 5 per 10 yuan; expiry after 7 days); activity X (5
+/// points per every 100 yuan, every store).
+#[tokio::test]
+async fn the_three_rule_systems_combine_on_one_order() {
+    use axum::http::Method;
+    use chrono::{Duration, TimeZone, Utc};
+    use schemas::{money::Cents, points::EarnPayload, Envelope, MessageKind};
+    use workers::{outcome::Outcome, points::earn::apply_batch};
+
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 50, "change_points": 10, "range_days": 0})).await;
+    let mut levels = Vec::new();
+    for (name, priority, rules) in
+        [("A", 0, json!({})), ("B", 1, json!({"pointsTotal": {"enabled": true, "month": 12, "number": 100_000_000}}))]
+    {
+        let body = json!({"name": name, "priority": priority, "isForever": false, "operator": "or", "rules": rules});
+        let (status, level) = env.loyalty(Method::POST, "/settings/level", &key, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{level}");
+        levels.push(level["id"].as_i64().unwrap());
+    }
+    let (a, b) = (levels[0].to_string(), levels[1].to_string());
+    let brand = json!({
+        "name": "品牌规则",
+        "point_addition_rule": {
+            "allow_pay_methods": [{"method_id": "alipay", "enable": true}, {"method_id": "cash", "enable": false}],
+            "member_point_addition_rules": [
+                {"level_id": a, "consume_money": 10, "reward_point": 1, "allow_product_type": "ALL", "allow_recharge": false},
+                {"level_id": b, "consume_money": 10, "reward_point": 3, "allow_product_type": "SKU", "sku_ids": ["24"], "allow_recharge": true}
+            ]
+        },
+        "point_clear_rule": {"point_clear_rule_type": "NO_CLEAR"}
+    });
+    let (status, saved) = env.post("/api/crm/mgr/points/10080/level_rules/save", &key, brand).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let brand_id = saved["data"]["rule_id"].as_str().unwrap().to_string();
+    let shop = json!({
+        "name": "门店规则", "shop_id": "s9",
+        "point_addition_rule": {"member_point_addition_rules": [{"level_id": a, "consume_money": 10, "reward_point": 5}]},
+        "point_clear_rule": {"point_clear_rule_type": "DAYS", "days": 7}
+    });
+    let (status, saved) = env.post("/api/crm/mgr/points/10080/level_rules/save", &key, shop).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let shop_id = saved["data"]["rule_id"].as_str().unwrap().to_string();
+    let (status, x) = env
+        .activity(
+            "create",
+            &key,
+            json!({"activity": {"relate_product_type": 2, "name": "X", "expire_type": 2, "start_time": 0, "end_time": 0, "shop_id": 5},
+                   "pointsConsumption": {"type": 1, "amount": 100, "points": 5}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{x}");
+    let x = x["data"]["activity"]["id"].as_i64().unwrap();
+
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap();
+    let never = schemas::level_rules::never_expires();
+    let items = json!([{"sku": "24", "amount": "120", "qty": 1, "line_id": "1"}, {"sku": "25", "amount": "130", "qty": 1, "line_id": "2"}]);
+    let bonus = format!("activity {x}: floor(order 250.00 / 100) × 5 = 10");
+    struct Case {
+        name: &'static str,
+        level: Option<String>,
+        scene: &'static str,
+        amount: &'static str,
+        store: &'static str,
+        pay: Option<&'static str>,
+        points: Option<i64>,
+        /// The entries' explanations, or the refusal's reason (a part of it).
+        explain: Vec<String>,
+        expire: Option<chrono::DateTime<Utc>>,
+    }
+    let cases = vec![
+        Case {
+            name: "level A, alipay: the level replaces order_pay; the activity adds",
+            level: Some(a.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s1",
+            pay: Some("alipay"),
+            points: Some(25 + 10),
+            explain: vec![
+                format!("level rule {brand_id} (level {a}): floor(order 250.00 / 10) × 1 = 25"),
+                bonus.clone(),
+            ],
+            expire: Some(never),
+        },
+        Case {
+            name: "level A, a disabled pay method: only the activity",
+            level: Some(a.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s1",
+            pay: Some("cash"),
+            points: Some(10),
+            explain: vec![bonus.clone()],
+            expire: Some(never),
+        },
+        Case {
+            name: "level A, no pay method: only the activity",
+            level: Some(a.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s1",
+            pay: None,
+            points: Some(10),
+            explain: vec![bonus.clone()],
+            expire: Some(never),
+        },
+        Case {
+            name: "level B: only SKU 24 counts",
+            level: Some(b.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s1",
+            pay: Some("alipay"),
+            points: Some(36 + 10),
+            explain: vec![
+                format!("level rule {brand_id} (level {b}): floor(listed SKUs 120.00 / 10) × 3 = 36"),
+                bonus.clone(),
+            ],
+            expire: Some(never),
+        },
+        Case {
+            name: "no level: seed 000's order_pay rule",
+            level: None,
+            scene: "order_pay",
+            amount: "250",
+            store: "s1",
+            pay: Some("alipay"),
+            points: Some(50 + 10),
+            explain: vec!["order_pay rule 1: floor(250.00 / 50) × 10 = 50".into(), bonus.clone()],
+            expire: Some(t0 + Duration::days(30)),
+        },
+        Case {
+            name: "shop s9's own rule: every method, 7 days",
+            level: Some(a.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s9",
+            pay: Some("cash"),
+            points: Some(125 + 10),
+            explain: vec![
+                format!("level rule {shop_id} (level {a}): floor(order 250.00 / 10) × 5 = 125"),
+                bonus.clone(),
+            ],
+            expire: Some(t0 + Duration::days(7)),
+        },
+        Case {
+            name: "a recharge where the level does not allow it",
+            level: Some(a.clone()),
+            scene: "recharge",
+            amount: "100",
+            store: "s1",
+            pay: Some("alipay"),
+            points: None,
+            explain: vec!["a recharge does not earn (allow_recharge false)".into()],
+            expire: None,
+        },
+        Case {
+            name: "a recharge where the level allows it (SKU 24 lines)",
+            level: Some(b.clone()),
+            scene: "recharge",
+            amount: "250",
+            store: "s1",
+            pay: Some("alipay"),
+            points: Some(36),
+            explain: vec![format!("level rule {brand_id} (level {b}): floor(listed SKUs 120.00 / 10) × 3 = 36")],
+            expire: Some(never),
+        },
+    ];
+    for (n, case) in cases.iter().enumerate() {
+        // A fresh member per case: the earn recomputes its level after the award.
+        let member_no = format!("m{n}");
+        if let Some(level) = &case.level {
+            let id = env
+                .member(
+                    &key,
+                    json!({"name": "x", "membershipCode": member_no}),
+                    json!([{"type": "wechat", "value": format!("w{n}")}]),
+                )
+                .await;
+            sqlx::query("update member set level_id = $2::bigint where id = $1")
+                .bind(id)
+                .bind(level)
+                .execute(&env.db)
+                .await
+                .unwrap();
+        }
+        let tenants = platform::rules::load(&env.db, &["10080".to_string()]).await.unwrap();
+        let payload = EarnPayload {
+            member_no: member_no.clone(),
+            action_scene: case.scene.into(),
+            amount: Some(Cents::parse(case.amount).unwrap()),
+            order_items: Some(items.clone()),
+            store_code: Some(case.store.into()),
+            cost_center: None,
+            campagin_code: None,
+            operator: None,
+            event_desc: None,
+            pay_method: case.pay.map(str::to_string),
+        };
+        let no = format!("e{n}");
+        let ev = Envelope::new(MessageKind::PointsEarn, "10080".into(), no.clone(), t0, payload);
+        let got = apply_batch(&env.db, &tenants, &[ev]).await.unwrap();
+        let (status, why) = env.get(&format!("/api/crm/mgr/points/10080/events/{no}/explain"), &key).await;
+        assert_eq!(status, StatusCode::OK, "{}: {why}", case.name);
+        let text = why["data"]["text"].as_str().unwrap().to_string();
+        match (case.points, &got[0]) {
+            (Some(p), Outcome::Applied { count }) => {
+                assert_eq!(*count, p, "{}", case.name);
+                let entries: Vec<String> = why["data"]["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["explain"].as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(entries, case.explain, "{}", case.name);
+                let expires: Vec<chrono::DateTime<Utc>> =
+                    sqlx::query_scalar("select expire_time from points_lot where event_no = $1")
+                        .bind(&no)
+                        .fetch_all(&env.db)
+                        .await
+                        .unwrap();
+                assert!(expires.iter().all(|e| Some(*e) == case.expire), "{}: {expires:?}", case.name);
+            }
+            (None, Outcome::Rejected { reason, .. }) => {
+                assert!(reason.contains(&case.explain[0]), "{}: {reason}", case.name);
+                assert!(text.contains(&case.explain[0]), "{}: the explanation says why: {text}", case.name);
+            }
+            (want, got) => panic!("{}: want {want:?}, got {got:?}", case.name),
+        }
+    }
+
+    // NO_CLEAR: the sweeper two centuries later expires seed 000's 30-day lot, never these.
+    workers::points::sweep::run_once(&env.db, t0 + Duration::days(365 * 200), 1000).await.unwrap();
+    let left = env
+        .scalar(
+            "select coalesce(sum(remaining), 0)::bigint from points_lot where member_no = 'm0' and expired_at is null",
+        )
+        .await;
+    assert_eq!(left, 35, "the level award and its bonus never expire");
+    let gone = env.scalar("select count(*) from points_lot where member_no = 'm4' and expired_at is not null").await;
+    assert_eq!(gone, 2, "seed 000's award and its bonus expired");
+    // The DM Hub point log's remark carries the why.
+    let id = env.scalar("select id from member where member_no = 'm0'").await;
+    let (status, log) = env.loyalty(Method::GET, &format!("/membership/{id}/point?sord=asc"), &key, None).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert!(log.to_string().contains(&format!("level rule {brand_id}")), "{log}");
+    let violations = workers::verify::violations(&env.db, None).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    env.cleanup().await;
+}
