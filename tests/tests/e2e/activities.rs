@@ -268,7 +268,8 @@ async fn activities_award_on_paid_orders() {
 
     let lines = |sku24: &str| json!([{"sku": "24", "amount": sku24, "qty": 1, "line_id": "1"}, {"sku": "25", "amount": "130", "qty": 2, "line_id": "2"}]);
     // (case, amount, store, the SKU 24 line, points, the ledger's explanations)
-    let cases: Vec<(&str, &str, &str, &str, i64, Vec<String>)> = vec![
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, i64, Vec<String>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "all three count",
             "250",

@@ -242,7 +242,7 @@ async fn the_three_rule_systems_combine_on_one_order() {
         explain: Vec<String>,
         expire: Option<chrono::DateTime<Utc>>,
     }
-    let cases = vec![
+    let cases = [
         Case {
             name: "level A, alipay: the level replaces order_pay; the activity adds",
             level: Some(a.clone()),
