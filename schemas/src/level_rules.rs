@@ -379,3 +379,82 @@ impl MemberAdditionRule {
         (points, why)
     }
 }
+
+impl LevelRuleSet {
+    /// The level's spend entry, enabled or not (a disabled one refuses the spend).
+    pub fn deduction_for(&self, level_id: i64) -> Option<&MemberDeductionRule> {
+        let level = level_id.to_string();
+        self.point_deduction_rule.member_point_deduction_rules.iter().find(|r| r.level_id == level)
+    }
+
+    /// What a spend takes under the level's deduction entry (it replaces seed 000's spend tier):
+    /// `deducted_point` points pay `consume_money` yuan; `max_point` caps one use (a spend of
+    /// `points` above it is refused, a spend by `amount` is cut to it); with a coupon on the
+    /// order it is refused unless `with_coupon`. `(points, money offset, why)`, or the refusal.
+    pub fn quote_spend(
+        &self,
+        entry: &MemberDeductionRule,
+        p: &crate::points::ConsumePayload,
+        available: i64,
+        frozen: i64,
+    ) -> Result<(i64, Option<crate::money::Cents>, String), (crate::response::Refusal, String)> {
+        use crate::{money::Cents, response::Refusal};
+        let who = format!("level rule {} (level {})", self.rule_id, entry.level_id);
+        if !entry.enable {
+            return Err((Refusal::LevelRule, format!("{who}: this level may not spend points")));
+        }
+        if p.with_coupon == Some(true) && !self.point_deduction_rule.with_coupon {
+            return Err((
+                Refusal::LevelRule,
+                format!("{who}: points do not combine with a coupon (with_coupon false)"),
+            ));
+        }
+        let cap = if entry.has_upper_limit { entry.max_point } else { None };
+        let step_money = entry.consume_money.max(1) * 100;
+        let step_points = entry.deducted_point.max(1);
+        let (points, money, why) = match p.points {
+            Some(points) => {
+                if let Some(max) = cap.filter(|m| points > *m) {
+                    return Err((
+                        Refusal::LimitReached,
+                        format!("{who}: {points} points exceed max_point {max} per use"),
+                    ));
+                }
+                (points, None, format!("{who}: {points} points asked"))
+            }
+            None => {
+                let payable = p.amount.unwrap_or(Cents(0));
+                let spendable = cap.map_or(available, |m| available.min(m)).max(0);
+                let steps = (payable.0 / step_money).min(spendable / step_points);
+                let (points, money) = (steps * step_points, Cents(steps * step_money));
+                if points == 0 {
+                    let code = if available == 0 { Refusal::InsufficientPoints } else { Refusal::NoPointsUsable };
+                    return Err((
+                        code,
+                        format!(
+                            "{who}: no points usable: {available} available, {step_points} points per {} yuan, payable amount {}",
+                            entry.consume_money,
+                            payable.to_decimal_string()
+                        ),
+                    ));
+                }
+                let capped = cap.map_or(String::new(), |m| format!(", at most {m} per use"));
+                let why = format!(
+                    "{who}: min(floor({} / {}), floor({spendable} / {step_points})) × {step_points} = {points} points for {} yuan{capped}",
+                    payable.to_decimal_string(),
+                    entry.consume_money,
+                    money.to_decimal_string()
+                );
+                (points, Some(money), why)
+            }
+        };
+        if points > available {
+            let more = if frozen > 0 { format!(" ({frozen} more frozen)") } else { String::new() };
+            return Err((
+                Refusal::InsufficientPoints,
+                format!("insufficient points: {points} requested, {available} available{more}"),
+            ));
+        }
+        Ok((points, money, why))
+    }
+}

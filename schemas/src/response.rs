@@ -72,6 +72,9 @@ pub enum Refusal {
     OwnGift,
     NotGiftable,
     BelowThreshold,
+    /// Seed 004: the member's level rule refuses it (pay method, recharge, spending at this
+    /// level, points with a coupon).
+    LevelRule,
 }
 
 impl Refusal {
@@ -97,6 +100,7 @@ impl Refusal {
         Refusal::OwnGift,
         Refusal::NotGiftable,
         Refusal::BelowThreshold,
+        Refusal::LevelRule,
     ];
 
     /// (wire code, stored word, meaning): the one table the code, the README and the OpenAPI
@@ -150,6 +154,11 @@ impl Refusal {
             Refusal::BelowThreshold => {
                 (42206, "below_threshold", "the amount earns nothing: below every rule's per_money")
             }
+            Refusal::LevelRule => (
+                42207,
+                "level_rule",
+                "the member's level rule refuses it: pay method, recharge, spending at this level, points with a coupon",
+            ),
         }
     }
 

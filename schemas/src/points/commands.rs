@@ -158,6 +158,9 @@ pub struct ConsumeRequest {
     pub operator: Option<String>,
     #[serde(default)]
     pub event_desc: Option<String>,
+    /// The order also uses a coupon: a level rule (seed 004) with `with_coupon` false refuses the spend.
+    #[serde(default)]
+    pub with_coupon: Option<bool>,
     #[serde(default)]
     pub occurred_at: Option<String>,
 }
@@ -188,6 +191,9 @@ pub struct ConsumePayload {
     pub operator: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_desc: Option<String>,
+    /// Seed 004's coupon flag; absent in messages from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_coupon: Option<bool>,
 }
 
 impl ConsumeRequest {
@@ -208,6 +214,7 @@ impl ConsumeRequest {
             campagin_code: self.campagin_code,
             operator: self.operator,
             event_desc: self.event_desc,
+            with_coupon: self.with_coupon,
         };
         payload.validate()?;
         Ok((self.event_no, self.occurred_at, payload))

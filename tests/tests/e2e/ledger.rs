@@ -102,6 +102,7 @@ impl Ledger {
             campagin_code: None,
             operator: None,
             event_desc: None,
+            with_coupon: None,
         };
         let e = Envelope::new(MessageKind::PointsConsume, self.crm.clone(), no.into(), at, payload);
         consume::apply(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()

@@ -423,3 +423,133 @@ async fn the_three_rule_systems_combine_on_one_order() {
     assert!(violations.is_empty(), "{violations:?}");
     env.cleanup().await;
 }
+
+/// A spend follows the member's level entry: its rate, its `max_point` per use, and no points
+/// beside a coupon when `with_coupon` is false; a member without a level keeps seed 000's tier.
+#[tokio::test]
+async fn a_spend_follows_the_level_deduction() {
+    use axum::http::Method;
+    use chrono::Utc;
+    use schemas::{money::Cents, points::ConsumePayload, Envelope, MessageKind};
+    use workers::{
+        outcome::{Outcome, Refusal},
+        points::consume,
+    };
+
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, json!({"rule_name": "签到", "action_scene": "user_sign", "points_type": "event", "expire_term": 30, "change_points": 1000, "range_days": 0})).await;
+    let (status, body) = env
+        .post(
+            "/api/crm/mgr/points/10080/rules/consume_scene",
+            &key,
+            json!({"rule_name": "积分抵扣", "action_scene": "user_discount", "rules_li": [{"base_points": 10, "convert_money": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, level) = env
+        .loyalty(
+            Method::POST,
+            "/settings/level",
+            &key,
+            Some(json!({"name": "A", "priority": 0, "isForever": false, "operator": "or", "rules": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{level}");
+    let a = level["id"].as_i64().unwrap().to_string();
+    let (status, saved) = env
+        .post(
+            "/api/crm/mgr/points/10080/level_rules/save",
+            &key,
+            json!({"name": "r", "point_deduction_rule": {"with_coupon": false, "member_point_deduction_rules": [
+                {"level_id": a, "consume_money": 1, "deducted_point": 100, "has_upper_limit": true, "max_point": 500}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let rule_id = saved["data"]["rule_id"].as_str().unwrap().to_string();
+    env.member(&key, json!({"name": "x", "membershipCode": "gold"}), json!([{"type": "wechat", "value": "w"}])).await;
+    for member in ["gold", "plain"] {
+        let (status, body) = env
+            .event(
+                "10080",
+                &key,
+                json!({"event_no": format!("sign-{member}"), "member_no": member, "action_scene": "user_sign"}),
+                0,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let worker = env.default_worker();
+    loyalty_tests::wait_for("the sign-ins", std::time::Duration::from_secs(20), || async {
+        (env.scalar("select count(*) from points_lot").await == 2).then_some(())
+    })
+    .await;
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    // The level computed at the earn may differ; the test pins it.
+    sqlx::query("update member set level_id = $1::bigint where member_no = 'gold'")
+        .bind(&a)
+        .execute(&env.db)
+        .await
+        .unwrap();
+    let tenants = platform::rules::load(&env.db, &["10080".to_string()]).await.unwrap();
+    let spend = |no: &str, member: &str, points: Option<i64>, amount: Option<i64>, coupon: Option<bool>| {
+        let payload = ConsumePayload {
+            member_no: member.into(),
+            action_scene: "user_discount".into(),
+            points,
+            amount: amount.map(|y| Cents(y * 100)),
+            member_level: None,
+            order_items: None,
+            store_code: None,
+            cost_center: None,
+            campagin_code: None,
+            operator: None,
+            event_desc: None,
+            with_coupon: coupon,
+        };
+        Envelope::new(MessageKind::PointsConsume, "10080".into(), no.into(), Utc::now(), payload)
+    };
+    let cases: [(&str, &str, Option<i64>, Option<i64>, Option<bool>, Result<i64, (Refusal, &str)>); 5] = [
+        ("by amount: the level's rate, cut to max_point", "gold", None, Some(20), None, Ok(500)),
+        (
+            "points above max_point",
+            "gold",
+            Some(600),
+            None,
+            None,
+            Err((Refusal::LimitReached, "exceed max_point 500 per use")),
+        ),
+        (
+            "with a coupon",
+            "gold",
+            Some(100),
+            None,
+            Some(true),
+            Err((Refusal::LevelRule, "do not combine with a coupon")),
+        ),
+        ("points within the cap", "gold", Some(300), None, Some(false), Ok(300)),
+        ("no level: seed 000's tier", "plain", None, Some(20), Some(true), Ok(200)),
+    ];
+    for (n, (name, member, points, amount, coupon, want)) in cases.into_iter().enumerate() {
+        let no = format!("s{n}");
+        let got =
+            consume::apply(&env.db, &tenants["10080"], &spend(&no, member, points, amount, coupon)).await.unwrap();
+        match (want, got) {
+            (Ok(p), Outcome::Applied { count }) => assert_eq!(count, p, "{name}"),
+            (Err((code, text)), Outcome::Rejected { code: got, reason }) => {
+                assert_eq!(got, code, "{name}: {reason}");
+                assert!(reason.contains(text), "{name}: {reason}");
+            }
+            (want, got) => panic!("{name}: want {want:?}, got {got:?}"),
+        }
+    }
+    let (_, why) = env.get("/api/crm/mgr/points/10080/events/s0/explain", &key).await;
+    assert_eq!(
+        why["data"]["entries"][0]["explain"],
+        format!("level rule {rule_id} (level {a}): min(floor(20.00 / 1), floor(500 / 100)) × 100 = 500 points for 5.00 yuan, at most 500 per use"),
+        "{why}"
+    );
+    let violations = workers::verify::violations(&env.db, None).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    env.cleanup().await;
+}

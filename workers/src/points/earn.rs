@@ -416,10 +416,10 @@ fn compute_level(
     let who = format!("level rule {} (level {})", set.rule_id, entry.level_id);
     if !set.pay_method_allowed(p.pay_method.as_deref()) {
         let method = p.pay_method.as_deref().unwrap_or("(none)");
-        return Err((Refusal::NoRule, format!("{who}: pay_method {method} does not earn")));
+        return Err((Refusal::LevelRule, format!("{who}: pay_method {method} does not earn")));
     }
     if p.action_scene == RECHARGE_SCENE && !entry.allow_recharge {
-        return Err((Refusal::NoRule, format!("{who}: a recharge does not earn (allow_recharge false)")));
+        return Err((Refusal::LevelRule, format!("{who}: a recharge does not earn (allow_recharge false)")));
     }
     let items = order_item_amounts(p.order_items.as_ref()).ok().flatten().unwrap_or_default();
     let (points, why) = entry.award(set.rule_id, p.amount, &items);
