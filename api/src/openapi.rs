@@ -156,6 +156,7 @@ pub fn document() -> serde_json::Value {
         wire::apply(&mut doc);
         constraints::apply(&mut doc);
         routes::members::docs::constrain(&mut doc);
+        routes::activities::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()

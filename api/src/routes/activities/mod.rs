@@ -17,7 +17,7 @@ use axum::{
     Router,
 };
 use chrono::{DateTime, Utc};
-use schemas::activities::{ActivityFields, News, ShareMessage};
+use schemas::activities::{ActivityFields, News, ShareMessage, MAX_INT11};
 use schemas::FieldError;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -42,6 +42,49 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/create-points-consumption-goods"), post(commands::create_goods))
         .route(&format!("{p}/find-points-consumption-goods-list"), post(queries::list_goods))
         .route(&format!("{p}/del-points-consumption-goods"), post(commands::remove_goods))
+}
+
+/// What the bodies' checks require, written into the OpenAPI document (every field is optional
+/// to serde so that a missing one is named with its block; these are the ones the checks
+/// require, with their ranges: `schemas::activities`).
+pub fn constrain(doc: &mut Value) {
+    let int = |min: i64| json!({ "type": "integer", "format": "int64", "minimum": min, "maximum": MAX_INT11 });
+    let bodies: [(&str, &[&str], Vec<(&str, Value)>); 3] = [
+        ("IdShop", &["id", "shop_id"], vec![("id", int(1)), ("shop_id", int(1))]),
+        (
+            "ListBody",
+            &["shop_id"],
+            vec![
+                ("shop_id", int(1)),
+                ("points_consumption_id", json!({ "type": ["integer", "null"], "minimum": 1, "maximum": MAX_INT11 })),
+                ("page", json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 1_000_000 })),
+                ("count", json!({ "type": ["integer", "null"], "minimum": 1, "maximum": 100 })),
+                (
+                    "sortStr",
+                    json!({ "anyOf": [{ "type": "null" }, { "type": "object", "additionalProperties": false,
+                             "properties": { "id": { "enum": ["asc", "desc"] } } }] }),
+                ),
+            ],
+        ),
+        (
+            "GoodsBody",
+            &["points_consumption_id", "product_id", "shop_id", "product_sku_id", "shop_sub_id"],
+            vec![
+                ("points_consumption_id", int(1)),
+                ("product_id", int(1)),
+                ("shop_id", int(1)),
+                ("product_sku_id", int(1)),
+                ("shop_sub_id", int(0)),
+            ],
+        ),
+    ];
+    for (name, required, fields) in bodies {
+        let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) else { continue };
+        schema["required"] = json!(required);
+        for (field, constraint) in fields {
+            schema["properties"][field] = constraint;
+        }
+    }
 }
 
 /// The seed's error: `{errcode, errmsg, data}` with the native API's codes and statuses (a bad

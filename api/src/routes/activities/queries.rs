@@ -82,11 +82,8 @@ pub async fn list(
     Extension(tenant): Extension<Tenant>,
     b: Result<ApiJson<ListBody>, ApiError>,
 ) -> Result<Json<Listed<ActivityView>>, ActivityError> {
-    let b = body(b)?;
-    if b.points_consumption_id.is_some() {
-        return Err(field(schemas::FieldError::new("points_consumption_id", "belongs to the goods list")));
-    }
-    let p = b.paging().map_err(field)?;
+    // `points_consumption_id` belongs to the goods list; the activity list ignores it.
+    let p = body(b)?.paging().map_err(field)?;
     let crm = &tenant.crm_id;
     let total = sqlx::query_scalar!(
         r#"select count(*) as "n!" from points_activity where crm_id = $1 and shop_id = $2 and removed_at is null"#,
