@@ -339,10 +339,10 @@ impl LevelRuleSet {
         }
     }
 
-    /// The level's earn entry, if it has an enabled one.
+    /// The level's earn entry, enabled or not (a disabled one means the level earns nothing).
     pub fn addition_for(&self, level_id: i64) -> Option<&MemberAdditionRule> {
         let level = level_id.to_string();
-        self.point_addition_rule.member_point_addition_rules.iter().find(|r| r.enable && r.level_id == level)
+        self.point_addition_rule.member_point_addition_rules.iter().find(|r| r.level_id == level)
     }
 
     /// Whether an order paid with `method` earns: every method when none is listed, else only

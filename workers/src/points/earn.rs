@@ -268,8 +268,8 @@ const RECHARGE_SCENE: &str = "recharge";
 ///
 /// How the three rule systems combine on one order:
 /// 1. the base: the member's level rule (seed 004) when the tenant has one for the event's store
-///    and the member's level has an enabled entry in it — it *replaces* seed 000's rules of the
-///    scene; otherwise seed 000's rules of the scene (with their `max_times` / `max_points`
+///    and the member's level has an entry in it (a disabled one earns nothing) — it *replaces*
+///    seed 000's rules of the scene; otherwise seed 000's rules of the scene (with their `max_times` / `max_points`
 ///    windows, which count only their own awards);
 /// 2. a paid order (scene `order_pay` with an amount) adds the bonus of every live activity
 ///    (seed 001) that applies, each its own credit under the same event, outside the windows.
@@ -414,6 +414,9 @@ fn compute_level(
 ) -> Result<i64, (Refusal, String)> {
     let p = &ev.payload;
     let who = format!("level rule {} (level {})", set.rule_id, entry.level_id);
+    if !entry.enable {
+        return Err((Refusal::LevelRule, format!("{who}: this level earns no points (enable false)")));
+    }
     if !set.pay_method_allowed(p.pay_method.as_deref()) {
         let method = p.pay_method.as_deref().unwrap_or("(none)");
         return Err((Refusal::LevelRule, format!("{who}: pay_method {method} does not earn")));
