@@ -171,7 +171,7 @@ async fn the_incremental_sync_returns_deleted_rules() {
 /// The tenant: seed 000's order_pay rule (10 points per 50 yuan, 30 days); the brand's level
 /// rule (alipay earns, cash is listed but disabled; level A: 1 point per 10 yuan of the order,
 /// no recharge; level B: 3 points per 10 yuan of SKU 24 only, recharge allowed; NO_CLEAR);
-/// shop s9's rule (every pay method; level A 5 per 10 yuan; expiry after 7 days); activity X (5
+/// shop s9's rule (every pay method; level A 5 per 10 yuan, level B disabled; expiry after 7 days); activity X (5
 /// points per every 100 yuan, every store).
 #[tokio::test]
 async fn the_three_rule_systems_combine_on_one_order() {
@@ -209,7 +209,10 @@ async fn the_three_rule_systems_combine_on_one_order() {
     let brand_id = saved["data"]["rule_id"].as_str().unwrap().to_string();
     let shop = json!({
         "name": "门店规则", "shop_id": "s9",
-        "point_addition_rule": {"member_point_addition_rules": [{"level_id": a, "consume_money": 10, "reward_point": 5}]},
+        "point_addition_rule": {"member_point_addition_rules": [
+            {"level_id": a, "consume_money": 10, "reward_point": 5},
+            {"level_id": b, "enable": false, "consume_money": 10, "reward_point": 5}
+        ]},
         "point_clear_rule": {"point_clear_rule_type": "DAYS", "days": 7}
     });
     let (status, saved) = env.post("/api/crm/mgr/points/10080/level_rules/save", &key, shop).await;
@@ -316,6 +319,17 @@ async fn the_three_rule_systems_combine_on_one_order() {
                 format!("level rule {shop_id} (level {a}): floor(order 250.00 / 10) × 5 = 125"),
                 bonus.clone(),
             ],
+            expire: Some(t0 + Duration::days(7)),
+        },
+        Case {
+            name: "shop s9 disables level B's earning: only the activity",
+            level: Some(b.clone()),
+            scene: "order_pay",
+            amount: "250",
+            store: "s9",
+            pay: Some("alipay"),
+            points: Some(10),
+            explain: vec![bonus.clone()],
             expire: Some(t0 + Duration::days(7)),
         },
         Case {
