@@ -523,7 +523,9 @@ async fn a_spend_follows_the_level_deduction() {
         };
         Envelope::new(MessageKind::PointsConsume, "10080".into(), no.into(), Utc::now(), payload)
     };
-    let cases: [(&str, &str, Option<i64>, Option<i64>, Option<bool>, Result<i64, (Refusal, &str)>); 5] = [
+    /// (case, member, points, amount in yuan, with a coupon, the points taken or the refusal)
+    type Case<'a> = (&'a str, &'a str, Option<i64>, Option<i64>, Option<bool>, Result<i64, (Refusal, &'a str)>);
+    let cases: [Case<'_>; 5] = [
         ("by amount: the level's rate, cut to max_point", "gold", None, Some(20), None, Ok(500)),
         (
             "points above max_point",

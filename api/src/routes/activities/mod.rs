@@ -49,7 +49,9 @@ pub fn router() -> Router<AppState> {
 /// require, with their ranges: `schemas::activities`).
 pub fn constrain(doc: &mut Value) {
     let int = |min: i64| json!({ "type": "integer", "format": "int64", "minimum": min, "maximum": MAX_INT11 });
-    let bodies: [(&str, &[&str], Vec<(&str, Value)>); 3] = [
+    /// (schema, its required fields, each constrained field with its schema)
+    type Body<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, Value)>);
+    let bodies: [Body<'_>; 3] = [
         ("IdShop", &["id", "shop_id"], vec![("id", int(1)), ("shop_id", int(1))]),
         (
             "ListBody",
