@@ -506,6 +506,17 @@ async fn a_spend_follows_the_level_deduction() {
         .await
         .unwrap();
     let tenants = platform::rules::load(&env.db, &["10080".to_string()]).await.unwrap();
+    // The preview quotes as the spend will: the level's rate and cap for gold, seed 000's tier otherwise.
+    for (member, points) in [("gold", 500), ("plain", 200)] {
+        let (status, body) = env
+            .post(
+                "/api/crm/mgr/points/10080/consume/preview",
+                &key,
+                json!({"member_no": member, "action_scene": "user_discount", "amount": 20}),
+            )
+            .await;
+        assert_eq!((status, body["data"]["points"].as_i64()), (StatusCode::OK, Some(points)), "{member}: {body}");
+    }
     let spend = |no: &str, member: &str, points: Option<i64>, amount: Option<i64>, coupon: Option<bool>| {
         let payload = ConsumePayload {
             member_no: member.into(),
