@@ -225,7 +225,7 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
 }
 
 /// The compatibility API's key (seed 002): `?access_token=<api_key>`, or `Authorization: Bearer`.
-fn access_token(req: &Request) -> Option<String> {
+pub(crate) fn access_token(req: &Request) -> Option<String> {
     let from_query = req
         .uri()
         .query()

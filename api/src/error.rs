@@ -50,7 +50,8 @@ impl ApiError {
         ApiError::Invalid { field: field.into(), msg: msg.into() }
     }
 
-    fn parts(&self) -> (StatusCode, i32) {
+    /// The HTTP status and the envelope's code (also seed 001's `errcode`).
+    pub(crate) fn parts(&self) -> (StatusCode, i32) {
         match self {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, 40000),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42200),

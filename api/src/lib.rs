@@ -39,9 +39,12 @@ pub fn app(state: AppState) -> Router {
         routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     let compat_routes =
         routes::compat_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_access_token));
+    let activity_routes = routes::activity_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), routes::activities::require_key));
     Router::new()
         .merge(tenant_routes)
         .merge(compat_routes)
+        .merge(activity_routes)
         .merge(admin_routes)
         .merge(routes::ops::router())
         .merge(routes::analytics::page::router())

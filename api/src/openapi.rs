@@ -11,7 +11,7 @@ mod wire;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members and coupons (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer."),
+    info(title = "Loyalty engine API", description = "Points and coupons for retail brands. Native API of seed 000 under /api/crm; admin under /api/admin; seed 002's members and coupons (Convertlab DM Hub) under /loyalty/v1, with its bare answers and `{\"error\": {\"code\", \"message\"}}` errors, the key as `?access_token=` or Bearer; seed 001's points activities under /points-consumption, in its `{\"errcode\", \"errmsg\", \"data\"}` envelope, the key likewise."),
     paths(
         routes::admin::create_tenant,
         routes::admin::get_rate_limit,
@@ -28,6 +28,9 @@ mod wire;
         routes::points::rules::query,
         routes::points::rules::scene_info,
         routes::points::rules::create_consume,
+        routes::points::level_rules::save,
+        routes::points::level_rules::delete,
+        routes::points::level_rules::get,
         routes::points::rules::update_consume,
         routes::points::commands::operations::consume,
         routes::points::commands::preview,
@@ -38,6 +41,7 @@ mod wire;
         routes::points::commands::operations::unfreeze,
         routes::points::commands::operations::post_event,
         routes::points::queries::get_event,
+        routes::points::queries::explain,
         routes::outcomes::points_outcome,
         routes::outcomes::cards_outcome,
         routes::points::queries::history,
@@ -100,6 +104,16 @@ mod wire;
         routes::analytics::cards::card_channel,
         routes::analytics::cards::card_top,
         routes::analytics::page::page_link,
+        routes::activities::commands::create,
+        routes::activities::queries::get,
+        routes::activities::queries::list,
+        routes::activities::commands::update,
+        routes::activities::commands::remove,
+        routes::activities::commands::enable,
+        routes::activities::commands::disable,
+        routes::activities::commands::create_goods,
+        routes::activities::queries::list_goods,
+        routes::activities::commands::remove_goods,
     ),
     modifiers(&BearerAuth, &RefusalCodes),
     security(("bearer" = []))
@@ -150,6 +164,7 @@ pub fn document() -> serde_json::Value {
         constraints::apply(&mut doc);
         routes::members::docs::constrain(&mut doc);
         routes::coupons::docs::constrain(&mut doc);
+        routes::activities::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()
@@ -218,6 +233,7 @@ mod tests {
         ("GET", "/api/crm/mgr/analyze/{crm_id}/points/total"),
         ("GET", "/api/crm/mgr/analyze/{crm_id}/points/trend"),
         ("GET", "/api/crm/mgr/points/{crm_id}/events/{event_no}"),
+        ("GET", "/api/crm/mgr/points/{crm_id}/events/{event_no}/explain"),
         ("GET", "/api/crm/mgr/points/{crm_id}/outcomes/{key_kind}/{key}"),
         ("GET", "/api/crm/mgr/points/{crm_id}/scene_info"),
         ("GET", "/api/crm/mgr/points/{crm_id}/summary"),
@@ -258,6 +274,9 @@ mod tests {
         ("POST", "/api/crm/mgr/points/{crm_id}/freeze"),
         ("POST", "/api/crm/mgr/points/{crm_id}/history"),
         ("POST", "/api/crm/mgr/points/{crm_id}/history/increment"),
+        ("POST", "/api/crm/mgr/points/{crm_id}/level_rules/delete"),
+        ("POST", "/api/crm/mgr/points/{crm_id}/level_rules/get"),
+        ("POST", "/api/crm/mgr/points/{crm_id}/level_rules/save"),
         ("POST", "/api/crm/mgr/points/{crm_id}/reverse"),
         ("POST", "/api/crm/mgr/points/{crm_id}/rules/consume_scene"),
         ("POST", "/api/crm/mgr/points/{crm_id}/rules/consume_scene/update"),
@@ -277,6 +296,16 @@ mod tests {
         ("POST", "/loyalty/v1/membershipService/listMembershipByIdentities"),
         ("POST", "/loyalty/v1/settings/attributes"),
         ("POST", "/loyalty/v1/settings/level"),
+        ("POST", "/points-consumption/create"),
+        ("POST", "/points-consumption/create-points-consumption-goods"),
+        ("POST", "/points-consumption/del-points-consumption-goods"),
+        ("POST", "/points-consumption/find-points-consumption-goods-list"),
+        ("POST", "/points-consumption/find-points-consumption-list"),
+        ("POST", "/points-consumption/general-del"),
+        ("POST", "/points-consumption/general-disable"),
+        ("POST", "/points-consumption/general-enable"),
+        ("POST", "/points-consumption/get"),
+        ("POST", "/points-consumption/to-update"),
         ("PUT", "/api/admin/tenants/{crm_id}/rate_limit"),
         ("PUT", "/loyalty/v1/membership/{id}"),
         ("PUT", "/loyalty/v1/membershipService/updateMobile"),

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use deadpool_redis::redis;
+use schemas::activities::Activity;
+use schemas::level_rules::LevelRuleSet;
 use schemas::points::{ConsumeRule, ProduceRule};
 use serde::{Deserialize, Serialize};
 use sqlx::{types::Json, PgPool};
@@ -28,6 +30,12 @@ pub struct TenantRules {
     /// Hours a presented card waits for its friend before it goes back.
     #[serde(default = "default_transfer_timeout")]
     pub present_timeout_hours: i64,
+    /// Seed 001's live, enabled activities (the earn worker judges their windows per event).
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+    /// Seed 004's live point rules per member level: the brand's (`shop_id` none) and shops'.
+    #[serde(default)]
+    pub level_rules: Vec<LevelRuleSet>,
 }
 
 fn default_transfer_timeout() -> i64 {
@@ -44,6 +52,12 @@ impl TenantRules {
             rules.truncate(1);
         }
         rules
+    }
+
+    /// Seed 004: the level rule of an event at `store`: the shop's, else the brand's.
+    pub fn level_rule_for(&self, store: Option<&str>) -> Option<&LevelRuleSet> {
+        let shop = store.and_then(|s| self.level_rules.iter().find(|r| r.shop_id.as_deref() == Some(s)));
+        shop.or_else(|| self.level_rules.iter().find(|r| r.shop_id.is_none()))
     }
 
     /// The spend rule of a consume scene (the oldest, if several).
@@ -72,6 +86,22 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                     'rules_li', c.rules_li) order by c.rule_id)
                   from consume_rule c where c.crm_id = t.crm_id and c.deleted_at is null), '[]')
                   as "consume!: Json<Vec<ConsumeRule>>",
+                coalesce((select json_agg(json_build_object(
+                    'id', a.id, 'name', a.name, 'shop_sub_id', a.shop_sub_id,
+                    'relate_product_type', a.relate_product_type, 'expire_type', a.expire_type,
+                    'start_time', a.start_time, 'end_time', a.end_time, 'type', a.type,
+                    'amount', a.amount, 'points', a.points,
+                    'skus', coalesce((select json_agg(g.product_sku_id::text order by g.id)
+                                      from points_activity_goods g where g.points_consumption_id = a.id), '[]'))
+                    order by a.id)
+                  from points_activity a where a.crm_id = t.crm_id and a.enabled and a.removed_at is null), '[]')
+                  as "activities!: Json<Vec<Activity>>",
+                coalesce((select json_agg(json_build_object(
+                    'rule_id', l.rule_id, 'shop_id', l.shop_id, 'point_addition_rule', l.point_addition_rule,
+                    'point_deduction_rule', l.point_deduction_rule, 'point_clear_rule', l.point_clear_rule)
+                    order by l.rule_id)
+                  from level_point_rule l where l.crm_id = t.crm_id and not l.deleted), '[]')
+                  as "level_rules!: Json<Vec<LevelRuleSet>>",
                 t.transfer_timeout_hours, t.present_timeout_hours
              from tenant t
              where t.crm_id = any($1)"#,
@@ -90,6 +120,8 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                 consume: r.consume.0,
                 transfer_timeout_hours: r.transfer_timeout_hours.into(),
                 present_timeout_hours: r.present_timeout_hours.into(),
+                activities: r.activities.0,
+                level_rules: r.level_rules.0,
             };
             (r.crm_id, rules)
         })

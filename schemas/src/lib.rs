@@ -24,6 +24,12 @@ pub mod points;
 /// Cards: the card definition, stock, and the member commands.
 pub mod cards;
 
+/// Points activities (seed 001): the `/points-consumption/` bodies and the activity award.
+pub mod activities;
+
+/// Point rules per member level (seed 004): the rule model, its management body and query.
+pub mod level_rules;
+
 /// Members (seed 002): profiles, custom attributes, identities, levels.
 pub mod members;
 

@@ -15,9 +15,9 @@ mod tests;
 pub(crate) const MAX_POINTS: i64 = 1_000_000_000;
 
 pub use commands::{
-    AcceptPayload, AcceptRequest, ConsumePayload, ConsumeRequest, EarnEventRequest, EarnPayload, FreezePayload,
-    FreezeRequest, MovePayload, ReversePayload, ReverseRequest, TransferPayload, TransferRequest, UnfreezePayload,
-    UnfreezeRequest,
+    order_item_amounts, AcceptPayload, AcceptRequest, ConsumePayload, ConsumeRequest, EarnEventRequest, EarnPayload,
+    FreezePayload, FreezeRequest, MovePayload, ReversePayload, ReverseRequest, TransferPayload, TransferRequest,
+    UnfreezePayload, UnfreezeRequest,
 };
 pub use rules::{
     CreateProduceRule, DeleteRules, PointsType, ProduceRule, QueryRules, RuleType, UpdateProduceRule,

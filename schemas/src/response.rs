@@ -74,6 +74,9 @@ pub enum Refusal {
     BelowThreshold,
     NotCombinable,
     ConditionNotMet,
+    /// Seed 004: the member's level rule refuses it (pay method, recharge, spending at this
+    /// level, points with a coupon).
+    LevelRule,
 }
 
 impl Refusal {
@@ -101,6 +104,7 @@ impl Refusal {
         Refusal::BelowThreshold,
         Refusal::NotCombinable,
         Refusal::ConditionNotMet,
+        Refusal::LevelRule,
     ];
 
     /// (wire code, stored word, meaning): the one table the code, the README and the OpenAPI
@@ -163,6 +167,11 @@ impl Refusal {
                 42207,
                 "condition_not_met",
                 "the order context does not meet the card's conditions: store_codes, cash_condition (minimum spend), qty_condition (items), use_with_other_offer",
+            ),
+            Refusal::LevelRule => (
+                42208,
+                "level_rule",
+                "the member's level rule refuses it: pay method, recharge, spending at this level, points with a coupon",
             ),
         }
     }

@@ -327,6 +327,22 @@ impl TestEnv {
     }
 }
 
+/// The activity helpers (seed 001's `/points-consumption/`) every activity test shares.
+impl TestEnv {
+    /// Posts to `/points-consumption/{op}` with the key as `?access_token=`.
+    pub async fn activity(&self, op: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, &format!("/points-consumption/{op}?access_token={key}"), None, Some(body)).await
+    }
+
+    /// Creates an activity from the `activity` and `pointsConsumption` blocks; answers its id.
+    pub async fn create_activity(&self, key: &str, activity: Value, consumption: Value) -> i64 {
+        let (status, body) =
+            self.activity("create", key, json!({"activity": activity, "pointsConsumption": consumption})).await;
+        assert_eq!(status, StatusCode::OK, "create activity: {body}");
+        body["data"]["activity"]["id"].as_i64().expect("id")
+    }
+}
+
 /// Sends a request to a router (the api's, or a worker's `/healthz` one); returns the status
 /// and the JSON body (Null when empty or not JSON).
 pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {

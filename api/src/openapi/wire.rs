@@ -60,6 +60,10 @@ pub fn apply(doc: &mut Value) {
         for operation in item.values_mut() {
             if path.starts_with(COMPAT_PREFIX) {
                 apply_to_compat_operation(operation);
+            } else if path.starts_with(ACTIVITY_PREFIX) {
+                apply_to_activity_operation(operation);
+            } else if path.ends_with(SEED_004_QUERY) {
+                apply_to_seed_004_query(operation);
             } else {
                 apply_to_operation(operation);
             }
@@ -92,6 +96,77 @@ fn apply_to_compat_operation(operation: &mut Value) {
     for (status, when) in COMPAT_ERRORS {
         let response = responses.entry(status.to_string()).or_insert_with(|| json!({ "description": when }));
         response["content"] = json!({ "application/json": { "schema": { "$ref": COMPAT_ERROR } } });
+    }
+}
+
+/// Seed 001's activities: answers already in its `{errcode, errmsg, data}` envelope (the handlers
+/// document them whole); its errors in the same envelope, with the native API's codes.
+const ACTIVITY_PREFIX: &str = "/points-consumption/";
+
+const ACTIVITY_ERRORS: &[(&str, &str)] = &[
+    ("400", "the body is not JSON, or not the JSON of this operation"),
+    ("401", "no access_token (nor Bearer key), or an unknown one"),
+    ("404", "no such activity (or goods link) in the shop"),
+    ("409", "the SKU is already linked to the activity"),
+    ("413", "the body is larger than the limit"),
+    ("415", "the body is not sent as `Content-Type: application/json`"),
+    ("422", "a field is missing or invalid: `errmsg` and `data.field` name it"),
+    ("503", "the database is down: retry"),
+];
+
+fn apply_to_activity_operation(operation: &mut Value) {
+    let responses = operation
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    let schema = json!({
+        "type": "object", "required": ["errcode", "errmsg", "data"],
+        "properties": {
+            "errcode": { "type": "integer", "description": "non-zero: the error's code" },
+            "errmsg": { "type": "string" },
+            "data": { "anyOf": [
+                { "type": "null" },
+                { "type": "object", "required": ["field"], "properties": { "field": { "type": "string" } } }
+            ] }
+        }
+    });
+    for (status, when) in ACTIVITY_ERRORS {
+        let response = responses.entry(status.to_string()).or_insert_with(|| json!({ "description": when }));
+        response["content"] = json!({ "application/json": { "schema": schema.clone() } });
+    }
+}
+
+/// Seed 004's query answers in its own shapes: `{"result": …}`, and bad input as
+/// `{"error_response": …}` (HTTP 400); the rest (auth, limits, dependencies) as every native route.
+const SEED_004_QUERY: &str = "/level_rules/get";
+
+fn apply_to_seed_004_query(operation: &mut Value) {
+    let responses = operation
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    let error_response = json!({
+        "type": "object", "required": ["error_response"],
+        "properties": { "error_response": { "$ref": "#/components/schemas/ErrorResponse" } }
+    });
+    responses.insert(
+        "400".into(),
+        json!({ "description": "bad input: the seed's error_response (sub_msg names the field)",
+                "content": { "application/json": { "schema": error_response } } }),
+    );
+    for (status, when, _) in COMMON_ERRORS {
+        if *status == "400" || *status == "422" {
+            continue;
+        }
+        responses.entry(status.to_string()).or_insert_with(|| {
+            json!({ "description": when, "content": { "application/json": { "schema": envelope(Some(error_data(None)), false) } } })
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! The routes by domain, each module owning its `router()`; this module merges them and holds
 //! the shared response helper. Commands publish through [`crate::ingress`].
 
+pub mod activities;
 pub mod admin;
 pub mod analytics;
 pub mod cards;
@@ -28,6 +29,12 @@ pub fn tenant_routes() -> Router<AppState> {
 /// or Bearer).
 pub fn compat_routes() -> Router<AppState> {
     members::router().merge(coupons::router())
+}
+
+/// Seed 001's points activities under `/points-consumption/` (the tenant is the key's:
+/// `?access_token=` or Bearer).
+pub fn activity_routes() -> Router<AppState> {
+    activities::router()
 }
 
 /// The seed types every query parameter as String (an empty one is absent): numbers are parsed

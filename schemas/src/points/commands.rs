@@ -40,6 +40,9 @@ pub struct EarnEventRequest {
     pub operator: Option<String>,
     #[serde(default)]
     pub event_desc: Option<String>,
+    /// How the order was paid (seed 004's `method_id`): a level rule earns only on its allowed methods.
+    #[serde(default)]
+    pub pay_method: Option<String>,
     /// When it happened: `YYYY-MM-DD HH:MM:SS` in the tenant's zone, or RFC 3339. Default: now.
     #[serde(default)]
     pub occurred_at: Option<String>,
@@ -67,6 +70,9 @@ pub struct EarnPayload {
     pub operator: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_desc: Option<String>,
+    /// Seed 004's pay method id; absent in messages from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_method: Option<String>,
 }
 
 impl EarnEventRequest {
@@ -83,6 +89,7 @@ impl EarnEventRequest {
             campagin_code: self.campagin_code,
             operator: self.operator,
             event_desc: self.event_desc,
+            pay_method: self.pay_method,
         };
         payload.validate()?;
         Ok((self.event_no, self.occurred_at, payload))
@@ -106,6 +113,7 @@ impl EarnPayload {
             ("cost_center", &self.cost_center),
             ("campagin_code", &self.campagin_code),
             ("operator", &self.operator),
+            ("pay_method", &self.pay_method),
         ] {
             if let Some(v) = value {
                 check_len(field, v, 128)?;
@@ -150,6 +158,9 @@ pub struct ConsumeRequest {
     pub operator: Option<String>,
     #[serde(default)]
     pub event_desc: Option<String>,
+    /// The order also uses a coupon: a level rule (seed 004) with `with_coupon` false refuses the spend.
+    #[serde(default)]
+    pub with_coupon: Option<bool>,
     #[serde(default)]
     pub occurred_at: Option<String>,
 }
@@ -180,6 +191,9 @@ pub struct ConsumePayload {
     pub operator: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_desc: Option<String>,
+    /// Seed 004's coupon flag; absent in messages from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_coupon: Option<bool>,
 }
 
 impl ConsumeRequest {
@@ -200,6 +214,7 @@ impl ConsumeRequest {
             campagin_code: self.campagin_code,
             operator: self.operator,
             event_desc: self.event_desc,
+            with_coupon: self.with_coupon,
         };
         payload.validate()?;
         Ok((self.event_no, self.occurred_at, payload))
@@ -250,7 +265,7 @@ impl ConsumePayload {
 
 /// `order_items` as (sku, amount) pairs; `Ok(None)` when absent. Items without both are skipped
 /// only if the list is not an array of objects at all (then it is an error).
-fn order_item_amounts(items: Option<&Value>) -> Result<Option<Vec<(String, Cents)>>, String> {
+pub fn order_item_amounts(items: Option<&Value>) -> Result<Option<Vec<(String, Cents)>>, String> {
     let Some(items) = items else { return Ok(None) };
     if items.is_null() {
         return Ok(None);

@@ -105,6 +105,21 @@ impl ProduceRule {
         Ok(())
     }
 
+    /// The award's arithmetic in words, for the ledger's `explain` ("order_pay rule 3:
+    /// floor(120.00 / 50) × 10 = 20").
+    pub fn explain(&self, amount: Option<Cents>, base: i64) -> String {
+        let who = format!("{} rule {}", self.action_scene, self.rule_id);
+        match (self.points_type, amount) {
+            (PointsType::Order, Some(a)) => format!(
+                "{who}: floor({} / {}) × {} = {base}",
+                a.to_decimal_string(),
+                self.per_money.unwrap_or(1),
+                self.change_points
+            ),
+            _ => format!("{who}: {base} per event"),
+        }
+    }
+
     /// The award before limits: `order` steps of `per_money` yuan, or the flat `event` value.
     pub fn base_award(&self, amount: Option<Cents>) -> Result<i64, &'static str> {
         match self.points_type {

@@ -38,6 +38,7 @@ fn goods_whitelist_limits_the_payable_amount() {
         campagin_code: None,
         operator: None,
         event_desc: None,
+        with_coupon: None,
     };
     let p = spend(
         10000,

@@ -147,6 +147,7 @@ fn envelope(
         campagin_code: None,
         operator: None,
         event_desc: None,
+        pay_method: None,
     };
     Envelope::new(MessageKind::PointsEarn, crm.into(), format!("ev{n}"), at, payload)
 }

@@ -54,6 +54,7 @@ async fn the_same_message_published_twice_is_applied_once() {
         campagin_code: None,
         operator: None,
         event_desc: None,
+        pay_method: None,
     };
     let envelope = Envelope::new(MessageKind::PointsEarn, "10080".into(), "dup-1".into(), chrono::Utc::now(), payload);
     let body = serde_json::to_vec(&envelope).unwrap();

@@ -76,6 +76,7 @@ impl Ledger {
             campagin_code: None,
             operator: None,
             event_desc: None,
+            pay_method: None,
         };
         let e = Envelope::new(MessageKind::PointsEarn, self.crm.clone(), no.into(), at, payload);
         earn::apply_batch(&self.env.db, &self.tenants, &[e]).await.unwrap().remove(0)
@@ -101,6 +102,7 @@ impl Ledger {
             campagin_code: None,
             operator: None,
             event_desc: None,
+            with_coupon: None,
         };
         let e = Envelope::new(MessageKind::PointsConsume, self.crm.clone(), no.into(), at, payload);
         consume::apply(&self.env.db, &self.tenants[&self.crm], &e).await.unwrap()

@@ -1,6 +1,7 @@
 //! End-to-end tests against the real PostgreSQL, RabbitMQ and Redis. Each test builds its own
 //! environment (database, broker namespace, Redis prefix), so they run in parallel.
 
+mod activities;
 mod analytics;
 mod audit;
 mod auth;
@@ -15,6 +16,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod ledger_props;
+mod level_rules;
 mod limits;
 mod member_levels;
 mod member_props;

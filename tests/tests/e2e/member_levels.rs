@@ -194,6 +194,7 @@ async fn a_spend_without_member_level_uses_the_members_level_for_the_tiers() {
             campagin_code: None,
             operator: None,
             event_desc: None,
+            with_coupon: None,
         };
         Envelope::new(MessageKind::PointsConsume, "10080".to_string(), no.to_string(), now, payload)
     };

@@ -15,6 +15,15 @@ use crate::{
     outcome::{ApplyError, Outcome},
 };
 
+/// The member's current level (`member.level_id`), if it has a profile and a level.
+async fn level_of(tx: &mut sqlx::PgConnection, crm_id: &str, member_no: &str) -> sqlx::Result<Option<i64>> {
+    let level =
+        sqlx::query_scalar!("select level_id from member where crm_id = $1 and member_no = $2", crm_id, member_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(level.flatten())
+}
+
 /// Applies one spend in its own transaction.
 pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePayload>) -> Result<Outcome, ApplyError> {
     let p = &ev.payload;
@@ -37,9 +46,23 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
             &with_level
         }
     };
-    let outcome = match quote_spend(tenant.consume_rule_for(&p.action_scene), quoted, available, frozen) {
+    // Seed 004: the member's level entry in the store's (else the brand's) level rule replaces
+    // seed 000's spend tier.
+    let level_rule = match tenant.level_rule_for(p.store_code.as_deref()) {
+        Some(set) => level_of(&mut tx, &ev.crm_id, &p.member_no)
+            .await?
+            .and_then(|level| set.deduction_for(level).map(|entry| (set, entry))),
+        None => None,
+    };
+    let quote = match level_rule {
+        Some((set, entry)) => set.quote_spend(entry, p, available, frozen).map(|(n, m, why)| (n, m, Some(why))),
+        None => {
+            quote_spend(tenant.consume_rule_for(&p.action_scene), quoted, available, frozen).map(|(n, m)| (n, m, None))
+        }
+    };
+    let outcome = match quote {
         Err((code, reason)) => Outcome::Rejected { code, reason },
-        Ok((points, money)) => {
+        Ok((points, money, why)) => {
             ledger::take(&mut tx, &ev.crm_id, &p.member_no, &ev.idempotency_key, &lots, points).await?;
             let entry = Entry {
                 crm_id: ev.crm_id.clone(),
@@ -57,6 +80,7 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<ConsumePaylo
                     .clone()
                     .or_else(|| money.map(|m| ledger::describe(-points, &format!("抵扣{}元", m.to_decimal_string())))),
                 order_items: p.order_items.clone(),
+                explain: why,
                 occurred_at: t,
                 trace: ev.trace.clone(),
                 ..Entry::new(LedgerEventType::Consume)

@@ -25,7 +25,8 @@ use platform::rules::TenantRules;
 use platform::status::LedgerEventType;
 use schemas::{
     analytics::{AnalyticsEvent, PointsProduced},
-    points::EarnPayload,
+    level_rules::{LevelRuleSet, MemberAdditionRule},
+    points::{order_item_amounts, EarnPayload, ProduceRule},
     Envelope,
 };
 use serde_json::Value;
@@ -40,13 +41,23 @@ use crate::{
 /// One credit: a lot and its ledger row.
 struct Credit {
     idx: usize,
-    rule_id: i64,
+    /// The seed 000 rule that gave it; none for an activity's bonus.
+    rule_id: Option<i64>,
+    /// Seed 001: the activity whose bonus this is (ledger scene `campaign`, `campagin_code` its id).
+    activity: Option<i64>,
     points: i64,
     /// Of `points`, what pays back the member's debt (no lot for that part).
     settled: i64,
     expire_time: DateTime<Utc>,
     unfreeze_time: Option<DateTime<Utc>>,
+    /// The arithmetic that produced it, in words ("rule 3: floor(120.00 / 50) × 10 = 20").
+    why: String,
 }
+
+/// The scene of a paid order: the one activities (seed 001) award on.
+const PAID_ORDER_SCENE: &str = "order_pay";
+/// The ledger scene of an activity's bonus.
+const CAMPAIGN_SCENE: &str = "campaign";
 
 type MemberKey = (String, String);
 
@@ -93,10 +104,12 @@ async fn try_apply(
 
     // 2. Awards inside the windows of the rules that have limits; every outcome, in memory.
     let mut windows = load_windows(&mut tx, tenants, events, &fresh).await?;
+    let levels = load_levels(&mut tx, tenants, events, &fresh).await?;
     let mut credits = Vec::new();
     for &i in &fresh {
         let ev = &events[i];
-        sorted.outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, &mut windows, &mut credits));
+        let level = levels.get(&(ev.crm_id.clone(), ev.payload.member_no.clone())).copied();
+        sorted.outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, level, &mut windows, &mut credits));
     }
 
     // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
@@ -213,19 +226,106 @@ async fn load_windows(
     Ok(windows)
 }
 
+/// The current level (`member.level_id`) of the batch's members whose tenant has seed 004 level
+/// rules and whose event is of a scene they govern: one query for the whole batch.
+type Levels = HashMap<MemberKey, i64>;
+
+async fn load_levels(
+    tx: &mut sqlx::PgConnection,
+    tenants: &HashMap<String, TenantRules>,
+    events: &[Envelope<EarnPayload>],
+    fresh: &[usize],
+) -> sqlx::Result<Levels> {
+    let (mut c, mut m) = (Vec::new(), Vec::new());
+    for &i in fresh {
+        let ev = &events[i];
+        if !tenants[&ev.crm_id].level_rules.is_empty() && LEVEL_SCENES.contains(&ev.payload.action_scene.as_str()) {
+            c.push(ev.crm_id.clone());
+            m.push(ev.payload.member_no.clone());
+        }
+    }
+    if c.is_empty() {
+        return Ok(Levels::new());
+    }
+    let rows = sqlx::query!(
+        r#"select m.crm_id, m.member_no as "member_no!", m.level_id as "level_id!"
+           from member m join unnest($1::text[], $2::text[]) as t(c, n) on m.crm_id = t.c and m.member_no = t.n
+           where m.level_id is not null"#,
+        &c[..],
+        &m[..],
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| ((r.crm_id, r.member_no), r.level_id)).collect())
+}
+
+/// The scenes seed 004's level rules govern: a paid order, and a recharge (`allow_recharge`).
+const LEVEL_SCENES: &[&str] = &[PAID_ORDER_SCENE, RECHARGE_SCENE];
+const RECHARGE_SCENE: &str = "recharge";
+
 /// Computes one event's outcome under its tenant's rules, recording its credits and its awards
 /// (so later events of the same batch see them in their windows).
+///
+/// How the three rule systems combine on one order:
+/// 1. the base: the member's level rule (seed 004) when the tenant has one for the event's store
+///    and the member's level has an entry in it (a disabled one earns nothing) — it *replaces*
+///    seed 000's rules of the scene; otherwise seed 000's rules of the scene (with their `max_times` / `max_points`
+///    windows, which count only their own awards);
+/// 2. a paid order (scene `order_pay` with an amount) adds the bonus of every live activity
+///    (seed 001) that applies, each its own credit under the same event, outside the windows.
 fn compute(
     tenant: &TenantRules,
     ev: &Envelope<EarnPayload>,
     idx: usize,
+    level: Option<i64>,
     windows: &mut Windows,
     credits: &mut Vec<Credit>,
 ) -> Outcome {
     let scene = &ev.payload.action_scene;
     let rules = tenant.produce_rules_for(scene);
+    let t = ev.occurred_at;
+    let level_rule = LEVEL_SCENES
+        .contains(&scene.as_str())
+        .then(|| tenant.level_rule_for(ev.payload.store_code.as_deref()))
+        .flatten()
+        .and_then(|set| level.and_then(|l| set.addition_for(l)).map(|entry| (set, entry)));
+    let (base, bonus_lot) = match level_rule {
+        Some((set, entry)) => (compute_level(set, entry, ev, idx, credits), (set.expire_time(t), None)),
+        None => {
+            // A bonus lot expires and unfreezes as the scene's first earn rule's award would
+            // (365 days, never frozen, without one).
+            let lot = rules.first().map_or((t + Duration::days(BONUS_EXPIRE_DAYS), None), |r| {
+                (t + Duration::days(r.expire_term), (r.freeze_term > 0).then(|| t + Duration::days(r.freeze_term)))
+            });
+            (compute_base(&rules, ev, idx, windows, credits), lot)
+        }
+    };
+    let (bonus, mut bonus_reasons) = compute_bonuses(tenant, bonus_lot, ev, idx, credits);
+    match base {
+        Ok(points) => Outcome::Applied { count: points + bonus },
+        Err(_) if bonus > 0 => Outcome::Applied { count: bonus },
+        Err((code, reason)) => {
+            let mut reason = reason;
+            if !bonus_reasons.is_empty() {
+                bonus_reasons.insert(0, reason);
+                reason = bonus_reasons.join("; ");
+            }
+            Outcome::refused(code, reason)
+        }
+    }
+}
+
+/// Seed 000's award of the event's scene: the points, or the refusal with its reasons.
+fn compute_base(
+    rules: &[&ProduceRule],
+    ev: &Envelope<EarnPayload>,
+    idx: usize,
+    windows: &mut Windows,
+    credits: &mut Vec<Credit>,
+) -> Result<i64, (Refusal, String)> {
+    let scene = &ev.payload.action_scene;
     if rules.is_empty() {
-        return Outcome::refused(Refusal::NoRule, format!("no earn rule for action_scene {scene}"));
+        return Err((Refusal::NoRule, format!("no earn rule for action_scene {scene}")));
     }
     // Nothing earned only because of limits is a limit reached (409); otherwise the amount
     // earns nothing under any rule (422).
@@ -253,6 +353,7 @@ fn compute(
             continue;
         }
         let mut award = base;
+        let mut why = rule.explain(ev.payload.amount, base);
         if rule.max_times.is_some() || rule.max_points.is_some() {
             let window = windows.entry((ev.crm_id.clone(), ev.payload.member_no.clone(), rule.rule_id)).or_default();
             let since = (rule.range_days > 0).then(|| t - Duration::days(rule.range_days));
@@ -274,6 +375,9 @@ fn compute(
                     reasons.push(format!("rule {}: max_points {max} reached {within}", rule.rule_id));
                     continue;
                 }
+                if left < award {
+                    why = format!("{why}; cut to {left} by max_points {max} {within} ({points} already)");
+                }
                 award = award.min(left);
             }
             window.push((t, award));
@@ -281,19 +385,103 @@ fn compute(
         total += award;
         credits.push(Credit {
             idx,
-            rule_id: rule.rule_id,
+            rule_id: Some(rule.rule_id),
+            activity: None,
             points: award,
             settled: 0,
             expire_time: t + Duration::days(rule.expire_term),
             unfreeze_time: (rule.freeze_term > 0).then(|| t + Duration::days(rule.freeze_term)),
+            why,
         });
     }
     if total > 0 {
-        Outcome::Applied { count: total }
+        Ok(total)
     } else {
         let code = if only_limits { Refusal::LimitReached } else { Refusal::BelowThreshold };
-        Outcome::refused(code, reasons.join("; "))
+        Err((code, reasons.join("; ")))
     }
+}
+
+/// Seed 004: the base award of the member's level. The pay method must be allowed, a recharge
+/// must be (`allow_recharge`), and only the entry's SKUs count when it lists them. The lot
+/// expires by the rule's clear rule (`NO_CLEAR`: never) and is never frozen.
+fn compute_level(
+    set: &LevelRuleSet,
+    entry: &MemberAdditionRule,
+    ev: &Envelope<EarnPayload>,
+    idx: usize,
+    credits: &mut Vec<Credit>,
+) -> Result<i64, (Refusal, String)> {
+    let p = &ev.payload;
+    let who = format!("level rule {} (level {})", set.rule_id, entry.level_id);
+    if !entry.enable {
+        return Err((Refusal::LevelRule, format!("{who}: this level earns no points (enable false)")));
+    }
+    if !set.pay_method_allowed(p.pay_method.as_deref()) {
+        let method = p.pay_method.as_deref().unwrap_or("(none)");
+        return Err((Refusal::LevelRule, format!("{who}: pay_method {method} does not earn")));
+    }
+    if p.action_scene == RECHARGE_SCENE && !entry.allow_recharge {
+        return Err((Refusal::LevelRule, format!("{who}: a recharge does not earn (allow_recharge false)")));
+    }
+    let items = order_item_amounts(p.order_items.as_ref()).ok().flatten().unwrap_or_default();
+    let (points, why) = entry.award(set.rule_id, p.amount, &items);
+    if points <= 0 {
+        return Err((Refusal::BelowThreshold, format!("{why}: below consume_money {}", entry.consume_money)));
+    }
+    credits.push(Credit {
+        idx,
+        rule_id: None,
+        activity: None,
+        points,
+        settled: 0,
+        expire_time: set.expire_time(ev.occurred_at),
+        unfreeze_time: None,
+        why,
+    });
+    Ok(points)
+}
+
+/// Days a bonus lot lives when the order's scene has no earn rule to take its expiry from.
+const BONUS_EXPIRE_DAYS: i64 = 365;
+
+/// Seed 001: the bonuses of the tenant's live activities on a paid order (scene `order_pay`
+/// with an amount): (points, why the activities that gave nothing gave nothing). A bonus lot
+/// expires and unfreezes as the order's base award does (`lot`).
+fn compute_bonuses(
+    tenant: &TenantRules,
+    lot: (DateTime<Utc>, Option<DateTime<Utc>>),
+    ev: &Envelope<EarnPayload>,
+    idx: usize,
+    credits: &mut Vec<Credit>,
+) -> (i64, Vec<String>) {
+    let p = &ev.payload;
+    if tenant.activities.is_empty() || p.action_scene != PAID_ORDER_SCENE || p.amount.is_none() {
+        return (0, Vec::new());
+    }
+    let items = order_item_amounts(p.order_items.as_ref()).ok().flatten().unwrap_or_default();
+    let t = ev.occurred_at;
+    let mut total = 0;
+    let mut reasons = Vec::new();
+    for activity in &tenant.activities {
+        match activity.bonus(t.timestamp(), p.store_code.as_deref(), p.amount, &items) {
+            Ok((points, why)) => {
+                total += points;
+                credits.push(Credit {
+                    idx,
+                    rule_id: None,
+                    activity: Some(activity.id),
+                    points,
+                    settled: 0,
+                    expire_time: lot.0,
+                    unfreeze_time: lot.1,
+                    why,
+                });
+            }
+            Err(why) => reasons.push(why),
+        }
+    }
+    (total, reasons)
 }
 
 /// Locks the members of the batch who owe points (sorted; rare) and takes what they owe from
@@ -375,6 +563,7 @@ async fn write_credits(
     let mut items: Vec<Option<Value>> = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
     let mut analytics = Vec::with_capacity(n);
+    let mut explain = Vec::with_capacity(n);
     // (points held, points produced) per member: a credit that settles a debt is produced, not held.
     let mut per_member: HashMap<MemberKey, (i64, i64)> = HashMap::new();
     let mut lot_points = Vec::with_capacity(n);
@@ -388,11 +577,17 @@ async fn write_credits(
         points.push(c.points);
         expire.push(c.expire_time);
         unfreeze.push(c.unfreeze_time);
-        scene.push(p.action_scene.clone());
+        // An activity's bonus is its own entry: scene `campaign`, campagin_code = the activity's id.
+        let (row_scene, row_campaign) = match c.activity {
+            Some(id) => (CAMPAIGN_SCENE.to_string(), Some(id.to_string())),
+            None => (p.action_scene.clone(), p.campagin_code.clone()),
+        };
+        scene.push(row_scene.clone());
+        explain.push(c.why.clone());
         amount.push(p.amount.map(|a| a.0));
         store.push(p.store_code.clone());
         cost.push(p.cost_center.clone());
-        campaign.push(p.campagin_code.clone());
+        campaign.push(row_campaign.clone());
         operator.push(p.operator.clone());
         // Without the client's words, the seed's: "用户多了30积分,无冻结时间".
         desc.push(p.event_desc.clone().or_else(|| {
@@ -409,13 +604,14 @@ async fn write_credits(
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             event_type: LedgerEventType::Produce.as_str().to_string(),
-            action_scene: p.action_scene.clone(),
-            rule_id: c.rule_id,
+            action_scene: row_scene,
+            // 0: no seed 000 rule (an activity's bonus; campagin_code names the activity).
+            rule_id: c.rule_id.unwrap_or(0),
             points: c.points,
             amount: p.amount,
             store_code: p.store_code.clone(),
             cost_center: p.cost_center.clone(),
-            campagin_code: p.campagin_code.clone(),
+            campagin_code: row_campaign,
             expire_time: c.expire_time,
             unfreeze_time: c.unfreeze_time,
             occurred_at: ev.occurred_at,
@@ -436,7 +632,7 @@ async fn write_credits(
         &crm[..],
         &member[..],
         &event_no[..],
-        &rule_id[..],
+        &rule_id as _,
         &lot_points[..],
         &expire[..],
         &unfreeze as _,
@@ -446,12 +642,12 @@ async fn write_credits(
     sqlx::query!(
         "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, amount_cents, points, expire_time,
                                     unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc, order_items,
-                                    rule_id, occurred_at)
-         select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o
+                                    rule_id, occurred_at, explain)
+         select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
                      $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[],
-                     $15::bigint[], $16::timestamptz[])
-              as t(c, m, e, s, a, p, x, u, sc, cc, cp, op, d, oi, r, o)",
+                     $15::bigint[], $16::timestamptz[], $18::text[])
+              as t(c, m, e, s, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w)",
         &crm[..],
         &member[..],
         &event_no[..],
@@ -466,9 +662,10 @@ async fn write_credits(
         &operator as _,
         &desc as _,
         &items as _,
-        &rule_id[..],
+        &rule_id as _,
         &occurred[..],
         LedgerEventType::Produce as _,
+        &explain[..],
     )
     .execute(&mut *tx)
     .await?;
@@ -476,7 +673,7 @@ async fn write_credits(
     if !settled.is_empty() {
         let pick = |v: &Vec<String>| settled.iter().map(|&i| v[i].clone()).collect::<Vec<String>>();
         let settled_points: Vec<i64> = settled.iter().map(|&i| -credits[i].settled).collect();
-        let settled_rules: Vec<i64> = settled.iter().map(|&i| rule_id[i]).collect();
+        let settled_rules: Vec<Option<i64>> = settled.iter().map(|&i| rule_id[i]).collect();
         let settled_at: Vec<DateTime<Utc>> = settled.iter().map(|&i| occurred[i]).collect();
         let settled_desc: Vec<String> =
             settled_points.iter().map(|&p| super::ledger::describe(p, "抵还冲正欠下的积分")).collect();
@@ -492,7 +689,7 @@ async fn write_credits(
             &s_event_no[..],
             &s_scene[..],
             &settled_points[..],
-            &settled_rules[..],
+            &settled_rules as _,
             &settled_at[..],
             LedgerEventType::SettleDebt as _,
             &settled_desc[..],

@@ -56,6 +56,8 @@ pub struct Entry {
     pub operator: Option<String>,
     pub event_desc: Option<String>,
     pub order_items: Option<Value>,
+    /// Why the row is what it is (the rule and the arithmetic), where the handler knows one.
+    pub explain: Option<String>,
     pub rule_id: Option<i64>,
     pub lot_id: Option<i64>,
     pub occurred_at: DateTime<Utc>,
@@ -82,6 +84,7 @@ impl Entry {
             operator: None,
             event_desc: None,
             order_items: None,
+            explain: None,
             rule_id: None,
             lot_id: None,
             occurred_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -104,8 +107,8 @@ pub async fn insert_entry(tx: &mut PgConnection, e: &Entry) -> sqlx::Result<i64>
     sqlx::query_scalar!(
         "insert into points_ledger (crm_id, member_no, event_no, origin_event_no, action_scene, event_type, amount_cents,
                                     points, expire_time, store_code, cost_center, campagin_code, operator, event_desc,
-                                    order_items, rule_id, lot_id, occurred_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning auto_id",
+                                    order_items, rule_id, lot_id, occurred_at, explain)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning auto_id",
         e.crm_id,
         e.member_no,
         e.event_no,
@@ -124,6 +127,7 @@ pub async fn insert_entry(tx: &mut PgConnection, e: &Entry) -> sqlx::Result<i64>
         e.rule_id,
         e.lot_id,
         e.occurred_at,
+        e.explain,
     )
     .fetch_one(&mut *tx)
     .await

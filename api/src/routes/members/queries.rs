@@ -290,12 +290,22 @@ struct PointRow {
     expire_time: Option<DateTime<Utc>>,
     campagin_code: Option<String>,
     event_desc: Option<String>,
+    explain: Option<String>,
     reverse_status: i16,
     occurred_at: DateTime<Utc>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     new_point: i64,
     left_point: Option<i64>,
+}
+
+/// The point log's `remark`: the row's description and why it is what it is (seed 001/004's
+/// rules and the arithmetic), `; `-separated; either alone when the other is absent.
+fn remark(desc: Option<&str>, explain: Option<&str>) -> Option<String> {
+    match (desc, explain) {
+        (Some(d), Some(e)) => Some(format!("{d}; {e}")),
+        (d, e) => d.or(e).map(str::to_string),
+    }
 }
 
 /// `GET /loyalty/v1/membership/{id}/point`: the member's point log from the ledger. `oldPoint`
@@ -317,7 +327,7 @@ pub async fn point_log(
     let rows: Vec<PointRow> = sqlx::query_as(&format!(
         "select * from (
            select l.auto_id, l.event_no, l.action_scene, l.event_type, l.amount_cents, l.points, l.expire_time,
-                  l.campagin_code, l.event_desc, l.reverse_status, l.occurred_at, l.create_time, l.update_time,
+                  l.campagin_code, l.event_desc, l.explain, l.reverse_status, l.occurred_at, l.create_time, l.update_time,
                   (sum(l.points) over (order by l.auto_id))::bigint as new_point,
                   (select sum(p.remaining)::bigint from points_lot p
                    where p.crm_id = l.crm_id and p.member_no = l.member_no and p.event_no = l.event_no
@@ -359,7 +369,7 @@ pub async fn point_log(
                 "newPoint": r.new_point, "oldPoint": r.new_point - r.points, "point": r.points.abs(),
                 "tenantId": crm, "membershipId": id, "type": sign,
                 "status": if r.reverse_status > 0 { -1 } else { 0 },
-                "expireDate": r.expire_time.map(format_datetime), "remark": r.event_desc, "externalId": r.event_no,
+                "expireDate": r.expire_time.map(format_datetime), "remark": remark(r.event_desc.as_deref(), r.explain.as_deref()), "externalId": r.event_no,
             })
         })
         .collect();

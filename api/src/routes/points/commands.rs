@@ -105,9 +105,27 @@ pub async fn preview(
     let (available, frozen) = (lots.available, lots.frozen);
     let tenants = state.rules.get(&state.db, std::slice::from_ref(&crm_id)).await?;
     let tenant = tenants.get(&crm_id).ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))?;
-    let quote =
-        schemas::points::quote_spend(tenant.consume_rule_for(&payload.action_scene), &payload, available, frozen)
-            .map_err(|(_, reason)| ApiError::invalid("points", reason))?;
+    // Seed 004: the member's level entry in the store's (else the brand's) level rule replaces
+    // seed 000's spend tier, as the worker's spend does.
+    let level_rule = match tenant.level_rule_for(payload.store_code.as_deref()) {
+        Some(set) => sqlx::query_scalar!(
+            "select level_id from member where crm_id = $1 and member_no = $2",
+            crm_id,
+            payload.member_no
+        )
+        .fetch_optional(&state.db)
+        .await?
+        .flatten()
+        .and_then(|level| set.deduction_for(level).map(|entry| (set, entry))),
+        None => None,
+    };
+    let quote = match level_rule {
+        Some((set, entry)) => set.quote_spend(entry, &payload, available, frozen).map(|(p, m, _)| (p, m)),
+        None => {
+            schemas::points::quote_spend(tenant.consume_rule_for(&payload.action_scene), &payload, available, frozen)
+        }
+    }
+    .map_err(|(_, reason)| ApiError::invalid("points", reason))?;
     Ok(ok("OK", Preview { points: quote.0, money: quote.1.map(|m| m.0 as f64 / 100.0), available, frozen }))
 }
 

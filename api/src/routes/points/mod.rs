@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod feeds;
+pub mod level_rules;
 pub mod queries;
 pub mod rules;
 
@@ -27,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/rules/consume_scene/update"), post(rules::update_consume))
         .route(&format!("{p}/rules/lot_delete"), post(rules::delete))
         .route(&format!("{p}/rules/query"), post(rules::query))
+        .route(&format!("{p}/level_rules/save"), post(level_rules::save))
+        .route(&format!("{p}/level_rules/delete"), post(level_rules::delete))
+        .route(&format!("{p}/level_rules/get"), post(level_rules::get))
         .route(&format!("{p}/scene_info"), get(rules::scene_info))
         .route(&format!("{p}/events"), post(command::<EarnEventRequest>))
         .route(&format!("{p}/consume"), post(command::<ConsumeRequest>))
@@ -37,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{p}/freeze"), post(command::<FreezeRequest>))
         .route(&format!("{p}/unfreeze"), post(command::<UnfreezeRequest>))
         .route(&format!("{p}/events/{{event_no}}"), get(queries::get_event))
+        .route(&format!("{p}/events/{{event_no}}/explain"), get(queries::explain))
         // `{*key}`: some keys hold a slash (accept's `{transfer_no}/{member_no}`).
         .route(&format!("{p}/outcomes/{{key_kind}}/{{*key}}"), get(super::outcomes::points_outcome))
         .route(&format!("{p}/history"), post(queries::history))

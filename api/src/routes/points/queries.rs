@@ -155,13 +155,16 @@ pub struct HistoryItem {
     pub order_items: Option<Value>,
     pub create_time: String,
     pub update_time: String,
+    /// Why the row is what it is: the rules, activities and limits that produced it and the
+    /// arithmetic ("order_pay rule 3: floor(120.00 / 50) × 10 = 20"); null on rows without one.
+    pub explain: Option<String>,
 }
 
 /// The ledger columns a [`HistoryRow`] is read from (the history and its feed build their
 /// statements at run time: filters and the order column vary).
 pub const HISTORY_COLUMNS: &str = "auto_id, crm_id, member_no, event_no, origin_event_no, from_transfer_no, action_scene,
     event_type, reverse_status, amount_cents, points, expire_time, unfreeze_time, store_code, cost_center, campagin_code,
-    operator, event_desc, order_items, create_time, update_time";
+    operator, event_desc, order_items, create_time, update_time, explain";
 
 /// A `points_ledger` row as the database types it.
 #[derive(Debug, sqlx::FromRow)]
@@ -187,6 +190,7 @@ pub struct HistoryRow {
     order_items: Option<Value>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
+    explain: Option<String>,
 }
 
 impl HistoryRow {
@@ -214,6 +218,7 @@ impl HistoryRow {
             order_items: self.order_items,
             create_time: local(self.create_time),
             update_time: local(self.update_time),
+            explain: self.explain,
         }
     }
 }
@@ -408,6 +413,81 @@ pub async fn get_event(
         ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
     })?;
     Ok(crate::routes::outcomes::answer_row(&row, &tenant))
+}
+
+/// One entry of an event and why.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExplainedEntry {
+    pub auto_id: i64,
+    #[schema(value_type = String)]
+    pub event_type: &'static str,
+    pub action_scene: String,
+    pub campagin_code: Option<String>,
+    pub points: i64,
+    pub explain: Option<String>,
+}
+
+/// An event's outcome and the why of each of its ledger entries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Explanation {
+    pub event_no: String,
+    /// applied | rejected | … (the stored outcome's status).
+    pub status: String,
+    /// The points the event came to.
+    pub points: i64,
+    /// A refusal's reason (which rules, limits or activities refused it, and why).
+    pub reason: Option<String>,
+    pub entries: Vec<ExplainedEntry>,
+    /// The entries' explanations in one line, `; `-separated (or the refusal's reason).
+    pub text: String,
+}
+
+/// `GET …/events/{event_no}/explain`: the event's outcome and, entry by entry, the rules,
+/// activities and limits that produced it with their arithmetic; a refusal says why.
+#[utoipa::path(get, path = "/api/crm/mgr/points/{crm_id}/events/{event_no}/explain", tag = "events",
+    params(("crm_id" = String, Path), ("event_no" = String, Path)),
+    responses((status = 200, body = Explanation), (status = 404, description = "no outcome yet")))]
+pub async fn explain(
+    State(state): State<AppState>,
+    Path((crm_id, event_no)): Path<(String, String)>,
+) -> Result<axum::Json<schemas::ApiResponse<Explanation>>, ApiError> {
+    let row = inbox::find(&state.db, &crm_id, EVENT_NO, &event_no).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("event {event_no} has no outcome yet: not applied yet, parked, or never received"))
+    })?;
+    let rows = sqlx::query!(
+        r#"select auto_id, event_type as "event_type: LedgerEventType", action_scene, campagin_code, points, explain
+           from points_ledger where crm_id = $1 and event_no = $2 order by auto_id"#,
+        crm_id,
+        event_no,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let entries: Vec<ExplainedEntry> = rows
+        .into_iter()
+        .map(|r| ExplainedEntry {
+            auto_id: r.auto_id,
+            event_type: history_word(r.event_type),
+            action_scene: r.action_scene,
+            campagin_code: r.campagin_code,
+            points: r.points,
+            explain: r.explain,
+        })
+        .collect();
+    let mut text: Vec<String> = entries.iter().filter_map(|e| e.explain.clone()).collect();
+    if let Some(reason) = &row.reason {
+        text.push(reason.clone());
+    }
+    Ok(ok(
+        "OK",
+        Explanation {
+            event_no,
+            status: row.status.as_str().to_string(),
+            points: row.points,
+            reason: row.reason.clone(),
+            entries,
+            text: text.join("; "),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -234,6 +234,7 @@ async fn main() {
                 campagin_code: None,
                 operator: None,
                 event_desc: None,
+                pay_method: None,
             };
             let envelope = Envelope::new(
                 MessageKind::PointsEarn,
