@@ -26,6 +26,9 @@ pub mod cards;
 
 /// Members (seed 002): profiles, custom attributes, identities, levels.
 pub mod members;
+
+/// Seed 002's ledger writes: orders and their steps, points up and down.
+pub mod orders;
 /// W3C trace context and the request id, carried across the broker into the analytics events.
 pub mod trace;
 
