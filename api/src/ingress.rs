@@ -209,7 +209,10 @@ pub fn success_msg(kind: MessageKind) -> &'static str {
         | MessageKind::PointsTransfer
         | MessageKind::PointsAccept
         | MessageKind::PointsFreeze
-        | MessageKind::PointsUnfreeze => "OK",
+        | MessageKind::PointsUnfreeze
+        | MessageKind::PointsAdjust
+        | MessageKind::PointsOrder
+        | MessageKind::PointsOrderStep => "OK",
     }
 }
 
@@ -266,7 +269,7 @@ impl Sealed {
 
 /// Polls the inbox until the event has an outcome or the wait is over. (Polling, not
 /// LISTEN/NOTIFY: NOTIFY takes a global lock at commit and would slow every worker.)
-async fn wait_for_outcome(
+pub(crate) async fn wait_for_outcome(
     state: &AppState,
     crm_id: &str,
     key_kind: &str,

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod cards;
 pub mod members;
 pub mod ops;
+pub mod orders;
 pub mod outcomes;
 pub mod points;
 
@@ -26,7 +27,7 @@ pub fn tenant_routes() -> Router<AppState> {
 /// Seed 002's compatibility API under `/loyalty/v1` (the tenant is the key's: `?access_token=`
 /// or Bearer).
 pub fn compat_routes() -> Router<AppState> {
-    members::router()
+    members::router().merge(orders::router())
 }
 
 /// The seed types every query parameter as String (an empty one is absent): numbers are parsed
