@@ -255,6 +255,129 @@ async fn an_orders_whole_life_matches_a_hand_computation() {
 }
 
 #[tokio::test]
+async fn an_update_moves_the_points_by_the_difference_and_a_delete_takes_back_the_rest_as_debt() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.point_per_yuan("10080", &key).await;
+    let worker = env.default_worker();
+    let id = env.member(&key, json!({"name": "u"}), json!([{"type": "wechat", "value": "uw"}])).await;
+    let (status, o) = env
+        .loyalty(Method::POST, "/deal", &key, Some(deal_body("o-4", json!(id), "100", &[("A", "60"), ("B", "40")])))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(after(&env, &key, id, "o-4").await, (100, 100, "已付款".into()));
+    // Up to 150: +50, shared 90/60 again.
+    let raised = deal_body("o-4", json!(id), "150", &[("A", "90"), ("B", "60")]);
+    let (status, o) = env.loyalty(Method::POST, "/dealService/update", &key, Some(raised.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    let shares: Vec<i64> = o["dealLines"].as_array().unwrap().iter().map(|l| l["point"].as_i64().unwrap()).collect();
+    assert_eq!(shares, vec![90, 60], "{o}");
+    assert_eq!(after(&env, &key, id, "o-4").await, (150, 150, "已付款".into()));
+    // The same update again changes nothing.
+    let (status, _) = env.loyalty(Method::POST, "/dealService/update", &key, Some(raised)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(after(&env, &key, id, "o-4").await, (150, 150, "已付款".into()));
+    // Down to 80: -70.
+    let lowered = deal_body("o-4", json!(id), "80", &[("A", "50"), ("B", "30")]);
+    let (status, _) = env.loyalty(Method::POST, "/dealService/update", &key, Some(lowered)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(after(&env, &key, id, "o-4").await, (80, 80, "已付款".into()));
+    // The member spends 70 of them; deleting the order takes back 80: 10 from its lots, 70 as debt.
+    let (status, d) = env
+        .loyalty(Method::POST, &format!("/membership/{id}/point/decr"), &key, Some(json!({"point": 70, "pattern": 1})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let (status, o) = env
+        .loyalty(Method::POST, "/dealService/delete", &key, Some(json!({"membershipId": id, "orderNo": "o-4"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(after(&env, &key, id, "o-4").await, (0, 0, "已删除".into()));
+    let (_, summary) = env.get("/api/crm/mgr/points/10080/summary?member_no=1", &key).await;
+    assert_eq!(summary["data"]["debt"], 70, "{summary}");
+    // The next earning settles the debt first.
+    let (status, b) = env
+        .loyalty(Method::POST, &format!("/membership/{id}/point/incr"), &key, Some(json!({"point": 100, "pattern": 5})))
+        .await;
+    assert_eq!((status, b["point"].clone()), (StatusCode::OK, json!(30)), "{b}");
+    let (status, _) = env
+        .loyalty(Method::POST, "/dealService/delete", &key, Some(json!({"membershipId": id, "orderNo": "o-4", "x": 1})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "a repeated delete answers the first outcome");
+    let (status, r) = env
+        .loyalty(Method::POST, "/dealService/cancel", &key, Some(json!({"membershipId": id, "orderNo": "o-4"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a deleted order is not cancelled: {r}");
+    verify_clean(&env, "update and delete").await;
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_orders_coupon_is_redeemed_once_and_a_cancel_reverses_it() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.point_per_yuan("10080", &key).await;
+    let worker = env.default_worker();
+    let monthdays: Vec<String> = (1..=31).map(|d| d.to_string()).collect();
+    let overrides = [
+        ("total_quantity", json!(5)),
+        ("date_type", json!(3)),
+        ("weekdays", json!("0,1,2,3,4,5,6")),
+        ("monthdays", json!(monthdays.join(","))),
+    ];
+    let card_id = env.card_in_stock(&key, "10080", &overrides).await;
+    let id = env
+        .member(&key, json!({"name": "c", "membershipCode": "m-c"}), json!([{"type": "wechat", "value": "cw"}]))
+        .await;
+    let claim =
+        json!({"received_id": "claim-1", "member_no": "m-c", "out_str": "dmhub", "card_info": {card_id.clone(): 1}});
+    let (status, body) = env.post("/api/crm/card/10080/member/receive?wait_ms=5000", &key, claim).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code: String =
+        sqlx::query_scalar("select card_code from card_code where member_no = 'm-c'").fetch_one(&env.db).await.unwrap();
+    let mut body = deal_body("o-c", json!(id), "150", &[("A", "150")]);
+    body["couponCode"] = json!(code);
+    for _ in 0..2 {
+        let (status, o) = env.loyalty(Method::POST, "/deal", &key, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{o}");
+        assert_eq!(o["couponRedemption"]["status"], "redeemed", "{o}");
+    }
+    let status_of = |code: String| {
+        let db = env.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i16>("select status from card_code where card_code = $1")
+                .bind(code)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status_of(code.clone()).await, 3, "redeemed");
+    assert_eq!(
+        env.scalar("select count(*) from inbox where key_kind = 'redeem_id' and idem_key = 'deal/o-c'").await,
+        1
+    );
+    let channel: String = sqlx::query_scalar("select redeem_channel from card_redeem where redeem_id = 'deal/o-c'")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(channel, "mini-program", "the order's salesChannel");
+    let (status, o) = env
+        .loyalty(Method::POST, "/dealService/cancel", &key, Some(json!({"membershipId": id, "orderNo": "o-c"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["couponRedemption"]["status"], "reversed", "{o}");
+    assert_eq!(status_of(code).await, 1, "available again");
+    // A code nobody has: the order stands, the coupon is not found.
+    let mut body = deal_body("o-d", json!(id), "10", &[("A", "10")]);
+    body["couponCode"] = json!("NO-SUCH-CODE");
+    let (status, o) = env.loyalty(Method::POST, "/deal", &key, Some(body)).await;
+    assert_eq!((status, o["couponRedemption"]["status"].clone()), (StatusCode::OK, json!("not_found")), "{o}");
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_same_order_and_the_same_refund_twice_apply_once() {
     let env = TestEnv::new().await;
     let key = env.tenant("10080").await;

@@ -22,7 +22,7 @@ use schemas::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{digest, refused, store, submit, Submitted, WaitQuery};
+use super::{coupon, digest, refused, store, submit, Submitted, WaitQuery};
 use crate::{
     auth::Tenant,
     error::{ApiJson, ApiQuery},
@@ -67,11 +67,18 @@ pub async fn create(
     let deal = parse_deal(&b).map_err(field)?;
     let member = store::resolve(&state, &tenant.crm_id, &member_ref).await?;
     let at = deal.date_order;
+    let coupon = deal.coupon_code.clone().map(|c| (c, deal.sales_channel.clone()));
+    let member_no = member.member_no.clone();
     let payload = OrderPayload { member_no: member.member_no, membership_id: Some(member.id), deal: Box::new(deal) };
     match submit(&state, &tenant, MessageKind::PointsOrder, &order_no, at, payload, wait).await? {
         Submitted::Queued => Ok(queued(&order_no, &order_no)),
         Submitted::Done(row) if row.status == InboxStatus::Rejected => Err(refused(&row)),
         Submitted::Done(_) => {
+            // The coupon after the order (a repeated order repeats the redeem, which its key
+            // makes a duplicate): the order stands whatever becomes of the coupon.
+            if let Some((code, channel)) = coupon {
+                coupon::redeem(&state, &tenant, &order_no, &member_no, &code, &channel, wait).await?;
+            }
             let mut db = state.db.acquire().await?;
             let o = store::existing(&mut db, &tenant.crm_id, &order_no).await?;
             let mut v = store::view(&mut db, &tenant.crm_id, &o, false).await?;
@@ -191,6 +198,7 @@ async fn close(
     match step(&state, &tenant, &o, key, s, wait).await? {
         Err(queued) => Ok(queued),
         Ok((after, _)) => {
+            coupon::reverse(&state, &tenant, &o.order_no, wait).await?;
             Ok(Json(store::view(&mut *state.db.acquire().await?, &tenant.crm_id, &after, false).await?).into_response())
         }
     }
@@ -225,13 +233,26 @@ pub async fn refund(
     let s = Step::Refund { lines: lines.clone(), refund_total: total, date_refund: date, reason: reason.clone() };
     match step(&state, &tenant, &o, key, s, wait).await? {
         Err(queued) => Ok(queued),
-        Ok((after, points)) => Ok(Json(json!({
-            "membershipId": after.membership_id, "orderNo": order_no,
-            "refundTotal": total.to_decimal_string(), "dateRefund": schemas::members::format_datetime(date),
-            "reason": reason, "refundLines": lines.iter().map(|l| json!({"lineId": l})).collect::<Vec<_>>(),
-            "point": -points, "orderPoint": after.points_earned - after.points_taken,
-        }))
-        .into_response()),
+        Ok((after, points)) => {
+            // A refund of every line reverses the order's coupon.
+            let open = sqlx::query_scalar!(
+                r#"select count(*) as "n!" from deal_line where crm_id = $1 and order_no = $2 and refund_key is null"#,
+                tenant.crm_id,
+                order_no
+            )
+            .fetch_one(&state.db)
+            .await?;
+            if open == 0 {
+                coupon::reverse(&state, &tenant, &order_no, wait).await?;
+            }
+            Ok(Json(json!({
+                "membershipId": after.membership_id, "orderNo": order_no,
+                "refundTotal": total.to_decimal_string(), "dateRefund": schemas::members::format_datetime(date),
+                "reason": reason, "refundLines": lines.iter().map(|l| json!({"lineId": l})).collect::<Vec<_>>(),
+                "point": -points, "orderPoint": after.points_earned - after.points_taken,
+            }))
+            .into_response())
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! Errors are the members domain's seed-shaped `{"error": {"code", "message"}}`.
 
 pub mod commands;
+pub mod coupon;
 pub mod docs;
 pub mod points;
 pub mod queries;

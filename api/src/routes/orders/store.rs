@@ -228,6 +228,8 @@ pub async fn view(db: &mut PgConnection, crm_id: &str, o: &OrderRow, with_steps:
     v["pointNote"] = json!(o.earn_note);
     v["dateCreated"] = json!(format_datetime(o.created_at));
     v["lastUpdated"] = json!(format_datetime(o.updated_at));
+    let code = o.header.get("couponCode").and_then(Value::as_str);
+    v["couponRedemption"] = super::coupon::outcome(db, crm_id, &o.order_no, code).await?;
     if with_steps {
         v["steps"] = json!(steps(db, crm_id, &o.order_no).await?);
     }
