@@ -377,6 +377,44 @@ async fn an_orders_coupon_is_redeemed_once_and_a_cancel_reverses_it() {
     env.cleanup().await;
 }
 
+async fn level_name(env: &TestEnv, key: &str, id: i64) -> String {
+    let (_, m) = env.loyalty(Method::GET, &format!("/membership/{id}"), key, None).await;
+    m["level"]["name"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn orders_feed_the_level_rules_even_without_points_and_refunds_take_them_out() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let worker = env.default_worker();
+    for level in [
+        json!({"name": "普通", "priority": 0, "isForever": false, "operator": "or", "rules": {}}),
+        json!({"name": "银卡", "priority": 1, "isForever": false, "operator": "or",
+               "rules": {"consumption": {"enabled": true, "month": 12, "number": 100}, "frequency": {"enabled": true, "month": 12, "number": 3}}}),
+    ] {
+        let (status, body) = env.loyalty(Method::POST, "/settings/level", &key, Some(level)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let id = env.member(&key, json!({"name": "l"}), json!([{"type": "wechat", "value": "lw"}])).await;
+    assert_eq!(level_name(&env, &key, id).await, "普通");
+    // No earn rule: the order earns nothing, and still counts as 120 yuan of consumption.
+    let (status, o) = env
+        .loyalty(Method::POST, "/deal", &key, Some(deal_body("o-l", json!(id), "120", &[("A", "100"), ("B", "20")])))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["point"], 0, "{o}");
+    assert!(o["pointNote"].as_str().unwrap_or_default().contains("no earn rule"), "{o}");
+    assert_eq!(level_name(&env, &key, id).await, "银卡");
+    // A refund of line A leaves 20 yuan: below the rule.
+    let refund = json!({"membershipId": id, "orderNo": "o-l", "dateRefund": "2026-11-20T10:00:00", "refundTotal": 100,
+                        "refundLines": [{"lineId": "A"}]});
+    let (status, r) = env.loyalty(Method::POST, "/dealService/refund", &key, Some(refund)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(level_name(&env, &key, id).await, "普通");
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
 #[tokio::test]
 async fn the_same_order_and_the_same_refund_twice_apply_once() {
     let env = TestEnv::new().await;

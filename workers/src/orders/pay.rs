@@ -99,6 +99,7 @@ async fn try_apply(
         insert_order(&mut tx, order, event_no, total, note.as_deref()).await?;
         sorted.outcomes[i] = Some(Outcome::Applied { count: total });
     }
+    recompute_levels(&mut tx, orders, &by_key).await?;
     if let Err(existing) = sorted.record(&mut tx, orders, |p| &p.member_no).await? {
         tx.rollback().await?;
         return Ok(Err(existing));
@@ -176,4 +177,27 @@ async fn insert_order(
         order.occurred_at,
     )
     .await
+}
+
+/// The levels of the orders' members, now that the orders count (an order that earned nothing
+/// counts too): per tenant, sorted, at the latest order time of the batch.
+async fn recompute_levels(
+    tx: &mut PgConnection,
+    orders: &[Envelope<OrderPayload>],
+    fresh: &[usize],
+) -> sqlx::Result<()> {
+    let mut per_tenant: std::collections::BTreeMap<&str, (Vec<String>, chrono::DateTime<chrono::Utc>)> =
+        std::collections::BTreeMap::new();
+    for &i in fresh {
+        let o = &orders[i];
+        let entry = per_tenant.entry(&o.crm_id).or_insert_with(|| (Vec::new(), o.occurred_at));
+        entry.0.push(o.payload.member_no.clone());
+        entry.1 = entry.1.max(o.occurred_at);
+    }
+    for (crm_id, (mut members, at)) in per_tenant {
+        members.sort();
+        members.dedup();
+        platform::levels::recompute(tx, crm_id, &members, "order", at).await?;
+    }
+    Ok(())
 }

@@ -83,6 +83,11 @@ pub async fn apply(db: &PgPool, tenant: &TenantRules, ev: &Envelope<OrderStepPay
         },
     };
     let member_no = member.unwrap_or_default();
+    // The order's amount and state feed the member's level (consumption, frequency).
+    if matches!(outcome, Outcome::Applied { .. }) {
+        platform::levels::recompute(&mut tx, &ev.crm_id, std::slice::from_ref(&member_no), "order", ev.occurred_at)
+            .await?;
+    }
     inbox::finish(tx, ev, &member_no, outcome).await
 }
 
