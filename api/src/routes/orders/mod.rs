@@ -89,6 +89,9 @@ pub async fn submit<P: Serialize + Send>(
     sealed.publish(state, kind.as_str()).await.map_err(|e| {
         MemberError::Unavailable(format!("the request was not queued ({e}); send it again, it is applied once"))
     })?;
+    if wait.is_zero() {
+        return Ok(Submitted::Queued);
+    }
     match ingress::wait_for_outcome(state, &tenant.crm_id, kind.key_kind(), key, wait).await? {
         Some(row) => Ok(Submitted::Done(Box::new(row))),
         None => Ok(Submitted::Queued),
