@@ -3,15 +3,19 @@
 //! order rows, the earn computation, the ledger), against the raw broker rate of the same
 //! messages measured in the same run.
 //!
-//! The requests go to the api's router in-process (no TCP; `--ingress` measures HTTP itself),
+//! The requests go to the api's router (built once) in-process (no TCP; `--ingress` measures
+//! HTTP itself),
 //! `--connections` at a time, each with `wait_ms=0` (answered once the broker confirmed); the
 //! clock stops when every order has its outcome in the inbox.
 
 use std::{sync::Arc, time::Instant};
 
-use axum::http::{Method, StatusCode};
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
 use futures_util::{stream::FuturesUnordered, StreamExt};
-use loyalty_tests::{deal_body, TestEnv};
+use loyalty_tests::{deal_body, send, TestEnv};
 use schemas::{
     orders::{parse_deal, OrderPayload},
     Envelope, MessageKind,
@@ -70,6 +74,8 @@ pub async fn run(env: &TestEnv, orders: usize, members: usize, consumers: usize,
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
 
     let worker = env.worker(consumers, true, Arc::default());
+    // One router for the run, as a server builds it once (`TestEnv::loyalty` builds one per call).
+    let router = env.router();
     let key = Arc::new(key);
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
@@ -78,8 +84,13 @@ pub async fn run(env: &TestEnv, orders: usize, members: usize, consumers: usize,
             let (status, answer): (StatusCode, serde_json::Value) = in_flight.next().await.expect("in flight");
             assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
         }
-        let key = key.clone();
-        in_flight.push(async move { env.loyalty(Method::POST, "/deal?wait_ms=0", &key, Some(body)).await });
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/loyalty/v1/deal?wait_ms=0&access_token={key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        in_flight.push(send(router.clone(), req));
     }
     while let Some((status, answer)) = in_flight.next().await {
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
