@@ -151,6 +151,7 @@ pub fn document() -> serde_json::Value {
         wire::apply(&mut doc);
         constraints::apply(&mut doc);
         routes::members::docs::constrain(&mut doc);
+        routes::orders::docs::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()

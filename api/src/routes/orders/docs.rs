@@ -187,3 +187,34 @@ pub struct Queued {
     pub key: String,
     pub state: String,
 }
+
+/// A key as `schemas::checks::check_key` takes it: 1-64 characters, none a space (Rust's
+/// `is_whitespace`: ECMA-262's `\s` and U+0085) or a control character.
+const KEY: &str = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u0085]{1,64}$";
+
+/// The orders' constraints the derive cannot say, written into the document: the keys in the
+/// path, the header and the body.
+pub fn constrain(doc: &mut serde_json::Value) {
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
+        for name in ["IncrRequest", "DecrRequest"] {
+            if let Some(p) = schemas.get_mut(name).and_then(|s| s.get_mut("properties")) {
+                p["externalId"] = serde_json::json!({ "type": ["string", "null"], "pattern": KEY });
+            }
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        if !(path.starts_with("/loyalty/v1/deal") || path.contains("/point/")) {
+            continue;
+        }
+        let Some(item) = item.as_object_mut() else { continue };
+        for operation in item.values_mut() {
+            for param in operation.get_mut("parameters").and_then(serde_json::Value::as_array_mut).into_iter().flatten()
+            {
+                if matches!(param["name"].as_str(), Some("orderNo" | "Idempotency-Key")) {
+                    param["schema"] = serde_json::json!({ "type": "string", "pattern": KEY });
+                }
+            }
+        }
+    }
+}
