@@ -13,6 +13,7 @@ use schemas::{
     cards::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
+    orders::{AdjustPayload, OrderPayload, OrderStepPayload},
     points::{AcceptPayload, ConsumePayload, EarnPayload, MovePayload, ReversePayload, UnfreezePayload},
     Envelope, MessageKind, SCHEMA_VERSION,
 };
@@ -39,6 +40,9 @@ use crate::AppState;
     PresentPayload,
     PresentReceive,
     ReceiveReverse,
+    AdjustPayload,
+    OrderPayload,
+    OrderStepPayload,
     AnalyticsEvent,
 )))]
 struct Schemas;
@@ -62,6 +66,9 @@ fn payload_schema(kind: MessageKind) -> Cow<'static, str> {
         MessageKind::CardsPresent => PresentPayload::name(),
         MessageKind::CardsPresentReceive => PresentReceive::name(),
         MessageKind::CardsReceiveReverse => ReceiveReverse::name(),
+        MessageKind::PointsAdjust => AdjustPayload::name(),
+        MessageKind::PointsOrder => OrderPayload::name(),
+        MessageKind::PointsOrderStep => OrderStepPayload::name(),
     }
 }
 
@@ -92,6 +99,11 @@ fn key_rule(kind: MessageKind) -> &'static str {
         MessageKind::CardsPresent => "a new `present_id` (the friend receives the present with it)",
         MessageKind::CardsPresentReceive => "`{present_id}/{member_no}` of the payload",
         MessageKind::CardsReceiveReverse => "the payload's `received_id`",
+        MessageKind::PointsAdjust => "the `externalId` (the ledger's event_no), or one the api made",
+        MessageKind::PointsOrder => "the order's `orderNo`",
+        MessageKind::PointsOrderStep => {
+            "`{orderNo}/{step}` as the api composes it (refund: `{orderNo}/refund/{digest of dateRefund and lines}`)"
+        }
     }
 }
 

@@ -209,7 +209,10 @@ pub fn success_msg(kind: MessageKind) -> &'static str {
         | MessageKind::PointsTransfer
         | MessageKind::PointsAccept
         | MessageKind::PointsFreeze
-        | MessageKind::PointsUnfreeze => "OK",
+        | MessageKind::PointsUnfreeze
+        | MessageKind::PointsAdjust
+        | MessageKind::PointsOrder
+        | MessageKind::PointsOrderStep => "OK",
     }
 }
 

@@ -96,6 +96,15 @@ mod wire;
         routes::coupons::queries::member_coupons,
         routes::coupons::commands::draw,
         routes::coupons::commands::redeem,
+        routes::orders::points::incr,
+        routes::orders::points::decr,
+        routes::orders::commands::create,
+        routes::orders::commands::update,
+        routes::orders::commands::cancel,
+        routes::orders::commands::refund,
+        routes::orders::commands::delete_refund,
+        routes::orders::commands::delete,
+        routes::orders::queries::one,
         routes::analytics::queries::points_total,
         routes::analytics::queries::points_trend,
         routes::analytics::queries::points_distr,
@@ -165,6 +174,7 @@ pub fn document() -> serde_json::Value {
         routes::members::docs::constrain(&mut doc);
         routes::coupons::docs::constrain(&mut doc);
         routes::activities::constrain(&mut doc);
+        routes::orders::docs::constrain(&mut doc);
         doc
     });
     DOCUMENT.clone()
@@ -240,6 +250,7 @@ mod tests {
         ("GET", "/loyalty/v1/coupon"),
         ("GET", "/loyalty/v1/coupon/{couponId}"),
         ("GET", "/loyalty/v1/couponService/getCouponByChannel"),
+        ("GET", "/loyalty/v1/deal/{orderNo}"),
         ("GET", "/loyalty/v1/membership"),
         ("GET", "/loyalty/v1/membership/{id}"),
         ("GET", "/loyalty/v1/membership/{id}/coupon"),
@@ -288,9 +299,17 @@ mod tests {
         ("POST", "/api/crm/mgr/points/{crm_id}/transfer"),
         ("POST", "/api/crm/mgr/points/{crm_id}/unfreeze"),
         ("POST", "/loyalty/v1/appPush/register"),
+        ("POST", "/loyalty/v1/deal"),
+        ("POST", "/loyalty/v1/dealService/cancel"),
+        ("POST", "/loyalty/v1/dealService/delete"),
+        ("POST", "/loyalty/v1/dealService/deleteRefund"),
+        ("POST", "/loyalty/v1/dealService/refund"),
+        ("POST", "/loyalty/v1/dealService/update"),
         ("POST", "/loyalty/v1/membership/{id}/bindIdentity"),
         ("POST", "/loyalty/v1/membership/{id}/coupon/draw"),
         ("POST", "/loyalty/v1/membership/{id}/erase"),
+        ("POST", "/loyalty/v1/membership/{id}/point/decr"),
+        ("POST", "/loyalty/v1/membership/{id}/point/incr"),
         ("POST", "/loyalty/v1/membershipAndIdentities"),
         ("POST", "/loyalty/v1/membershipCoupon/{couponCode}/redeem"),
         ("POST", "/loyalty/v1/membershipService/listMembershipByIdentities"),

@@ -2,8 +2,10 @@
 //!
 //! Shared by the api (a new member's first level) and the workers (on every earn, in the earn's
 //! own transaction, and on the sweep's schedule as windows slide), so the one computation is
-//! here. The rule figures come from the points ledger: `consumption` is the amount of the
-//! member's orders (earn events carrying an amount, each event once), `frequency` their count,
+//! here. The rule figures come from the points ledger and the orders: `consumption` is the
+//! amount of the member's orders — seed 002 orders (`deal`) still paid and not wholly refunded,
+//! at their `dateOrder`, for `amountPaid` less their standing refunds; and earn events carrying
+//! an amount that are not an order's, each event once — `frequency` their count,
 //! `points` the points earned net of reversed earns; the `*Total` kinds over the member's
 //! lifetime, the others over the last `month` months before `now` (business time).
 //!
@@ -72,8 +74,20 @@ async fn figures(
         "with l as (select member_no, event_no, event_type, amount_cents, points, occurred_at from points_ledger
                     where crm_id = $1 and member_no = any($2) and event_type in ('produce', 'reverse_produce')
                       and occurred_at <= $5),
-              orders as (select distinct on (member_no, event_no) member_no, amount_cents, occurred_at from l
-                         where event_type = 'produce' and amount_cents is not null order by member_no, event_no)
+              events as (select distinct on (member_no, event_no) member_no, amount_cents, occurred_at from l
+                         where event_type = 'produce' and amount_cents is not null
+                           and not exists (select 1 from deal d where d.crm_id = $1 and d.event_no = l.event_no)
+                         order by member_no, event_no),
+              deals as (select d.member_no,
+                               d.amount_paid - coalesce((select sum((s.detail->>'refundTotalCents')::bigint) from deal_step s
+                                                         where s.crm_id = d.crm_id and s.order_no = d.order_no
+                                                           and s.step = 'refund' and s.undone_by is null), 0) as amount_cents,
+                               d.date_order as occurred_at
+                        from deal d
+                        where d.crm_id = $1 and d.member_no = any($2) and d.state = 'paid' and d.date_order <= $5
+                          and exists (select 1 from deal_line dl where dl.crm_id = d.crm_id and dl.order_no = d.order_no
+                                        and dl.refund_key is null)),
+              orders as (select * from events union all select * from deals)
          select m.member_no, w.months,
                 (select coalesce(sum(o.amount_cents), 0) from orders o
                  where o.member_no = m.member_no and (w.since is null or o.occurred_at > w.since))::bigint as consumption,

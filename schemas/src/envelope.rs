@@ -54,6 +54,16 @@ pub enum MessageKind {
     /// A claim is undone (seed 003 receive_reverse); keyed by its `received_id`.
     #[serde(rename = "cards.receive_reverse")]
     CardsReceiveReverse,
+    /// Seed 002 §5: points up or down by a pattern code; keyed by the `externalId` (event_no).
+    #[serde(rename = "points.adjust")]
+    PointsAdjust,
+    /// Seed 002 §11: an order created paid, earning through `order_pay`; keyed by `orderNo`.
+    #[serde(rename = "points.order")]
+    PointsOrder,
+    /// A later step of an order (update, refund, deleteRefund, cancel, delete); keyed by
+    /// `orderNo/step/…` as the api composes it.
+    #[serde(rename = "points.order_step")]
+    PointsOrderStep,
 }
 
 impl MessageKind {
@@ -73,6 +83,9 @@ impl MessageKind {
         MessageKind::CardsPresent,
         MessageKind::CardsPresentReceive,
         MessageKind::CardsReceiveReverse,
+        MessageKind::PointsAdjust,
+        MessageKind::PointsOrder,
+        MessageKind::PointsOrderStep,
     ];
 
     /// Which business key the message's `idempotency_key` is (the inbox keeps them apart).
@@ -82,7 +95,10 @@ impl MessageKind {
             | MessageKind::PointsConsume
             | MessageKind::PointsReverse
             | MessageKind::PointsFreeze
-            | MessageKind::PointsUnfreeze => "event_no",
+            | MessageKind::PointsUnfreeze
+            | MessageKind::PointsAdjust => "event_no",
+            MessageKind::PointsOrder => "order_no",
+            MessageKind::PointsOrderStep => "order_step",
             MessageKind::PointsTransfer => "transfer_no",
             MessageKind::PointsAccept => "accept",
             MessageKind::CardsGenerate => "generate_id",
@@ -111,6 +127,9 @@ impl MessageKind {
             MessageKind::CardsPresent => "cards.present",
             MessageKind::CardsPresentReceive => "cards.present_receive",
             MessageKind::CardsReceiveReverse => "cards.receive_reverse",
+            MessageKind::PointsAdjust => "points.adjust",
+            MessageKind::PointsOrder => "points.order",
+            MessageKind::PointsOrderStep => "points.order_step",
         }
     }
 }

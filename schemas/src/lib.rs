@@ -35,6 +35,8 @@ pub mod members;
 
 /// DM Hub coupons (seed 002 §13) over the cards: draw and redeem bodies, the card → coupon mapping.
 pub mod coupons;
+/// Seed 002's ledger writes: orders and their steps, points up and down.
+pub mod orders;
 /// W3C trace context and the request id, carried across the broker into the analytics events.
 pub mod trace;
 

@@ -343,6 +343,49 @@ impl TestEnv {
     }
 }
 
+/// The order helpers (seed 002 §11 and §5 under `/loyalty/v1`) the order tests share.
+impl TestEnv {
+    /// An `order_pay` rule of 1 point per yuan (no limits, no freeze, 30-day expiry).
+    pub async fn point_per_yuan(&self, crm_id: &str, key: &str) -> i64 {
+        self.rule(
+            crm_id,
+            key,
+            json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30,
+                   "per_money": 1, "change_points": 1, "range_days": 0}),
+        )
+        .await
+    }
+
+    /// A member's available points as `GET /loyalty/v1/membership/{id}` shows them.
+    pub async fn member_points(&self, key: &str, id: i64) -> i64 {
+        let (status, m) = self.loyalty(Method::GET, &format!("/membership/{id}"), key, None).await;
+        assert_eq!(status, StatusCode::OK, "{m}");
+        m["point"].as_i64().expect("point")
+    }
+}
+
+/// An order body with every field the seed's table requires: `lines` are (lineId,
+/// priceSubTotal in yuan).
+pub fn deal_body(order_no: &str, member: Value, paid: &str, lines: &[(&str, &str)]) -> Value {
+    let mut body = json!({
+        "orderNo": order_no, "salesChannel": "mini-program", "store": "store_01", "type": "normal",
+        "dateOrder": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(), "amountDiscount": 0,
+        "amountTotal": paid, "amountPaid": paid, "paymentTerm": "wechat", "paymentNo": format!("pay-{order_no}"),
+        "shippingMethod": "express", "contactName": "张三", "contactTel": "13800000000",
+        "shippingProvince": "上海", "shippingCity": "上海", "shippingCounty": "浦东",
+        "shippingStreet": "张江", "shippingAddress": "1号",
+        "dealLines": lines.iter().map(|(id, amount)| json!({
+            "lineId": id, "productName": format!("product {id}"), "skuId": format!("sku-{id}"),
+            "qty": 1, "priceUnit": amount, "priceSubTotal": amount
+        })).collect::<Vec<_>>(),
+    });
+    match member {
+        Value::Number(_) => body["membershipId"] = member,
+        other => body["identities"] = other,
+    }
+    body
+}
+
 /// Sends a request to a router (the api's, or a worker's `/healthz` one); returns the status
 /// and the JSON body (Null when empty or not JSON).
 pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {

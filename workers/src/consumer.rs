@@ -25,7 +25,7 @@ use lapin::{
 };
 use platform::broker::{headers, Domain, PublishError};
 use platform::metric_names::*;
-use schemas::{cards::ReceivePayload, points::EarnPayload, Envelope};
+use schemas::{cards::ReceivePayload, orders::OrderPayload, points::EarnPayload, Envelope};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -164,7 +164,7 @@ pub async fn process(deps: &Deps, domain: Domain, deliveries: Vec<Delivery>) -> 
     metrics::counter!(WORKER_CONSUMED_TOTAL).increment(deliveries.len() as u64);
     match domain {
         Domain::Cards => batched_first::<ReceivePayload>(deps, domain, &deliveries).await?,
-        Domain::Points => in_order::<EarnPayload>(deps, domain, &deliveries).await?,
+        Domain::Points => in_order::<EarnPayload, OrderPayload>(deps, domain, &deliveries).await?,
     }
     // Everything in the batch is settled (applied, rejected, duplicate, retried or parked):
     // one ack covers it. The last delivery's acker acks all earlier tags with `multiple`.
@@ -200,24 +200,52 @@ async fn batched_first<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[De
     results.into_iter().collect()
 }
 
-/// The points way (earn events as `B`): in delivery order; consecutive `B`s are applied
-/// together, in one transaction.
-async fn in_order<B: Batched>(deps: &Deps, domain: Domain, deliveries: &[Delivery]) -> Result<(), SessionEnd> {
-    let mut run: Vec<(&Delivery, Envelope<B>)> = Vec::new();
+/// The points way (earn events as `A`, orders as `B`): in delivery order; consecutive messages
+/// of one batched kind are applied together, in one transaction.
+async fn in_order<A: Batched, B: Batched>(
+    deps: &Deps,
+    domain: Domain,
+    deliveries: &[Delivery],
+) -> Result<(), SessionEnd> {
+    let mut run_a: Vec<(&Delivery, Envelope<A>)> = Vec::new();
+    let mut run_b: Vec<(&Delivery, Envelope<B>)> = Vec::new();
     for delivery in deliveries {
-        match decode(&delivery.data, headers::trace(&delivery.properties)).map(B::take) {
-            Ok(Ok(envelope)) => run.push((delivery, envelope)),
-            Ok(Err(single)) => {
-                if !run.is_empty() {
-                    apply_together(deps, domain, Together::new(std::mem::take(&mut run))).await?;
+        let message = match decode(&delivery.data, headers::trace(&delivery.properties)) {
+            Ok(m) => m,
+            Err(reason) => {
+                park(deps, domain, delivery, "poison", &reason).await?;
+                continue;
+            }
+        };
+        match A::take(message).map_err(B::take) {
+            Ok(envelope) => {
+                if !run_b.is_empty() {
+                    apply_together(deps, domain, Together::new(std::mem::take(&mut run_b))).await?;
+                }
+                run_a.push((delivery, envelope));
+            }
+            Err(Ok(envelope)) => {
+                if !run_a.is_empty() {
+                    apply_together(deps, domain, Together::new(std::mem::take(&mut run_a))).await?;
+                }
+                run_b.push((delivery, envelope));
+            }
+            Err(Err(single)) => {
+                if !run_a.is_empty() {
+                    apply_together(deps, domain, Together::new(std::mem::take(&mut run_a))).await?;
+                }
+                if !run_b.is_empty() {
+                    apply_together(deps, domain, Together::new(std::mem::take(&mut run_b))).await?;
                 }
                 apply_one(deps, domain, delivery, single).await?;
             }
-            Err(reason) => park(deps, domain, delivery, "poison", &reason).await?,
         }
     }
-    if !run.is_empty() {
-        apply_together(deps, domain, Together::new(run)).await?;
+    if !run_a.is_empty() {
+        apply_together(deps, domain, Together::new(run_a)).await?;
+    }
+    if !run_b.is_empty() {
+        apply_together(deps, domain, Together::new(run_b)).await?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod inbox;
 pub mod members;
 pub mod message;
+pub mod orders;
 pub mod outbox;
 pub mod outcome;
 pub mod points;

@@ -8,6 +8,7 @@ pub mod cards;
 pub mod coupons;
 pub mod members;
 pub mod ops;
+pub mod orders;
 pub mod outcomes;
 pub mod points;
 
@@ -28,7 +29,7 @@ pub fn tenant_routes() -> Router<AppState> {
 /// Seed 002's compatibility API under `/loyalty/v1` (the tenant is the key's: `?access_token=`
 /// or Bearer).
 pub fn compat_routes() -> Router<AppState> {
-    members::router().merge(coupons::router())
+    members::router().merge(coupons::router()).merge(orders::router())
 }
 
 /// Seed 001's points activities under `/points-consumption/` (the tenant is the key's:

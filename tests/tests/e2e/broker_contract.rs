@@ -87,6 +87,19 @@ fn invalid_commands() -> Vec<(MessageKind, String, Value, &'static str)> {
         ),
         (CardsPresentReceive, "p1/m2".into(), json!({"member_no": "m2", "present_id": ""}), "invalid present_id"),
         (CardsReceiveReverse, "rc1".into(), json!({"received_id": ""}), "invalid received_id"),
+        (
+            PointsAdjust,
+            "x1".into(),
+            json!({"member_no": "m1", "direction": "incr", "points": 1, "pattern": 6}),
+            "invalid pattern",
+        ),
+        (PointsOrder, "o1".into(), json!({"member_no": "m1"}), "missing field `deal`"),
+        (
+            PointsOrderStep,
+            "o2/cancel".into(),
+            json!({"order_no": "o1", "step": {"step": "cancel"}}),
+            "invalid idempotency_key",
+        ),
     ]
 }
 

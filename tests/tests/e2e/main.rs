@@ -21,6 +21,7 @@ mod limits;
 mod member_levels;
 mod member_props;
 mod members;
+mod orders;
 mod outbox;
 mod pipeline;
 mod seed_shapes;

@@ -4,11 +4,11 @@
 use std::{collections::HashMap, future::Future};
 
 use platform::rules::TenantRules;
-use schemas::{cards::ReceivePayload, points::EarnPayload, Envelope};
+use schemas::{cards::ReceivePayload, orders::OrderPayload, points::EarnPayload, Envelope};
 
 use super::Message;
 use crate::{
-    cards,
+    cards, orders,
     outcome::{ApplyError, Outcome},
     points::earn,
     Deps,
@@ -64,5 +64,22 @@ impl Batched for ReceivePayload {
         events: &'a [Envelope<Self>],
     ) -> impl Future<Output = Result<Vec<Outcome>, ApplyError>> + Send + 'a {
         cards::receive::apply_batch(&deps.db, &deps.codes, tenants, events)
+    }
+}
+
+impl Batched for OrderPayload {
+    fn take(message: Message) -> Result<Envelope<Self>, Message> {
+        match message {
+            Message::PointsOrder(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+
+    fn apply_batch<'a>(
+        deps: &'a Deps,
+        tenants: &'a HashMap<String, TenantRules>,
+        events: &'a [Envelope<Self>],
+    ) -> impl Future<Output = Result<Vec<Outcome>, ApplyError>> + Send + 'a {
+        orders::pay::apply_batch(&deps.db, tenants, events)
     }
 }

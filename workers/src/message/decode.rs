@@ -5,6 +5,7 @@ use schemas::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
     checks::{check_derived_key, check_key},
+    orders::{AdjustPayload, OrderPayload, OrderStepPayload},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -91,6 +92,33 @@ pub fn decode(body: &[u8], trace: Option<TraceContext>) -> Result<Message, Strin
             kind,
             keyed(ReceiveReverse::validate, ReceiveReverse::key),
             Message::CardsReceiveReverse,
+        ),
+        MessageKind::PointsAdjust => {
+            decoded(body, trace, kind, plain(kind, AdjustPayload::validate), Message::PointsAdjust)
+        }
+        MessageKind::PointsOrder => decoded(
+            body,
+            trace,
+            kind,
+            |key, p: &OrderPayload| {
+                check_key("orderNo", key)?;
+                p.validate()
+            },
+            Message::PointsOrder,
+        ),
+        MessageKind::PointsOrderStep => decoded(
+            body,
+            trace,
+            kind,
+            |key, p: &OrderStepPayload| {
+                p.validate()?;
+                // The api composes the key as `{orderNo}/{step}…`: a key of another order is refused.
+                if !key.starts_with(&format!("{}/", p.order_no)) {
+                    return Err(FieldError::new("idempotency_key", "must start with the payload's orderNo and /"));
+                }
+                Ok(())
+            },
+            Message::PointsOrderStep,
         ),
     }
 }

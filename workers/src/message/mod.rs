@@ -14,6 +14,7 @@ use schemas::{
     cards::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
+    orders::{AdjustPayload, OrderPayload, OrderStepPayload},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
     },
@@ -24,9 +25,9 @@ use uuid::Uuid;
 
 pub use self::{batched::Batched, decode::decode};
 use crate::{
-    cards,
+    cards, orders,
     outcome::{ApplyError, Outcome},
-    points::{consume, freeze, reverse, transfer},
+    points::{adjust, consume, freeze, reverse, transfer},
     Deps,
 };
 
@@ -47,6 +48,9 @@ pub enum Message {
     CardsPresent(Envelope<PresentPayload>),
     CardsPresentReceive(Envelope<PresentReceive>),
     CardsReceiveReverse(Envelope<ReceiveReverse>),
+    PointsAdjust(Envelope<AdjustPayload>),
+    PointsOrder(Envelope<OrderPayload>),
+    PointsOrderStep(Envelope<OrderStepPayload>),
 }
 
 /// The envelope fields every kind has, whatever its payload.
@@ -90,6 +94,9 @@ impl Message {
             Message::CardsPresent(e) => e.into(),
             Message::CardsPresentReceive(e) => e.into(),
             Message::CardsReceiveReverse(e) => e.into(),
+            Message::PointsAdjust(e) => e.into(),
+            Message::PointsOrder(e) => e.into(),
+            Message::PointsOrderStep(e) => e.into(),
         }
     }
 
@@ -114,6 +121,9 @@ impl Message {
             Message::CardsPresent(e) => cards::present::give(db, tenant, e).await,
             Message::CardsPresentReceive(e) => cards::present::receive(db, e).await,
             Message::CardsReceiveReverse(e) => cards::receive::reverse(db, e).await,
+            Message::PointsAdjust(e) => adjust::apply(db, tenant, e).await,
+            Message::PointsOrderStep(e) => orders::step::apply(db, tenant, e).await,
+            Message::PointsOrder(e) => alone(deps, tenants, e).await,
             Message::CardsGenerate(e) => {
                 cards::generate::run(db, &e.crm_id, &e.payload.card_id, &e.payload.generate_id).await
             }

@@ -85,7 +85,28 @@ async fn try_apply(
     let fresh = sorted.fresh.clone();
 
     let mut tx = db.begin().await?;
+    award(&mut tx, tenants, events, &fresh, &mut sorted.outcomes).await?;
 
+    // 4. The inbox rows, sorted by key (every batch locks members before keys, each in sorted
+    //    order, so two batches never wait on each other in a cycle), and the duplicates.
+    if let Err(existing) = sorted.record(&mut tx, events, |p| &p.member_no).await? {
+        tx.rollback().await?;
+        return Ok(Err(existing));
+    }
+    tx.commit().await?;
+    Ok(Ok(sorted.finish()))
+}
+
+/// Steps 1-3 of the batch inside the caller's transaction: computes the outcome of each event of
+/// `fresh` into `outcomes` and writes its credits. Orders (`crate::orders::pay`) earn through it
+/// with their own inbox keys, so an order earns exactly as an earn event would.
+pub(crate) async fn award(
+    tx: &mut sqlx::PgConnection,
+    tenants: &HashMap<String, TenantRules>,
+    events: &[Envelope<EarnPayload>],
+    fresh: &[usize],
+    outcomes: &mut [Option<Outcome>],
+) -> sqlx::Result<()> {
     // 1. Members, when a rule has limits: create the missing rows, then lock them all, sorted.
     let limited = fresh.iter().any(|&i| {
         let ev = &events[i];
@@ -99,32 +120,23 @@ async fn try_apply(
             fresh.iter().map(|&i| (events[i].crm_id.clone(), events[i].payload.member_no.clone())).collect();
         members.sort();
         members.dedup();
-        lock_members(&mut tx, members).await?;
+        lock_members(&mut *tx, members).await?;
     }
 
     // 2. Awards inside the windows of the rules that have limits; every outcome, in memory.
-    let mut windows = load_windows(&mut tx, tenants, events, &fresh).await?;
-    let levels = load_levels(&mut tx, tenants, events, &fresh).await?;
+    let mut windows = load_windows(&mut *tx, tenants, events, fresh).await?;
+    let levels = load_levels(&mut *tx, tenants, events, fresh).await?;
     let mut credits = Vec::new();
-    for &i in &fresh {
+    for &i in fresh {
         let ev = &events[i];
         let level = levels.get(&(ev.crm_id.clone(), ev.payload.member_no.clone())).copied();
-        sorted.outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, level, &mut windows, &mut credits));
+        outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, level, &mut windows, &mut credits));
     }
 
     // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
-    settle_debts(&mut tx, events, &mut credits).await?;
-    write_credits(&mut tx, events, &credits).await?;
-    recompute_levels(&mut tx, events, &credits).await?;
-
-    // 4. The inbox rows, sorted by key (every batch locks members before keys, each in sorted
-    //    order, so two batches never wait on each other in a cycle), and the duplicates.
-    if let Err(existing) = sorted.record(&mut tx, events, |p| &p.member_no).await? {
-        tx.rollback().await?;
-        return Ok(Err(existing));
-    }
-    tx.commit().await?;
-    Ok(Ok(sorted.finish()))
+    settle_debts(&mut *tx, events, &mut credits).await?;
+    write_credits(&mut *tx, events, &credits).await?;
+    recompute_levels(&mut *tx, events, &credits).await
 }
 
 /// The levels of the members who earned (seed 002), in the earn's transaction: per tenant, at

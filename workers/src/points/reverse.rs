@@ -214,3 +214,22 @@ async fn reverse_spend(
     .await?;
     ledger::outbox(tx, "points.reverse", &entries.iter().collect::<Vec<_>>()).await
 }
+
+/// Takes back `points` of the earn `origin_event_no` inside the caller's transaction (which holds
+/// the member's lock), as a reversal keyed `event_no` would: the lots give back what they hold,
+/// the rest becomes debt, the origin rows' `reversed` grows. Orders take back their refunds and
+/// cancellations through it. The caller has checked that `points` are left to reverse.
+pub(crate) async fn take_back(tx: &mut PgConnection, reversal: &Envelope<ReversePayload>) -> sqlx::Result<()> {
+    let p = &reversal.payload;
+    let wanted = p.points.unwrap_or(0);
+    if wanted <= 0 {
+        return Ok(());
+    }
+    let rows = origin_rows(tx, &reversal.crm_id, &p.origin_event_no, true).await?;
+    let rows: Vec<Origin> = rows.into_iter().filter(|r| r.event_type == LedgerEventType::Produce).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    reverse_earn(tx, reversal, &rows, wanted).await?;
+    mark_reversed(tx, &rows, wanted).await
+}

@@ -17,12 +17,12 @@ use crate::{
 type Answer = Result<Json<Value>, MemberError>;
 
 /// A body as JSON, its rejections in the seed's error shape.
-pub(super) async fn body<T>(b: Result<ApiJson<T>, crate::error::ApiError>) -> Result<T, MemberError> {
+pub(crate) async fn body<T>(b: Result<ApiJson<T>, crate::error::ApiError>) -> Result<T, MemberError> {
     b.map(|ApiJson(v)| v).map_err(MemberError::from)
 }
 
 /// Parses identities from a JSON list, naming the bad one (`identities[1].type`).
-pub(super) fn parse_identities(field: &str, list: &[Value]) -> Result<Vec<Identity>, MemberError> {
+pub(crate) fn parse_identities(field: &str, list: &[Value]) -> Result<Vec<Identity>, MemberError> {
     if list.is_empty() {
         return Err(MemberError::Missing(field.into()));
     }

@@ -6,10 +6,12 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --cards --codes 10000 --events 20000`
 //! `cargo run --release -p loyalty-tests --bin bench -- --ingress` (see `ingress.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --analytics` (see `analytics.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --orders --events 20000` (see `orders.rs`)
 
 mod analytics;
 mod cpu;
 mod ingress;
+mod orders;
 
 use std::{sync::Arc, time::Instant};
 
@@ -66,6 +68,10 @@ struct Args {
     /// dashboards under that load, then the analytics consumers' drain rate.
     #[arg(long)]
     analytics: bool,
+    /// Orders through `POST /loyalty/v1/deal` (`--events` orders over `--members` members,
+    /// `--connections` requests in flight) into applied points, beside the raw broker rate.
+    #[arg(long)]
+    orders: bool,
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -201,6 +207,15 @@ async fn main() {
     let mut env = TestEnv::new().await;
     if args.ingress {
         ingress::run(&env, args.connections, args.seconds).await;
+        env.cleanup().await;
+        return;
+    }
+    if args.orders {
+        env.settings.batch_size = args.batch;
+        env.settings.prefetch = (args.batch * 2).min(u16::MAX as usize) as u16;
+        env.settings.db_max_connections = (2 * args.consumers as u32 + 4).max(8).max(args.connections as u32 / 2);
+        orders::run(&env, args.events, args.members.min(args.events), args.consumers, args.connections, args.window)
+            .await;
         env.cleanup().await;
         return;
     }
