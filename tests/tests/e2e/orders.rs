@@ -613,3 +613,103 @@ async fn concurrent_refunds_never_take_back_more_than_the_order_earned() {
     w2.stop(std::time::Duration::from_secs(5)).await;
     Arc::try_unwrap(env).ok().expect("one owner").cleanup().await;
 }
+
+/// An order's coupon is redeemed with the order as its context: the card's conditions (store,
+/// minimum spend before discounts, items) are checked against the order as posted.
+#[tokio::test]
+async fn an_orders_coupon_meets_the_cards_conditions_with_the_order_as_its_context() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.point_per_yuan("10080", &key).await;
+    let worker = env.default_worker();
+    let conditions = [
+        ("store_codes", json!("store_01")),
+        ("cash_condition", json!(200)),
+        ("qty_condition", json!(2)),
+        ("total_quantity", json!(5)),
+    ];
+    let card_id = env.coupon(&key, "10080", &conditions).await;
+    let id = env
+        .member(&key, json!({"name": "c", "membershipCode": "m-x"}), json!([{"type": "wechat", "value": "xw"}]))
+        .await;
+    let codes = env.claim(&key, "10080", "m-x", &card_id, 2).await;
+
+    // 150 before discounts: below the minimum spend; the order stands, the coupon is refused.
+    let mut small = deal_body("o-small", json!(id), "150", &[("A", "100"), ("B", "50")]);
+    small["couponCode"] = json!(codes[0]);
+    let (status, o) = env.loyalty(Method::POST, "/deal", &key, Some(small)).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["couponRedemption"]["status"], "refused", "{o}");
+    let reason = o["couponRedemption"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("minimum spend 200.00"), "{o}");
+    assert_eq!(o["point"], json!(150), "the order earned all the same: {o}");
+
+    // 250 before a 20 discount (230 paid), two items at store_01: redeemed, and the redemption
+    // records the order's context.
+    let mut big = deal_body("o-big", json!(id), "230", &[("A", "150"), ("B", "80")]);
+    big["amountTotal"] = json!("250");
+    big["amountDiscount"] = json!("20");
+    big["couponCode"] = json!(codes[1]);
+    let (status, o) = env.loyalty(Method::POST, "/deal", &key, Some(big)).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["couponRedemption"]["status"], "redeemed", "{o}");
+    let (order_no, store, cents): (Option<String>, Option<String>, Option<i64>) =
+        sqlx::query_as("select order_no, store_code, amount_cents from card_redeem where redeem_id = 'deal/o-big'")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!((order_no.as_deref(), store.as_deref(), cents), (Some("o-big"), Some("store_01"), Some(25_000)));
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
+/// An order earns seed 001's activity bonus beside its base (the rules work: the same award),
+/// and its refunds share out and take back base and bonus alike: a refund of half the order
+/// takes back half of both, a cancel the rest, `verify` clean.
+#[tokio::test]
+async fn an_orders_activity_bonus_is_earned_and_taken_back_with_its_refunds() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.point_per_yuan("10080", &key).await;
+    let every_100_gives_5 = json!({"type": 1, "amount": 100, "points": 5});
+    env.create_activity(
+        &key,
+        json!({"relate_product_type": 2, "name": "bonus", "expire_type": 2, "start_time": 0, "end_time": 0, "shop_id": 5}),
+        every_100_gives_5,
+    )
+    .await;
+    let worker = env.default_worker();
+    let id = env
+        .member(&key, json!({"name": "b", "membershipCode": "m-b"}), json!([{"type": "wechat", "value": "bw"}]))
+        .await;
+    // 200 yuan: base 200 (1 a yuan) + bonus floor(200 / 100) × 5 = 10.
+    let body = deal_body("o-b", json!(id), "200", &[("L1", "100"), ("L2", "100")]);
+    let (status, o) = env.loyalty(Method::POST, "/deal", &key, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(after(&env, &key, id, "o-b").await, (210, 210, "已付款".into()), "base and bonus");
+    let campaign =
+        env.scalar("select coalesce(sum(points), 0)::bigint from points_ledger where event_no = 'deal/o-b' and action_scene = 'campaign'").await;
+    assert_eq!(campaign, 10, "the bonus is a ledger entry of its own under the order's event_no");
+
+    // Refund of L1, half the order: half of 210 = 105 back.
+    let refund = json!({"membershipId": id, "orderNo": "o-b", "dateRefund": "2026-11-20T10:00:00", "refundTotal": "100",
+                        "reason": "size", "refundLines": [{"lineId": "L1"}]});
+    let (status, r) = env.loyalty(Method::POST, "/dealService/refund", &key, Some(refund)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["point"], -105, "{r}");
+    assert_eq!(after(&env, &key, id, "o-b").await, (105, 105, "已付款".into()));
+    // Cancel: the rest, bonus included.
+    let (status, c) = env
+        .loyalty(Method::POST, "/dealService/cancel", &key, Some(json!({"membershipId": id, "orderNo": "o-b"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(env.member_points(&key, id).await, 0);
+    assert_eq!(
+        env.scalar("select coalesce(sum(points - reversed), 0)::bigint from points_ledger where event_no = 'deal/o-b' and event_type = 'produce'").await,
+        0,
+        "every produce row of the order, bonus included, is reversed"
+    );
+    verify_clean(&env, "bonus").await;
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
