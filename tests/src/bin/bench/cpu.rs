@@ -62,12 +62,10 @@ fn backends_cpu(database: &str) -> Duration {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|title| {
-                    String::from_utf8_lossy(&title).starts_with("postgres: ")
-                        && String::from_utf8_lossy(&title).contains(&needle)
-                })
-                .unwrap_or(false)
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| {
+                let title = String::from_utf8_lossy(&title);
+                title.starts_with("postgres: ") && title.contains(&needle)
+            })
         })
         .filter_map(|pid| cpu_of(&pid))
         .sum()
