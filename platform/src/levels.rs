@@ -206,9 +206,9 @@ pub async fn recompute(
     }
     let events: Vec<AnalyticsEvent> = changes.iter().cloned().map(AnalyticsEvent::MembersLevelChange).collect();
     // The outbox row the relay publishes (the same insert as the workers' `outbox::write`).
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2::jsonb::json, $3)")
+    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, $3)")
         .bind(ROUTING_KEY)
-        .bind(Json(&events))
+        .bind(serde_json::to_vec(&events).expect("analytics events serialise"))
         .bind(events.len() as i32)
         .execute(&mut *tx)
         .await?;

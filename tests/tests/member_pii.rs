@@ -85,7 +85,8 @@ async fn no_personal_value_reaches_a_log_line_an_analytics_event_or_an_error() {
             }
         }
     }
-    let outbox: Vec<String> = sqlx::query_scalar("select events::text from outbox").fetch_all(&env.db).await.unwrap();
+    let outbox: Vec<String> =
+        sqlx::query_scalar("select convert_from(events, 'UTF8') from outbox").fetch_all(&env.db).await.unwrap();
     assert!(!outbox.is_empty(), "the join emitted a level change");
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("member created") && logs.contains("member erased"), "the log was captured");

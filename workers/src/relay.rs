@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use platform::broker::headers;
 use platform::broker::FieldTableBuilder;
-use serde_json::value::RawValue;
-use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 
 use crate::Deps;
@@ -50,7 +48,7 @@ pub async fn run(deps: &Deps, shutdown: CancellationToken) {
 pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
     let mut tx = deps.db.begin().await?;
     let rows = sqlx::query!(
-        r#"select id, routing_key, events as "events: Json<Box<RawValue>>", event_count, created_at from outbox
+        r#"select id, routing_key, events, event_count, created_at from outbox
            where sent_at is null order by id limit $1 for update skip locked"#,
         deps.settings.relay_batch,
     )
@@ -71,7 +69,7 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
                     .int(headers::APPLIED_AT, r.created_at.timestamp_millis())
                     .build(),
             );
-            (r.routing_key, r.events.0.get().as_bytes().to_vec(), props)
+            (r.routing_key, r.events, props)
         })
         .collect();
     deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;

@@ -360,7 +360,7 @@ async fn a_bonus_is_reversed_with_its_order() {
     assert_eq!(fully, 2, "both entries fully reversed");
     wait_for("the bonus in the analytics outbox", Duration::from_secs(10), || async {
         let n = env
-            .scalar("select count(*) from outbox where routing_key = 'points.produce' and events::text like '%\"action_scene\": \"campaign\"%'")
+            .scalar("select count(*) from outbox where routing_key = 'points.produce' and convert_from(events, 'UTF8')::jsonb @> '[{\"action_scene\": \"campaign\"}]'")
             .await;
         (n > 0).then_some(())
     })

@@ -188,7 +188,7 @@ async fn a_scripted_day_is_counted_per_shanghai_day_replays_change_nothing_and_a
 
     // Replaying every event the outbox ever held changes nothing.
     let rows: Vec<(sqlx::types::Json<Vec<AnalyticsEvent>>,)> =
-        sqlx::query_as("select events::jsonb from outbox").fetch_all(&l.env.db).await.unwrap();
+        sqlx::query_as("select convert_from(events, 'UTF8')::jsonb from outbox").fetch_all(&l.env.db).await.unwrap();
     let events: Vec<AnalyticsEvent> = rows.into_iter().flat_map(|r| r.0 .0).collect();
     assert_eq!(events.len() as i64, expected);
     let counted = workers::analytics::consumer::apply(&worker.deps, events).await.unwrap();

@@ -130,7 +130,7 @@ async fn an_earn_raises_the_level_the_sweep_lowers_it_as_the_window_slides_and_f
     let events = l.env.scalar("select count(*) from outbox where routing_key = 'members.level'").await;
     assert_eq!(events, 4, "two joins and two raises, each emitted");
     let payload: Value = sqlx::query_scalar(
-        "select events::jsonb from outbox where routing_key = 'members.level' order by id desc limit 1",
+        "select convert_from(events, 'UTF8')::jsonb from outbox where routing_key = 'members.level' order by id desc limit 1",
     )
     .fetch_one(&l.env.db)
     .await

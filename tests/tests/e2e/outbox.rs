@@ -1,7 +1,6 @@
-//! The outbox row as the relay sends it: the events go in as `jsonb` and are stored in
-//! PostgreSQL's normal form (its key order, `": "` and `", "` separators, absent values `null`),
-//! whatever order serde writes the fields in; so the typed events give the bytes the workers'
-//! `json!` objects gave, and consumers that compare or hash the messages see no change.
+//! The outbox row as the relay sends it: the events' JSON bytes exactly as serde wrote them
+//! (a `bytea` the database never parses; issue 14), with every field of each event, absent
+//! values as `null`.
 
 use chrono::{TimeZone, Utc};
 use loyalty_tests::TestEnv;
@@ -9,7 +8,7 @@ use schemas::analytics::{AnalyticsEvent, CardExpired, CardRedeemReversed};
 use uuid::Uuid;
 
 #[tokio::test]
-async fn outbox_rows_keep_the_bytes_of_the_json_objects() {
+async fn outbox_rows_hold_the_events_bytes_as_serialised() {
     let env = TestEnv::new().await;
     let at = Utc.with_ymd_and_hms(2026, 11, 27, 6, 30, 15).unwrap();
     let events = [
@@ -36,19 +35,21 @@ async fn outbox_rows_keep_the_bytes_of_the_json_objects() {
     ];
     let mut conn = env.db.acquire().await.unwrap();
     workers::outbox::write(&mut conn, "cards.test", &events).await.unwrap();
-    let (text, count): (String, i32) =
-        sqlx::query_as("select events::text, event_count from outbox").fetch_one(&mut *conn).await.unwrap();
+    let (bytes, count): (Vec<u8>, i32) =
+        sqlx::query_as("select events, event_count from outbox").fetch_one(&mut *conn).await.unwrap();
     drop(conn);
     assert_eq!(count, 2);
+    assert_eq!(bytes, serde_json::to_vec(&events).unwrap(), "stored as serialised, not re-printed");
+    let stored: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
-        text,
-        concat!(
-            r#"[{"kind": "cards.expire", "crm_id": "crm1", "card_id": "card1", "event_id": "00000000-0000-0000-0000-000000000001", "#,
-            r#""card_code": "K1", "member_no": null, "occurred_at": "2026-11-27T06:30:15Z"}, "#,
-            r#"{"kind": "cards.redeem_reverse", "crm_id": "crm1", "card_id": "card1", "#,
-            r#""event_id": "00000000-0000-0000-0000-000000000002", "card_code": "K1", "member_no": "m1", "redeem_id": "r1", "#,
-            r#""occurred_at": "2026-11-27T06:30:15Z", "rollback_status": 2}]"#
-        )
+        stored,
+        serde_json::json!([
+            {"kind": "cards.expire", "crm_id": "crm1", "card_id": "card1", "event_id": "00000000-0000-0000-0000-000000000001",
+             "card_code": "K1", "member_no": null, "occurred_at": "2026-11-27T06:30:15Z"},
+            {"kind": "cards.redeem_reverse", "crm_id": "crm1", "card_id": "card1",
+             "event_id": "00000000-0000-0000-0000-000000000002", "card_code": "K1", "member_no": "m1", "redeem_id": "r1",
+             "occurred_at": "2026-11-27T06:30:15Z", "rollback_status": 2}
+        ])
     );
     env.cleanup().await;
 }
