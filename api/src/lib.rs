@@ -24,6 +24,7 @@ use axum::{
     response::Response,
     Router,
 };
+use schemas::trace::TraceContext;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -53,25 +54,29 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn(routes::ops::track_metrics))
-        .layer(middleware::from_fn(trace::trace_context))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
                     let route = req.extensions().get::<MatchedPath>().map_or(req.uri().path(), |m| m.as_str());
                     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!(
+                    // Set by `trace_context`, the layer around this one.
+                    let trace = req.extensions().get::<TraceContext>();
+                    let span = tracing::info_span!(
                         "http",
                         method = %req.method(),
                         route,
                         request_id,
-                        trace_id = tracing::field::Empty
-                    )
+                        trace_id = trace.map_or("", |t| t.trace_id()),
+                    );
+                    platform::telemetry::adopt_parent(&span, trace.map(|t| t.traceparent.as_str()));
+                    span
                 })
                 .on_response(log_response)
                 // The response line above already carries a 5xx status; tower-http's default
                 // would log a second line for it.
                 .on_failure(()),
         )
+        .layer(middleware::from_fn(trace::trace_context))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

@@ -11,8 +11,12 @@ use sqlx::PgPool;
 
 use crate::{auth::KeyCache, rate_limit::Limiter};
 
+/// Cloned by every middleware and handler of every request: one reference count, not the
+/// settings, topology and cache names it holds (a clone per layer used to be allocations).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub redis: deadpool_redis::Pool,
@@ -22,6 +26,14 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// The tenants' token buckets of this instance.
     pub limiter: Arc<Limiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -38,7 +50,7 @@ impl AppState {
             settings.database_url.clone(),
             db.clone(),
         ));
-        AppState {
+        AppState(Arc::new(Shared {
             settings: Arc::new(settings),
             db,
             redis,
@@ -47,7 +59,7 @@ impl AppState {
             publisher,
             keys,
             limiter: Arc::new(Limiter::default()),
-        }
+        }))
     }
 
     /// Connects the database (creating and migrating it) and Redis from settings.
