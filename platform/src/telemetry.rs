@@ -1,13 +1,21 @@
 //! Logging (`tracing`, JSON by default), the optional OTLP export of spans (feature `otlp`),
 //! and the Prometheus metrics recorder.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::{
+    fmt::{self, format::JsonFields},
+    prelude::*,
+    EnvFilter,
+};
 
+pub mod json_line;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+
+use json_line::JsonLine;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops. Built with the `otlp`
 /// feature and given an OTLP endpoint in the environment, it also exports spans (see
@@ -18,14 +26,23 @@ pub fn init_logging(json: bool) {
     let registry = tracing_subscriber::registry().with(otlp::from_env()).with(filter);
     #[cfg(not(feature = "otlp"))]
     let registry = tracing_subscriber::registry().with(filter);
+    // Lines are written to stdout by a thread of their own: a request's task formats its line
+    // and queues it rather than blocking a runtime thread on a write(2) to a full pipe (the api
+    // logs a line per response; issue 14). Never lossy: when the queue is full, the logger waits.
+    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stdout());
     let result = if json {
-        registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
+        registry.with(fmt::layer().fmt_fields(JsonFields::new()).event_format(JsonLine).with_writer(writer)).try_init()
     } else {
-        registry.with(fmt::layer()).try_init()
+        registry.with(fmt::layer().with_writer(writer)).try_init()
     };
     // Already installed (a second test in the same process): keep the first.
-    drop(result);
+    if result.is_ok() {
+        *LOG_WRITER.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    }
 }
+
+/// The log writer thread's guard: dropping it writes the queued lines and stops the thread.
+static LOG_WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
 
 /// Makes `span` a child of the W3C `traceparent` it was caused by (the HTTP request's, or the
 /// one a message carried), so exported spans of the api and the workers join the client's
@@ -41,10 +58,12 @@ pub fn adopt_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let _ = (span, traceparent);
 }
 
-/// Sends the spans not yet exported (a no-op without the `otlp` feature or an exporter).
+/// Writes the queued log lines and sends the spans not yet exported (those a no-op without the
+/// `otlp` feature or an exporter). Call it before the process exits.
 pub fn shutdown() {
     #[cfg(feature = "otlp")]
     otlp::shutdown();
+    drop(LOG_WRITER.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();

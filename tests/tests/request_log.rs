@@ -46,9 +46,8 @@ fn captured() -> Captured {
         let sink = Captured::default();
         let writer = sink.clone();
         let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(platform::telemetry::json_line::JsonLine)
             .with_env_filter(tracing_subscriber::EnvFilter::new("info,workers=debug"))
             .with_writer(move || writer.clone())
             .finish();
@@ -204,7 +203,8 @@ async fn a_request_id_and_trace_travel_from_the_api_through_the_broker_to_the_wo
 /// The analytics event of the earn `event_no`, once the worker has written it.
 async fn outbox_event(env: &TestEnv, event_no: &str) -> Value {
     wait_for(&format!("the analytics event of {event_no}"), Duration::from_secs(20), || async {
-        let rows: Vec<(Value,)> = sqlx::query_as("select events::jsonb from outbox").fetch_all(&env.db).await.ok()?;
+        let rows: Vec<(Value,)> =
+            sqlx::query_as("select convert_from(events, 'UTF8')::jsonb from outbox").fetch_all(&env.db).await.ok()?;
         rows.into_iter()
             .flat_map(|(events,)| events.as_array().cloned().unwrap_or_default())
             .find(|e| e["event_no"] == json!(event_no))
