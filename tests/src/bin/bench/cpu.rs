@@ -44,7 +44,7 @@ pub fn database_of(url: &str) -> &str {
 
 /// utime + stime of `/proc/<pid>/stat` (fields 14 and 15, counted after the parenthesised
 /// command name, which may itself hold spaces).
-fn cpu_of(pid: &str) -> Option<Duration> {
+pub fn cpu_of(pid: &str) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();

@@ -1,140 +1,85 @@
-//! The ingress benchmark: requests/s that the API accepts (`POST …/events`, 202 only after the
-//! broker confirmed) against the thinnest possible ingress — axum parsing the JSON and
-//! publishing it with confirms, nothing else — with the same load generator, the same broker
-//! and the same publisher, in the same run.
-//!
-//! The load generator is wrk's model: `connections` keep-alive HTTP/1.1 connections, each
-//! sending its next request as soon as the previous answer is in, for `seconds`; after a
-//! warm-up second that is not counted. Every request carries a new `event_no`.
+//! The ingress benchmark: requests/s that the real `api` binary accepts on
+//! `POST /api/crm/mgr/points/{crm_id}/events` (tenant key, rate limit, validation naming fields,
+//! the envelope, a persistent mandatory publish, 202 only after the broker's confirm), against
+//! the thinnest possible ingress (`thin-ingress`: axum, JSON parse, a confirmed publish through
+//! the default exchange into a quorum queue, nothing of ours), both loaded by wrk in the same
+//! run. Nothing consumes meanwhile; the queues are emptied after each load.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
-
-use axum::{
-    extract::State,
-    http::{header, Request, StatusCode},
-    routing::post,
-    Json, Router,
-};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use lapin::options::QueuePurgeOptions;
+use lapin::options::{QueueDeleteOptions, QueuePurgeOptions};
 use loyalty_tests::TestEnv;
-use platform::broker::{headers, Domain, Publisher};
+use platform::broker::Domain;
+use tokio::process::Command;
 
-/// Counted answers of one load run.
-#[derive(Default)]
-struct Tally {
-    accepted: AtomicU64,
-    other: AtomicU64,
-}
+use crate::wrk::{self, Server};
 
-/// Runs both ingresses under the same load; prints each rate and the ratio.
-pub async fn run(env: &TestEnv, connections: usize, seconds: u64) {
+/// An earn event per request, its `event_no` new, over 100 members (the issue's load).
+const EVENT: &str = r#"{"event_no":"{key}","member_no":"m{member}","action_scene":"user_login","store_code":"bench"}"#;
+
+/// Loads both ingresses `rounds` times, alternately; prints each figure and the ratio.
+pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize) {
     let key = env.tenant("10080").await;
-    println!("ingress: {connections} connections, {seconds} s per run (+1 s warm-up), one new event_no per request");
+    env.rule("10080", &key, loyalty_tests::login_rule()).await;
+    println!("ingress: wrk -t2 -c{connections} -d{seconds}s, one new event_no per request, {rounds} round(s)");
+    let auth = format!("Bearer {key}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    for round in 1..=rounds {
+        let thin_queue = format!("{}.bench.thin", env.settings.namespace);
+        let port = wrk::free_port();
+        let mut thin = Command::new(wrk::sibling("thin-ingress"));
+        thin.arg(format!("127.0.0.1:{port}")).arg(&env.settings.amqp_url).arg(&thin_queue);
+        let server = Server::start(thin, &format!("http://127.0.0.1:{port}/healthz")).await;
+        let cpu = server.cpu();
+        let base =
+            wrk::post(&format!("http://127.0.0.1:{port}/events"), &headers, EVENT, 100, connections, seconds).await;
+        let base_cpu = per_request(server.cpu() - cpu, base.succeeded);
+        server.stop().await;
+        let (conn, channel) = env.channel().await;
+        channel.queue_delete(thin_queue.as_str().into(), QueueDeleteOptions::default()).await.expect("thin queue");
 
-    let thin = serve(thin_router(env)).await;
-    let baseline = load(thin, "/events", None, connections, seconds).await;
-    println!("thin ingress (axum JSON + confirmed publish): {baseline:>8.0} req/s");
-    // Both runs start from an empty queue (nothing consumes here).
-    purge(env).await;
+        let port = wrk::free_port();
+        let server = Server::start(api_command(env, port), &format!("http://127.0.0.1:{port}/readyz")).await;
+        let cpu = server.cpu();
+        let engine = wrk::post(
+            &format!("http://127.0.0.1:{port}/api/crm/mgr/points/10080/events"),
+            &headers,
+            EVENT,
+            100,
+            connections,
+            seconds,
+        )
+        .await;
+        let engine_cpu = per_request(server.cpu() - cpu, engine.succeeded);
+        server.stop().await;
+        let queue = env.topology.work_queue(Domain::Points);
+        channel.queue_purge(queue.as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
+        conn.close(200, "done".into()).await.ok();
 
-    let api = serve(api::app(env.state.clone())).await;
-    let engine = load(api, "/api/crm/mgr/points/10080/events", Some(&key), connections, seconds).await;
-    println!("engine ingress (auth, validation, envelope):  {engine:>8.0} req/s");
-    purge(env).await;
-    println!("ratio engine / thin ingress:                  {:>8.2}", engine / baseline);
+        println!("round {round}: thin ingress   {base}  {base_cpu:.1} µs CPU per request");
+        println!("round {round}: engine ingress {engine}  {engine_cpu:.1} µs CPU per request");
+        println!(
+            "round {round}: ratio engine / thin ingress {:.2} (accepted/s; p99 {:.1} ms against the bar of 25 ms)",
+            engine.requests_per_second / base.requests_per_second,
+            engine.p99_ms
+        );
+    }
 }
 
-/// The baseline: parse the body as JSON, publish it persistent with confirms, answer 202.
-fn thin_router(env: &TestEnv) -> Router {
-    #[derive(Clone)]
-    struct Thin {
-        publisher: Arc<Publisher>,
-        exchange: String,
-    }
-    async fn accept(State(thin): State<Thin>, Json(event): Json<serde_json::Value>) -> StatusCode {
-        let body = serde_json::to_vec(&event).expect("a JSON value serialises");
-        let props = headers::persistent_json(&uuid::Uuid::now_v7().to_string(), "points.earn");
-        match thin.publisher.publish(&thin.exchange, "points.earn.order_pay", &body, props).await {
-            Ok(()) => StatusCode::ACCEPTED,
-            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-    let thin = Thin { publisher: env.state.publisher.clone(), exchange: env.topology.events_exchange() };
-    Router::new().route("/events", post(accept)).with_state(thin)
+/// The real `api` binary on the bench's database, broker namespace and Redis, as deployed
+/// (JSON logs, metrics), with the per-tenant rate limit out of the way: the load is one tenant.
+pub fn api_command(env: &TestEnv, port: u16) -> Command {
+    let mut api = Command::new(wrk::sibling("api"));
+    api.env("DATABASE_URL", &env.settings.database_url)
+        .env("AMQP_URL", &env.settings.amqp_url)
+        .env("REDIS_URL", &env.settings.redis_url)
+        .env("LOYALTY_NAMESPACE", &env.settings.namespace)
+        .env("LOYALTY_ADMIN_TOKEN", loyalty_tests::ADMIN_TOKEN)
+        .env("API_ADDR", format!("127.0.0.1:{port}"))
+        .env("RATE_LIMIT_PER_SECOND", "1000000")
+        .env("RATE_LIMIT_BURST", "1000000");
+    api
 }
 
-async fn purge(env: &TestEnv) {
-    let (conn, channel) = env.channel().await;
-    let queue = env.topology.work_queue(Domain::Points);
-    channel.queue_purge(queue.as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
-    conn.close(200, "purged".into()).await.ok();
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-    addr
-}
-
-/// wrk's loop on `connections` connections; returns the accepted (202) requests per second of
-/// the measured window. Any other answer is counted and reported.
-async fn load(addr: SocketAddr, path: &str, token: Option<&str>, connections: usize, seconds: u64) -> f64 {
-    let tally = Arc::new(Tally::default());
-    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let start = Instant::now() + Duration::from_secs(1);
-    let end = start + Duration::from_secs(seconds);
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..connections {
-        let (tally, measuring) = (tally.clone(), measuring.clone());
-        let (path, token) = (path.to_string(), token.map(|t| format!("Bearer {t}")));
-        tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-            tokio::spawn(conn);
-            let mut i = 0u64;
-            while Instant::now() < end {
-                i += 1;
-                let body = format!(
-                    r#"{{"event_no":"{addr}-{c}-{i}","member_no":"m{}","action_scene":"order_pay","amount":120,"store_code":"bench"}}"#,
-                    i % 1000
-                );
-                let mut req = Request::post(path.as_str())
-                    .header(header::HOST, addr.to_string())
-                    .header(header::CONTENT_TYPE, "application/json");
-                if let Some(t) = &token {
-                    req = req.header(header::AUTHORIZATION, t);
-                }
-                let resp = sender.send_request(req.body(Full::new(Bytes::from(body))).expect("request")).await;
-                let Ok(resp) = resp else { break };
-                let status = resp.status();
-                resp.into_body().collect().await.ok();
-                if measuring.load(Ordering::Relaxed) {
-                    let counter = if status == StatusCode::ACCEPTED { &tally.accepted } else { &tally.other };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-    }
-    tokio::time::sleep_until(start.into()).await;
-    measuring.store(true, Ordering::Relaxed);
-    tokio::time::sleep_until(end.into()).await;
-    measuring.store(false, Ordering::Relaxed);
-    while tasks.join_next().await.is_some() {}
-    let other = tally.other.load(Ordering::Relaxed);
-    if other > 0 {
-        println!("  ({other} answers other than 202)");
-    }
-    tally.accepted.load(Ordering::Relaxed) as f64 / seconds as f64
+/// µs of a server's CPU per accepted request: the figure a shared machine does not move.
+fn per_request(cpu: std::time::Duration, requests: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
 }

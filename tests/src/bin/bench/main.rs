@@ -12,6 +12,7 @@ mod analytics;
 mod cpu;
 mod ingress;
 mod orders;
+mod wrk;
 
 use std::{sync::Arc, time::Instant};
 
@@ -29,6 +30,10 @@ use loyalty_tests::TestEnv;
 use platform::broker::headers;
 use schemas::{money::Cents, points::EarnPayload, Envelope, MessageKind};
 use serde_json::json;
+
+/// The binaries' allocator, so the in-process workers measure as deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
@@ -61,15 +66,18 @@ struct Args {
     /// Ingress: keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Ingress: seconds each ingress is loaded (after a 1 s warm-up).
-    #[arg(long, default_value_t = 10)]
+    /// Ingress and orders: seconds wrk loads each server.
+    #[arg(long, default_value_t = 15)]
     seconds: u64,
+    /// Ingress: loads of the thin ingress and the engine, alternately.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// The earn run with analytics consumers (as many as `--consumers`): the freshness of the
     /// dashboards under that load, then the analytics consumers' drain rate.
     #[arg(long)]
     analytics: bool,
-    /// Orders through `POST /loyalty/v1/deal` (`--events` orders over `--members` members,
-    /// `--connections` requests in flight) into applied points, beside the raw broker rate.
+    /// Orders through `POST /loyalty/v1/deal` (wrk: `--connections`, `--seconds`; over
+    /// `--members` members) into applied points, beside the raw broker rate of `--events` orders.
     #[arg(long)]
     orders: bool,
 }
@@ -206,7 +214,7 @@ async fn main() {
     let args = Args::parse();
     let mut env = TestEnv::new().await;
     if args.ingress {
-        ingress::run(&env, args.connections, args.seconds).await;
+        ingress::run(&env, args.connections, args.seconds, args.rounds).await;
         env.cleanup().await;
         return;
     }
@@ -214,8 +222,7 @@ async fn main() {
         env.settings.batch_size = args.batch;
         env.settings.prefetch = (args.batch * 2).min(u16::MAX as usize) as u16;
         env.settings.db_max_connections = (2 * args.consumers as u32 + 4).max(8).max(args.connections as u32 / 2);
-        orders::run(&env, args.events, args.members.min(args.events), args.consumers, args.connections, args.window)
-            .await;
+        orders::run(&env, args.events, args.members, args.consumers, args.connections, args.seconds, args.window).await;
         env.cleanup().await;
         return;
     }
@@ -312,6 +319,9 @@ async fn main() {
         let drained = args.events as f64 / started.elapsed().as_secs_f64();
         let cpu_after = cpu::Sample::now(&database);
         println!("engine drain alone:         {drained:>9.0} events/s  (a backlog of {n}, no publishing meanwhile)");
+        // Issue 14's first goal: the workers draining a backlog at least as fast as the broker
+        // alone moves the same messages (publish + consume).
+        println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
         // Only the workers run in this process during the drain: its CPU is theirs (and the
         // count above, every 100 ms). Machine-independent where the rate is not.
         println!("{}", cpu_after.per_event_since(&cpu_before, args.events));
