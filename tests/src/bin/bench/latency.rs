@@ -10,12 +10,13 @@
 //!
 //! When was an event applied? The inbox row's `received_at` is `now()`, the transaction's start,
 //! earlier than its commit: it would flatter the figure. Instead the bench polls the inbox every
-//! `POLL` for the keys still outstanding (one query joining them to the inbox's primary key, on a connection of its
-//! own) and takes the answer that first shows a key as its applied time. That is never before
-//! the commit (a row is visible only once committed) and at most one poll cycle after it: after
-//! the start of the previous query that asked for the key (which did not see it), or after the
-//! request was sent if no query had asked yet. That bound is measured per event and printed; the
-//! figures are biased high by at most it. A trigger with `pg_notify` (delivered at commit) was
+//! `POLL` for the keys still outstanding (one query joining them to the inbox's primary key, on
+//! a connection of its own) and takes the answer that first shows a key as its applied time
+//! (measured from the instant its 202 arrived). That is never before the commit (a row is
+//! visible only once committed) and at most one poll cycle after it: after the start of the
+//! previous query that asked for the key (which did not see it), or after the request was sent
+//! if no query had asked yet. That bound is measured per event and printed; the figures are
+//! biased high by at most it. A trigger with `pg_notify` (delivered at commit) was
 //! the alternative: it would have changed the transaction being measured.
 //!
 //! The load generator and the poller each run on a thread and runtime of their own, so that
@@ -137,8 +138,9 @@ pub async fn run(env: &TestEnv, key: &str, args: &Args) {
 /// same API into the same worker (each connection sends its next request when the previous
 /// answer is in), divided by the time until the worker had applied all of it. The drain rate of
 /// a backlog (`--drain`) was the alternative; it leaves the API's share of the two cores out and
-/// overstates what the machine sustains end to end (half of it overloaded the run on the shared
-/// machine: the worker fell seconds behind).
+/// overstates what the machine sustains end to end: half of one drain (4,900 events/s) was more
+/// than the closed-loop bursts got through end to end (2,800-4,200 events/s) on the shared
+/// machine, and the generator fell two seconds behind its schedule.
 async fn sustainable(env: &TestEnv, addr: SocketAddr, key: &str, connections: usize) -> f64 {
     let (key, started) = (key.to_string(), Instant::now());
     let burst = std::thread::spawn(move || own_runtime().block_on(closed_loop(addr, &key, connections)));

@@ -83,6 +83,10 @@ struct Args {
     /// Members the seeded rows are spread over (default: a tenth of `--seed-rows`).
     #[arg(long)]
     seed_members: Option<usize>,
+    /// The seeded drain's events go to the seeded members, scattered over all of them (a member
+    /// each, with history), instead of the empty drain's `--members`.
+    #[arg(long)]
+    seed_spread: bool,
     /// End-to-end latency, HTTP accept → applied, open loop at `--rate` requests/s (default: half
     /// the drain rate of a backlog of `--events`, measured first) for `--seconds`.
     #[arg(long)]
@@ -329,6 +333,10 @@ async fn main() {
             .collect();
         publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
         let database = cpu::database_of(&env.settings.database_url).to_string();
+        if args.seed_rows.is_some() {
+            // The seeded drain starts from a vacuumed and checkpointed database: so does this one.
+            seed::settle(&env).await;
+        }
         let cpu_before = cpu::Sample::now(&database);
         let started = Instant::now();
         let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
