@@ -439,3 +439,17 @@ async fn check(env: &TestEnv, sent: &[Sent], seen: &HashMap<usize, Seen>) {
     assert_eq!((rows, keys), (accepted.len() as i64, accepted.len() as i64), "one ledger row per accepted event");
     assert!(violations.is_empty(), "verify: {violations:?}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let ms: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&ms, 0.50), 50.0);
+        assert_eq!(quantile(&ms, 0.99), 99.0);
+        assert_eq!(quantile(&ms, 1.0), 100.0);
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+    }
+}

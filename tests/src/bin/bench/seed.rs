@@ -306,3 +306,31 @@ async fn copy(db: PgPool, statement: &'static str, count: usize, mut line: impl 
     assert_eq!(copied, count as u64, "{statement}");
     copied
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The balances are computed from `rows_of`, the ledger and lots from `member_of`: they must
+    /// agree, or verify fails after a ten-minute load.
+    #[test]
+    fn each_row_belongs_to_the_member_whose_range_holds_it() {
+        for (rows, members) in [(10, 1), (10, 10), (100, 10), (1_000, 7), (1_003, 100), (10, 3)] {
+            let seed = Seed { crm_id: "c".into(), rows, members, rule_id: 1, start: Utc::now() };
+            let mut covered = 0;
+            for m in 0..members {
+                for r in seed.rows_of(m) {
+                    assert_eq!(seed.member_of(r), m, "rows {rows}, members {members}, row {r}");
+                    covered += 1;
+                }
+            }
+            assert_eq!(covered, rows, "rows {rows}, members {members}: every row once");
+        }
+    }
+
+    #[test]
+    fn member_numbers_sort_as_they_are_generated() {
+        assert!(member_no(9) < member_no(10));
+        assert!(member_no(999_999) < member_no(1_000_000));
+    }
+}
