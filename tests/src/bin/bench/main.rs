@@ -8,7 +8,7 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --analytics` (see `analytics.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --orders --events 20000` (see `orders.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --drain --events 20000 --seed-rows 1000000` (see `seed.rs`)
-//! `cargo run --release -p loyalty-tests --bin bench -- --latency --events 20000` (see `latency.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --latency` (see `latency.rs`)
 
 mod analytics;
 mod cpu;
@@ -88,7 +88,7 @@ struct Args {
     #[arg(long)]
     seed_spread: bool,
     /// End-to-end latency, HTTP accept → applied, open loop at `--rate` requests/s (default: half
-    /// the drain rate of a backlog of `--events`, measured first) for `--seconds`.
+    /// the rate a closed-loop burst is applied at, measured first) for `--seconds`.
     #[arg(long)]
     latency: bool,
     /// Latency: the offered rate, requests/s.
@@ -259,6 +259,12 @@ async fn main() {
     )
     .await;
 
+    if args.latency {
+        latency::run(&env, &key, &args).await;
+        env.cleanup().await;
+        return;
+    }
+
     let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
         .map(|i| {
             let payload = EarnPayload {
@@ -284,11 +290,6 @@ async fn main() {
         })
         .collect();
 
-    if args.latency {
-        latency::run(&env, &key, &args).await;
-        env.cleanup().await;
-        return;
-    }
     // `--seed-rows` compares two drains: it implies `--drain`.
     let drain = args.drain || args.seed_rows.is_some();
     println!(
