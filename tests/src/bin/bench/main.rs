@@ -7,11 +7,15 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --ingress` (see `ingress.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --analytics` (see `analytics.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --orders --events 20000` (see `orders.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --drain --events 20000 --seed-rows 1000000` (see `seed.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --latency` (see `latency.rs`)
 
 mod analytics;
 mod cpu;
 mod ingress;
+mod latency;
 mod orders;
+mod seed;
 mod wrk;
 
 use std::{sync::Arc, time::Instant};
@@ -80,6 +84,24 @@ struct Args {
     /// `--members` members) into applied points, beside the raw broker rate of `--events` orders.
     #[arg(long)]
     orders: bool,
+    /// With the drain: after the empty-database drain, COPY this many ledger rows (with their
+    /// lots, inbox rows and members) into the database and drain the same backlog again.
+    #[arg(long)]
+    seed_rows: Option<usize>,
+    /// Members the seeded rows are spread over (default: a tenth of `--seed-rows`).
+    #[arg(long)]
+    seed_members: Option<usize>,
+    /// The seeded drain's events go to the seeded members, scattered over all of them (a member
+    /// each, with history), instead of the empty drain's `--members`.
+    #[arg(long)]
+    seed_spread: bool,
+    /// End-to-end latency, HTTP accept → applied, open loop at `--rate` requests/s (default: half
+    /// the rate a closed-loop burst is applied at, measured first) for `--seconds`.
+    #[arg(long)]
+    latency: bool,
+    /// Latency: the offered rate, requests/s.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -244,6 +266,12 @@ async fn main() {
     )
     .await;
 
+    if args.latency {
+        latency::run(&env, &key, &args).await;
+        env.cleanup().await;
+        return;
+    }
+
     let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
         .map(|i| {
             let payload = EarnPayload {
@@ -269,6 +297,8 @@ async fn main() {
         })
         .collect();
 
+    // `--seed-rows` compares two drains: it implies `--drain`.
+    let drain = args.drain || args.seed_rows.is_some();
     println!(
         "bench: {} order events, {} members, {} consumers, batch {}",
         args.events, args.members, args.consumers, args.batch
@@ -301,7 +331,8 @@ async fn main() {
         analytics::freshness(&env).await;
     }
 
-    if args.drain {
+    let mut seeded = 0;
+    if drain {
         // The same events again under new keys, published before any worker runs.
         worker.stop(std::time::Duration::from_secs(10)).await;
         let again: Vec<(String, Vec<u8>)> = bodies
@@ -310,6 +341,10 @@ async fn main() {
             .collect();
         publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
         let database = cpu::database_of(&env.settings.database_url).to_string();
+        if args.seed_rows.is_some() {
+            // The seeded drain starts from a vacuumed and checkpointed database: so does this one.
+            seed::settle(&env).await;
+        }
         let cpu_before = cpu::Sample::now(&database);
         let started = Instant::now();
         let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
@@ -324,19 +359,30 @@ async fn main() {
         println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
         // Only the workers run in this process during the drain: its CPU is theirs (and the
         // count above, every 100 ms). Machine-independent where the rate is not.
-        println!("{}", cpu_after.per_event_since(&cpu_before, args.events));
+        let cpu = cpu_after.per_event_since(&cpu_before, args.events);
+        println!("{cpu}");
         worker.stop(std::time::Duration::from_secs(10)).await;
+        if args.seed_rows.is_some() {
+            let empty = seed::Drain { rate: drained, cpu };
+            seeded = seed::run(&env, &channel, &bodies, &args, &empty).await;
+        }
     } else {
         worker.stop(std::time::Duration::from_secs(10)).await;
     }
     if args.analytics {
         analytics::drain(&env, args.consumers, raw).await;
     }
-    let n = if args.drain { 2 * n } else { n };
+    // The pipeline run, the empty drain, the seeded drain: each applied the N events once.
+    let n = n * (1 + i64::from(drain) + i64::from(seeded > 0));
     let ledger = env.scalar("select count(*) from points_ledger").await;
+    let started = Instant::now();
     let violations = workers::verify::violations(&env.db, None).await.expect("verify");
-    println!("check: {ledger} ledger rows for {n} events, {} verify violations", violations.len());
-    assert_eq!(ledger, n, "every event applied exactly once");
+    println!(
+        "check: {ledger} ledger rows for {n} events + {seeded} seeded, {} verify violations (verify took {:.1} s)",
+        violations.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(ledger, n + seeded, "every event applied exactly once, beside the seeded rows");
     assert!(violations.is_empty());
     conn.close(200, "done".into()).await.ok();
     env.cleanup().await;
