@@ -41,6 +41,19 @@ pub fn check_key(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(field, "must not contain spaces or control characters"));
     }
+    // An order's ledger rows carry `deal/{orderNo}`: a native event under that key would be
+    // taken back by the order's refunds, and a native reversal of it would take back points
+    // the order's steps do not know of.
+    if field.ends_with("event_no") && value.starts_with(crate::orders::ORDER_EVENT_PREFIX) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must not start with {}: that is an order's key (take an order's points back with \
+                 POST /loyalty/v1/dealService/refund or /cancel)",
+                crate::orders::ORDER_EVENT_PREFIX
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -134,6 +147,9 @@ mod tests {
         assert_eq!(msg(check_range("quantity", 0, 1, 100)), "must be between 1 and 100");
         assert_eq!(msg(check_key("event_no", "")), "must not be empty");
         assert_eq!(msg(check_key("event_no", "a b")), "must not contain spaces or control characters");
+        assert!(msg(check_key("origin_event_no", "deal/o1")).starts_with("must not start with deal/"));
+        assert!(msg(check_key("event_no", "deal/o1")).contains("dealService/refund"));
+        assert_eq!(check_key("received_id", "deal/o1"), Ok(()), "only the ledger's event_no space is the orders'");
         assert_eq!(paging(None, None, 10, 100), Ok((1, 10)));
         assert_eq!(paging(Some(0), None, 10, 100).unwrap_err().field, "page_id");
     }

@@ -28,8 +28,11 @@ pub const MAX_LINES: usize = 500;
 /// The ledger `event_no` of an order's points: every produce row of the order (the base award
 /// and any campaign bonus) carries it, so a refund or cancel finds them all.
 pub fn order_event_no(order_no: &str) -> String {
-    format!("deal/{order_no}")
+    format!("{ORDER_EVENT_PREFIX}{order_no}")
 }
+
+/// The prefix of orders' ledger `event_no`s, reserved: no native points event may use it.
+pub const ORDER_EVENT_PREFIX: &str = "deal/";
 
 /// The earn scene of a points incr/decr: `dmhub_pattern_N`.
 pub fn pattern_scene(pattern: i64) -> String {

@@ -560,6 +560,21 @@ async fn bad_orders_and_refunds_are_refused_naming_the_field_and_change_nothing(
     assert_eq!(env.member_points(&key, id).await, 30, "only the good refund took points");
     let (_, o) = env.loyalty(Method::GET, "/deal/o-3", &key, None).await;
     assert_eq!(o["steps"].as_array().unwrap().len(), 2, "{o}");
+    // The order's ledger key is the order's: the native API can neither reverse it nor earn
+    // under it (either would move points the order's steps do not record).
+    for (path, body, field) in [
+        ("reverse", json!({"event_no": "r-o-3", "origin_event_no": "deal/o-3"}), "origin_event_no"),
+        (
+            "events",
+            json!({"event_no": "deal/o-3", "member_no": "b", "action_scene": "order_pay", "amount": 100}),
+            "event_no",
+        ),
+    ] {
+        let (status, answer) = env.post(&format!("/api/crm/mgr/points/10080/{path}"), &key, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
+        assert_eq!(answer["data"]["field"], json!(field), "{path}: {answer}");
+    }
+    assert_eq!(env.member_points(&key, id).await, 30, "the native refusals took nothing");
     verify_clean(&env, "refusals").await;
     worker.stop(std::time::Duration::from_secs(5)).await;
     env.cleanup().await;
