@@ -170,24 +170,12 @@ async fn closed_loop(addr: SocketAddr, key: &str, connections: usize) -> u64 {
     for c in 0..connections {
         let auth = format!("Bearer {key}");
         tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-            tokio::spawn(conn);
+            let mut sender = connect(addr).await;
             let mut accepted = 0u64;
             let mut i = 0u64;
             while Instant::now() < end {
                 i += 1;
-                let body = format!(
-                    r#"{{"event_no":"burst-{c}-{i}","member_no":"m{}","action_scene":"order_pay","amount":120,"store_code":"bench"}}"#,
-                    i % 1000
-                );
-                let req = Request::post("/api/crm/mgr/points/10080/events")
-                    .header(header::HOST, addr.to_string())
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .header(header::AUTHORIZATION, &auth)
-                    .body(Full::new(Bytes::from(body)))
-                    .expect("request");
+                let req = earn_request(addr, &auth, &format!("burst-{c}-{i}"), i as usize);
                 let Ok(resp) = sender.send_request(req).await else { break };
                 let status = resp.status();
                 resp.into_body().collect().await.ok();
@@ -233,10 +221,7 @@ async fn generate(
         let (next, notes) = (next.clone(), notes.clone());
         let auth = format!("Bearer {key}");
         tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-            tokio::spawn(conn);
+            let mut sender = connect(addr).await;
             let mut mine = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -245,16 +230,7 @@ async fn generate(
                 }
                 let due = start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
-                let body = format!(
-                    r#"{{"event_no":"lat-{i}","member_no":"m{}","action_scene":"order_pay","amount":120,"store_code":"bench"}}"#,
-                    i % 1000
-                );
-                let req = Request::post("/api/crm/mgr/points/10080/events")
-                    .header(header::HOST, addr.to_string())
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .header(header::AUTHORIZATION, &auth)
-                    .body(Full::new(Bytes::from(body)))
-                    .expect("request");
+                let req = earn_request(addr, &auth, &format!("lat-{i}"), i);
                 let sent = Instant::now();
                 notes.send(Note::Sent(i, sent)).ok();
                 let status = match sender.send_request(req).await {
@@ -438,6 +414,29 @@ async fn check(env: &TestEnv, sent: &[Sent], seen: &HashMap<usize, Seen>) {
     assert_eq!(unseen, 0, "every accepted event applied within a minute of the last request");
     assert_eq!((rows, keys), (accepted.len() as i64, accepted.len() as i64), "one ledger row per accepted event");
     assert!(violations.is_empty(), "verify: {violations:?}");
+}
+
+/// An `order_pay` earn event of 120 yuan for member `m{i % 1000}`, keyed `event_no`.
+fn earn_request(addr: SocketAddr, auth: &str, event_no: &str, i: usize) -> Request<Full<Bytes>> {
+    let body = format!(
+        r#"{{"event_no":"{event_no}","member_no":"m{}","action_scene":"order_pay","amount":120,"store_code":"bench"}}"#,
+        i % 1000
+    );
+    Request::post("/api/crm/mgr/points/10080/events")
+        .header(header::HOST, addr.to_string())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, auth)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+/// A keep-alive HTTP/1.1 connection to `addr` (its driver spawned).
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
 }
 
 #[cfg(test)]
