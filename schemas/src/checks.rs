@@ -41,10 +41,12 @@ pub fn check_key(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(field, "must not contain spaces or control characters"));
     }
-    // An order's ledger rows carry `deal/{orderNo}`: a native event under that key would be
-    // taken back by the order's refunds, and a native reversal of it would take back points
-    // the order's steps do not know of.
-    if field.ends_with("event_no") && value.starts_with(crate::orders::ORDER_EVENT_PREFIX) {
+    // An order's ledger rows carry `deal/{orderNo}`: a native event (or a points incr/decr,
+    // whose key is its ledger event_no) under that key would be taken back by the order's
+    // refunds, and a native reversal of it would take back points the order's steps do not
+    // know of.
+    let ledger_key = field.ends_with("event_no") || field == "externalId" || field == "Idempotency-Key";
+    if ledger_key && value.starts_with(crate::orders::ORDER_EVENT_PREFIX) {
         return Err(FieldError::new(
             field,
             format!(
@@ -149,6 +151,7 @@ mod tests {
         assert_eq!(msg(check_key("event_no", "a b")), "must not contain spaces or control characters");
         assert!(msg(check_key("origin_event_no", "deal/o1")).starts_with("must not start with deal/"));
         assert!(msg(check_key("event_no", "deal/o1")).contains("dealService/refund"));
+        assert!(msg(check_key("externalId", "deal/o1")).starts_with("must not start with deal/"));
         assert_eq!(check_key("received_id", "deal/o1"), Ok(()), "only the ledger's event_no space is the orders'");
         assert_eq!(paging(None, None, 10, 100), Ok((1, 10)));
         assert_eq!(paging(Some(0), None, 10, 100).unwrap_err().field, "page_id");

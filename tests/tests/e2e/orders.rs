@@ -574,6 +574,10 @@ async fn bad_orders_and_refunds_are_refused_naming_the_field_and_change_nothing(
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
         assert_eq!(answer["data"]["field"], json!(field), "{path}: {answer}");
     }
+    let incr = json!({"point": 5, "pattern": 4, "externalId": "deal/o-3"});
+    let (status, answer) = env.loyalty(Method::POST, &format!("/membership/{id}/point/incr"), &key, Some(incr)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(message(&answer).contains("externalId"), "{answer}");
     assert_eq!(env.member_points(&key, id).await, 30, "the native refusals took nothing");
     verify_clean(&env, "refusals").await;
     worker.stop(std::time::Duration::from_secs(5)).await;
