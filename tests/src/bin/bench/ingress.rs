@@ -74,6 +74,12 @@ pub fn api_command(env: &TestEnv, port: u16) -> Command {
         .env("LOYALTY_NAMESPACE", &env.settings.namespace)
         .env("LOYALTY_ADMIN_TOKEN", loyalty_tests::ADMIN_TOKEN)
         .env("API_ADDR", format!("127.0.0.1:{port}"))
+        // The bench's topology (its retry queues are named by their delays): the api declares
+        // it on connecting, and the bench's cleanup removes exactly that.
+        .env(
+            "RETRY_DELAYS_MS",
+            env.settings.retry_delays.iter().map(|d| d.as_millis().to_string()).collect::<Vec<_>>().join(","),
+        )
         .env("RATE_LIMIT_PER_SECOND", "1000000")
         .env("RATE_LIMIT_BURST", "1000000");
     api
