@@ -39,25 +39,11 @@ pub async fn member_by_identities(
     crm_id: &str,
     identities: &[Identity],
 ) -> Result<Named, MemberError> {
-    // Most orders are of known customers: one statement, no transaction, no lock (an order used
+    // Most orders are of known customers: found without a transaction or a lock (an order used
     // to hold a pooled connection for five round trips here, which bounded /deal at the pool's
-    // size; issue 14). The same answer as the locked loop below: the first identity held.
-    let (kinds, values): (Vec<&str>, Vec<&str>) =
-        identities.iter().map(|i| (i.kind.as_str(), i.value.as_str())).unzip();
-    let known = sqlx::query!(
-        r#"select m.id, m.member_no as "member_no!"
-           from unnest($2::text[], $3::text[]) with ordinality as t(kind, value, n)
-           join member_identity i on i.crm_id = $1 and i.type = t.kind and i.value = t.value
-           join member m on m.id = i.member_id
-           order by t.n, m.id limit 1"#,
-        crm_id,
-        &kinds as _,
-        &values as _,
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    if let Some(m) = known {
-        return Ok(Named { id: m.id, member_no: m.member_no });
+    // size; issue 14). Only a new customer takes the locks, then looks again under them.
+    if let Some(named) = first_holder(&mut *state.db.acquire().await?, crm_id, identities).await? {
+        return Ok(named);
     }
     let mut tx = state.db.begin().await?;
     let mut locks: Vec<String> =
@@ -67,21 +53,9 @@ pub async fn member_by_identities(
     for l in &locks {
         sqlx::query!("select pg_advisory_xact_lock(hashtextextended($1, 7)) as locked", l).fetch_one(&mut *tx).await?;
     }
-    for i in identities {
-        let found = sqlx::query_scalar!(
-            "select m.id from member_identity i join member m on m.id = i.member_id
-             where i.crm_id = $1 and i.type = $2 and i.value = $3 order by m.id limit 1",
-            crm_id,
-            i.kind,
-            i.value,
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(id) = found {
-            let named = member_by_id(&mut tx, crm_id, id).await?;
-            tx.commit().await?;
-            return Ok(named);
-        }
+    if let Some(named) = first_holder(&mut tx, crm_id, identities).await? {
+        tx.commit().await?;
+        return Ok(named);
     }
     let decls = members::declarations(&mut tx, crm_id).await?;
     let mut profile = Map::new();
@@ -100,6 +74,29 @@ pub async fn member_by_identities(
     tx.commit().await?;
     tracing::info!(membership_id = id, "member created by an order");
     Ok(named)
+}
+
+/// The member holding the first of `identities` that anyone holds (the lowest id if several).
+async fn first_holder(
+    db: &mut PgConnection,
+    crm_id: &str,
+    identities: &[Identity],
+) -> Result<Option<Named>, MemberError> {
+    let (kinds, values): (Vec<&str>, Vec<&str>) =
+        identities.iter().map(|i| (i.kind.as_str(), i.value.as_str())).unzip();
+    let found = sqlx::query!(
+        r#"select m.id, m.member_no as "member_no!"
+           from unnest($2::text[], $3::text[]) with ordinality as t(kind, value, n)
+           join member_identity i on i.crm_id = $1 and i.type = t.kind and i.value = t.value
+           join member m on m.id = i.member_id
+           order by t.n, m.id limit 1"#,
+        crm_id,
+        &kinds as _,
+        &values as _,
+    )
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(found.map(|m| Named { id: m.id, member_no: m.member_no }))
 }
 
 /// Resolves `membershipId` or `identities` (checked as the members API checks them).
