@@ -205,13 +205,7 @@ pub async fn recompute(
         .await?;
     }
     let events: Vec<AnalyticsEvent> = changes.iter().cloned().map(AnalyticsEvent::MembersLevelChange).collect();
-    // The outbox row the relay publishes (the same insert as the workers' `outbox::write`).
-    sqlx::query("insert into outbox (routing_key, events, event_count) values ($1, $2, $3)")
-        .bind(ROUTING_KEY)
-        .bind(serde_json::to_vec(&events).expect("analytics events serialise"))
-        .bind(events.len() as i32)
-        .execute(&mut *tx)
-        .await?;
+    crate::outbox::write(tx, ROUTING_KEY, &events).await?;
     Ok(changes)
 }
 

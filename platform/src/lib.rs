@@ -8,6 +8,7 @@ pub mod db;
 pub mod inbox;
 pub mod levels;
 pub mod metric_names;
+pub mod outbox;
 pub mod progress;
 pub mod rules;
 pub mod settings;

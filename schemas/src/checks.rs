@@ -41,12 +41,17 @@ pub fn check_key(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(field, "must not contain spaces or control characters"));
     }
-    // An order's ledger rows carry `deal/{orderNo}`: a native event (or a points incr/decr,
-    // whose key is its ledger event_no) under that key would be taken back by the order's
-    // refunds, and a native reversal of it would take back points the order's steps do not
-    // know of.
-    let ledger_key = field.ends_with("event_no") || field == "externalId" || field == "Idempotency-Key";
-    if ledger_key && value.starts_with(crate::orders::ORDER_EVENT_PREFIX) {
+    Ok(())
+}
+
+/// A key of the points ledger (`event_no`, `origin_event_no`, the key of a points incr/decr):
+/// a client key ([`check_key`]) outside the prefix of orders' ledger keys. An order's ledger
+/// rows carry `deal/{orderNo}`: a native event under that key would be taken back by the
+/// order's refunds, and a native reversal of it would take back points the order's steps do
+/// not know of.
+pub fn check_ledger_key(field: &str, value: &str) -> Result<(), FieldError> {
+    check_key(field, value)?;
+    if value.starts_with(crate::orders::ORDER_EVENT_PREFIX) {
         return Err(FieldError::new(
             field,
             format!(
@@ -149,10 +154,11 @@ mod tests {
         assert_eq!(msg(check_range("quantity", 0, 1, 100)), "must be between 1 and 100");
         assert_eq!(msg(check_key("event_no", "")), "must not be empty");
         assert_eq!(msg(check_key("event_no", "a b")), "must not contain spaces or control characters");
-        assert!(msg(check_key("origin_event_no", "deal/o1")).starts_with("must not start with deal/"));
-        assert!(msg(check_key("event_no", "deal/o1")).contains("dealService/refund"));
-        assert!(msg(check_key("externalId", "deal/o1")).starts_with("must not start with deal/"));
-        assert_eq!(check_key("received_id", "deal/o1"), Ok(()), "only the ledger's event_no space is the orders'");
+        assert!(msg(check_ledger_key("origin_event_no", "deal/o1")).starts_with("must not start with deal/"));
+        assert!(msg(check_ledger_key("externalId", "deal/o1")).contains("dealService/refund"));
+        assert_eq!(msg(check_ledger_key("event_no", "a b")), "must not contain spaces or control characters");
+        assert_eq!(check_ledger_key("event_no", "o1"), Ok(()));
+        assert_eq!(check_key("received_id", "deal/o1"), Ok(()), "only the ledger's keys exclude the orders'");
         assert_eq!(paging(None, None, 10, 100), Ok((1, 10)));
         assert_eq!(paging(Some(0), None, 10, 100).unwrap_err().field, "page_id");
     }

@@ -1,25 +1,8 @@
-//! The outbox writer: analytics events written in the handler's transaction, which the relay
-//! ([`crate::relay`]) publishes after the commit.
+//! The outbox writer (`platform::outbox::write`, shared with the api's level changes) as the
+//! handlers call it, and the check that every routing key they write is in the contract; the
+//! relay ([`crate::relay`]) publishes the rows after the commit.
 
-use schemas::analytics::AnalyticsEvent;
-use sqlx::PgConnection;
-
-/// One outbox row holding these analytics events (the relay sends them as one message): a
-/// JSON array, serialised here and stored as `bytea`, so PostgreSQL neither parses nor
-/// re-prints it (it did both while the column was `json` bound as `jsonb`: a few per cent of
-/// its CPU per event, issue 14).
-pub async fn write(tx: &mut PgConnection, routing_key: &str, events: &[AnalyticsEvent]) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into outbox (routing_key, events, event_count) values ($1, $2, $3)",
-        routing_key,
-        // The bytes the relay publishes as they are: the database never parses them.
-        &serde_json::to_vec(events).expect("analytics events serialise")[..],
-        events.len() as i32,
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
+pub use platform::outbox::write;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::MAX_POINTS;
 use crate::{
-    checks::{check_key, check_len, check_note, check_range, check_scene},
+    checks::{check_key, check_ledger_key, check_len, check_note, check_range, check_scene},
     money::{amount_from_json, check_amount, de_amount, Cents},
     FieldError,
 };
@@ -78,7 +78,7 @@ pub struct EarnPayload {
 impl EarnEventRequest {
     /// Checks every field and splits the request into its key and the broker payload.
     pub fn validate(self) -> Result<(String, Option<String>, EarnPayload), FieldError> {
-        check_key("event_no", &self.event_no)?;
+        check_ledger_key("event_no", &self.event_no)?;
         let payload = EarnPayload {
             member_no: self.member_no,
             action_scene: self.action_scene,
@@ -200,7 +200,7 @@ impl ConsumeRequest {
     /// Checks every field; splits off the key and the time.
     pub fn validate(self) -> Result<(Option<String>, Option<String>, ConsumePayload), FieldError> {
         if let Some(key) = &self.event_no {
-            check_key("event_no", key)?;
+            check_ledger_key("event_no", key)?;
         }
         let payload = ConsumePayload {
             member_no: self.member_no,
@@ -316,7 +316,7 @@ pub struct ReversePayload {
 
 impl ReverseRequest {
     pub fn validate(self) -> Result<(String, Option<String>, ReversePayload), FieldError> {
-        check_key("event_no", &self.event_no)?;
+        check_ledger_key("event_no", &self.event_no)?;
         let payload = ReversePayload {
             origin_event_no: self.origin_event_no,
             points: self.points,
@@ -331,7 +331,7 @@ impl ReverseRequest {
 
 impl ReversePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_key("origin_event_no", &self.origin_event_no)?;
+        check_ledger_key("origin_event_no", &self.origin_event_no)?;
         if let Some(p) = self.points {
             check_range("points", p, 1, MAX_POINTS)?;
         }
@@ -466,7 +466,7 @@ pub type FreezePayload = MovePayload;
 
 impl FreezeRequest {
     pub fn validate(self) -> Result<(String, Option<String>, FreezePayload), FieldError> {
-        check_key("event_no", &self.event_no)?;
+        check_ledger_key("event_no", &self.event_no)?;
         let payload = FreezePayload {
             member_no: self.member_no,
             points: self.points,
@@ -502,7 +502,7 @@ pub struct UnfreezePayload {
 
 impl UnfreezeRequest {
     pub fn validate(self) -> Result<(String, Option<String>, UnfreezePayload), FieldError> {
-        check_key("event_no", &self.event_no)?;
+        check_ledger_key("event_no", &self.event_no)?;
         let payload = UnfreezePayload { origin_event_no: self.origin_event_no, operator: self.operator };
         payload.validate()?;
         Ok((self.event_no, self.occurred_at, payload))
@@ -511,7 +511,7 @@ impl UnfreezeRequest {
 
 impl UnfreezePayload {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_key("origin_event_no", &self.origin_event_no)?;
+        check_ledger_key("origin_event_no", &self.origin_event_no)?;
         check_note(self.operator.as_deref(), None)?;
         Ok(())
     }

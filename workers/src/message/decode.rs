@@ -4,7 +4,7 @@ use schemas::{
     cards::{
         GeneratePayload, PresentPayload, PresentReceive, ReceivePayload, ReceiveReverse, RedeemPayload, RedeemReverse,
     },
-    checks::{check_derived_key, check_key},
+    checks::{check_derived_key, check_key, check_ledger_key},
     orders::{AdjustPayload, OrderPayload, OrderStepPayload},
     points::{
         AcceptPayload, ConsumePayload, EarnPayload, FreezePayload, ReversePayload, TransferPayload, UnfreezePayload,
@@ -130,7 +130,11 @@ fn plain<P>(
     validate: fn(&P) -> Result<(), FieldError>,
 ) -> impl Fn(&str, &P) -> Result<(), FieldError> {
     move |key, p| {
-        check_key(kind.key_kind(), key)?;
+        match kind.key_kind() {
+            // The key is the ledger row's event_no: never an order's (see check_ledger_key).
+            "event_no" => check_ledger_key("event_no", key)?,
+            other => check_key(other, key)?,
+        }
         validate(p)
     }
 }

@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::Utc;
 use schemas::{
-    checks::check_key,
+    checks::check_ledger_key,
     orders::{AdjustPayload, Direction, MISSING},
     MessageKind,
 };
@@ -92,13 +92,13 @@ async fn adjust(
         None | Some(Value::Null) => match headers.get("idempotency-key") {
             Some(h) => {
                 let k = h.to_str().map_err(|_| MemberError::invalid("Idempotency-Key", "must be text"))?.to_string();
-                check_key("Idempotency-Key", &k)?;
+                check_ledger_key("Idempotency-Key", &k)?;
                 k
             }
             None => format!("dmhub-{}", uuid::Uuid::now_v7()),
         },
         Some(Value::String(k)) => {
-            check_key("externalId", k)?;
+            check_ledger_key("externalId", k)?;
             k.clone()
         }
         Some(_) => return Err(MemberError::invalid("externalId", "must be a text")),
