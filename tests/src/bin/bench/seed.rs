@@ -131,13 +131,9 @@ async fn drain(
     let database = cpu::database_of(&env.settings.database_url).to_string();
     let cpu_before = cpu::Sample::now(&database);
     let started = Instant::now();
-    let deadline = started + std::time::Duration::from_secs(600);
     let worker = env.worker(consumers, std::env::var("NORELAY").is_err(), Default::default());
-    while env.scalar(&count).await < n {
-        assert!(Instant::now() < deadline, "the seeded drain of {n} events did not finish in 10 minutes");
-        // The same 100 ms as the empty drain's count, so both carry the same overhead.
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // The same wait as the empty drain's, so both carry the same overhead.
+    super::wait_applied(env, channel, &count, n, std::time::Duration::from_secs(600)).await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
     let cpu = cpu::Sample::now(&database).per_event_since(&cpu_before, bodies.len());
     worker.stop(std::time::Duration::from_secs(10)).await;
