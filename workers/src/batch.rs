@@ -1,11 +1,11 @@
-//! What the set-based batch handlers (earn events, card claims) share: sorting a batch into
-//! fresh keys, duplicates and poison; recording them with the optimistic inbox insert that
+//! What the set-based batch handlers (earn events, card claims, orders) share: sorting a batch
+//! into fresh keys, duplicates and poison; recording them with the optimistic inbox insert that
 //! detects keys applied concurrently; and counting the duplicates on their first outcome.
 //!
-//! Optimistic, because most keys are new: the inbox is not read first. The rows are inserted
-//! `on conflict do nothing` at the end of the transaction, sorted by key (the lock order every
-//! batch shares); if some key already existed, the handler rolls back and computes the batch
-//! again with those keys known as duplicates ([`apply_with_known`]).
+//! Optimistic, because most keys are new: the inbox is not read first. The rows are inserted at
+//! the end of the transaction, sorted by key (the lock order every batch shares); if some key
+//! already existed the insert fails, the handler rolls back, and the batch is computed again
+//! with the keys the inbox holds known as duplicates ([`apply_with_known`]).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,7 +14,7 @@ use std::{
 
 use platform::rules::TenantRules;
 use schemas::Envelope;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 pub use crate::inbox::Key;
 use crate::{
@@ -22,12 +22,21 @@ use crate::{
     outcome::{ApplyError, Outcome},
 };
 
-/// One attempt's answer: the outcomes, or the keys that turned out to exist (nothing written).
-pub type Attempt = Result<Vec<Outcome>, Vec<Key>>;
+/// A key of the batch was stored by another transaction meanwhile: nothing was written.
+#[derive(Debug)]
+pub struct KeyExists;
 
-/// Runs `attempt` with the keys found to exist so far, twice at most: the second time those
-/// keys are duplicates. A third collision is a race worth a retry from the consumer.
-pub async fn apply_with_known<F, Fut>(mut attempt: F) -> Result<Vec<Outcome>, ApplyError>
+/// One attempt's answer: the outcomes, or a collision (nothing written).
+pub type Attempt = Result<Vec<Outcome>, KeyExists>;
+
+/// Runs `attempt` with the keys of `events` known to exist so far, twice at most: after a
+/// collision the inbox is read for the batch's keys, and the second time those are duplicates.
+/// A third collision is a race worth a retry from the consumer.
+pub async fn apply_with_known<P, F, Fut>(
+    db: &PgPool,
+    events: &[Envelope<P>],
+    mut attempt: F,
+) -> Result<Vec<Outcome>, ApplyError>
 where
     F: FnMut(HashSet<Key>) -> Fut,
     Fut: Future<Output = Result<Attempt, ApplyError>>,
@@ -36,7 +45,7 @@ where
     for _ in 0..2 {
         match attempt(known.clone()).await? {
             Ok(outcomes) => return Ok(outcomes),
-            Err(existing) => known.extend(existing),
+            Err(KeyExists) => known = inbox::existing(db, events).await?,
         }
     }
     Err(ApplyError::KeyRace)
@@ -84,14 +93,14 @@ impl Sorted {
         self.outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Duplicate)).collect()
     }
 
-    /// Inserts the fresh outcomes' inbox rows, then counts the duplicates. `Err(keys)`: these
-    /// keys already existed; the caller must roll back.
+    /// Inserts the fresh outcomes' inbox rows, then counts the duplicates. `Err(KeyExists)`: a
+    /// key already existed; the transaction is aborted and the caller must roll back.
     pub async fn record<P>(
         &self,
         tx: &mut PgConnection,
         events: &[Envelope<P>],
         member_of: impl Fn(&P) -> &str,
-    ) -> sqlx::Result<Result<(), Vec<Key>>> {
+    ) -> sqlx::Result<Result<(), KeyExists>> {
         let mut fresh = self.fresh.clone();
         fresh.sort_by(|&a, &b| {
             (&events[a].crm_id, &events[a].idempotency_key).cmp(&(&events[b].crm_id, &events[b].idempotency_key))
@@ -101,16 +110,8 @@ impl Sorted {
             let outcome = self.outcomes[i].as_ref().expect("fresh outcomes are computed before recording");
             rows.push(&events[i], member_of(&events[i].payload), outcome);
         }
-        if !rows.is_empty() {
-            let inserted = rows.insert(tx).await?;
-            if inserted.len() != rows.len() {
-                let existing = fresh
-                    .iter()
-                    .map(|&i| (events[i].crm_id.clone(), events[i].idempotency_key.clone()))
-                    .filter(|k| !inserted.contains(k))
-                    .collect();
-                return Ok(Err(existing));
-            }
+        if !rows.is_empty() && !rows.insert(tx).await? {
+            return Ok(Err(KeyExists));
         }
         // Sorted, like the inserts.
         let mut counts: Vec<_> = self

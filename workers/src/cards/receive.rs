@@ -95,7 +95,7 @@ pub async fn apply_batch(
     tenants: &HashMap<String, TenantRules>,
     claims: &[Envelope<ReceivePayload>],
 ) -> Result<Vec<Outcome>, ApplyError> {
-    batch::apply_with_known(|known| async move {
+    batch::apply_with_known(db, claims, |known| async move {
         let mut locked = HashMap::new();
         let result = try_apply(db, pool, tenants, claims, known, &mut locked).await;
         // The transaction has ended, committed or not: what it locked and did not issue is
@@ -177,7 +177,7 @@ async fn write_and_commit(
     counters: &BTreeMap<CounterKey, i64>,
     sorted: &batch::Sorted,
     claims: &[Envelope<ReceivePayload>],
-) -> sqlx::Result<Result<(), Vec<batch::Key>>> {
+) -> sqlx::Result<Result<(), batch::KeyExists>> {
     issue.write(&mut tx, counters).await?;
     let recorded = sorted.record(&mut tx, claims, |p| &p.member_no).await?;
     if recorded.is_ok() {

@@ -37,7 +37,7 @@ pub async fn apply_batch(
     tenants: &HashMap<String, TenantRules>,
     orders: &[Envelope<OrderPayload>],
 ) -> Result<Vec<Outcome>, ApplyError> {
-    batch::apply_with_known(|known| try_apply(db, tenants, orders, known)).await
+    batch::apply_with_known(db, orders, |known| try_apply(db, tenants, orders, known)).await
 }
 
 /// The earn event an order is, for the earn computation.
@@ -102,9 +102,9 @@ async fn try_apply(
         sorted.outcomes[i] = Some(Outcome::Applied { count: total });
     }
     recompute_levels(&mut tx, orders, &by_key).await?;
-    if let Err(existing) = sorted.record(&mut tx, orders, |p| &p.member_no).await? {
+    if let Err(exists) = sorted.record(&mut tx, orders, |p| &p.member_no).await? {
         tx.rollback().await?;
-        return Ok(Err(existing));
+        return Ok(Err(exists));
     }
     tx.commit().await?;
     Ok(Ok(sorted.finish()))

@@ -7,16 +7,16 @@
 //! Order of work inside the transaction, and why:
 //! 1. only when a rule of the batch has limits (`max_times` / `max_points`): create-or-lock the
 //!    batch's members, sorted, so that two workers cannot both count the same window;
-//! 2. read which keys the inbox already holds (those are duplicates);
-//! 3. read the members' awards inside the rules' windows, compute every award in memory;
-//! 4. write lots, ledger rows and one outbox row (the batch's analytics events), then upsert
-//!    the balances and insert the inbox rows. Row locks are taken in one order in every batch
+//! 2. read the members' awards inside the rules' windows, compute every award in memory;
+//! 3. settle debts (the members who owe, read through the small `member_balance_owing` index),
+//!    write lots, ledger rows and one outbox row (the batch's analytics events), then upsert the
+//!    balances and insert the inbox rows. Row locks are taken in one order in every batch
 //!    (members, then inbox keys, each sorted) and as late as possible, so concurrent batches
 //!    neither deadlock nor wait on each other for long.
 //!
-//! The inbox insert is the optimistic one of [`crate::batch`]: if a key was applied
-//! concurrently by another worker the batch is rolled back and computed again, and the second
-//! time the key is a duplicate.
+//! The inbox is not read first: its insert is the optimistic one of [`crate::batch`]. If a key
+//! was applied before (a redelivery) or concurrently by another worker, the insert fails, the
+//! batch is rolled back and computed again, and the second time the key is a duplicate.
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,7 +50,7 @@ pub async fn apply_batch(
     tenants: &HashMap<String, TenantRules>,
     events: &[Envelope<EarnPayload>],
 ) -> Result<Vec<Outcome>, ApplyError> {
-    batch::apply_with_known(|known| try_apply(db, tenants, events, known)).await
+    batch::apply_with_known(db, events, |known| try_apply(db, tenants, events, known)).await
 }
 
 /// One attempt; if some keys turn out to exist, nothing is written and they are answered.
@@ -71,9 +71,9 @@ async fn try_apply(
 
     // 4. The inbox rows, sorted by key (every batch locks members before keys, each in sorted
     //    order, so two batches never wait on each other in a cycle), and the duplicates.
-    if let Err(existing) = sorted.record(&mut tx, events, |p| &p.member_no).await? {
+    if let Err(exists) = sorted.record(&mut tx, events, |p| &p.member_no).await? {
         tx.rollback().await?;
-        return Ok(Err(existing));
+        return Ok(Err(exists));
     }
     tx.commit().await?;
     Ok(Ok(sorted.finish()))
