@@ -74,6 +74,17 @@ pub async fn drop_database(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refreshes the planner's statistics of `table` after a bulk load, best effort (a failure is
+/// logged). A card's stock is generated or imported just before its flash sale: with no
+/// statistics yet the planner took the claims' lookup of candidate codes through the stock
+/// index, filtering every code of the card (5 ms a statement instead of 0.2 ms, issue 14),
+/// where autovacuum's analyze would come only later.
+pub async fn refresh_statistics(db: &PgPool, table: &'static str) {
+    if let Err(e) = sqlx::query(&format!("analyze {table}")).execute(db).await {
+        tracing::warn!(table, error = %e, "analyze after a bulk load failed; the planner keeps older statistics");
+    }
+}
+
 /// Whether an error is worth retrying as it is: a deadlock, a serialization failure, a lost
 /// or refused connection, a pool time-out. Anything else is a bug or bad data.
 pub fn is_transient(e: &sqlx::Error) -> bool {

@@ -6,6 +6,9 @@ use axum::http::{Method, StatusCode};
 use loyalty_tests::{redis_database, seed_card, wait_for, TestEnv};
 use serde_json::{json, Value};
 
+/// How many explicit ANALYZEs `card_code` has had in this test's database.
+const CODES_ANALYZED: &str = "select analyze_count from pg_stat_user_tables where relname = 'card_code'";
+
 #[tokio::test]
 async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
     let env = TestEnv::new().await;
@@ -26,6 +29,12 @@ async fn cards_are_created_listed_removed_and_their_stock_generated_once() {
     })
     .await;
     assert_eq!(info["un_generate"], json!(0));
+    // A flash sale follows a generation: the codes' statistics are refreshed when it ends, so
+    // the claims' plans see the stock (an explicit ANALYZE, not autovacuum's).
+    wait_for("card_code analyzed after the generation", Duration::from_secs(10), || async {
+        (env.scalar(CODES_ANALYZED).await >= 1).then_some(())
+    })
+    .await;
 
     // More stock, twice with the same generate_id: generated once.
     let stock = json!({"card_id": card_id, "quantity": 25000, "generate_id": "g-1"});
@@ -659,6 +668,7 @@ async fn codes_are_imported_from_csv_with_duplicates_refused_and_counted() {
         "{first}"
     );
     assert_eq!(d["invalid_lines"], json!([5]));
+    assert!(env.scalar(CODES_ANALYZED).await >= 1, "the import refreshed card_code's statistics before answering");
     let (_, second) = import("f2", "BBB222\nCCC333\nDDD444\n").await;
     assert_eq!(
         (second["data"]["imported"].clone(), second["data"]["duplicates"].clone()),

@@ -60,6 +60,7 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            platform::db::refresh_statistics(db, "card_code").await;
             return Ok(Outcome::Applied { count: total });
         }
         let n = CHUNK.min(quantity - generated);

@@ -402,6 +402,9 @@ pub async fn import(
         .await?;
     }
     tx.commit().await?;
+    if imported > 0 {
+        platform::db::refresh_statistics(&state.db, "card_code").await;
+    }
     progress.finish(&format!("{imported} imported, {} duplicates, {invalid} invalid", valid - imported));
     Ok(ok(
         "导入券码成功",
