@@ -9,10 +9,11 @@
 //!    batch's members, sorted, so that two workers cannot both count the same window;
 //! 2. read the members' awards inside the rules' windows, compute every award in memory;
 //! 3. settle debts (the members who owe, read through the small `member_balance_owing` index),
-//!    write lots, ledger rows and one outbox row (the batch's analytics events), then upsert the
-//!    balances and insert the inbox rows. Row locks are taken in one order in every batch
-//!    (members, then inbox keys, each sorted) and as late as possible, so concurrent batches
-//!    neither deadlock nor wait on each other for long.
+//!    write lots, ledger rows and one outbox row (the batch's analytics events), upsert the
+//!    balances;
+//! 4. insert the inbox rows. Row locks are taken in one order in every batch (members, then
+//!    inbox keys, each sorted) and as late as possible, so concurrent batches neither deadlock
+//!    nor wait on each other for long.
 //!
 //! The inbox is not read first: its insert is the optimistic one of [`crate::batch`]. If a key
 //! was applied before (a redelivery) or concurrently by another worker, the insert fails, the
