@@ -8,6 +8,16 @@
 //! list cannot supply (flushed, Redis down, codes popped by a worker that then died) the claim
 //! takes straight from the stock index; the list itself is reloaded whenever it runs empty, which
 //! brings back every code still in stock. So a flush or a restart costs speed, never a code.
+//!
+//! The two reads of the stock in code order say `crm_id between $1 and $1` rather than
+//! `crm_id = $1` (the same for `card_id`) and order by all three columns of the stock index
+//! `card_code_stock (crm_id, card_id, code_id) where status = 0`. With equalities the planner
+//! drops the constant columns from the order, leaving `order by code_id`, which the primary key
+//! provides too; and the statistics, from the analyze that ends a stock generation, say every
+//! code is in stock, so walking the primary key looks as cheap as the stock index. In a sale it
+//! is not: the walk reads and filters out every code already issued (8 ms a read with 6,000 of
+//! 10,000 codes issued). Ranges are not equalities: the order keeps its three columns, only the
+//! stock index provides it, and the same read takes 0.2–0.5 ms whatever the statistics say.
 
 use std::{future::Future, time::Duration};
 
@@ -105,10 +115,12 @@ impl CodePool {
         }
         let want = quantity - taken.len() as i64;
         if want > 0 {
+            // The ranges: see the module's doc.
             let more: Vec<i64> = sqlx::query_scalar!(
                 "select code_id from card_code
-                 where crm_id = $1 and card_id = $2 and status = 0 /* CodeStatus::InStock */ and code_id <> all($3)
-                 order by code_id limit $4 for update skip locked",
+                 where crm_id between $1 and $1 and card_id between $2 and $2 and status = 0 /* CodeStatus::InStock */
+                   and code_id <> all($3)
+                 order by crm_id, card_id, code_id limit $4 for update skip locked",
                 crm_id,
                 card_id,
                 &taken[..],
@@ -181,10 +193,12 @@ impl CodePool {
             _ => return Ok(Reload::Unavailable),
         }
         // Plain read, no lock: codes that claims in flight hold come along and are dropped as
-        // stale when popped, or issued if their claim gives them back.
+        // stale when popped, or issued if their claim gives them back. The ranges: see the
+        // module's doc.
         let codes: Vec<i64> = sqlx::query_scalar!(
             "select code_id from card_code
-             where crm_id = $1 and card_id = $2 and status = 0 /* CodeStatus::InStock */ order by code_id limit $3",
+             where crm_id between $1 and $1 and card_id between $2 and $2 and status = 0 /* CodeStatus::InStock */
+             order by crm_id, card_id, code_id limit $3",
             crm_id,
             card_id,
             REFILL,
