@@ -25,11 +25,12 @@ impl Sample {
         Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database) }
     }
 
-    /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line.
-    pub fn per_event_since(&self, earlier: &Sample, events: usize) -> String {
+    /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line;
+    /// `process` says what this process did meanwhile.
+    pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
         format!(
-            "cpu per event:              {:>9.1} µs bench process (workers), {:.1} µs PostgreSQL backends",
+            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends",
             per(self.process.saturating_sub(earlier.process)),
             per(self.postgres.saturating_sub(earlier.postgres)),
         )

@@ -133,9 +133,10 @@ async fn drain(
     let started = Instant::now();
     let worker = env.worker(consumers, std::env::var("NORELAY").is_err(), Default::default());
     // The same wait as the empty drain's, so both carry the same overhead.
-    super::wait_applied(env, channel, &count, n, std::time::Duration::from_secs(600)).await;
+    super::wait_applied(env, channel, platform::broker::Domain::Points, &count, n, std::time::Duration::from_secs(600))
+        .await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    let cpu = cpu::Sample::now(&database).per_event_since(&cpu_before, bodies.len());
+    let cpu = cpu::Sample::now(&database).per_event_since(&cpu_before, bodies.len(), "workers");
     worker.stop(std::time::Duration::from_secs(10)).await;
     Drain { rate, cpu }
 }
