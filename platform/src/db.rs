@@ -85,6 +85,12 @@ pub async fn refresh_statistics(db: &PgPool, table: &'static str) {
     }
 }
 
+/// Whether the error is `constraint` refusing a row whose key exists (SQLSTATE 23505): the
+/// collision of an optimistic insert with a concurrent transaction.
+pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    e.as_database_error().is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(constraint))
+}
+
 /// Whether an error is worth retrying as it is: a deadlock, a serialization failure, a lost
 /// or refused connection, a pool time-out. Anything else is a bug or bad data.
 pub fn is_transient(e: &sqlx::Error) -> bool {

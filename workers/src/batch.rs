@@ -22,7 +22,8 @@ use crate::{
     outcome::{ApplyError, Outcome},
 };
 
-/// A key of the batch was stored by another transaction meanwhile: nothing was written.
+/// A row the batch inserts under a key was created by another transaction meanwhile (an inbox
+/// key; a card claim's counter): nothing was written. The next attempt finds it.
 #[derive(Debug)]
 pub struct KeyExists;
 

@@ -95,15 +95,10 @@ impl<'a> Rows<'a> {
         .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if is_key_collision(&e) => Ok(false),
+            Err(e) if platform::db::is_unique_violation(&e, "inbox_pkey") => Ok(false),
             Err(e) => Err(e),
         }
     }
-}
-
-/// Whether the error is the inbox's primary key refusing a key that exists.
-fn is_key_collision(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some("inbox_pkey"))
 }
 
 /// Which of these envelopes' keys the inbox holds (committed): read after a collision, to

@@ -138,6 +138,11 @@ async fn a_batch_of_claims_is_served_in_order_each_all_or_nothing_within_limits(
     expected.sort();
     assert_eq!(held, expected);
     assert_eq!(env.scalar("select sum(received)::bigint from card_member").await, 4, "counters as issued");
+    assert_eq!(
+        env.scalar("select count(*) from card_member where member_no = 'm2'").await,
+        0,
+        "a claim refused writes no counter"
+    );
     assert_eq!(env.scalar("select duplicates::bigint from inbox where idem_key = 'c1'").await, 1);
     assert_eq!(env.scalar("select count(*) from inbox where key_kind = 'received_id'").await, 6);
     assert_eq!(env.scalar("select count(*) from card_code where status = 0").await, 0);
@@ -146,6 +151,61 @@ async fn a_batch_of_claims_is_served_in_order_each_all_or_nothing_within_limits(
     let again = receive::apply_batch(&env.db, &deps.codes, &tenants, &batch).await.unwrap();
     assert!(again.iter().all(|o| *o == Outcome::Duplicate), "{again:?}");
     assert_eq!(env.scalar("select count(*) from card_code where status = 1").await, 4);
+    env.cleanup().await;
+}
+
+/// The counter of a member's first claim of a card is created by the batch's last statements,
+/// not locked beforehand: a concurrent batch that created it first makes the insert fail, and
+/// the batch runs again, finds the counter and keeps `get_limit`.
+#[tokio::test]
+async fn a_counter_created_by_a_concurrent_batch_is_found_and_the_limit_kept() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    let card = stocked_card_of(&env, &key, 3, 1).await;
+    let deps = env.deps(Arc::default());
+    let tenants = deps.rules.get(&env.db, &["10080".to_string()]).await.unwrap();
+    let claim = Envelope::new(
+        MessageKind::CardsReceive,
+        "10080".into(),
+        "first-claim".into(),
+        chrono::Utc::now(),
+        ReceivePayload { member_no: "m1".into(), out_str: "pos".into(), card_info: [(card.clone(), 1)].into() },
+    );
+
+    // Another batch's transaction, not committed yet: it has issued m1 their one code.
+    let mut other = env.db.begin().await.unwrap();
+    sqlx::query("insert into card_member (crm_id, member_no, card_id, received) values ('10080', 'm1', $1, 1)")
+        .bind(&card)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let batch = {
+        let (db, codes, claim) = (env.db.clone(), deps.codes.clone(), claim.clone());
+        tokio::spawn(async move { receive::apply_batch(&db, &codes, &tenants, &[claim]).await })
+    };
+    // The batch saw no counter, served the claim, and now waits on the other insert.
+    wait_for("the batch's counter insert waits on the other batch", Duration::from_secs(20), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+    other.commit().await.unwrap();
+
+    let outcomes = batch.await.unwrap().unwrap();
+    match &outcomes[0] {
+        Outcome::Rejected { reason, .. } => {
+            assert!(reason.contains("get_limit 1 per member reached (1 received)"), "{reason}")
+        }
+        other => panic!("expected the limit, got {other:?}"),
+    }
+    assert_eq!(env.scalar("select count(*) from card_code where status = 1").await, 0, "no code issued");
+    assert_eq!(env.scalar("select count(*) from card_code where status = 0").await, 3, "the stock intact");
+    assert_eq!(env.scalar("select received::bigint from card_member where member_no = 'm1'").await, 1);
     env.cleanup().await;
 }
 

@@ -3,9 +3,10 @@
 //!
 //! A flash sale is thousands of claims a second on one card, so claims are applied like earn
 //! events: a fixed handful of set-based statements per batch, whatever its size.
-//! 1. the claimants' per-card counters are created and locked, sorted (the lock order every
-//!    batch shares: two batches of one member wait, never deadlock); that makes `get_limit`
-//!    exact;
+//! 1. the claimants' per-card counters that exist are locked, sorted (the lock order every
+//!    batch shares: two batches of one member wait, never deadlock); a counter that does not
+//!    exist yet is created by the insert of step 5, which fails if another batch created it
+//!    meanwhile (the batch then runs again and finds it). That makes `get_limit` exact;
 //! 2. the cards are read; every check (card exists, not removed, still valid, `get_limit`
 //!    counting the member's earlier claims of the same batch) is made in memory;
 //! 3. each card's codes come from the code pool ([`CodePool`]: candidates from Redis, each
@@ -13,8 +14,9 @@
 //!    never wait on each other), as many as the batch may need at once;
 //! 4. claims are served in delivery order; one that cannot have every card it asks for is
 //!    refused as sold out and takes nothing;
-//! 5. codes, counters, analytics (one outbox row) and the inbox rows are written; the codes
-//!    locked but not issued go back to the pool after the transaction.
+//! 5. codes, counters (only those that grew: a refused claim writes none), analytics (one
+//!    outbox row) and the inbox rows are written; the codes locked but not issued go back to
+//!    the pool after the transaction.
 //!
 //! No code is issued twice and stock is never oversold whatever the number of workers or
 //! whatever happens to Redis: the lock in this transaction is what issues a code.
@@ -124,7 +126,7 @@ async fn try_apply(
     let fresh = sorted.fresh.clone();
     let mut tx = db.begin().await?;
 
-    // 1. The counters, created and locked in one sorted order.
+    // 1. The counters that exist, locked in one sorted order; the others count from 0.
     let mut counters: BTreeMap<CounterKey, i64> = BTreeMap::new();
     for &i in &fresh {
         let c = &claims[i];
@@ -132,7 +134,7 @@ async fn try_apply(
             counters.insert((c.crm_id.clone(), c.payload.member_no.clone(), card_id.clone()), 0);
         }
     }
-    lock_counters(&mut tx, &mut counters).await?;
+    let existing = lock_counters(&mut tx, &mut counters).await?;
 
     // 2. The cards, and what the batch may ask of each.
     let cards = load_cards(&mut tx, &counters).await?;
@@ -161,7 +163,7 @@ async fn try_apply(
 
     // 5. Write it all. Until the commit succeeds the codes served are not issued: on any
     //    failure they join the ones to put back.
-    let written = write_and_commit(tx, &issue, &counters, &sorted, claims).await;
+    let written = write_and_commit(tx, &issue, &counters, &existing, &sorted, claims).await;
     if !matches!(written, Ok(Ok(()))) {
         for (key, codes) in issue.by_card {
             locked.entry(key).or_default().extend(codes);
@@ -175,10 +177,13 @@ async fn write_and_commit(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     issue: &Issue,
     counters: &BTreeMap<CounterKey, i64>,
+    existing: &HashSet<CounterKey>,
     sorted: &batch::Sorted,
     claims: &[Envelope<ReceivePayload>],
 ) -> sqlx::Result<Result<(), batch::KeyExists>> {
-    issue.write(&mut tx, counters).await?;
+    if let Err(created_meanwhile) = issue.write(&mut tx, counters, existing).await? {
+        return Ok(Err(created_meanwhile));
+    }
     let recorded = sorted.record(&mut tx, claims, |p| &p.member_no).await?;
     if recorded.is_ok() {
         tx.commit().await?;
@@ -186,34 +191,45 @@ async fn write_and_commit(
     Ok(recorded)
 }
 
-async fn lock_counters(tx: &mut sqlx::PgConnection, counters: &mut BTreeMap<CounterKey, i64>) -> sqlx::Result<()> {
+/// Locks the counters of `counters` that exist, in its sorted order, and reads their values
+/// into it; answers which exist. The others stay at 0 and are not locked: nothing can be locked
+/// that does not exist, and creating them here for every claimant would write a row for each
+/// claim refused (half of a flash sale). A concurrent batch of the same member and card is
+/// caught by the insert of the new counters instead ([`Issue::write`]).
+async fn lock_counters(
+    tx: &mut sqlx::PgConnection,
+    counters: &mut BTreeMap<CounterKey, i64>,
+) -> sqlx::Result<HashSet<CounterKey>> {
     let (mut c, mut m, mut k) = (Vec::new(), Vec::new(), Vec::new());
     for (crm, member, card) in counters.keys() {
         c.push(crm.as_str());
         m.push(member.as_str());
         k.push(card.as_str());
     }
-    // One statement creates the missing counters and locks them all, in the sorted order of
-    // its input. An insert's conflict is found through the primary key whatever the table's
-    // statistics say; a join of the batch's keys against card_member was planned once, while
-    // the table was small, as a scan of the whole table, and kept that plan as the table grew
-    // (4 ms a batch by the end of a 20,000-claim sale). The no-op update is what takes the
-    // row lock of a counter that exists.
+    // One primary-key probe per key (the lateral subquery), in the input's order. A join of the
+    // batch's keys against card_member was planned once, while the table was small, as a scan
+    // of the whole table with a hash join, and kept that plan as the table grew (4 ms a batch by
+    // the end of a 20,000-claim sale); a probe per key has no such alternative.
     let rows = sqlx::query!(
-        "insert into card_member (crm_id, member_no, card_id)
-         select * from unnest($1::text[], $2::text[], $3::text[]) order by 1, 2, 3
-         on conflict (crm_id, member_no, card_id) do update set received = card_member.received
-         returning crm_id, member_no, card_id, received",
+        r#"select cm.crm_id as "crm_id!", cm.member_no as "member_no!", cm.card_id as "card_id!",
+                  cm.received as "received!"
+           from unnest($1::text[], $2::text[], $3::text[]) with ordinality as t(c, m, k, i)
+           cross join lateral (select crm_id, member_no, card_id, received from card_member
+                               where crm_id = t.c and member_no = t.m and card_id = t.k for update) cm
+           order by t.i"#,
         &c as _,
         &m as _,
         &k as _,
     )
     .fetch_all(&mut *tx)
     .await?;
+    let mut existing = HashSet::with_capacity(rows.len());
     for r in rows {
-        counters.insert((r.crm_id, r.member_no, r.card_id), r.received.into());
+        let key = (r.crm_id, r.member_no, r.card_id);
+        counters.insert(key.clone(), r.received.into());
+        existing.insert(key);
     }
-    Ok(())
+    Ok(existing)
 }
 
 async fn load_cards(
@@ -318,9 +334,17 @@ fn serve(
 }
 
 impl Issue {
-    async fn write(&self, tx: &mut sqlx::PgConnection, counters: &BTreeMap<CounterKey, i64>) -> sqlx::Result<()> {
+    /// Writes the issued codes, the counters that grew and the analytics. A counter that did not
+    /// exist when the batch began is inserted; if another batch created it meanwhile, the insert
+    /// fails and nothing is written (`KeyExists`: the batch runs again, and finds it).
+    async fn write(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        counters: &BTreeMap<CounterKey, i64>,
+        existing: &HashSet<CounterKey>,
+    ) -> sqlx::Result<Result<(), batch::KeyExists>> {
         if self.codes.is_empty() {
-            return Ok(());
+            return Ok(Ok(()));
         }
         let n = self.codes.len();
         let (mut id, mut member, mut rid, mut at, mut begin, mut end, mut out) = (
@@ -358,27 +382,68 @@ impl Issue {
         )
         .execute(&mut *tx)
         .await?;
-        let (mut c, mut m, mut k, mut received) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Sorted (the map's order), so two batches creating the same counters wait on each other
+        // in one order.
+        let (mut old, mut new) = (Counts::default(), Counts::default());
         for (key, &value) in counters.iter().filter(|(key, _)| self.grown.contains(*key)) {
-            c.push(key.0.as_str());
-            m.push(key.1.as_str());
-            k.push(key.2.as_str());
-            received.push(value as i32);
+            if existing.contains(key) { &mut old } else { &mut new }.push(key, value);
         }
-        // Every counter exists and is locked (`lock_counters`): the insert always meets its row
-        // and updates it, found through the primary key (see `lock_counters` for why not a join).
-        sqlx::query!(
-            "insert into card_member (crm_id, member_no, card_id, received)
-             select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
-             on conflict (crm_id, member_no, card_id) do update set received = excluded.received, updated_at = now()",
-            &c as _,
-            &m as _,
-            &k as _,
-            &received[..],
-        )
-        .execute(&mut *tx)
-        .await?;
-        outbox::write(&mut *tx, "cards.receive", &self.events).await
+        if !old.c.is_empty() {
+            // Locked by this batch (`lock_counters`): the insert always meets its row and updates
+            // it, found through the primary key (see `lock_counters` for why not a join).
+            sqlx::query!(
+                "insert into card_member (crm_id, member_no, card_id, received)
+                 select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
+                 on conflict (crm_id, member_no, card_id) do update set received = excluded.received, updated_at = now()",
+                &old.c as _,
+                &old.m as _,
+                &old.k as _,
+                &old.n[..],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !new.c.is_empty() {
+            // A plain insert: `on conflict` would make each row a speculative insertion, and
+            // would hide the concurrent batch whose count this one never saw.
+            let inserted = sqlx::query!(
+                "insert into card_member (crm_id, member_no, card_id, received)
+                 select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])",
+                &new.c as _,
+                &new.m as _,
+                &new.k as _,
+                &new.n[..],
+            )
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if platform::db::is_unique_violation(&e, "card_member_pkey") => {
+                    return Ok(Err(batch::KeyExists))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        outbox::write(&mut *tx, "cards.receive", &self.events).await?;
+        Ok(Ok(()))
+    }
+}
+
+/// Counters to write, as the statements' columns.
+#[derive(Default)]
+struct Counts<'a> {
+    c: Vec<&'a str>,
+    m: Vec<&'a str>,
+    k: Vec<&'a str>,
+    n: Vec<i32>,
+}
+
+impl<'a> Counts<'a> {
+    fn push(&mut self, key: &'a CounterKey, received: i64) {
+        self.c.push(&key.0);
+        self.m.push(&key.1);
+        self.k.push(&key.2);
+        self.n.push(received as i32);
     }
 }
 
