@@ -110,10 +110,17 @@ pub async fn existing<P>(db: &PgPool, envelopes: &[Envelope<P>]) -> sqlx::Result
         kk.push(e.kind.key_kind());
         k.push(e.idempotency_key.as_str());
     }
+    // A primary-key probe per key (the lateral subquery): a join of the keys against the inbox
+    // can be planned, and the plan cached, while the table is small, as a scan of all of it
+    // (what happened to the card counters' join, issue 14), and this runs for the life of a
+    // worker whose inbox grows. `limit 1` (a key has one row) keeps the planner from flattening
+    // the subquery back into that join: checked with `plan_cache_mode = force_generic_plan` on
+    // an empty inbox, a nested loop over `inbox_pkey`.
     let rows = sqlx::query!(
-        "select i.crm_id, i.idem_key from inbox i
-         join unnest($1::text[], $2::text[], $3::text[]) as t(c, kk, k)
-           on i.crm_id = t.c and i.key_kind = t.kk and i.idem_key = t.k",
+        r#"select i.crm_id as "crm_id!", i.idem_key as "idem_key!"
+           from unnest($1::text[], $2::text[], $3::text[]) as t(c, kk, k)
+           cross join lateral (select crm_id, idem_key from inbox
+                               where crm_id = t.c and key_kind = t.kk and idem_key = t.k limit 1) i"#,
         &c as _,
         &kk as _,
         &k as _,

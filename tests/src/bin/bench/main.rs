@@ -131,7 +131,7 @@ async fn publish_all(
 
 /// Waits until `count_sql` (a count of applied rows) answers at least `n`, and fails past
 /// `limit`. Counting rows costs PostgreSQL CPU, which the drain's CPU per event counts and
-/// which grows with the table: so while the points work queue still holds ready messages (a
+/// which grows with the table: so while the work queue still holds ready messages (a
 /// passive declare: the broker answers, not the database) the drain is known not to be over,
 /// and the count runs only for the last prefetched batches. `domain` names the work queue.
 async fn wait_applied(
@@ -394,7 +394,7 @@ async fn main() {
         // alone moves the same messages (publish + consume).
         println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
         // Only the workers run in this process during the drain: its CPU is theirs (and the
-        // count above, every 100 ms). Machine-independent where the rate is not.
+        // wait's queue declares and final counts). Machine-independent where the rate is not.
         let cpu = cpu_after.per_event_since(&cpu_before, args.events, "workers");
         println!("{cpu}");
         worker.stop(std::time::Duration::from_secs(10)).await;
