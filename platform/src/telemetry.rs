@@ -4,7 +4,6 @@
 use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     fmt::{self, format::JsonFields},
     prelude::*,
@@ -12,6 +11,7 @@ use tracing_subscriber::{
 };
 
 pub mod json_line;
+pub mod log_writer;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 
@@ -26,10 +26,10 @@ pub fn init_logging(json: bool) {
     let registry = tracing_subscriber::registry().with(otlp::from_env()).with(filter);
     #[cfg(not(feature = "otlp"))]
     let registry = tracing_subscriber::registry().with(filter);
-    // Lines are written to stdout by a thread of their own: a request's task formats its line
-    // and queues it rather than blocking a runtime thread on a write(2) to a full pipe (the api
-    // logs a line per response; issue 14). Never lossy: when the queue is full, the logger waits.
-    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stdout());
+    // Lines are written to stdout by a thread of their own, many per write(2) under load
+    // ([`log_writer`]): a request's task formats its line and appends it to a buffer, never
+    // blocking a runtime thread on a write to a full pipe. Never lossy.
+    let (writer, guard) = log_writer::spawn(std::io::stdout());
     let result = if json {
         registry.with(fmt::layer().fmt_fields(JsonFields::new()).event_format(JsonLine).with_writer(writer)).try_init()
     } else {
@@ -42,7 +42,7 @@ pub fn init_logging(json: bool) {
 }
 
 /// The log writer thread's guard: dropping it writes the queued lines and stops the thread.
-static LOG_WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+static LOG_WRITER: Mutex<Option<log_writer::Guard>> = Mutex::new(None);
 
 /// Makes `span` a child of the W3C `traceparent` it was caused by (the HTTP request's, or the
 /// one a message carried), so exported spans of the api and the workers join the client's
