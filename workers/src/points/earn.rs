@@ -156,11 +156,14 @@ async fn lock_members(tx: &mut sqlx::PgConnection, members: Vec<MemberKey>) -> s
     )
     .execute(&mut *tx)
     .await?;
+    // One primary-key probe per member, in the sorted order of `members` (a `lateral` subquery
+    // with `for update`, which the planner does not flatten into a join): a join of the keys
+    // against the table can be planned, and the plan cached, as a scan of the whole table while
+    // the table is small or not yet analyzed (the counters of a flash sale did exactly that).
     sqlx::query!(
-        "select 1 as locked from member_balance b
-         join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
-         order by b.crm_id, b.member_no
-         for update of b",
+        "select 1 as locked from unnest($1::text[], $2::text[]) with ordinality as t(c, m, i)
+         cross join lateral (select 1 from member_balance where crm_id = t.c and member_no = t.m for update) b
+         order by t.i",
         &m_crm as _,
         &m_no as _,
     )
@@ -200,13 +203,20 @@ async fn load_windows(
     if c.is_empty() {
         return Ok(windows);
     }
+    // Per (member, rule), a range of `points_ledger_member` from the window's start (`-infinity`
+    // for a limit over the whole history): a `lateral` subquery fenced by `offset 0`, so that
+    // it is not flattened into a join, which a plan made while the ledger was small or not
+    // analyzed runs as a scan of the whole ledger (`EXPLAIN` of the generic plan).
     let rows = sqlx::query!(
-        r#"select l.crm_id, l.member_no, l.rule_id as "rule_id!", l.occurred_at, l.points - l.reversed as "points!"
-         from (select c, m, r, min(s) as s, bool_or(s is null) as all_time
-               from unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) as t(c, m, r, s)
-               group by c, m, r) w
-         join points_ledger l on l.crm_id = w.c and l.member_no = w.m and l.rule_id = w.r
-         where l.event_type = $5 and (w.all_time or l.occurred_at > w.s)"#,
+        r#"select l.crm_id as "crm_id!", l.member_no as "member_no!", l.rule_id as "rule_id!",
+                  l.occurred_at as "occurred_at!", l.points - l.reversed as "points!"
+           from (select c, m, r, case when bool_or(s is null) then '-infinity' else min(s) end as s
+                 from unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) as t(c, m, r, s)
+                 group by c, m, r) w
+           cross join lateral (select crm_id, member_no, rule_id, occurred_at, points, reversed from points_ledger
+                               where crm_id = w.c and member_no = w.m and rule_id = w.r and occurred_at > w.s
+                                 and event_type = $5
+                               offset 0) l"#,
         &c as _,
         &m as _,
         &r[..],
@@ -269,10 +279,16 @@ async fn settle_debts(
     members.sort();
     members.dedup();
     let (c, m): (Vec<String>, Vec<String>) = members.into_iter().unzip();
+    // A probe per member of `member_balance_owing` (the members who owe; almost always empty),
+    // locking those found, in the members' sorted order. As a join, a plan made on a small or
+    // unanalyzed table scans all of `member_balance` for every batch (`EXPLAIN` of the generic
+    // plan); the `lateral` subquery with `for update` is not flattened, so it has no such plan.
     let owing = sqlx::query!(
-        "select b.crm_id, b.member_no, b.debt from member_balance b
-         join unnest($1::text[], $2::text[]) as t(c, m) on b.crm_id = t.c and b.member_no = t.m
-         where b.debt > 0 order by b.crm_id, b.member_no for update of b",
+        r#"select b.crm_id as "crm_id!", b.member_no as "member_no!", b.debt as "debt!"
+           from unnest($1::text[], $2::text[]) with ordinality as t(c, m, i)
+           cross join lateral (select crm_id, member_no, debt from member_balance
+                               where crm_id = t.c and member_no = t.m and debt > 0 for update) b
+           order by t.i"#,
         &c as _,
         &m as _,
     )
