@@ -3,9 +3,11 @@
 //! the envelope, a persistent mandatory publish, 202 only after the broker's confirm), against
 //! the thinnest possible ingress (`thin-ingress`: axum, JSON parse, a confirmed publish through
 //! the default exchange into a quorum queue, nothing of ours), both loaded by wrk in the same
-//! run. Nothing consumes meanwhile; the queues are emptied after each load.
+//! run. Nothing consumes meanwhile; the queues are emptied after each load. A third load, the
+//! thin ingress publishing the engine's message shape (`thin-ingress --shaped`), splits the
+//! ratio into what the broker charges for that shape and what the engine's code costs.
 
-use lapin::options::{QueueDeleteOptions, QueuePurgeOptions};
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions, QueuePurgeOptions};
 use loyalty_tests::TestEnv;
 use platform::broker::Domain;
 use tokio::process::Command;
@@ -15,7 +17,8 @@ use crate::wrk::{self, Server};
 /// An earn event per request, its `event_no` new, over 100 members (the issue's load).
 const EVENT: &str = r#"{"event_no":"{key}","member_no":"m{member}","action_scene":"user_login","store_code":"bench"}"#;
 
-/// Loads both ingresses `rounds` times, alternately; prints each figure and the ratio.
+/// Loads the thin ingress, the thin ingress with the engine's message shape and the engine,
+/// `rounds` times, in turn; prints each figure and the ratios.
 pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize) {
     let key = env.tenant("10080").await;
     env.rule("10080", &key, loyalty_tests::login_rule()).await;
@@ -23,18 +26,8 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
     let auth = format!("Bearer {key}");
     let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
     for round in 1..=rounds {
-        let thin_queue = format!("{}.bench.thin", env.settings.namespace);
-        let port = wrk::free_port();
-        let mut thin = Command::new(wrk::sibling("thin-ingress"));
-        thin.arg(format!("127.0.0.1:{port}")).arg(&env.settings.amqp_url).arg(&thin_queue);
-        let server = Server::start(thin, &format!("http://127.0.0.1:{port}/healthz")).await;
-        let cpu = server.cpu();
-        let base =
-            wrk::post(&format!("http://127.0.0.1:{port}/events"), &headers, EVENT, 100, connections, seconds).await;
-        let base_cpu = per_request(server.cpu() - cpu, base.succeeded);
-        server.stop().await;
-        let (conn, channel) = env.channel().await;
-        channel.queue_delete(thin_queue.as_str().into(), QueueDeleteOptions::default()).await.expect("thin queue");
+        let base = thin(env, &headers, connections, seconds, false).await;
+        let shaped = thin(env, &headers, connections, seconds, true).await;
 
         let port = wrk::free_port();
         let server = Server::start(api_command(env, port), &format!("http://127.0.0.1:{port}/readyz")).await;
@@ -50,18 +43,64 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
         .await;
         let engine_cpu = per_request(server.cpu() - cpu, engine.succeeded);
         server.stop().await;
+        let (conn, channel) = env.channel().await;
         let queue = env.topology.work_queue(Domain::Points);
         channel.queue_purge(queue.as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
         conn.close(200, "done".into()).await.ok();
 
+        let (base, base_cpu) = base;
+        let (shaped, shaped_cpu) = shaped;
         println!("round {round}: thin ingress   {base}  {base_cpu:.1} µs CPU per request");
+        println!("round {round}: thin, shaped   {shaped}  {shaped_cpu:.1} µs CPU per request");
         println!("round {round}: engine ingress {engine}  {engine_cpu:.1} µs CPU per request");
         println!(
             "round {round}: ratio engine / thin ingress {:.2} (accepted/s; p99 {:.1} ms against the bar of 25 ms)",
             engine.requests_per_second / base.requests_per_second,
             engine.p99_ms
         );
+        println!(
+            "round {round}: of which the message's shape (thin, shaped / thin) {:.2} and the engine's code (engine / thin, shaped) {:.2}",
+            shaped.requests_per_second / base.requests_per_second,
+            engine.requests_per_second / shaped.requests_per_second,
+        );
     }
+}
+
+/// Loads the thin ingress (`shaped`: publishing the engine's message shape through a topic
+/// exchange of its own) on a queue of its own, removed afterwards; its figures and µs of its
+/// CPU per accepted request.
+async fn thin(
+    env: &TestEnv,
+    headers: &[(&str, &str)],
+    connections: usize,
+    seconds: u64,
+    shaped: bool,
+) -> (wrk::Report, f64) {
+    let variant = if shaped { "shaped" } else { "thin" };
+    let queue = format!("{}.bench.{variant}", env.settings.namespace);
+    let exchange = format!("{}.bench.{variant}", env.settings.namespace);
+    let port = wrk::free_port();
+    let mut command = Command::new(wrk::sibling("thin-ingress"));
+    command.arg(format!("127.0.0.1:{port}")).arg(&env.settings.amqp_url).arg(&queue);
+    if shaped {
+        command.arg("--shaped").arg(&exchange);
+    }
+    let server = Server::start(command, &format!("http://127.0.0.1:{port}/healthz")).await;
+    let cpu = server.cpu();
+    let figures =
+        wrk::post(&format!("http://127.0.0.1:{port}/events"), headers, EVENT, 100, connections, seconds).await;
+    let cpu = per_request(server.cpu() - cpu, figures.succeeded);
+    server.stop().await;
+    let (conn, channel) = env.channel().await;
+    channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.expect("thin queue");
+    if shaped {
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await
+            .expect("thin exchange");
+    }
+    conn.close(200, "done".into()).await.ok();
+    (figures, cpu)
 }
 
 /// The real `api` binary on the bench's database, broker namespace and Redis, as deployed
