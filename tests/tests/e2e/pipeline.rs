@@ -131,6 +131,84 @@ async fn two_workers_apply_2000_events_for_50_members_once() {
     Arc::into_inner(env).expect("tasks ended").cleanup().await;
 }
 
+/// Issue 16, item 4, in process: workers go from 1 to 4 and back to 1 while events stream in
+/// (the three are stopped as SIGTERM stops a worker process: no new batches, the ones in flight
+/// finished and acked, the prefetched rest handed back to the broker). Nothing is lost or
+/// applied twice, nothing is parked, a daily limit holds across the workers, and verify is
+/// clean. (`bench --scale` does the same with `workers` processes and real signals.)
+#[tokio::test]
+async fn workers_scaled_from_one_to_four_and_back_to_one_under_load_apply_each_event_once() {
+    const EVENTS: usize = 1_200;
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, login_rule()).await;
+    env.rule("10080", &key, json!({"rule_name": "下单", "action_scene": "order_pay", "points_type": "order", "expire_term": 30, "per_money": 10, "change_points": 1, "max_points": 30, "range_days": 1})).await;
+    let first = env.worker(1, true, Arc::default());
+    let env = Arc::new(env);
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..4 {
+        let (env, key, accepted) = (env.clone(), key.clone(), accepted.clone());
+        clients.spawn(async move {
+            for i in (client..EVENTS).step_by(4) {
+                let member = format!("m{}", i % 40);
+                let event = if i % 2 == 0 {
+                    json!({"event_no": format!("s{i}"), "member_no": member, "action_scene": "user_login"})
+                } else {
+                    json!({"event_no": format!("s{i}"), "member_no": member, "action_scene": "order_pay", "amount": (i % 9) * 10 + 5})
+                };
+                // A 503 (the publish not confirmed in time) is answered by sending the same
+                // event again, as a client must; the inbox makes that safe.
+                env.post_accepted("/api/crm/mgr/points/10080/events", &key, event).await;
+                accepted.fetch_add(1, Ordering::SeqCst);
+                // A steady stream rather than one burst, so the scaling happens under load.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+    }
+    let reached = |n: usize| {
+        let accepted = accepted.clone();
+        move || {
+            let accepted = accepted.clone();
+            async move { (accepted.load(Ordering::SeqCst) >= n).then_some(()) }
+        }
+    };
+    wait_for("a quarter of the events accepted", Duration::from_secs(60), reached(EVENTS / 4)).await;
+    let more: Vec<_> = (0..3).map(|_| env.worker(1, true, Arc::default())).collect();
+    wait_for("the three new workers to consume", Duration::from_secs(30), || async {
+        more.iter().all(|w| w.consuming.count() > 0).then_some(())
+    })
+    .await;
+    // A quarter of the events is still to be sent when the three stop.
+    wait_for("three quarters accepted", Duration::from_secs(60), reached(3 * EVENTS / 4)).await;
+    futures_util::future::join_all(more.into_iter().map(|w| w.stop(Duration::from_secs(10)))).await;
+    while let Some(r) = clients.join_next().await {
+        r.unwrap();
+    }
+    wait_for("every event to have an outcome", Duration::from_secs(60), || async {
+        (env.scalar("select count(*) from inbox").await == EVENTS as i64).then_some(())
+    })
+    .await;
+    // Each event has one outcome; the applied ones (all but the order events over the daily
+    // limit, which are refused) one ledger row each.
+    let ledger = env.scalar("select count(*) from points_ledger").await;
+    assert_eq!(ledger, applied(&env).await, "one ledger row per applied event");
+    assert_eq!(env.scalar("select count(distinct event_no) from points_ledger").await, ledger);
+    assert!(ledger > EVENTS as i64 / 2, "the logins (half the events) and some orders applied: {ledger}");
+    let parked = dlq::list(&env.settings.amqp_url, &env.topology, Domain::Points, 10).await.unwrap();
+    assert!(parked.is_empty(), "nothing parked: {parked:?}");
+    let over = env.scalar("select count(*) from (select member_no from points_ledger where action_scene = 'order_pay' group by member_no having sum(points) > 30) o").await;
+    assert_eq!(over, 0, "the daily limit held across the workers");
+    assert!(
+        env.scalar("select count(*) from inbox where status = 'rejected'").await > 0,
+        "the limit was reached (some orders refused), so it was tested"
+    );
+    let violations = workers::verify::violations(&env.db, None).await.unwrap();
+    assert!(violations.is_empty(), "balances equal lots and ledger: {violations:?}");
+    first.stop(Duration::from_secs(5)).await;
+    Arc::into_inner(env).expect("tasks ended").cleanup().await;
+}
+
 #[tokio::test]
 async fn poison_is_parked_good_messages_flow_and_replay_applies_once() {
     let env = TestEnv::new().await;
