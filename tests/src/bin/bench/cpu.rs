@@ -25,6 +25,11 @@ impl Sample {
         Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database) }
     }
 
+    /// The CPU PostgreSQL's backends of the database used since `earlier`.
+    pub fn postgres_since(&self, earlier: &Sample) -> Duration {
+        self.postgres.saturating_sub(earlier.postgres)
+    }
+
     /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line;
     /// `process` says what this process did meanwhile.
     pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {

@@ -107,21 +107,28 @@ async fn thin(
 /// (JSON logs, metrics), with the per-tenant rate limit out of the way: the load is one tenant.
 pub fn api_command(env: &TestEnv, port: u16) -> Command {
     let mut api = Command::new(wrk::sibling("api"));
-    api.env("DATABASE_URL", &env.settings.database_url)
+    engine_env(env, &mut api)
+        .env("LOYALTY_ADMIN_TOKEN", loyalty_tests::ADMIN_TOKEN)
+        .env("API_ADDR", format!("127.0.0.1:{port}"))
+        .env("RATE_LIMIT_PER_SECOND", "1000000")
+        .env("RATE_LIMIT_BURST", "1000000");
+    api
+}
+
+/// What an engine process (the api, a workers process) needs to run on the bench's database,
+/// broker namespace and Redis.
+pub fn engine_env<'c>(env: &TestEnv, command: &'c mut Command) -> &'c mut Command {
+    command
+        .env("DATABASE_URL", &env.settings.database_url)
         .env("AMQP_URL", &env.settings.amqp_url)
         .env("REDIS_URL", &env.settings.redis_url)
         .env("LOYALTY_NAMESPACE", &env.settings.namespace)
-        .env("LOYALTY_ADMIN_TOKEN", loyalty_tests::ADMIN_TOKEN)
-        .env("API_ADDR", format!("127.0.0.1:{port}"))
-        // The bench's topology (its retry queues are named by their delays): the api declares
+        // The bench's topology (its retry queues are named by their delays): a process declares
         // it on connecting, and the bench's cleanup removes exactly that.
         .env(
             "RETRY_DELAYS_MS",
             env.settings.retry_delays.iter().map(|d| d.as_millis().to_string()).collect::<Vec<_>>().join(","),
         )
-        .env("RATE_LIMIT_PER_SECOND", "1000000")
-        .env("RATE_LIMIT_BURST", "1000000");
-    api
 }
 
 /// µs of a server's CPU per accepted request: the figure a shared machine does not move.

@@ -9,12 +9,14 @@
 //! `cargo run --release -p loyalty-tests --bin bench -- --orders --events 20000` (see `orders.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --drain --events 20000 --seed-rows 1000000` (see `seed.rs`)
 //! `cargo run --release -p loyalty-tests --bin bench -- --latency` (see `latency.rs`)
+//! `cargo run --release -p loyalty-tests --bin bench -- --scale --events 50000 --seconds 20` (see `scale.rs`)
 
 mod analytics;
 mod cpu;
 mod ingress;
 mod latency;
 mod orders;
+mod scale;
 mod seed;
 mod wrk;
 
@@ -70,7 +72,7 @@ struct Args {
     /// Ingress: keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Ingress and orders: seconds wrk loads each server.
+    /// Ingress and orders: seconds wrk loads each server; latency and scale: seconds of load.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
     /// Ingress: loads of the thin ingress and the engine, alternately.
@@ -99,9 +101,45 @@ struct Args {
     /// the rate a closed-loop burst is applied at, measured first) for `--seconds`.
     #[arg(long)]
     latency: bool,
-    /// Latency: the offered rate, requests/s.
+    /// Latency: the offered rate, requests/s; scale: the stream's rate, events/s.
     #[arg(long)]
     rate: Option<f64>,
+    /// Workers as separate processes (the `workers` binary): a backlog drained by each count of
+    /// `--processes`, then 1 → 4 → 1 processes while events stream in (see `scale.rs`).
+    #[arg(long)]
+    scale: bool,
+    /// Scale: the counts of worker processes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    processes: Vec<usize>,
+}
+
+/// Order-paid earn events `range` under keys `<prefix><i>`, over `members` members, as the
+/// engine's envelopes: (message id, body).
+fn order_events(prefix: &str, range: std::ops::Range<usize>, members: usize) -> Vec<(String, Vec<u8>)> {
+    range
+        .map(|i| {
+            let payload = EarnPayload {
+                member_no: format!("member-{}", i % members),
+                action_scene: "order_pay".into(),
+                amount: Some(Cents(((i % 50) as i64 + 1) * 1000)),
+                order_items: None,
+                store_code: Some("ec_mall".into()),
+                cost_center: None,
+                campagin_code: None,
+                operator: None,
+                event_desc: None,
+                pay_method: None,
+            };
+            let envelope = Envelope::new(
+                MessageKind::PointsEarn,
+                "10080".into(),
+                format!("{prefix}{i}"),
+                chrono::Utc::now(),
+                payload,
+            );
+            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
+        })
+        .collect()
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -304,31 +342,13 @@ async fn main() {
         env.cleanup().await;
         return;
     }
+    if args.scale {
+        scale::run(&env, &args.processes, args.events, args.members, args.rate, args.seconds).await;
+        env.cleanup().await;
+        return;
+    }
 
-    let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
-        .map(|i| {
-            let payload = EarnPayload {
-                member_no: format!("member-{}", i % args.members),
-                action_scene: "order_pay".into(),
-                amount: Some(Cents(((i % 50) as i64 + 1) * 1000)),
-                order_items: None,
-                store_code: Some("ec_mall".into()),
-                cost_center: None,
-                campagin_code: None,
-                operator: None,
-                event_desc: None,
-                pay_method: None,
-            };
-            let envelope = Envelope::new(
-                MessageKind::PointsEarn,
-                "10080".into(),
-                format!("bench-{i}"),
-                chrono::Utc::now(),
-                payload,
-            );
-            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
-        })
-        .collect();
+    let bodies = order_events("bench-", 0..args.events, args.members);
 
     // `--seed-rows` compares two drains: it implies `--drain`.
     let drain = args.drain || args.seed_rows.is_some();

@@ -209,6 +209,21 @@ impl Server {
     pub async fn stop(mut self) {
         self.child.kill().await.ok();
     }
+
+    /// Sends SIGTERM (what `docker compose stop` and Kubernetes send) and waits for the exit;
+    /// a process still running after `grace` is killed and fails the bench.
+    pub async fn terminate(mut self, grace: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the server runs").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill(1)");
+        assert!(sent.success(), "SIGTERM could not be sent to {pid}");
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => status.expect("the exit status"),
+            Err(_) => {
+                self.child.kill().await.ok();
+                panic!("process {pid} did not exit within {grace:?} of SIGTERM");
+            }
+        }
+    }
 }
 
 /// `GET` over a fresh connection: 200 or not.
