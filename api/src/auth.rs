@@ -74,7 +74,7 @@ impl KeyCache {
         entries.insert(hash, (tenant, Instant::now(), false));
     }
 
-    fn forget(&self, hash: &str) {
+    pub(crate) fn forget(&self, hash: &str) {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(hash);
     }
 

@@ -328,6 +328,9 @@ pub async fn revoke_key(
         audit::record(&mut tx, &actor, "api_key", &key_id.to_string(), "revoke", before, after).await?;
     }
     tx.commit().await?;
+    // This instance refuses the key from the moment it answers, not when its own listener gets
+    // round to the notification (the other instances do then, within milliseconds).
+    state.keys.forget(&revoked.key_hash);
     tracing::info!(crm_id, key_id, "api key revoked");
     Ok(ok("key revoked", info))
 }
