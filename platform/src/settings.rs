@@ -66,7 +66,8 @@ pub struct CommonArgs {
     #[arg(long = "database-url", env = "DATABASE_URL", default_value = default::DATABASE_URL, hide_env_values = true,
           value_parser = or_default::<String>(default::DATABASE_URL))]
     pub database_url: String,
-    /// RabbitMQ (%2f is the default vhost "/").
+    /// RabbitMQ (%2f is the default vhost "/"). Several addresses, comma-separated (the nodes
+    /// of a cluster): a connection goes to one that answers, the next one starting one further.
     #[arg(long = "amqp-url", env = "AMQP_URL", default_value = default::AMQP_URL, hide_env_values = true,
           value_parser = or_default::<String>(default::AMQP_URL))]
     pub amqp_url: String,
@@ -242,6 +243,10 @@ impl std::fmt::Debug for Settings {
 
 /// `scheme://user:secret@host/..` → `scheme://user:***@host/..`
 fn redact(url: &str) -> String {
+    // A list of addresses (AMQP_URL): each one's password hidden.
+    if url.contains(',') {
+        return url.split(',').map(redact).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -314,6 +319,7 @@ impl Settings {
         admin_token: String,
         workers: WorkerArgs,
     ) -> anyhow::Result<Settings> {
+        crate::broker::check_addresses(&common.amqp_url).map_err(anyhow::Error::msg)?;
         Ok(Settings {
             production: common.production(),
             retry_delays: common.retry_delays()?,

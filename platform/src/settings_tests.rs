@@ -17,6 +17,27 @@ fn parse(flags: &[&str]) -> AllArgs {
 fn redact_hides_passwords_only() {
     assert_eq!(redact("amqp://guest:guest@h:5672/%2f"), "amqp://guest:***@h:5672/%2f");
     assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    assert_eq!(
+        redact("amqp://app:s1@n1:5672/%2f,amqp://app:s2@n2:5672/%2f"),
+        "amqp://app:***@n1:5672/%2f,amqp://app:***@n2:5672/%2f",
+        "each address of a list"
+    );
+}
+
+#[test]
+fn amqp_url_takes_several_addresses_and_names_the_bad_one_without_its_text() {
+    let settings = |url: &str| {
+        let all = parse(&[&format!("--amqp-url={url}")]);
+        Settings::from_parts(all.common, all.api, String::new(), all.workers)
+    };
+    let two = "amqp://guest:guest@127.0.0.1:5673/%2f, amqp://guest:guest@127.0.0.1:5674/%2f";
+    assert_eq!(settings(two).unwrap().amqp_url, two);
+    assert_eq!(crate::broker::addresses(two).collect::<Vec<_>>().len(), 2);
+    let err = settings("amqp://guest:guest@127.0.0.1:5673/%2f,http://secret@x").unwrap_err().to_string();
+    assert!(err.contains("AMQP_URL: address 2 is not an AMQP URI"), "{err}");
+    assert!(!err.contains("secret"), "the address's text stays out of the message: {err}");
+    let err = settings(" , ").unwrap_err().to_string();
+    assert!(err.contains("AMQP_URL names no address"), "{err}");
 }
 
 #[test]

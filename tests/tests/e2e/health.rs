@@ -88,3 +88,29 @@ async fn worker_healthz_is_503_while_the_broker_is_unreachable() {
     worker.stop(Duration::from_secs(5)).await;
     env.cleanup().await;
 }
+
+/// `AMQP_URL` with several addresses (a cluster's nodes), the first one down: every connection
+/// attempt, whichever address it starts from, ends on the live one, and the api's publisher and
+/// a worker's consumers carry an event through as with one address.
+#[tokio::test]
+async fn an_amqp_url_of_several_addresses_connects_to_one_that_answers() {
+    let live = platform::Settings::from_env().expect("settings").amqp_url;
+    let list = format!("amqp://guest:guest@{CLOSED}/%2f,{live}");
+    // Each attempt starts one address further (a counter of the process, which other tests
+    // move too): whichever address an attempt starts from, it must end connected.
+    for _ in 0..4 {
+        let connection = platform::broker::connect(&list, "test-addresses").await.expect("the live address");
+        connection.close(200, "done".into()).await.ok();
+    }
+    let env = TestEnv::new_with(|s| s.amqp_url = list.clone()).await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, loyalty_tests::login_rule()).await;
+    let worker = env.default_worker();
+    let (status, body) = env
+        .event("10080", &key, json!({"event_no": "a1", "member_no": "m1", "action_scene": "user_login"}), 5_000)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "applied", "{body}");
+    worker.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
