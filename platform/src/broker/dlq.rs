@@ -71,7 +71,7 @@ pub fn describe(queue: &str, props: &BasicProperties, body: &[u8]) -> ParkedMess
 /// Lists up to `limit` parked messages of a domain without removing them.
 ///
 /// It takes them with `basic.get` and closes the channel without acking, which puts them back
-/// (the DLQ is a classic queue, so this never counts toward a delivery limit).
+/// (each return counts as a delivery, and the DLQ's limit is out of reach: see the topology).
 pub async fn list(
     amqp_url: &str,
     topology: &Topology,

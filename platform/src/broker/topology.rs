@@ -72,7 +72,7 @@ impl Topology {
         format!("{}.analytics", self.namespace)
     }
 
-    /// Analytics messages the analytics consumer cannot read (a classic queue, with the reason in
+    /// Analytics messages the analytics consumer cannot read (with the reason in
     /// `x-park-reason`).
     pub fn analytics_dead_letter_queue(&self) -> String {
         format!("{}.analytics.dlq", self.namespace)
@@ -100,10 +100,7 @@ impl Topology {
         for &domain in Domain::ALL {
             let work = self.work_queue(domain);
             let dlq = self.dead_letter_queue(domain);
-            // The DLQ is a classic queue: listing it (get, then requeue) must never count
-            // toward a delivery limit, which quorum queues enforce from RabbitMQ 4.0 on.
-            let dlq_args = FieldTableBuilder::default().string("x-queue-type", "classic").build();
-            channel.queue_declare(dlq.as_str().into(), queue_options, dlq_args).await?;
+            channel.queue_declare(dlq.as_str().into(), queue_options, dead_letter_queue_args()).await?;
 
             let work_args = quorum_dead_lettering("", &dlq).int("x-delivery-limit", DELIVERY_LIMIT).build();
             channel.queue_declare(work.as_str().into(), queue_options, work_args).await?;
@@ -127,8 +124,7 @@ impl Topology {
         let analytics = self.analytics_queue();
         channel.queue_declare(analytics.as_str().into(), queue_options, quorum().build()).await?;
         let analytics_dlq = self.analytics_dead_letter_queue();
-        let dlq_args = FieldTableBuilder::default().string("x-queue-type", "classic").build();
-        channel.queue_declare(analytics_dlq.as_str().into(), queue_options, dlq_args).await?;
+        channel.queue_declare(analytics_dlq.as_str().into(), queue_options, dead_letter_queue_args()).await?;
         channel
             .queue_bind(
                 analytics.into(),
@@ -141,6 +137,20 @@ impl Topology {
         Ok(())
     }
 }
+
+/// A DLQ is a quorum queue like the others, replicated on a cluster's nodes. (It was a classic
+/// queue, which lives on one node: while that node was down, every declaration of the queue
+/// failed, and since every process declares the topology when it connects, no publisher or
+/// consumer of the cluster could connect: issue 16's failover test.) Listing a DLQ takes its
+/// messages and puts them back, and a quorum queue counts each return as a delivery; its limit
+/// is set out of reach, so that no parked message is ever dropped however often it is listed
+/// (RabbitMQ 4 gives every quorum queue a limit of 20 unless told otherwise).
+fn dead_letter_queue_args() -> FieldTable {
+    quorum().int("x-delivery-limit", PARKED_DELIVERY_LIMIT).build()
+}
+
+/// The DLQs' delivery limit: never reached.
+const PARKED_DELIVERY_LIMIT: i64 = i32::MAX as i64;
 
 fn quorum() -> FieldTableBuilder {
     let mut args = FieldTableBuilder::default();
