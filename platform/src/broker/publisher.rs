@@ -137,7 +137,11 @@ impl Publisher {
         })
         .await;
         let result = settle(routing_key, outcome);
-        if let Err(PublishError::Unavailable(e)) = &result {
+        if let Err(e @ (PublishError::Unavailable(_) | PublishError::Nacked)) = &result {
+            // A nack is the broker saying it could not store the message. On a cluster it came,
+            // for a minute and more, from a channel whose queue's leader had died with its node
+            // (issue 16's failover test), while a new connection was served at once: so a nack
+            // also makes the next publish open a new session (on the next node in the list).
             tracing::warn!(error = %e, "publish failed; the next publish reconnects");
             session.broken.store(true, Ordering::Relaxed);
         }
@@ -177,7 +181,8 @@ impl Publisher {
             Ok(Err(e)) => Err(PublishError::Unavailable(e.to_string())),
             Ok(Ok(results)) => results.into_iter().collect::<Result<Vec<()>, _>>().map(drop),
         };
-        if let Err(PublishError::Unavailable(_)) = &result {
+        // As in `publish`: a nack, too, makes the next publish open a new session.
+        if let Err(PublishError::Unavailable(_) | PublishError::Nacked) = &result {
             session.broken.store(true, Ordering::Relaxed);
         }
         result
