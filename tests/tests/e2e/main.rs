@@ -8,6 +8,7 @@ mod auth;
 mod broker_contract;
 mod card_claims;
 mod cards;
+mod cluster;
 mod coupons;
 mod earn_rules;
 mod feeds;
