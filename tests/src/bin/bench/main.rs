@@ -130,16 +130,15 @@ fn order_events(prefix: &str, range: std::ops::Range<usize>, members: usize) -> 
                 event_desc: None,
                 pay_method: None,
             };
-            let envelope = Envelope::new(
-                MessageKind::PointsEarn,
-                "10080".into(),
-                format!("{prefix}{i}"),
-                chrono::Utc::now(),
-                payload,
-            );
-            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
+            message(MessageKind::PointsEarn, "10080", format!("{prefix}{i}"), payload)
         })
         .collect()
+}
+
+/// A message as the engine publishes it, occurring now: (message id, the envelope's JSON).
+fn message<P: serde::Serialize>(kind: MessageKind, crm_id: &str, key: String, payload: P) -> (String, Vec<u8>) {
+    let envelope = Envelope::new(kind, crm_id.into(), key, chrono::Utc::now(), payload);
+    (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
 }
 
 /// Publishes every body with confirms, `window` in flight; returns when all are confirmed.
@@ -262,14 +261,7 @@ async fn flash_sale(env: &TestEnv, args: &Args) {
         .map(|i| {
             let payload =
                 json!({"member_no": format!("member-{i}"), "out_str": "flash", "card_info": {card_id.clone(): 1}});
-            let envelope = Envelope::new(
-                MessageKind::CardsReceive,
-                "20090".into(),
-                format!("claim-{i}"),
-                chrono::Utc::now(),
-                payload,
-            );
-            (envelope.message_id.to_string(), serde_json::to_vec(&envelope).expect("json"))
+            message(MessageKind::CardsReceive, "20090", format!("claim-{i}"), payload)
         })
         .collect();
     println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);

@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Instant};
 use loyalty_tests::{deal_body, TestEnv};
 use schemas::{
     orders::{parse_deal, OrderPayload},
-    Envelope, MessageKind,
+    MessageKind,
 };
 use serde_json::json;
 
@@ -67,14 +67,7 @@ pub async fn run(
                 membership_id: Some(ids[i % members]),
                 deal: Box::new(deal),
             };
-            let e = Envelope::new(
-                MessageKind::PointsOrder,
-                "10080".into(),
-                format!("bench-{i}"),
-                chrono::Utc::now(),
-                payload,
-            );
-            (e.message_id.to_string(), serde_json::to_vec(&e).expect("json"))
+            super::message(MessageKind::PointsOrder, "10080", format!("bench-{i}"), payload)
         })
         .collect();
     println!("bench --orders: wrk -t2 -c{connections} -d{seconds}s on /deal, {members} members, {consumers} consumers; raw broker: {orders} messages");
