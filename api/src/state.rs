@@ -19,7 +19,7 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub settings: Arc<Settings>,
     pub db: PgPool,
-    pub redis: deadpool_redis::Pool,
+    pub redis: platform::cache::Redis,
     pub rules: RuleCache,
     pub topology: Topology,
     pub publisher: Arc<Publisher>,
@@ -40,7 +40,7 @@ impl AppState {
     /// Builds the state (and starts listening for key revocations: call it inside the tokio
     /// runtime); the broker connection is opened lazily, so the API starts (and
     /// answers 503 on ingress, not-ready on `/readyz`) while RabbitMQ is down.
-    pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool) -> AppState {
+    pub fn new(settings: Settings, db: PgPool, redis: platform::cache::Redis) -> AppState {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);
@@ -65,7 +65,7 @@ impl AppState {
     /// Connects the database (creating and migrating it) and Redis from settings.
     pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
         let db = platform::db::connect_and_migrate(&settings).await?;
-        let redis = platform::cache::redis_pool(&settings.redis_url, settings.redis_ca_file.as_deref())?;
+        let redis = platform::cache::Redis::from_settings(&settings)?;
         Ok(AppState::new(settings, db, redis))
     }
 }

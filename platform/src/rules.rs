@@ -13,7 +13,7 @@ use schemas::points::{ConsumeRule, ProduceRule};
 use serde::{Deserialize, Serialize};
 use sqlx::{types::Json, PgPool};
 
-use crate::cache::REDIS_TIMEOUT;
+use crate::cache::{Redis, REDIS_TIMEOUT};
 
 /// Everything a worker needs to know of a tenant to apply its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,19 +141,21 @@ return 1
 /// The Redis-backed cache of [`TenantRules`].
 #[derive(Clone)]
 pub struct RuleCache {
-    redis: deadpool_redis::Pool,
+    redis: Redis,
     namespace: String,
     /// Bounds how long an entry lives even if nothing changes (belt and braces).
     ttl_secs: u64,
 }
 
 impl RuleCache {
-    pub fn new(redis: deadpool_redis::Pool, namespace: &str) -> RuleCache {
+    pub fn new(redis: Redis, namespace: &str) -> RuleCache {
         RuleCache { redis, namespace: namespace.to_string(), ttl_secs: 300 }
     }
 
-    fn key(&self, crm_id: &str) -> String {
-        format!("{}:rules:{}", self.namespace, crm_id)
+    /// The key of a tenant's rule set (public for tests and operators); hash-tagged by tenant
+    /// (see [`crate::cache`]).
+    pub fn key(&self, crm_id: &str) -> String {
+        format!("{}:rules:{{{crm_id}}}", self.namespace)
     }
 
     /// The rule sets of these tenants: from Redis where cached, else from PostgreSQL (and
@@ -190,7 +192,7 @@ impl RuleCache {
     async fn mget(&self, crm_ids: &[String]) -> anyhow::Result<HashMap<String, TenantRules>> {
         let mut conn = self.redis.get().await?;
         let keys: Vec<String> = crm_ids.iter().map(|c| self.key(c)).collect();
-        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut *conn).await?;
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
         let mut out = HashMap::new();
         for value in values.into_iter().flatten() {
             let json = value.split_once(':').map_or("", |(_, j)| j);
@@ -214,7 +216,7 @@ impl RuleCache {
                 .arg(rules.version)
                 .arg(json)
                 .arg(self.ttl_secs)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await?;
             anyhow::Ok(())
         };

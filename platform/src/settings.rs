@@ -28,6 +28,7 @@ pub mod default {
     pub const DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/loyalty";
     pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
     pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    pub const REDIS_CLUSTER: &str = "false";
     pub const LOYALTY_ENV: &str = "development";
     pub const LOYALTY_NAMESPACE: &str = "loyalty";
     pub const DB_MAX_CONNECTIONS: &str = "16";
@@ -79,6 +80,11 @@ pub struct CommonArgs {
     /// system's roots (a private CA, a self-signed server). Unset: the system's roots.
     #[arg(long = "redis-ca-file", env = "REDIS_CA_FILE", hide_env_values = true)]
     pub redis_ca_file: Option<std::path::PathBuf>,
+    /// true: REDIS_URL is a Redis Cluster, named by one or more of its nodes, comma-separated
+    /// (keys are hash-tagged so that what one call touches shares a slot).
+    #[arg(long = "redis-cluster", env = "REDIS_CLUSTER", default_value = default::REDIS_CLUSTER,
+          action = clap::ArgAction::Set, value_parser = or_default::<bool>(default::REDIS_CLUSTER))]
+    pub redis_cluster: bool,
     /// development | production (or prod): production refuses to start without an admin token.
     #[arg(long = "loyalty-env", env = "LOYALTY_ENV", default_value = default::LOYALTY_ENV,
           value_parser = or_default::<String>(default::LOYALTY_ENV))]
@@ -185,6 +191,8 @@ pub struct Settings {
     pub redis_url: String,
     /// The roots of a rediss:// server when not the system's (`REDIS_CA_FILE`).
     pub redis_ca_file: Option<std::path::PathBuf>,
+    /// `REDIS_URL` names the seed nodes of a Redis Cluster (`REDIS_CLUSTER`).
+    pub redis_cluster: bool,
     pub api_addr: String,
     /// Where a worker process serves `/metrics` and `/healthz` (empty: not at all).
     pub worker_metrics_addr: String,
@@ -224,6 +232,7 @@ impl std::fmt::Debug for Settings {
             .field("amqp_url", &redact(&self.amqp_url))
             .field("redis_url", &redact(&self.redis_url))
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_cluster", &self.redis_cluster)
             .field("api_addr", &self.api_addr)
             .field("worker_metrics_addr", &self.worker_metrics_addr)
             .field("production", &self.production)
@@ -243,7 +252,7 @@ impl std::fmt::Debug for Settings {
 
 /// `scheme://user:secret@host/..` → `scheme://user:***@host/..`
 fn redact(url: &str) -> String {
-    // A list of addresses (AMQP_URL): each one's password hidden.
+    // A list of addresses (AMQP_URL, a Redis Cluster's REDIS_URL): each one's password hidden.
     if url.contains(',') {
         return url.split(',').map(redact).collect::<Vec<_>>().join(",");
     }
@@ -329,6 +338,7 @@ impl Settings {
             redis_url: common.redis_url,
             // "" (compose's `${REDIS_CA_FILE:-}`) is unset.
             redis_ca_file: common.redis_ca_file.filter(|p| !p.as_os_str().is_empty()),
+            redis_cluster: common.redis_cluster,
             namespace: common.namespace,
             db_max_connections: common.db_max_connections,
             api_addr: api.api_addr,

@@ -41,6 +41,15 @@ fn amqp_url_takes_several_addresses_and_names_the_bad_one_without_its_text() {
 }
 
 #[test]
+fn redis_cluster_is_a_boolean_and_empty_is_off() {
+    let cluster = |flag: &str| parse(&[flag]).common.redis_cluster;
+    assert!(cluster("--redis-cluster=true"));
+    assert!(!cluster("--redis-cluster=false"));
+    assert!(!cluster("--redis-cluster="), "empty is the default");
+    assert!(AllArgs::try_parse_from(["settings", "--redis-cluster=yes please"]).is_err());
+}
+
+#[test]
 fn defaults_are_the_documented_ones() {
     let all = defaults();
     let s = Settings::from_parts(all.common, all.api, String::new(), all.workers).unwrap();
@@ -48,6 +57,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.database_url, "postgres://postgres:postgres@127.0.0.1:5432/loyalty");
     assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+    assert!(!s.redis_cluster);
     assert_eq!(s.api_addr, "127.0.0.1:21100");
     assert_eq!(s.worker_metrics_addr, "127.0.0.1:21101");
     assert!(!s.production);
@@ -107,6 +117,7 @@ fn help_lists_every_variable_with_its_default() {
         ("AMQP_URL", Some(default::AMQP_URL)),
         ("REDIS_URL", Some(default::REDIS_URL)),
         ("REDIS_CA_FILE", None),
+        ("REDIS_CLUSTER", Some("false")),
         ("API_ADDR", Some(default::API_ADDR)),
         ("LOYALTY_ADMIN_TOKEN", None),
         ("LOYALTY_ENV", Some("development")),

@@ -54,7 +54,7 @@ pub fn seed_card() -> Value {
 pub struct TestEnv {
     pub settings: Settings,
     pub db: PgPool,
-    pub redis: deadpool_redis::Pool,
+    pub redis: platform::cache::Redis,
     pub state: api::AppState,
     pub topology: Topology,
 }
@@ -83,7 +83,7 @@ impl TestEnv {
         settings.db_max_connections = 8;
         configure(&mut settings);
         let db = platform::db::connect_and_migrate(&settings).await.expect("database");
-        let redis = platform::cache::redis_pool(&settings.redis_url, settings.redis_ca_file.as_deref()).expect("redis");
+        let redis = platform::cache::Redis::from_settings(&settings).expect("redis");
         let state = api::AppState::new(settings.clone(), db.clone(), redis.clone());
         let topology = state.topology.clone();
         TestEnv { settings, db, redis, state, topology }
@@ -141,6 +141,48 @@ impl TestEnv {
             assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
             return resp;
         }
+    }
+
+    /// A flash sale's burst: single-code claims `r{i}` of tenant 10080's `card_id` for i in
+    /// `ids`, by member `m{i % members}`, all sent at once (each accepted in the end, see
+    /// [`TestEnv::post_accepted`]); returns once every claim up to `ids.end` is answered.
+    pub async fn flash_claims(self: &Arc<Self>, key: &str, card_id: &str, ids: std::ops::Range<usize>, members: usize) {
+        let mut sent = tokio::task::JoinSet::new();
+        for i in ids.clone() {
+            let (env, key, card_id) = (self.clone(), key.to_string(), card_id.to_string());
+            sent.spawn(async move {
+                let body = json!({"received_id": format!("r{i}"), "member_no": format!("m{}", i % members), "out_str": "flash", "card_info": {card_id: 1}});
+                env.post_accepted("/api/crm/card/10080/member/receive", &key, body).await;
+            });
+        }
+        while let Some(r) = sent.join_next().await {
+            r.unwrap();
+        }
+        wait_for(&format!("claims up to r{} answered", ids.end - 1), Duration::from_secs(60), || async {
+            (self.scalar("select count(*) from inbox where key_kind = 'received_id'").await == ids.end as i64)
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Every code of `card_id`'s stock issued exactly once, to one applied claim each, and no
+    /// other claim applied.
+    pub async fn assert_issued_once(&self, card_id: &str, stock: i64) {
+        assert_eq!(
+            self.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await,
+            stock,
+            "the whole stock is issued"
+        );
+        assert_eq!(
+            self.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
+            stock,
+            "one applied claim per code"
+        );
+        assert_eq!(
+            self.scalar("select count(*) from (select received_id from card_code where received_id is not null group by received_id having count(*) <> 1) c").await,
+            0,
+            "each applied claim holds exactly one code"
+        );
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -231,11 +273,11 @@ impl TestEnv {
         if let Ok(mut conn) = self.redis.get().await {
             let keys: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("{}:*", self.settings.namespace))
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
                 .unwrap_or_default();
             if !keys.is_empty() {
-                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut *conn).await;
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
         }
         self.db.close().await;

@@ -25,7 +25,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(settings: Settings, db: PgPool, redis: deadpool_redis::Pool, failpoints: Arc<Failpoints>) -> Deps {
+    pub fn new(settings: Settings, db: PgPool, redis: platform::cache::Redis, failpoints: Arc<Failpoints>) -> Deps {
         let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-worker-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);

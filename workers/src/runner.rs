@@ -81,7 +81,7 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
 /// Connects everything from settings and starts; what the binary runs.
 pub async fn start_from_settings(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<WorkerHandle> {
     let db = platform::db::connect_and_migrate(&settings).await?;
-    let redis = platform::cache::redis_pool(&settings.redis_url, settings.redis_ca_file.as_deref())?;
+    let redis = platform::cache::Redis::from_settings(&settings)?;
     let options = WorkerOptions::from_settings(&settings);
     let deps = Arc::new(Deps::new(settings, db, redis, Arc::new(Failpoints::default())));
     Ok(start(deps, options, shutdown))

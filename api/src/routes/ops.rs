@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let rabbitmq = async { state.publisher.ensure_connected().await.map_err(|e| e.to_string()) };
     let redis = async {
         let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING").query_async::<String>(&mut *conn).await.map(drop).map_err(|e| e.to_string())
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
     };
     let check = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
         Ok(Ok(())) => "ok".to_string(),

@@ -59,26 +59,7 @@ async fn claim_all(env: &Arc<TestEnv>, key: &str, card_id: &str, prefix: &str, n
 
 async fn list_len(env: &TestEnv, list: &str) -> i64 {
     let mut conn = env.redis.get().await.unwrap();
-    redis::cmd("LLEN").arg(list).query_async(&mut *conn).await.unwrap()
-}
-
-/// Every code in the stock issued exactly once, to one applied claim each.
-async fn assert_issued_once(env: &TestEnv, card_id: &str, stock: i64) {
-    assert_eq!(
-        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await,
-        stock,
-        "the whole stock is issued"
-    );
-    assert_eq!(
-        env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
-        stock,
-        "one applied claim per code"
-    );
-    assert_eq!(
-        env.scalar("select count(*) from (select received_id from card_code where received_id is not null group by received_id having count(*) <> 1) c").await,
-        0,
-        "each applied claim holds exactly one code"
-    );
+    redis::cmd("LLEN").arg(list).query_async(&mut conn).await.unwrap()
 }
 
 #[tokio::test]
@@ -222,14 +203,14 @@ async fn codes_come_from_the_redis_pool_and_codes_lost_from_it_are_found_again()
     // A worker that popped ten codes and died before its claim committed: they are gone from
     // Redis but still in stock. And a stale entry: the code already issued, pushed back.
     let mut conn = env.redis.get().await.unwrap();
-    let lost: Vec<i64> = redis::cmd("LPOP").arg(&list).arg(10).query_async(&mut *conn).await.unwrap();
+    let lost: Vec<i64> = redis::cmd("LPOP").arg(&list).arg(10).query_async(&mut conn).await.unwrap();
     assert_eq!(lost.len(), 10);
     let issued = env.scalar("select code_id from card_code where status = 1").await;
-    let _: i64 = redis::cmd("LPUSH").arg(&list).arg(issued).query_async(&mut *conn).await.unwrap();
+    let _: i64 = redis::cmd("LPUSH").arg(&list).arg(issued).query_async(&mut conn).await.unwrap();
     drop(conn);
 
     claim_all(&env, &key, &card_id, "b", 100).await;
-    assert_issued_once(&env, &card_id, 100).await;
+    env.assert_issued_once(&card_id, 100).await;
     let refused: Vec<String> =
         sqlx::query_scalar("select reason from inbox where key_kind = 'received_id' and status = 'rejected'")
             .fetch_all(&env.db)
@@ -243,7 +224,7 @@ async fn codes_come_from_the_redis_pool_and_codes_lost_from_it_are_found_again()
     // What the list may still hold are stale entries (codes loaded while a claim held them),
     // dropped when popped; never a code in stock.
     let mut conn = env.redis.get().await.unwrap();
-    let left: Vec<i64> = redis::cmd("LRANGE").arg(&list).arg(0).arg(-1).query_async(&mut *conn).await.unwrap();
+    let left: Vec<i64> = redis::cmd("LRANGE").arg(&list).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
     if !left.is_empty() {
         assert_eq!(
             env.scalar(&format!("select count(*) from card_code where status <> 1 and code_id in ({})", join(&left)))
@@ -261,7 +242,7 @@ async fn claims_are_served_from_postgresql_while_redis_is_unreachable() {
     let env = Arc::new(TestEnv::new().await);
     let (key, card_id) = stocked_card(&env, 30).await;
     // The worker's Redis is a closed port; the API's is the real one.
-    let unreachable = platform::cache::redis_pool("redis://127.0.0.1:1", None).unwrap();
+    let unreachable = platform::cache::Redis::single("redis://127.0.0.1:1", None).unwrap();
     let deps = Arc::new(Deps::new(env.settings.clone(), env.db.clone(), unreachable, Arc::default()));
     let worker = workers::start(
         deps,
@@ -270,7 +251,7 @@ async fn claims_are_served_from_postgresql_while_redis_is_unreachable() {
     );
 
     claim_all(&env, &key, &card_id, "c", 40).await;
-    assert_issued_once(&env, &card_id, 30).await;
+    env.assert_issued_once(&card_id, 30).await;
     assert_eq!(
         env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'rejected' and reason like '%sold out%'").await,
         10

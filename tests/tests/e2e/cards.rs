@@ -168,21 +168,7 @@ async fn a_flash_sale_issues_exactly_the_stock_once_per_code_within_limits() {
     let card_id = env.card_in_stock(&key, "10080", &overrides).await;
 
     // 100 members claim twice each, 200 claims at once, on two workers.
-    let mut claims = tokio::task::JoinSet::new();
-    for i in 0..200 {
-        let (env, key, card_id) = (env.clone(), key.clone(), card_id.clone());
-        claims.spawn(async move {
-            let body = json!({"received_id": format!("r{i}"), "member_no": format!("m{}", i % 100), "out_str": "flash", "card_info": {card_id: 1}});
-            env.post_accepted("/api/crm/card/10080/member/receive", &key, body).await;
-        });
-    }
-    while let Some(r) = claims.join_next().await {
-        r.unwrap();
-    }
-    wait_for("every claim answered", Duration::from_secs(30), || async {
-        (env.scalar("select count(*) from inbox where key_kind = 'received_id'").await == 200).then_some(())
-    })
-    .await;
+    env.flash_claims(&key, &card_id, 0..200, 100).await;
     assert_eq!(
         env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
         50
@@ -548,15 +534,7 @@ async fn flushing_redis_in_the_middle_of_1000_claims_keeps_the_totals_exact() {
         (env.scalar("select count(*) from inbox where key_kind = 'received_id'").await == 1000).then_some(())
     })
     .await;
-    assert_eq!(
-        env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await,
-        600,
-        "exactly the stock"
-    );
-    assert_eq!(
-        env.scalar("select count(*) from inbox where key_kind = 'received_id' and status = 'applied'").await,
-        600
-    );
+    env.assert_issued_once(&card_id, 600).await;
     assert_eq!(env.scalar("select count(*) from (select member_no from card_code where member_no is not null group by member_no having count(*) > 1) m").await, 0);
     a.stop(Duration::from_secs(5)).await;
     b.stop(Duration::from_secs(5)).await;

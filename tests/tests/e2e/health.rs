@@ -26,7 +26,7 @@ async fn readyz_is_200_and_names_redis_degraded_while_redis_is_down() {
     assert_eq!(resp["degraded"], json!([]), "{resp}");
     assert_eq!(resp["redis"], json!("ok"));
 
-    let redis_down = platform::cache::redis_pool(&format!("redis://{CLOSED}"), None).expect("pool");
+    let redis_down = platform::cache::Redis::single(&format!("redis://{CLOSED}"), None).expect("pool");
     env.state = api::AppState::new(env.settings.clone(), env.db.clone(), redis_down);
     let (status, resp) = env.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "Redis down costs speed, not readiness: {resp}");

@@ -161,27 +161,27 @@ async fn redis_over_rediss_with_the_test_ca_serves_the_rule_cache() {
     })
     .await;
     let mut conn = env.redis.get().await.expect("a TLS connection, verified against the test's CA");
-    let pong: String = redis::cmd("PING").query_async(&mut *conn).await.expect("PING");
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.expect("PING");
     assert_eq!(pong, "PONG");
 
     // Saving a rule refreshes the cache: the set is written over TLS.
     let key = env.tenant("10080").await;
     env.rule("10080", &key, login_rule()).await;
-    let cache_key = format!("{}:rules:10080", env.settings.namespace);
-    let cached: Option<String> = redis::cmd("GET").arg(&cache_key).query_async(&mut *conn).await.expect("GET");
+    let cache_key = env.state.rules.key("10080");
+    let cached: Option<String> = redis::cmd("GET").arg(&cache_key).query_async(&mut conn).await.expect("GET");
     let cached = cached.expect("the rule set is cached in the TLS Redis");
     // A marker only the cached copy carries: reading it back proves the read came through Redis.
     let (version, json) = cached.split_once(':').expect("version:json");
     let mut rules: serde_json::Value = serde_json::from_str(json).expect("json");
     rules["produce"][0]["rule_name"] = json!("cached over TLS");
     let _: () =
-        redis::cmd("SET").arg(&cache_key).arg(format!("{version}:{rules}")).query_async(&mut *conn).await.unwrap();
+        redis::cmd("SET").arg(&cache_key).arg(format!("{version}:{rules}")).query_async(&mut conn).await.unwrap();
     let tenants = env.state.rules.get(&env.db, &["10080".to_string()]).await.expect("rules");
     assert_eq!(tenants["10080"].produce[0].rule_name, "cached over TLS");
     drop(conn);
 
     // The system's roots do not include the test's CA: the same URL without it is refused.
-    let untrusted = platform::cache::redis_pool(&url, None).expect("pool");
+    let untrusted = platform::cache::Redis::single(&url, None).expect("pool");
     let err = untrusted.get().await.err().expect("an unknown CA is refused");
     assert!(format!("{err}").contains("UnknownIssuer"), "{err}");
     env.cleanup().await;
@@ -190,6 +190,7 @@ async fn redis_over_rediss_with_the_test_ca_serves_the_rule_cache() {
 
 #[tokio::test]
 async fn redis_ca_file_needs_a_rediss_url() {
-    let err = platform::cache::redis_pool("redis://127.0.0.1:6379", Some(Path::new(SNAKEOIL))).expect_err("refused");
+    let err =
+        platform::cache::Redis::single("redis://127.0.0.1:6379", Some(Path::new(SNAKEOIL))).err().expect("refused");
     assert!(err.to_string().contains("rediss://"), "{err}");
 }

@@ -23,7 +23,7 @@ use std::{future::Future, time::Duration};
 
 use deadpool_redis::redis;
 use platform::{
-    cache::REDIS_TIMEOUT,
+    cache::{Redis, REDIS_TIMEOUT},
     metric_names::{CARD_POOL_CODES_TOTAL, CARD_POOL_RELOADS_TOTAL, CARD_POOL_STALE_TOTAL},
 };
 
@@ -44,18 +44,20 @@ return 0
 
 #[derive(Clone)]
 pub struct CodePool {
-    redis: deadpool_redis::Pool,
+    redis: Redis,
     namespace: String,
 }
 
 impl CodePool {
-    pub fn new(redis: deadpool_redis::Pool, namespace: &str) -> CodePool {
+    pub fn new(redis: Redis, namespace: &str) -> CodePool {
         CodePool { redis, namespace: namespace.to_string() }
     }
 
-    /// The list of one card's codes in stock (public for tests and operators).
+    /// The list of one card's codes in stock (public for tests and operators). Hash-tagged by
+    /// card: on a Redis Cluster the list and its loader lock (`…:loading`), which one script
+    /// reads together, share a slot, and the cards of a sale spread over the nodes.
     pub fn key(&self, crm_id: &str, card_id: &str) -> String {
-        format!("{}:codes:{crm_id}:{card_id}", self.namespace)
+        format!("{}:codes:{{{crm_id}:{card_id}}}", self.namespace)
     }
 
     /// Takes `quantity` codes of a card for the claim running in `tx`: candidates from the list
@@ -145,7 +147,7 @@ impl CodePool {
         let key = self.key(crm_id, card_id);
         self.redis_call("give back", async {
             let mut conn = self.redis.get().await?;
-            let _: i64 = redis::cmd("LPUSH").arg(&key).arg(codes).query_async(&mut *conn).await?;
+            let _: i64 = redis::cmd("LPUSH").arg(&key).arg(codes).query_async(&mut conn).await?;
             anyhow::Ok(())
         })
         .await;
@@ -155,7 +157,7 @@ impl CodePool {
     async fn pop(&self, key: &str, n: i64) -> Vec<i64> {
         self.redis_call("pop", async {
             let mut conn = self.redis.get().await?;
-            let codes: Option<Vec<i64>> = redis::cmd("LPOP").arg(key).arg(n).query_async(&mut *conn).await?;
+            let codes: Option<Vec<i64>> = redis::cmd("LPOP").arg(key).arg(n).query_async(&mut conn).await?;
             anyhow::Ok(codes.unwrap_or_default())
         })
         .await
@@ -181,7 +183,7 @@ impl CodePool {
                     .arg(key)
                     .arg(&lock)
                     .arg(LOADING_LOCK.as_millis() as u64)
-                    .query_async(&mut *conn)
+                    .query_async(&mut conn)
                     .await?;
                 anyhow::Ok(state)
             })
@@ -214,7 +216,7 @@ impl CodePool {
                     pipe.cmd("EXPIRE").arg(key).arg(LIST_TTL_SECS).ignore();
                 }
                 pipe.cmd("DEL").arg(&lock).ignore();
-                let () = pipe.query_async(&mut *conn).await?;
+                let () = pipe.query_async(&mut conn).await?;
                 anyhow::Ok(())
             })
             .await;
