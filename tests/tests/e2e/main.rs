@@ -25,6 +25,7 @@ mod members;
 mod orders;
 mod outbox;
 mod pipeline;
+mod redis_cluster;
 mod schema;
 mod seed_shapes;
 mod status;
