@@ -184,9 +184,10 @@ pub async fn recompute(
         return Ok(changes);
     }
     for c in &changes {
-        sqlx::query("update member set level_id = $2, updated_at = now() where id = $1")
+        sqlx::query("update member set level_id = $2, updated_at = now() where crm_id = $3 and id = $1")
             .bind(c.membership_id)
             .bind(c.to_level)
+            .bind(crm_id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -228,7 +229,7 @@ pub async fn due(db: &sqlx::PgPool, before: DateTime<Utc>, limit: i64) -> sqlx::
 /// `consume_level` tier by it); none for a member without a profile or a level.
 pub async fn priority_of(tx: &mut PgConnection, crm_id: &str, member_no: &str) -> sqlx::Result<Option<i64>> {
     let p: Option<i32> = sqlx::query_scalar(
-        "select l.priority from member m join member_level l on l.id = m.level_id
+        "select l.priority from member m join member_level l on l.crm_id = m.crm_id and l.id = m.level_id
          where m.crm_id = $1 and m.member_no = $2",
     )
     .bind(crm_id)

@@ -92,7 +92,7 @@ pub async fn load<'e, E: sqlx::PgExecutor<'e>>(
                     'start_time', a.start_time, 'end_time', a.end_time, 'type', a.type,
                     'amount', a.amount, 'points', a.points,
                     'skus', coalesce((select json_agg(g.product_sku_id::text order by g.id)
-                                      from points_activity_goods g where g.points_consumption_id = a.id), '[]'))
+                                      from points_activity_goods g where g.crm_id = a.crm_id and g.points_consumption_id = a.id), '[]'))
                     order by a.id)
                   from points_activity a where a.crm_id = t.crm_id and a.enabled and a.removed_at is null), '[]')
                   as "activities!: Json<Vec<Activity>>",

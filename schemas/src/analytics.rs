@@ -155,6 +155,31 @@ impl AnalyticsEvent {
         }
     }
 
+    /// The tenant of the event.
+    pub fn crm_id(&self) -> &str {
+        match self {
+            AnalyticsEvent::PointsProduce(e) => &e.crm_id,
+            AnalyticsEvent::PointsConsume(e)
+            | AnalyticsEvent::PointsReverseProduce(e)
+            | AnalyticsEvent::PointsReverseConsume(e)
+            | AnalyticsEvent::PointsFreeze(e)
+            | AnalyticsEvent::PointsUnfreeze(e)
+            | AnalyticsEvent::PointsTransfer(e)
+            | AnalyticsEvent::PointsAccept(e)
+            | AnalyticsEvent::PointsTransferReturn(e)
+            | AnalyticsEvent::PointsExpire(e) => &e.crm_id,
+            AnalyticsEvent::CardsReceive(e) => &e.crm_id,
+            AnalyticsEvent::CardsReceiveReverse(e) => &e.crm_id,
+            AnalyticsEvent::CardsExpire(e) => &e.crm_id,
+            AnalyticsEvent::CardsRedeem(e) => &e.crm_id,
+            AnalyticsEvent::CardsRedeemReverse(e) => &e.crm_id,
+            AnalyticsEvent::CardsPresent(e) => &e.crm_id,
+            AnalyticsEvent::CardsPresentReceive(e) => &e.crm_id,
+            AnalyticsEvent::CardsPresentReturn(e) => &e.crm_id,
+            AnalyticsEvent::MembersLevelChange(e) => &e.crm_id,
+        }
+    }
+
     /// The event of a points ledger row (every points kind but `points.produce`, which the
     /// earn worker builds with its lot's times): the variant is the row's `event_type`.
     /// `Err` names an event type without a variant.

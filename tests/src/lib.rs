@@ -358,12 +358,14 @@ impl TestEnv {
             )
             .await;
         assert_eq!(got["data"]["status"], json!("applied"), "claim: {got}");
-        let codes: Vec<String> =
-            sqlx::query_scalar("select card_code from card_code where received_id = $1 order by code_id")
-                .bind(&received_id)
-                .fetch_all(&self.db)
-                .await
-                .expect("codes");
+        let codes: Vec<String> = sqlx::query_scalar(
+            "select card_code from card_code where crm_id = $2 and received_id = $1 order by code_id",
+        )
+        .bind(&received_id)
+        .bind(crm_id)
+        .fetch_all(&self.db)
+        .await
+        .expect("codes");
         assert_eq!(codes.len() as i64, quantity);
         codes
     }

@@ -73,7 +73,13 @@ pub async fn relay_once(deps: &Deps) -> anyhow::Result<usize> {
         })
         .collect();
     deps.publisher.publish_all(&deps.topology.analytics_exchange(), messages).await?;
-    sqlx::query!("update outbox set sent_at = now() where id = any($1)", &ids[..]).execute(&mut *tx).await?;
+    sqlx::query!(
+        // `sent_at is null` (true of every row locked above) lets the unsent rows' index find them.
+        "update outbox set sent_at = now() where id = any($1) and sent_at is null",
+        &ids[..]
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     metrics::counter!(platform::metric_names::OUTBOX_RELAYED_TOTAL).increment(sent as u64);
     Ok(sent)

@@ -460,7 +460,8 @@ async fn an_unreadable_analytics_message_is_parked_with_its_reason() {
 }
 
 /// The sweeper forgets applied event ids past the retention, oldest first, a slice at a time,
-/// and keeps the newer ones (so a late copy of a recent event is still a duplicate).
+/// and keeps the newer ones (so a late copy of a recent event is still a duplicate). The ids of
+/// three tenants, none of them registered: the sweep walks the tenants of the table itself.
 #[tokio::test]
 async fn the_sweeper_forgets_event_ids_past_their_retention_and_keeps_the_rest() {
     let env = loyalty_tests::TestEnv::new().await;
@@ -472,9 +473,10 @@ async fn the_sweeper_forgets_event_ids_past_their_retention_and_keeps_the_rest()
     };
     let old: Vec<uuid::Uuid> = (1..=5).map(|d| id_at(now - retention - chrono::Duration::days(d))).collect();
     let kept = [id_at(now - retention + chrono::Duration::seconds(1)), id_at(now)];
-    for id in old.iter().chain(&kept) {
-        sqlx::query("insert into analytics_seen (event_id, crm_id) values ($1, 'c1')")
+    for (i, id) in old.iter().chain(&kept).enumerate() {
+        sqlx::query("insert into analytics_seen (event_id, crm_id) values ($1, $2)")
             .bind(id)
+            .bind(format!("c{}", i % 3))
             .execute(&env.db)
             .await
             .unwrap();

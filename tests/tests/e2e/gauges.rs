@@ -29,8 +29,8 @@ async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
     }
     // A relay that stopped two minutes ago: one row waiting since then.
     sqlx::query(
-        "insert into outbox (routing_key, events, event_count, created_at) \
-         values ('points.produce', '[]'::bytea, 0, now() - interval '2 minutes')",
+        "insert into outbox (crm_id, routing_key, events, event_count, created_at) \
+         values ('10080', 'points.produce', '[]'::bytea, 0, now() - interval '2 minutes')",
     )
     .execute(&env.db)
     .await

@@ -7,9 +7,9 @@
 //! 3. every foreign key includes `crm_id` on both sides, so that no reference crosses tenants.
 //!
 //! Reference tables (copied to every node, looked up before the tenant is known) are exempt
-//! from 2 and 3. The schema does not meet the rules yet: what breaks them today is listed in
-//! [`KNOWN`], and the test fails both on a break not listed (a new table or key must follow the
-//! rules) and on a listed one that is gone (the list shrinks as the schema is fixed).
+//! from 2 and 3. The schema meets the rules since migration 20261202000001 (before it, 32 keys
+//! and references by the first schema's serial ids, and the outbox, broke them); the test fails
+//! on any table, key or reference that breaks them.
 
 use std::collections::BTreeSet;
 
@@ -18,43 +18,6 @@ use loyalty_tests::TestEnv;
 /// Global lookups, replicated rather than distributed: an API key is found before its tenant is
 /// known.
 const REFERENCE: &[&str] = &["tenant", "api_key"];
-
-/// What breaks the rules today (2026-11-28): the serial ids of the first schema, the outbox row
-/// of a batch (which may hold several tenants' events), and the references by those ids.
-const KNOWN: &[&str] = &[
-    "analytics_seen: key analytics_seen_pkey (event_id) without crm_id",
-    "audit_log: key audit_log_pkey (audit_id) without crm_id",
-    "card_code: key card_code_pkey (code_id) without crm_id",
-    "card_code_expired: foreign key card_code_expired_code_id_fkey (code_id) -> card_code without crm_id",
-    "card_code_expired: key card_code_expired_pkey (code_id) without crm_id",
-    "card_generate: key card_generate_pkey (auto_id) without crm_id",
-    "card_info: key card_info_pkey (coupon_id) without crm_id",
-    "card_present: key card_present_auto_id (auto_id) without crm_id",
-    "consume_rule: key consume_rule_pkey (rule_id) without crm_id",
-    "deal: key deal_id_key (id) without crm_id",
-    "deal_step: key deal_step_pkey (id) without crm_id",
-    "level_point_rule: key level_point_rule_pkey (rule_id) without crm_id",
-    "lot_take: foreign key lot_take_lot_id_fkey (lot_id) -> points_lot without crm_id",
-    "lot_take: key lot_take_pkey (take_id) without crm_id",
-    "member: foreign key member_level_id_fkey (level_id) -> member_level without crm_id",
-    "member: key member_pkey (id) without crm_id",
-    "member_erasure: key member_erasure_pkey (id) without crm_id",
-    "member_identity: foreign key member_identity_member_id_fkey (member_id) -> member without crm_id",
-    "member_identity: key member_identity_pkey (id) without crm_id",
-    "member_level: key member_level_pkey (id) without crm_id",
-    "member_level_change: key member_level_change_pkey (id) without crm_id",
-    "member_push_device: foreign key member_push_device_member_id_fkey (member_id) -> member without crm_id",
-    "outbox: key outbox_pkey (id) without crm_id",
-    "outbox: no crm_id",
-    "points_activity: key points_activity_consumption_id_key (consumption_id) without crm_id",
-    "points_activity: key points_activity_pkey (id) without crm_id",
-    "points_activity_goods: foreign key points_activity_goods_points_consumption_id_fkey (points_consumption_id) -> points_activity without crm_id",
-    "points_activity_goods: key points_activity_goods_pkey (id) without crm_id",
-    "points_activity_goods: key points_activity_goods_points_consumption_id_product_sku_id_key (points_consumption_id, product_sku_id) without crm_id",
-    "points_ledger: key points_ledger_pkey (auto_id) without crm_id",
-    "points_lot: key points_lot_pkey (lot_id) without crm_id",
-    "produce_rule: key produce_rule_pkey (rule_id) without crm_id",
-];
 
 /// Every break of the rules in the database's `public` schema, one line each.
 async fn violations(db: &sqlx::PgPool) -> BTreeSet<String> {
@@ -114,17 +77,13 @@ async fn violations(db: &sqlx::PgPool) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn the_schema_breaks_no_distribution_rule_beyond_the_known_list() {
+async fn the_schema_breaks_no_distribution_rule() {
     let env = TestEnv::new().await;
     let found = violations(&env.db).await;
-    let known: BTreeSet<String> = KNOWN.iter().map(|s| s.to_string()).collect();
-    let new: Vec<&String> = found.difference(&known).collect();
-    let fixed: Vec<&String> = known.difference(&found).collect();
     assert!(
-        new.is_empty(),
-        "tables, keys or references that break the rules of tests/tests/e2e/schema.rs (crm_id in every table, every unique key and every foreign key): {new:#?}"
+        found.is_empty(),
+        "tables, keys or references that break the rules of tests/tests/e2e/schema.rs (crm_id in every table, every unique key and every foreign key): {found:#?}"
     );
-    assert!(fixed.is_empty(), "fixed (remove them from KNOWN): {fixed:#?}");
 
     // The check sees what a careless migration would add.
     sqlx::raw_sql(

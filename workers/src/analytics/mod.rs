@@ -133,19 +133,32 @@ pub const SEEN_RETENTION_DAYS: i64 = 30;
 
 /// The smallest UUID v7 of `at`'s millisecond: every event id made at or after `at` sorts at or
 /// above it (UUID v7 begins with its Unix milliseconds, and PostgreSQL compares uuids bytewise),
-/// so the ids to forget are a range of the primary key: no index on `seen_at` to keep up.
+/// so the ids to forget are a range of each tenant's part of the primary key `(crm_id,
+/// event_id)`: no index on `seen_at` to keep up.
 pub fn first_id_at(at: DateTime<Utc>) -> Uuid {
     let ms = u128::try_from(at.timestamp_millis()).unwrap_or(0);
     Uuid::from_u128(ms << 80)
 }
 
 /// Forgets up to `limit` event ids older than [`SEEN_RETENTION_DAYS`] before `now`; answers how
-/// many. Run by the sweeper (step "analytics dedup retention").
+/// many. Run by the sweeper (step "analytics dedup retention"). Tenant by tenant, each a range
+/// of the key, until `limit` (the next run goes on where this one stopped: what it deleted is
+/// gone). The tenants are those of the table itself, found by walking the key from one
+/// `crm_id` to the next (a loose index scan), not read from `tenant`: an event's tenant need
+/// not be registered (analytics events may be published by others).
 pub async fn prune_seen(db: &sqlx::PgPool, now: DateTime<Utc>, limit: i64) -> sqlx::Result<u64> {
     let cutoff = first_id_at(now - chrono::Duration::days(SEEN_RETENTION_DAYS));
     let deleted = sqlx::query!(
-        "delete from analytics_seen where event_id in
-           (select event_id from analytics_seen where event_id < $1 order by event_id limit $2)",
+        "with recursive tenants(crm_id) as (
+           (select crm_id from analytics_seen order by crm_id limit 1)
+           union all
+           select (select s.crm_id from analytics_seen s where s.crm_id > t.crm_id order by s.crm_id limit 1)
+           from tenants t where t.crm_id is not null)
+         delete from analytics_seen where (crm_id, event_id) in
+           (select s.crm_id, s.event_id from tenants t
+            cross join lateral (select crm_id, event_id from analytics_seen s where s.crm_id = t.crm_id and s.event_id < $1
+                                order by event_id limit $2) s
+            limit $2)",
         cutoff,
         limit,
     )

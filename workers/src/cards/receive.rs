@@ -255,6 +255,7 @@ async fn load_cards(
 
 /// A code as it is issued.
 struct Issued {
+    crm_id: String,
     code_id: i64,
     member_no: String,
     received_id: String,
@@ -307,6 +308,7 @@ fn serve(
         let stock = locked.get_mut(&key).expect("checked above");
         let codes: Vec<i64> = stock.drain(..quantity as usize).collect();
         issue.codes.extend(codes.iter().map(|&code_id| Issued {
+            crm_id: claim.crm_id.clone(),
             code_id,
             member_no: p.member_no.clone(),
             received_id: claim.idempotency_key.clone(),
@@ -349,7 +351,8 @@ impl Issue {
             return Ok(Ok(()));
         }
         let n = self.codes.len();
-        let (mut id, mut member, mut rid, mut at, mut begin, mut end, mut out) = (
+        let (mut crm, mut id, mut member, mut rid, mut at, mut begin, mut end, mut out) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -359,6 +362,7 @@ impl Issue {
             Vec::with_capacity(n),
         );
         for code in &self.codes {
+            crm.push(code.crm_id.as_str());
             id.push(code.code_id);
             member.push(code.member_no.as_str());
             rid.push(code.received_id.as_str());
@@ -371,8 +375,8 @@ impl Issue {
             "update card_code k set status = $8, member_no = t.m, received_id = t.r, received_at = t.a, valid_begin = t.b,
                     valid_end = t.e, out_str = t.o, updated_at = now()
              from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
-                         $7::text[]) as t(id, m, r, a, b, e, o)
-             where k.code_id = t.id",
+                         $7::text[], $9::text[]) as t(id, m, r, a, b, e, o, c)
+             where k.crm_id = t.c and k.code_id = t.id",
             &id[..],
             &member as _,
             &rid as _,
@@ -381,6 +385,7 @@ impl Issue {
             &end as _,
             &out as _,
             CodeStatus::Available as _,
+            &crm as _,
         )
         .execute(&mut *tx)
         .await?;
@@ -545,9 +550,10 @@ pub async fn expire_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let mut tx = db.begin().await?;
     // `status = 1` stays a literal: it is the predicate of the partial index `card_code_due`.
     let gone = sqlx::query!(
-        r#"with due as (select code_id from card_code where status = 1 /* CodeStatus::Available */ and valid_end < $1
+        r#"with due as (select crm_id, code_id from card_code where status = 1 /* CodeStatus::Available */ and valid_end < $1
                       order by valid_end limit 1000 for update skip locked),
-              gone as (update card_code k set status = $2, updated_at = now() from due where k.code_id = due.code_id
+              gone as (update card_code k set status = $2, updated_at = now() from due
+                       where k.crm_id = due.crm_id and k.code_id = due.code_id
                        returning k.code_id, k.crm_id, k.card_id, k.card_code, k.member_no, k.valid_end),
               kept as (insert into card_code_expired (code_id, crm_id, card_id, card_code, member_no, valid_end, expired_at)
                        select code_id, crm_id, card_id, card_code, member_no, valid_end, $1 from gone)

@@ -237,9 +237,10 @@ pub async fn take(
     debug_assert_eq!(left, 0, "the caller checked the lots hold enough");
     sqlx::query!(
         "update points_lot l set remaining = l.remaining - t.n, updated_at = now()
-         from unnest($1::bigint[], $2::bigint[]) as t(id, n) where l.lot_id = t.id",
+         from unnest($1::bigint[], $2::bigint[]) as t(id, n) where l.crm_id = $3 and l.lot_id = t.id",
         &ids[..],
         &amounts[..],
+        crm_id,
     )
     .execute(&mut *tx)
     .await?;
@@ -279,7 +280,7 @@ pub async fn give_back(
         Take,
         r#"select t.take_id, t.lot_id, t.points - t.returned as "open!",
                 (l.expired_at is not null or l.expire_time <= $3) as "expired!"
-         from lot_take t join points_lot l using (lot_id)
+         from lot_take t join points_lot l using (crm_id, lot_id)
          where t.crm_id = $1 and t.event_no = $2 and t.points > t.returned
          order by l.expire_time desc, t.take_id
          for update of t, l"#,
@@ -297,17 +298,23 @@ pub async fn give_back(
             break;
         }
         left -= n;
-        sqlx::query!("update lot_take set returned = returned + $2 where take_id = $1", take.take_id, n)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "update lot_take set returned = returned + $2 where crm_id = $3 and take_id = $1",
+            take.take_id,
+            n,
+            crm_id
+        )
+        .execute(&mut *tx)
+        .await?;
         if take.expired {
             expired += n;
         } else {
             restored += n;
             sqlx::query!(
-                "update points_lot set remaining = remaining + $2, updated_at = now() where lot_id = $1",
+                "update points_lot set remaining = remaining + $2, updated_at = now() where crm_id = $3 and lot_id = $1",
                 take.lot_id,
                 n,
+                crm_id,
             )
             .execute(&mut *tx)
             .await?;

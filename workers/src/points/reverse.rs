@@ -79,11 +79,11 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
                 )
             } else if rows[0].event_type == LedgerEventType::Produce {
                 reverse_earn(&mut tx, ev, &rows, wanted).await?;
-                mark_reversed(&mut tx, &rows, wanted).await?;
+                mark_reversed(&mut tx, &ev.crm_id, &rows, wanted).await?;
                 Outcome::Applied { count: wanted }
             } else {
                 reverse_spend(&mut tx, ev, &rows[0], wanted).await?;
-                mark_reversed(&mut tx, &rows, wanted).await?;
+                mark_reversed(&mut tx, &ev.crm_id, &rows, wanted).await?;
                 Outcome::Applied { count: wanted }
             }
         }
@@ -94,7 +94,7 @@ pub async fn apply(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<ReversePayl
 
 /// Spreads `points` over the origin rows' `reversed` and sets their `reverse_status`
 /// (1 partly, 2 fully reversed).
-async fn mark_reversed(tx: &mut PgConnection, rows: &[Origin], points: i64) -> sqlx::Result<()> {
+async fn mark_reversed(tx: &mut PgConnection, crm_id: &str, rows: &[Origin], points: i64) -> sqlx::Result<()> {
     let mut left = points;
     for row in rows {
         let n = (row.points.abs() - row.reversed).min(left);
@@ -106,11 +106,12 @@ async fn mark_reversed(tx: &mut PgConnection, rows: &[Origin], points: i64) -> s
             "update points_ledger set reversed = reversed + $2,
                     reverse_status = case when reversed + $2 >= abs(points) then $3::smallint else $4::smallint end,
                     update_time = now()
-             where auto_id = $1",
+             where crm_id = $5 and auto_id = $1",
             row.auto_id,
             n,
             ReverseStatus::Fully as _,
             ReverseStatus::Partly as _,
+            crm_id,
         )
         .execute(&mut *tx)
         .await?;
@@ -231,5 +232,5 @@ pub(crate) async fn take_back(tx: &mut PgConnection, reversal: &Envelope<Reverse
         return Ok(());
     }
     reverse_earn(tx, reversal, &rows, wanted).await?;
-    mark_reversed(tx, &rows, wanted).await
+    mark_reversed(tx, &reversal.crm_id, &rows, wanted).await
 }

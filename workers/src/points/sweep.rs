@@ -72,7 +72,7 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
                       where crm_id = $1 and member_no = $2 and remaining > 0 and expired_at is null and expire_time <= $3
                       for update)
          update points_lot l set expired_at = $3, remaining = 0, updated_at = now()
-         from due where l.lot_id = due.lot_id
+         from due where l.crm_id = $1 and l.lot_id = due.lot_id
          returning l.lot_id, l.event_no, due.remaining as "remaining!", l.expire_time"#,
         crm_id,
         member_no,
@@ -85,7 +85,7 @@ async fn sweep_member(db: &PgPool, crm_id: &str, member_no: &str, now: DateTime<
     .collect();
     let unfreezing: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sqlx::query!(
         "update points_lot set unfrozen_at = $3, updated_at = now()
-         where lot_id in (select lot_id from points_lot
+         where crm_id = $1 and lot_id in (select lot_id from points_lot
                           where crm_id = $1 and member_no = $2 and unfrozen_at is null and unfreeze_time <= $3
                           for update)
          returning lot_id, event_no, remaining, unfreeze_time",

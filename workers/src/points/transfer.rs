@@ -134,7 +134,7 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
         },
         Some(tr) => {
             let expire = sqlx::query_scalar!(
-                "select min(l.expire_time) from lot_take k join points_lot l using (lot_id) where k.crm_id = $1 and k.event_no = $2",
+                "select min(l.expire_time) from lot_take k join points_lot l using (crm_id, lot_id) where k.crm_id = $1 and k.event_no = $2",
                 ev.crm_id,
                 transfer_no,
             )
@@ -176,9 +176,13 @@ pub async fn accept(db: &PgPool, _tenant: &TenantRules, ev: &Envelope<AcceptPayl
                 ..Entry::new(LedgerEventType::Accept)
             };
             let auto_id = ledger::insert_entry(&mut tx, &entry).await?;
-            sqlx::query!("update points_ledger set from_transfer_no = event_no where auto_id = $1", auto_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "update points_ledger set from_transfer_no = event_no where crm_id = $2 and auto_id = $1",
+                auto_id,
+                ev.crm_id
+            )
+            .execute(&mut *tx)
+            .await?;
             sqlx::query!(
                 "update member_balance set points = points + $3, total_accepted = total_accepted + $3, updated_at = now()
                  where crm_id = $1 and member_no = $2",

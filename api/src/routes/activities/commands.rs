@@ -264,7 +264,7 @@ pub async fn create_goods(
         GoodsView,
         r#"insert into points_activity_goods (crm_id, points_consumption_id, product_id, product_sku_id, shop_id, shop_sub_id)
            values ($1, $2, $3, $4, $5, $6)
-           on conflict (points_consumption_id, product_sku_id) do nothing
+           on conflict (crm_id, points_consumption_id, product_sku_id) do nothing
            returning id, points_consumption_id, product_id, product_sku_id, shop_id, shop_sub_id,
                      extract(epoch from created_at)::bigint as "created!", extract(epoch from updated_at)::bigint as "modified!""#,
         crm,

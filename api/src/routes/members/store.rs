@@ -20,7 +20,7 @@ pub const MEMBER_COLUMNS: &str = "m.id, m.membership_code, m.member_no, m.name, 
               where p.crm_id = m.crm_id and p.member_no = m.member_no and p.remaining > 0 and p.expired_at is null
                 and p.expire_time > now() and (p.unfreeze_time is null or p.unfreeze_time <= now())), 0)::bigint as point";
 
-pub const MEMBER_FROM: &str = "from member m left join member_level l on l.id = m.level_id";
+pub const MEMBER_FROM: &str = "from member m left join member_level l on l.crm_id = m.crm_id and l.id = m.level_id";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MemberRow {

@@ -88,7 +88,7 @@ async fn first_holder(
         r#"select m.id, m.member_no as "member_no!"
            from unnest($2::text[], $3::text[]) with ordinality as t(kind, value, n)
            join member_identity i on i.crm_id = $1 and i.type = t.kind and i.value = t.value
-           join member m on m.id = i.member_id
+           join member m on m.crm_id = i.crm_id and m.id = i.member_id
            order by t.n, m.id limit 1"#,
         crm_id,
         &kinds as _,

@@ -158,7 +158,7 @@ pub async fn save(
                 "update level_point_rule set name = $2, out_brand_id = $3, out_shop_id = $4, point_addition_rule = $5,
                         point_deduction_rule = $6, point_clear_rule = $7, ext_info = $8, update_by = $9,
                         update_by_name = $10, gmt_modified = now()
-                 where rule_id = $1",
+                 where crm_id = $11 and rule_id = $1",
                 r.rule_id,
                 body.name,
                 body.out_brand_id,
@@ -169,6 +169,7 @@ pub async fn save(
                 body.ext_info,
                 body.operator,
                 body.operator_name,
+                crm_id,
             )
             .execute(&mut *tx)
             .await?;
@@ -195,7 +196,7 @@ pub async fn save(
             .await?
         }
     };
-    let row = one(&mut tx, rule_id).await?;
+    let row = one(&mut tx, &crm_id, rule_id).await?;
     let after = row.info(tenant.tz, None);
     bump_version(&mut tx, &crm_id).await?;
     let action = if before.is_some() { "update" } else { "create" };
@@ -215,12 +216,13 @@ pub async fn save(
     Ok(ok("OK", after))
 }
 
-async fn one(tx: &mut sqlx::PgConnection, rule_id: i64) -> sqlx::Result<RuleRow> {
+async fn one(tx: &mut sqlx::PgConnection, crm_id: &str, rule_id: i64) -> sqlx::Result<RuleRow> {
     sqlx::query_as!(
         RuleRow,
         "select rule_id, shop_id, out_brand_id, out_shop_id, name, point_addition_rule, point_deduction_rule,
                 point_clear_rule, ext_info, deleted, create_by, create_by_name, update_by, update_by_name, gmt_create, gmt_modified
-         from level_point_rule where rule_id = $1",
+         from level_point_rule where crm_id = $1 and rule_id = $2",
+        crm_id,
         rule_id,
     )
     .fetch_one(&mut *tx)
@@ -273,7 +275,7 @@ pub async fn delete(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no live level rule {rule_id} in crm_id {crm_id}")))?;
-    let row = one(&mut tx, done).await?;
+    let row = one(&mut tx, &crm_id, done).await?;
     let info = row.info(tenant.tz, None);
     bump_version(&mut tx, &crm_id).await?;
     audit::record(

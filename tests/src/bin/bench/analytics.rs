@@ -38,7 +38,7 @@ pub async fn freshness(env: &TestEnv) {
         "select percentile_cont(0.5) within group (order by d), percentile_cont(0.99) within group (order by d), max(d)
            from (select extract(epoch from s.seen_at - o.created_at)::float8 as d
                    from outbox o cross join lateral json_array_elements(convert_from(o.events, 'UTF8')::json) e
-                   join analytics_seen s on s.event_id = (e ->> 'event_id')::uuid) f",
+                   join analytics_seen s on s.crm_id = o.crm_id and s.event_id = (e ->> 'event_id')::uuid) f",
     )
     .fetch_one(&env.db)
     .await
