@@ -20,6 +20,7 @@ pub mod points;
 pub mod relay;
 pub mod runner;
 pub mod sweep;
+pub mod tenant_move;
 pub mod verify;
 
 pub use deps::Deps;

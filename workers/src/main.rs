@@ -44,6 +44,25 @@ enum Command {
         #[command(subcommand)]
         action: AnalyticsAction,
     },
+    /// A tenant's data as a whole.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantAction {
+    /// Move every row of a tenant from DATABASE_URL to another database (created and migrated
+    /// if missing), ids kept, in one transaction on each side. Pause the tenant's traffic and let
+    /// the queues drain first (SCALING.md); needs a superuser on both databases.
+    Move {
+        #[arg(long)]
+        crm_id: String,
+        /// The target database's URL.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +135,19 @@ async fn command(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = platform::db::connect_and_migrate(&settings).await?;
             let rebuilt = workers::analytics::rebuild::rebuild(&db, &crm_id, from, to).await?;
             println!("{}", serde_json::to_string(&rebuilt)?);
+            Ok(())
+        }
+        Command::Tenant { action: TenantAction::Move { crm_id, to } } => {
+            let source = platform::db::connect_and_migrate(&settings).await?;
+            let target = workers::tenant_move::connect_target(&settings, &to).await?;
+            let moved = workers::tenant_move::move_tenant(&source, &target, &crm_id).await?;
+            println!("{}", serde_json::to_string(&moved)?);
+            if !moved.left_behind.is_empty() {
+                anyhow::bail!(
+                    "tenant {crm_id} gained rows during the move, still in the source: {:?} (pause its traffic and run the move again for them)",
+                    moved.left_behind
+                );
+            }
             Ok(())
         }
         Command::Verify { crm_id } => {

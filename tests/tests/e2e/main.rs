@@ -29,6 +29,7 @@ mod redis_cluster;
 mod schema;
 mod seed_shapes;
 mod status;
+mod tenant_move;
 mod tls;
 mod validation;
 mod wire;
