@@ -39,6 +39,8 @@ pub struct Tenant {
     pub tz: Tz,
     /// The API key the request was made with (`api_key.key_id`): who, in the audit log.
     pub key_id: i64,
+    /// The shard holding the tenant's data (`tenant.shard`).
+    pub shard: String,
 }
 
 /// Verified keys: the tenant, when verified, and whether a re-check is under way.
@@ -158,11 +160,11 @@ pub(crate) async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<
         None => {}
     }
     let row = sqlx::query!(
-        "select k.key_id, t.crm_id, t.time_zone from api_key k join tenant t using (crm_id)
+        "select k.key_id, t.crm_id, t.time_zone, t.shard from api_key k join tenant t using (crm_id)
          where k.key_hash = $1 and k.revoked_at is null",
         hash
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(&state.directory)
     .await;
     let row = match row {
         Ok(row) => row,
@@ -179,6 +181,7 @@ pub(crate) async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<
             crm_id: r.crm_id,
             tz: r.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE),
             key_id: r.key_id,
+            shard: r.shard,
         };
         state.keys.put(hash, tenant.clone());
         tenant

@@ -9,6 +9,7 @@ pub mod ingress;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod shards;
 pub mod state;
 pub mod trace;
 
@@ -30,8 +31,15 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-/// The router with every route and middleware.
+/// The router with every route and middleware; with several shards, the dispatch of each
+/// tenant's requests to its shard's router in front (`shards`).
 pub fn app(state: AppState) -> Router {
+    let default = shard_app(state.clone());
+    shards::dispatching(&state, default, shard_app)
+}
+
+/// The router of one shard's state.
+fn shard_app(state: AppState) -> Router {
     // The key check runs first (the outer layer), then the tenant's rate limit.
     let tenant_routes = routes::tenant_routes()
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_tenant))

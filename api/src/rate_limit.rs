@@ -161,7 +161,7 @@ impl Limiter {
 /// The tenant's own limit, or the default.
 pub async fn tenant_limit(state: &AppState, crm_id: &str) -> Result<Limit, ApiError> {
     let own = sqlx::query!("select per_second, burst from tenant_rate_limit where crm_id = $1", crm_id)
-        .fetch_optional(&state.db)
+        .fetch_optional(&state.directory)
         .await?;
     Ok(match own {
         Some(r) => Limit { per_second: r.per_second as u32, burst: r.burst as u32 },

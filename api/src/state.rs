@@ -18,7 +18,15 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub settings: Arc<Settings>,
+    /// The database of this state's shard: the tenants' data.
     pub db: PgPool,
+    /// The directory (the `default` shard's database): tenants, API keys, rate limits.
+    pub directory: PgPool,
+    /// This state's shard (`settings.shard`).
+    pub shard: String,
+    /// The other shards' states, in the `default` shard's state (empty in theirs): the api hands
+    /// a request to the state of its tenant's shard (`crate::shards`).
+    pub shards: Vec<AppState>,
     pub redis: platform::cache::Redis,
     pub rules: RuleCache,
     pub topology: Topology,
@@ -41,31 +49,89 @@ impl AppState {
     /// runtime); the broker connection is opened lazily, so the API starts (and
     /// answers 503 on ingress, not-ready on `/readyz`) while RabbitMQ is down.
     pub fn new(settings: Settings, db: PgPool, redis: platform::cache::Redis) -> AppState {
-        let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
-        let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
-        let rules = RuleCache::new(redis.clone(), &settings.namespace);
+        AppState::with_shards(settings, db, redis, Vec::new())
+    }
+
+    /// The state of the `default` shard (`db`, also the directory) with the other shards'
+    /// databases (`DATABASE_SHARDS`, in `settings.shards` order after `default`).
+    pub fn with_shards(
+        settings: Settings,
+        db: PgPool,
+        redis: platform::cache::Redis,
+        shard_dbs: Vec<PgPool>,
+    ) -> AppState {
         let keys = Arc::new(KeyCache::default());
         tokio::spawn(crate::auth::listen_for_revocations(
             Arc::downgrade(&keys),
             settings.database_url.clone(),
             db.clone(),
         ));
+        let limiter = Arc::new(Limiter::default());
+        let shards = settings
+            .shards
+            .iter()
+            .skip(1)
+            .zip(shard_dbs)
+            .map(|(shard, shard_db)| {
+                let settings = settings.for_shard(&shard.name).expect("a shard of the settings");
+                AppState::shard(
+                    settings,
+                    shard_db,
+                    db.clone(),
+                    redis.clone(),
+                    keys.clone(),
+                    limiter.clone(),
+                    Vec::new(),
+                )
+            })
+            .collect();
+        AppState::shard(settings, db.clone(), db, redis, keys, limiter, shards)
+    }
+
+    fn shard(
+        settings: Settings,
+        db: PgPool,
+        directory: PgPool,
+        redis: platform::cache::Redis,
+        keys: Arc<KeyCache>,
+        limiter: Arc<Limiter>,
+        shards: Vec<AppState>,
+    ) -> AppState {
+        let topology = Topology::new(&settings.namespace, settings.retry_delays.clone());
+        let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
+        let rules = RuleCache::new(redis.clone(), &settings.namespace);
         AppState(Arc::new(Shared {
+            shard: settings.shard.clone(),
             settings: Arc::new(settings),
             db,
+            directory,
+            shards,
             redis,
             rules,
             topology,
             publisher,
             keys,
-            limiter: Arc::new(Limiter::default()),
+            limiter,
         }))
     }
 
-    /// Connects the database (creating and migrating it) and Redis from settings.
+    /// Connects the databases (creating and migrating each) and Redis from settings.
     pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
         let db = platform::db::connect_and_migrate(&settings).await?;
+        let mut shard_dbs = Vec::new();
+        for shard in settings.shards.iter().skip(1) {
+            let shard_settings = settings.for_shard(&shard.name).expect("a shard of the settings");
+            shard_dbs.push(platform::db::connect_and_migrate(&shard_settings).await?);
+        }
         let redis = platform::cache::Redis::from_settings(&settings)?;
-        Ok(AppState::new(settings, db, redis))
+        Ok(AppState::with_shards(settings, db, redis, shard_dbs))
+    }
+
+    /// The state of `shard`: this one or one of its shards'.
+    pub fn of_shard(&self, shard: &str) -> Option<&AppState> {
+        if self.shard == shard {
+            return Some(self);
+        }
+        self.shards.iter().find(|s| s.shard == shard)
     }
 }

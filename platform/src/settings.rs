@@ -29,6 +29,7 @@ pub mod default {
     pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
     pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
     pub const REDIS_CLUSTER: &str = "false";
+    pub const WORKER_SHARD: &str = "default";
     pub const LOYALTY_ENV: &str = "development";
     pub const LOYALTY_NAMESPACE: &str = "loyalty";
     pub const DB_MAX_CONNECTIONS: &str = "16";
@@ -67,6 +68,11 @@ pub struct CommonArgs {
     #[arg(long = "database-url", env = "DATABASE_URL", default_value = default::DATABASE_URL, hide_env_values = true,
           value_parser = or_default::<String>(default::DATABASE_URL))]
     pub database_url: String,
+    /// More PostgreSQL databases for tenants (shards), comma-separated `name=url` (names of
+    /// a-z, 0-9 and _); DATABASE_URL is the shard `default` and the directory of tenants and
+    /// keys. Each shard has its own queues and Redis keys (LOYALTY_NAMESPACE-name) and workers.
+    #[arg(long = "database-shards", env = "DATABASE_SHARDS", default_value = "", hide_env_values = true)]
+    pub database_shards: String,
     /// RabbitMQ (%2f is the default vhost "/"). Several addresses, comma-separated (the nodes
     /// of a cluster): a connection goes to one that answers, the next one starting one further.
     #[arg(long = "amqp-url", env = "AMQP_URL", default_value = default::AMQP_URL, hide_env_values = true,
@@ -171,7 +177,23 @@ pub struct WorkerArgs {
     /// Where each worker process serves /metrics and /healthz (empty: not served).
     #[arg(long = "worker-metrics-addr", env = "WORKER_METRICS_ADDR", value_name = "WORKER_METRICS_ADDR", default_value = default::WORKER_METRICS_ADDR)]
     pub metrics_addr: String,
+    /// The shard (of DATABASE_SHARDS) this worker process serves: its database, queues and
+    /// Redis keys.
+    #[arg(long = "worker-shard", env = "WORKER_SHARD", value_name = "WORKER_SHARD", default_value = default::WORKER_SHARD,
+          value_parser = or_default::<String>(default::WORKER_SHARD))]
+    pub shard: String,
 }
+
+/// A database of tenants: its name, URL, and the namespace of its queues and Redis keys.
+#[derive(Clone)]
+pub struct Shard {
+    pub name: String,
+    pub database_url: String,
+    pub namespace: String,
+}
+
+/// The shard of DATABASE_URL, and the directory of tenants and keys.
+pub const DEFAULT_SHARD: &str = "default";
 
 /// Every group, for [`Settings::from_env`].
 #[derive(Parser)]
@@ -186,7 +208,13 @@ struct AllArgs {
 
 #[derive(Clone)]
 pub struct Settings {
+    /// This process's database: the directory (the `default` shard) in the api; the shard it
+    /// serves (`WORKER_SHARD`) in a worker.
     pub database_url: String,
+    /// Every shard, `default` first (DATABASE_URL, then DATABASE_SHARDS).
+    pub shards: Vec<Shard>,
+    /// The shard this process serves (the api: `default`, and dispatches to the others).
+    pub shard: String,
     pub amqp_url: String,
     pub redis_url: String,
     /// The roots of a rediss:// server when not the system's (`REDIS_CA_FILE`).
@@ -229,6 +257,11 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("database_url", &redact(&self.database_url))
+            .field(
+                "shards",
+                &self.shards.iter().map(|s| format!("{}={}", s.name, redact(&s.database_url))).collect::<Vec<_>>(),
+            )
+            .field("shard", &self.shard)
             .field("amqp_url", &redact(&self.amqp_url))
             .field("redis_url", &redact(&self.redis_url))
             .field("redis_ca_file", &self.redis_ca_file)
@@ -309,9 +342,28 @@ impl Settings {
         Settings::from_parts(common, api, admin_token, defaults().workers)
     }
 
-    /// The workers' settings: no admin token, whatever LOYALTY_ENV says.
+    /// The workers' settings: no admin token, whatever LOYALTY_ENV says; the database and the
+    /// namespace of the shard they serve.
     pub fn for_workers(common: CommonArgs, workers: WorkerArgs) -> anyhow::Result<Settings> {
-        Settings::from_parts(common, defaults().api, String::new(), workers)
+        let shard = workers.shard.clone();
+        let settings = Settings::from_parts(common, defaults().api, String::new(), workers)?;
+        settings.for_shard(&shard).ok_or_else(|| {
+            anyhow::anyhow!("WORKER_SHARD={shard} is not a shard: DATABASE_SHARDS names {}", settings.shard_names())
+        })
+    }
+
+    /// These settings for the process that serves `shard`: its database and namespace.
+    pub fn for_shard(&self, shard: &str) -> Option<Settings> {
+        let s = self.shards.iter().find(|s| s.name == shard)?;
+        let mut settings = self.clone();
+        settings.database_url = s.database_url.clone();
+        settings.namespace = s.namespace.clone();
+        settings.shard = s.name.clone();
+        Some(settings)
+    }
+
+    fn shard_names(&self) -> String {
+        self.shards.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 
     /// Every variable from the environment alone (no flags): what the tests and the benchmark
@@ -329,7 +381,10 @@ impl Settings {
         workers: WorkerArgs,
     ) -> anyhow::Result<Settings> {
         crate::broker::check_addresses(&common.amqp_url).map_err(anyhow::Error::msg)?;
+        let shards = shards(&common)?;
         Ok(Settings {
+            shards,
+            shard: DEFAULT_SHARD.to_string(),
             production: common.production(),
             retry_delays: common.retry_delays()?,
             log_json: common.log_format == "json",
@@ -355,6 +410,40 @@ impl Settings {
             worker_metrics_addr: workers.metrics_addr,
         })
     }
+}
+
+/// `default` (DATABASE_URL) and the shards of DATABASE_SHARDS (`name=url,…`), checked: a bad
+/// entry is named by its place, never by its text (it holds a password).
+fn shards(common: &CommonArgs) -> anyhow::Result<Vec<Shard>> {
+    let mut shards = vec![Shard {
+        name: DEFAULT_SHARD.to_string(),
+        database_url: common.database_url.clone(),
+        namespace: common.namespace.clone(),
+    }];
+    for (i, entry) in common.database_shards.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        let n = i + 1;
+        let (name, url) = entry
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("DATABASE_SHARDS: entry {n} is not name=postgres://…"))?;
+        let name = name.trim();
+        anyhow::ensure!(
+            !name.is_empty()
+                && name.len() <= 32
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "DATABASE_SHARDS: entry {n}: a shard's name is 1 to 32 of a-z, 0-9 and _"
+        );
+        anyhow::ensure!(
+            url.trim().starts_with("postgres://") || url.trim().starts_with("postgresql://"),
+            "DATABASE_SHARDS: entry {n} ({name}) is not a postgres:// URL"
+        );
+        anyhow::ensure!(!shards.iter().any(|s| s.name == name), "DATABASE_SHARDS: shard {name} is named twice");
+        shards.push(Shard {
+            name: name.to_string(),
+            database_url: url.trim().to_string(),
+            namespace: format!("{}-{name}", common.namespace),
+        });
+    }
+    Ok(shards)
 }
 
 /// The groups with nothing but their defaults: parsed from a command whose arguments forget

@@ -41,6 +41,33 @@ fn amqp_url_takes_several_addresses_and_names_the_bad_one_without_its_text() {
 }
 
 #[test]
+fn database_shards_name_the_shards_and_a_worker_serves_one() {
+    let url2 = "postgres://u:secret@h2:5433/loyalty";
+    let all = parse(&[&format!("--database-shards=s2={url2}, eu_1=postgres://h3/l"), "--worker-shard=s2"]);
+    let api = Settings::from_parts(all.common.clone(), all.api.clone(), String::new(), all.workers.clone()).unwrap();
+    let names: Vec<(&str, &str)> = api.shards.iter().map(|s| (s.name.as_str(), s.namespace.as_str())).collect();
+    assert_eq!(names, [("default", "loyalty"), ("s2", "loyalty-s2"), ("eu_1", "loyalty-eu_1")]);
+    assert_eq!((api.shard.as_str(), api.database_url.as_str()), ("default", default::DATABASE_URL));
+    let worker = Settings::for_workers(all.common, all.workers).unwrap();
+    assert_eq!(
+        (worker.shard.as_str(), worker.database_url.as_str(), worker.namespace.as_str()),
+        ("s2", url2, "loyalty-s2")
+    );
+    assert!(!format!("{worker:?}").contains("secret"), "shard URLs are redacted");
+
+    let settings = |shards: &str, worker: &str| {
+        let all = parse(&[&format!("--database-shards={shards}"), &format!("--worker-shard={worker}")]);
+        Settings::for_workers(all.common, all.workers).map(|_| ()).unwrap_err().to_string()
+    };
+    assert!(settings("s2", "default").contains("entry 1 is not name="));
+    assert!(settings("S2=postgres://h/l", "default").contains("entry 1: a shard's name"));
+    assert!(settings("s2=mysql://secret@h/l", "default").contains("entry 1 (s2) is not a postgres"));
+    assert!(!settings("s2=mysql://secret@h/l", "default").contains("secret"));
+    assert!(settings("default=postgres://h/l", "default").contains("named twice"));
+    assert!(settings("s2=postgres://h/l", "s3").contains("WORKER_SHARD=s3 is not a shard"));
+}
+
+#[test]
 fn redis_cluster_is_a_boolean_and_empty_is_off() {
     let cluster = |flag: &str| parse(&[flag]).common.redis_cluster;
     assert!(cluster("--redis-cluster=true"));
@@ -118,6 +145,8 @@ fn help_lists_every_variable_with_its_default() {
         ("REDIS_URL", Some(default::REDIS_URL)),
         ("REDIS_CA_FILE", None),
         ("REDIS_CLUSTER", Some("false")),
+        ("DATABASE_SHARDS", None),
+        ("WORKER_SHARD", Some("default")),
         ("API_ADDR", Some(default::API_ADDR)),
         ("LOYALTY_ADMIN_TOKEN", None),
         ("LOYALTY_ENV", Some("development")),

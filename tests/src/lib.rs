@@ -81,10 +81,21 @@ impl TestEnv {
         settings.batch_size = 100;
         settings.prefetch = 200;
         settings.db_max_connections = 8;
+        // One database unless the test adds shards (`configure`), whatever DATABASE_SHARDS says.
+        settings.shards = vec![platform::settings::Shard {
+            name: platform::settings::DEFAULT_SHARD.into(),
+            database_url: settings.database_url.clone(),
+            namespace: settings.namespace.clone(),
+        }];
         configure(&mut settings);
         let db = platform::db::connect_and_migrate(&settings).await.expect("database");
+        let mut shard_dbs = Vec::new();
+        for shard in settings.shards.iter().skip(1) {
+            let shard_settings = settings.for_shard(&shard.name).expect("a shard");
+            shard_dbs.push(platform::db::connect_and_migrate(&shard_settings).await.expect("shard database"));
+        }
         let redis = platform::cache::Redis::from_settings(&settings).expect("redis");
-        let state = api::AppState::new(settings.clone(), db.clone(), redis.clone());
+        let state = api::AppState::with_shards(settings.clone(), db.clone(), redis.clone(), shard_dbs);
         let topology = state.topology.clone();
         TestEnv { settings, db, redis, state, topology }
     }
@@ -214,6 +225,19 @@ impl TestEnv {
         Arc::new(Deps::new(self.settings.clone(), self.db.clone(), self.redis.clone(), failpoints))
     }
 
+    /// Starts a worker process's parts (consumers + relay) serving `shard` (its database, queues
+    /// and Redis keys), as `WORKER_SHARD` does.
+    pub fn shard_worker(&self, shard: &str, consumers: usize) -> WorkerHandle {
+        let state = self.state.of_shard(shard).expect("a shard of the environment");
+        let settings = self.settings.for_shard(shard).expect("a shard of the environment");
+        let deps = Arc::new(Deps::new(settings, state.db.clone(), self.redis.clone(), Arc::default()));
+        workers::start(
+            deps,
+            WorkerOptions { consumers, relay: true, sweep: false, analytics: 0 },
+            CancellationToken::new(),
+        )
+    }
+
     /// Starts a worker (consumers + relay) sharing this environment.
     pub fn worker(&self, consumers: usize, relay: bool, failpoints: Arc<Failpoints>) -> WorkerHandle {
         workers::start(
@@ -250,29 +274,33 @@ impl TestEnv {
         sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.db).await.expect(sql)
     }
 
-    /// Deletes this test's queues, exchanges, Redis keys and database.
+    /// Deletes this test's queues, exchanges, Redis keys and databases (every shard's).
     pub async fn cleanup(self) {
+        let shards: Vec<api::AppState> =
+            std::iter::once(self.state.clone()).chain(self.state.shards.iter().cloned()).collect();
         if let Ok(conn) = platform::broker::connect(&self.settings.amqp_url, "loyalty-test-cleanup").await {
             if let Ok(ch) = conn.create_channel().await {
-                let t = &self.topology;
-                let mut queues = vec![t.analytics_queue(), t.analytics_dead_letter_queue()];
-                for &d in Domain::ALL {
-                    queues.push(t.work_queue(d));
-                    queues.push(t.dead_letter_queue(d));
-                    queues.extend(t.retry_delays.iter().map(|&delay| t.retry_queue(d, delay)));
-                }
-                for q in queues {
-                    ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.ok();
-                }
-                for e in [t.events_exchange(), t.analytics_exchange()] {
-                    ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
+                for t in shards.iter().map(|s| &s.topology) {
+                    let mut queues = vec![t.analytics_queue(), t.analytics_dead_letter_queue()];
+                    for &d in Domain::ALL {
+                        queues.push(t.work_queue(d));
+                        queues.push(t.dead_letter_queue(d));
+                        queues.extend(t.retry_delays.iter().map(|&delay| t.retry_queue(d, delay)));
+                    }
+                    for q in queues {
+                        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.ok();
+                    }
+                    for e in [t.events_exchange(), t.analytics_exchange()] {
+                        ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
+                    }
                 }
             }
             conn.close(200, "cleanup".into()).await.ok();
         }
         if let Ok(mut conn) = self.redis.get().await {
+            // The shards' namespaces begin with this one's.
             let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}:*", self.settings.namespace))
+                .arg(format!("{}*", self.settings.namespace))
                 .query_async(&mut conn)
                 .await
                 .unwrap_or_default();
@@ -280,6 +308,11 @@ impl TestEnv {
                 let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
         }
+        for shard in &shards {
+            shard.db.close().await;
+            platform::db::drop_database(&shard.settings.database_url).await.ok();
+        }
+        drop(shards);
         self.db.close().await;
         platform::db::drop_database(&self.settings.database_url).await.ok();
     }

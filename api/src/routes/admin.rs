@@ -37,6 +37,9 @@ pub struct CreateTenant {
     /// IANA zone the tenant's local times are in; default Asia/Shanghai.
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// The database (of `DATABASE_SHARDS`) the tenant's data goes to; default `default`.
+    #[serde(default)]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -45,6 +48,7 @@ pub struct TenantCreated {
     /// Shown once: only its hash is stored.
     pub api_key: String,
     pub time_zone: String,
+    pub shard: String,
 }
 
 /// Creates a tenant and its API key.
@@ -69,29 +73,49 @@ pub async fn create_tenant(
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(ApiError::invalid("time_zone", "is not an IANA time zone (e.g. Asia/Shanghai)"));
     }
+    let shard = body.shard.unwrap_or_else(|| platform::settings::DEFAULT_SHARD.to_string());
+    let Some(shard_state) = state.of_shard(&shard) else {
+        let known: Vec<&str> = state.settings.shards.iter().map(|s| s.name.as_str()).collect();
+        return Err(ApiError::invalid("shard", format!("is not a shard of this api: {}", known.join(", "))));
+    };
     let api_key = auth::new_api_key();
-    let mut tx = state.db.begin().await?;
-    let inserted = sqlx::query!(
-        "insert into tenant (crm_id, name, api_key_hash, time_zone) values ($1, $2, $3, $4) on conflict (crm_id) do nothing",
-        crm_id,
-        name,
-        auth::hash_key(&api_key),
-        time_zone,
-    )
-    .execute(&mut *tx)
-    .await?;
+    let insert = "insert into tenant (crm_id, name, api_key_hash, time_zone, shard) values ($1, $2, $3, $4, $5)
+                  on conflict (crm_id) do nothing";
+    let mut tx = state.directory.begin().await?;
+    let inserted = sqlx::query(insert)
+        .bind(crm_id)
+        .bind(name)
+        .bind(auth::hash_key(&api_key))
+        .bind(&time_zone)
+        .bind(&shard)
+        .execute(&mut *tx)
+        .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
     }
+    if shard_state.shard != state.shard {
+        // The shard's copy of the tenant row (its tables reference it), written before the
+        // directory commits: a tenant in the directory always has it. A failed creation may
+        // leave a copy behind, which the next creation of the crm_id keeps.
+        sqlx::query(insert)
+            .bind(crm_id)
+            .bind(name)
+            .bind(auth::hash_key(&api_key))
+            .bind(&time_zone)
+            .bind(&shard)
+            .execute(&shard_state.db)
+            .await?;
+    }
     let key_id = insert_key(&mut tx, crm_id, &api_key, "initial").await?;
     let actor = audit::Actor::admin(crm_id);
-    let after = json!({"crm_id": crm_id, "name": name, "time_zone": time_zone});
+    let after = json!({"crm_id": crm_id, "name": name, "time_zone": time_zone, "shard": shard});
     audit::record(&mut tx, &actor, "tenant", crm_id, "create", None, Some(after)).await?;
     let key = json!({"key_id": key_id, "prefix": &api_key[..auth::KEY_PREFIX_LEN], "name": "initial"});
     audit::record(&mut tx, &actor, "api_key", &key_id.to_string(), "create", None, Some(key)).await?;
     tx.commit().await?;
-    tracing::info!(crm_id, "tenant created");
-    Ok((StatusCode::CREATED, ok("tenant created", TenantCreated { crm_id: crm_id.to_string(), api_key, time_zone })))
+    tracing::info!(crm_id, shard, "tenant created");
+    let created = TenantCreated { crm_id: crm_id.to_string(), api_key, time_zone, shard };
+    Ok((StatusCode::CREATED, ok("tenant created", created)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -101,6 +125,14 @@ pub struct DlqQuery {
     pub queue: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// The shard whose queues (default `default`).
+    pub shard: Option<String>,
+}
+
+/// The state of the shard an operator names (its queues), or 422.
+fn shard_of<'a>(state: &'a AppState, shard: Option<&str>) -> Result<&'a AppState, ApiError> {
+    let shard = shard.unwrap_or(platform::settings::DEFAULT_SHARD);
+    state.of_shard(shard).ok_or_else(|| ApiError::invalid("shard", format!("no shard {shard:?}")))
 }
 
 fn domain(queue: Option<&str>) -> Result<Domain, ApiError> {
@@ -119,6 +151,7 @@ pub async fn list_dead_letters(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
+    let state = shard_of(&state, q.shard.as_deref())?;
     let parked = dlq::list(&state.settings.amqp_url, &state.topology, domain, limit)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
@@ -133,6 +166,9 @@ pub struct ReplayRequest {
     /// At most this many (default: all).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// The shard whose queues (default `default`).
+    #[serde(default)]
+    pub shard: Option<String>,
 }
 
 /// Moves parked messages back to their work queue; replaying twice changes nothing.
@@ -142,6 +178,7 @@ pub async fn replay_dead_letters(
     ApiJson(body): ApiJson<ReplayRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let domain = domain(body.queue.as_deref())?;
+    let state = shard_of(&state, body.shard.as_deref())?;
     let report =
         dlq::replay(&state.settings.amqp_url, &state.topology, domain, body.limit.unwrap_or(usize::MAX), false)
             .await
@@ -152,7 +189,7 @@ pub async fn replay_dead_letters(
 /// The tenant exists, or 404.
 async fn existing_tenant(state: &AppState, crm_id: &str) -> Result<(), ApiError> {
     sqlx::query_scalar!("select crm_id from tenant where crm_id = $1", crm_id)
-        .fetch_optional(&state.db)
+        .fetch_optional(&state.directory)
         .await?
         .map(drop)
         .ok_or_else(|| ApiError::NotFound(format!("no tenant {crm_id}")))
@@ -182,7 +219,7 @@ pub async fn set_rate_limit(
     limit.check()?;
     existing_tenant(&state, &crm_id).await?;
     let before = rate_limit::tenant_limit(&state, &crm_id).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.directory.begin().await?;
     sqlx::query!(
         "insert into tenant_rate_limit (crm_id, per_second, burst) values ($1, $2, $3)
          on conflict (crm_id) do update set per_second = excluded.per_second, burst = excluded.burst, updated_at = now()",
@@ -258,7 +295,7 @@ pub async fn create_key(
     }
     existing_tenant(&state, &crm_id).await?;
     let api_key = auth::new_api_key();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.directory.begin().await?;
     let key_id = insert_key(&mut tx, &crm_id, &api_key, &name).await?;
     let prefix = api_key[..auth::KEY_PREFIX_LEN].to_string();
     let after = json!({"key_id": key_id, "prefix": prefix, "name": name});
@@ -282,7 +319,7 @@ pub async fn list_keys(
         "select key_id, prefix, name, created_at, revoked_at from api_key where crm_id = $1 order by key_id desc",
         crm_id,
     )
-    .fetch_all(&state.db)
+    .fetch_all(&state.directory)
     .await?;
     Ok(ok("OK", keys))
 }
@@ -295,7 +332,7 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     Path((crm_id, key_id)): Path<(String, i64)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.directory.begin().await?;
     let before = sqlx::query_as!(
         KeyInfo,
         "select key_id, prefix, name, created_at, revoked_at from api_key where crm_id = $1 and key_id = $2 for update",

@@ -29,7 +29,9 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// PostgreSQL and RabbitMQ answer: 200, else 503 with what failed. Redis only costs speed
 /// (every read falls back to PostgreSQL), so Redis down keeps 200 and the body names it under
-/// `degraded`: an orchestrator keeps routing traffic, an operator still sees it.
+/// `degraded`: an orchestrator keeps routing traffic, an operator still sees it. So does a shard
+/// of `DATABASE_SHARDS` that does not answer (`shards`, and `shard NAME` under `degraded`): its
+/// tenants fail, the others are served.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let postgres = async {
         sqlx::query_scalar!("select 1 as one").fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
@@ -44,16 +46,26 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => e,
         Err(_) => "timed out".to_string(),
     };
-    let (p, a, r) = tokio::join!(
+    let shards = futures_util::future::join_all(state.shards.iter().map(|s| async {
+        let answer = sqlx::query_scalar!("select 1 as one").fetch_one(&s.db);
+        let r = tokio::time::timeout(CHECK_TIMEOUT, async { answer.await.map(drop).map_err(|e| e.to_string()) }).await;
+        (s.shard.clone(), check(r))
+    }));
+    let (p, a, r, shards) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, postgres),
         tokio::time::timeout(CHECK_TIMEOUT, rabbitmq),
-        tokio::time::timeout(CHECK_TIMEOUT, redis)
+        tokio::time::timeout(CHECK_TIMEOUT, redis),
+        shards
     );
     let (p, a, r) = (check(p), check(a), check(r));
     let ready = p == "ok" && a == "ok";
-    let degraded: Vec<&str> = if r == "ok" { vec![] } else { vec!["redis"] };
+    let mut degraded: Vec<String> = if r == "ok" { vec![] } else { vec!["redis".into()] };
+    degraded.extend(shards.iter().filter(|(_, s)| s != "ok").map(|(name, _)| format!("shard {name}")));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "ready": ready, "degraded": degraded, "postgres": p, "rabbitmq": a, "redis": r });
+    let mut body = json!({ "ready": ready, "degraded": degraded, "postgres": p, "rabbitmq": a, "redis": r });
+    if !shards.is_empty() {
+        body["shards"] = shards.into_iter().map(|(n, s)| (n, s.into())).collect::<serde_json::Map<_, _>>().into();
+    }
     (status, axum::Json(body)).into_response()
 }
 

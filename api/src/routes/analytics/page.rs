@@ -75,12 +75,12 @@ async fn verify(state: &AppState, crm_id: &str, token: &str) -> Result<Option<Te
         return Ok(None);
     }
     let Some(row) = sqlx::query!(
-        "select k.key_hash, t.time_zone from api_key k join tenant t using (crm_id)
+        "select k.key_hash, t.time_zone, t.shard from api_key k join tenant t using (crm_id)
          where k.key_id = $1 and k.crm_id = $2 and k.revoked_at is null",
         key_id,
         crm_id
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(&state.directory)
     .await?
     else {
         return Ok(None);
@@ -91,13 +91,13 @@ async fn verify(state: &AppState, crm_id: &str, token: &str) -> Result<Option<Te
         return Ok(None);
     }
     let tz = row.time_zone.parse().unwrap_or(schemas::time::DEFAULT_TIME_ZONE);
-    Ok(Some(Tenant { crm_id: crm_id.to_string(), tz, key_id }))
+    Ok(Some(Tenant { crm_id: crm_id.to_string(), tz, key_id, shard: row.shard }))
 }
 
 /// The stored hash of a live key (signing with a revoked one would make a dead token).
 async fn key_hash(state: &AppState, key_id: i64) -> Result<String, ApiError> {
     sqlx::query_scalar!("select key_hash from api_key where key_id = $1 and revoked_at is null", key_id)
-        .fetch_optional(&state.db)
+        .fetch_optional(&state.directory)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the key was revoked".into()))
 }
