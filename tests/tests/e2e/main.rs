@@ -28,6 +28,7 @@ mod pipeline;
 mod redis_cluster;
 mod schema;
 mod seed_shapes;
+mod shards;
 mod status;
 mod tenant_move;
 mod tls;

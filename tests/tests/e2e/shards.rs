@@ -1,0 +1,112 @@
+//! Issue 16, item 3: tenants placed on two PostgreSQL clusters by the shard map
+//! (`DATABASE_SHARDS`): the main cluster (5432, the `default` shard and the directory) and a
+//! second one (`scripts/pg-shard`, 5433, started by the test if it is not up). Each shard has its
+//! own workers (`WORKER_SHARD`); the api hands each tenant's requests to its shard.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use axum::http::StatusCode;
+use loyalty_tests::{login_rule, wait_for, TestEnv, ADMIN_TOKEN};
+use platform::settings::Shard;
+use serde_json::json;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-shard")
+}
+
+async fn pg_shard(args: &[&str]) -> String {
+    let out = tokio::process::Command::new(script()).args(args).output().await.expect("scripts/pg-shard runs");
+    assert!(out.status.success(), "scripts/pg-shard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+}
+
+async fn count(db: &sqlx::PgPool, table: &str, crm_id: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table} where crm_id = $1"))
+        .bind(crm_id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean() {
+    pg_shard(&["up"]).await;
+    let base = pg_shard(&["url"]).await;
+    let env = TestEnv::new_with(|s| {
+        let database = s.database_url.rsplit('/').next().expect("a database name").to_string();
+        s.shards.push(Shard {
+            name: "shard2".into(),
+            database_url: format!("{base}/{database}_s2"),
+            namespace: format!("{}-shard2", s.namespace),
+        });
+    })
+    .await;
+    let env = Arc::new(env);
+    let shard2 = env.state.of_shard("shard2").expect("the second shard").db.clone();
+
+    // 10080 on the default shard, 10081 on shard2.
+    let key_a = env.tenant("10080").await;
+    let (status, created) =
+        env.post("/api/admin/tenants", ADMIN_TOKEN, json!({"crm_id": "10081", "name": "b", "shard": "shard2"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["data"]["shard"], json!("shard2"));
+    let key_b = created["data"]["api_key"].as_str().expect("api_key").to_string();
+    let (status, refused) =
+        env.post("/api/admin/tenants", ADMIN_TOKEN, json!({"crm_id": "10082", "name": "c", "shard": "nope"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused["msg"].as_str().is_some_and(|m| m.contains("shard")), "{refused}");
+    env.rule("10080", &key_a, login_rule()).await;
+    env.rule("10081", &key_b, login_rule()).await;
+
+    let default_worker = env.worker(2, true, Arc::default());
+    let shard2_worker = env.shard_worker("shard2", 2);
+    // Both tenants at once: 4 clients each, 150 events per client.
+    let started = std::time::Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..8 {
+        let (env, crm_id, key) =
+            if client % 2 == 0 { (env.clone(), "10080", key_a.clone()) } else { (env.clone(), "10081", key_b.clone()) };
+        clients.spawn(async move {
+            for i in 0..150 {
+                let event = json!({"event_no": format!("c{client}-{i}"), "member_no": format!("m{}", i % 40), "action_scene": "user_login"});
+                env.post_accepted(&format!("/api/crm/mgr/points/{crm_id}/events"), &key, event).await;
+            }
+        });
+    }
+    while let Some(r) = clients.join_next().await {
+        r.unwrap();
+    }
+    wait_for("every event applied on its shard", Duration::from_secs(60), || async {
+        (count(&env.db, "points_ledger", "10080").await == 600 && count(&shard2, "points_ledger", "10081").await == 600)
+            .then_some(())
+    })
+    .await;
+
+    eprintln!("shards: 1,200 events accepted and applied in {:?}", started.elapsed());
+    // Each tenant's data on its own shard only; the directory keeps the keys.
+    for table in ["points_ledger", "points_lot", "member_balance", "inbox", "outbox", "produce_rule"] {
+        assert_eq!(count(&env.db, table, "10081").await, 0, "{table}: nothing of shard2's tenant on default");
+        assert_eq!(count(&shard2, table, "10080").await, 0, "{table}: nothing of default's tenant on shard2");
+        assert!(count(&shard2, table, "10081").await > 0, "{table}: shard2's tenant on shard2");
+    }
+    assert_eq!(count(&shard2, "tenant", "10081").await, 1, "the tenant row's copy on its shard");
+    assert_eq!(count(&shard2, "api_key", "10081").await, 0, "keys stay in the directory");
+    assert_eq!(count(&env.db, "api_key", "10081").await, 1);
+
+    // Reads go to the tenant's shard too.
+    let (status, summary) = env.get("/api/crm/mgr/points/10081/summary?member_no=m1", &key_b).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["data"]["points"], json!(16), "16 logins of m1 on shard2: {summary}");
+    // Readiness names each shard.
+    let (status, ready) = env.call(axum::http::Method::GET, "/readyz", None, None).await;
+    assert_eq!((status, ready["shards"].clone()), (StatusCode::OK, json!({"shard2": "ok"})), "{ready}");
+    // Operators reach each shard's queues.
+    let (status, parked) = env.get("/api/admin/dlq?shard=shard2", ADMIN_TOKEN).await;
+    assert_eq!((status, parked["data"].clone()), (StatusCode::OK, json!([])), "{parked}");
+
+    default_worker.stop(Duration::from_secs(5)).await;
+    shard2_worker.stop(Duration::from_secs(5)).await;
+    assert!(workers::verify::violations(&env.db, None).await.unwrap().is_empty(), "verify clean on default");
+    assert!(workers::verify::violations(&shard2, None).await.unwrap().is_empty(), "verify clean on shard2");
+    Arc::into_inner(env).expect("clients ended").cleanup().await;
+}
