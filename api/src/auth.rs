@@ -29,8 +29,8 @@ use crate::{error::ApiError, AppState};
 /// a revocation's delay; the notification is the fast path).
 pub const KEY_TTL: Duration = Duration::from_secs(10);
 
-/// The PostgreSQL channel revocations are announced on (payload: the key's hash).
-pub const REVOKED_CHANNEL: &str = "api_key_revoked";
+/// The PostgreSQL channel revocations are announced on (payload: the key's hash, or `*`).
+pub const REVOKED_CHANNEL: &str = platform::API_KEYS_CHANNEL;
 
 /// The tenant a request is authenticated as; handlers read it from the request extensions.
 #[derive(Debug, Clone)]
@@ -123,6 +123,8 @@ pub async fn listen_for_revocations(cache: std::sync::Weak<KeyCache>, database_u
             };
             let Some(c) = cache.upgrade() else { return };
             match next {
+                // `*`: a tenant moved to another shard; every entry may name the old one.
+                Ok(Some(n)) if n.payload() == "*" => c.clear(),
                 Ok(Some(n)) => c.forget(n.payload()),
                 // The connection was lost: reconnecting; what was announced meanwhile is lost.
                 Ok(None) => c.clear(),

@@ -17,3 +17,8 @@ pub mod status;
 pub mod telemetry;
 
 pub use settings::Settings;
+
+/// The PostgreSQL channel (in the directory) on which the api instances hear what to drop from
+/// their API key caches: a key's hash (the key was revoked), or `*` (every key: a tenant
+/// changed shard, `workers tenant move --to-shard`).
+pub const API_KEYS_CHANNEL: &str = "api_key_revoked";

@@ -53,15 +53,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantAction {
-    /// Move every row of a tenant from DATABASE_URL to another database (created and migrated
-    /// if missing), ids kept, in one transaction on each side. Pause the tenant's traffic and let
-    /// the queues drain first (SCALING.md); needs a superuser on both databases.
+    /// Move a tenant's rows, ids kept, in one transaction on each side: from DATABASE_URL to
+    /// another installation's database (`--to`, created and migrated if missing), or from its
+    /// shard to another shard of this one (`--to-shard`). Pause the tenant's traffic and let the
+    /// queues drain first (README "Scaling out"); needs a superuser on both databases.
     Move {
         #[arg(long)]
         crm_id: String,
-        /// The target database's URL.
+        /// The target database's URL (another installation's database).
+        #[arg(long, conflicts_with = "to_shard", required_unless_present = "to_shard")]
+        to: Option<String>,
+        /// The target shard of this installation (DATABASE_SHARDS): the tenant's keys and limits
+        /// stay in the directory, which then names the new shard.
         #[arg(long)]
-        to: String,
+        to_shard: Option<String>,
     },
 }
 
@@ -137,10 +142,16 @@ async fn command(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&rebuilt)?);
             Ok(())
         }
-        Command::Tenant { action: TenantAction::Move { crm_id, to } } => {
-            let source = platform::db::connect_and_migrate(&settings).await?;
-            let target = workers::tenant_move::connect_target(&settings, &to).await?;
-            let moved = workers::tenant_move::move_tenant(&source, &target, &crm_id).await?;
+        Command::Tenant { action: TenantAction::Move { crm_id, to, to_shard } } => {
+            let moved = match (to, to_shard) {
+                (_, Some(shard)) => workers::tenant_move::move_to_shard(&settings, &crm_id, &shard).await?,
+                (Some(url), None) => {
+                    let source = platform::db::connect_and_migrate(&settings).await?;
+                    let target = workers::tenant_move::connect_target(&settings, &url).await?;
+                    workers::tenant_move::move_tenant(&source, &target, &crm_id).await?
+                }
+                (None, None) => unreachable!("clap requires --to or --to-shard"),
+            };
             println!("{}", serde_json::to_string(&moved)?);
             if !moved.left_behind.is_empty() {
                 anyhow::bail!(

@@ -45,8 +45,61 @@ struct Table {
     sequences: Vec<(String, String)>,
 }
 
-/// Moves `crm_id` from `source` to `target` (both migrated to the same version).
+/// Tables a move leaves alone on one side.
+#[derive(Debug, Default)]
+pub struct Keep {
+    /// Not copied: the target has these rows already (the directory's tenant row).
+    pub not_copied: Vec<&'static str>,
+    /// Not deleted: the source keeps these rows (the directory's tenant, keys and limits).
+    pub not_deleted: Vec<&'static str>,
+}
+
+/// Moves `crm_id` from `source` to `target` (both migrated to the same version): every table.
 pub async fn move_tenant(source: &PgPool, target: &PgPool, crm_id: &str) -> anyhow::Result<Moved> {
+    move_rows(source, target, crm_id, &Keep::default()).await
+}
+
+/// The directory's own tables: they stay in the directory whatever shard the tenant is on.
+const DIRECTORY_ONLY: [&str; 2] = ["api_key", "tenant_rate_limit"];
+
+/// Moves `crm_id` from its shard to `to`, in one installation (`DATABASE_SHARDS`): its rows but
+/// the directory's (its keys and limits stay; its tenant row stays in the directory, and is
+/// copied to or deleted from the other shard), then the directory names the new shard and the
+/// api instances drop their cached keys (which name the old one).
+pub async fn move_to_shard(settings: &platform::Settings, crm_id: &str, to: &str) -> anyhow::Result<Moved> {
+    let default = platform::settings::DEFAULT_SHARD;
+    let connect = |shard: &str| {
+        let settings = settings.for_shard(shard);
+        let shard = shard.to_string();
+        async move {
+            let settings = settings.ok_or_else(|| anyhow::anyhow!("no shard {shard:?} in DATABASE_SHARDS"))?;
+            platform::db::connect_and_migrate(&settings).await
+        }
+    };
+    let directory = connect(default).await?;
+    let from: String = sqlx::query_scalar("select shard from tenant where crm_id = $1")
+        .bind(crm_id)
+        .fetch_optional(&directory)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant {crm_id} in the directory"))?;
+    anyhow::ensure!(from != to, "tenant {crm_id} is on shard {to} already");
+    let (source, target) = (connect(&from).await?, connect(to).await?);
+    let mut keep = Keep { not_copied: DIRECTORY_ONLY.to_vec(), not_deleted: DIRECTORY_ONLY.to_vec() };
+    if to == default {
+        keep.not_copied.push("tenant");
+    }
+    if from == default {
+        keep.not_deleted.push("tenant");
+    }
+    let moved = move_rows(&source, &target, crm_id, &keep).await?;
+    let mut tx = directory.begin().await?;
+    sqlx::query("update tenant set shard = $2 where crm_id = $1").bind(crm_id).bind(to).execute(&mut *tx).await?;
+    sqlx::query("select pg_notify($1, '*')").bind(platform::API_KEYS_CHANNEL).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+async fn move_rows(source: &PgPool, target: &PgPool, crm_id: &str, keep: &Keep) -> anyhow::Result<Moved> {
     let versions = |db: &PgPool| {
         let db = db.clone();
         async move {
@@ -60,7 +113,13 @@ pub async fn move_tenant(source: &PgPool, target: &PgPool, crm_id: &str) -> anyh
         "the two databases are not migrated to the same version: start this release's api or workers on the target first"
     );
     let tables = tables(source).await?;
-    anyhow::ensure!(!count(source, &tables, crm_id).await?.is_empty(), "tenant {crm_id} has no rows in this database");
+    let moving =
+        |t: &&Table| !(keep.not_copied.contains(&t.name.as_str()) && keep.not_deleted.contains(&t.name.as_str()));
+    let movable: Vec<&Table> = tables.iter().filter(moving).collect();
+    anyhow::ensure!(
+        !count(source, &movable, crm_id).await?.is_empty(),
+        "tenant {crm_id} has no rows to move in this database"
+    );
 
     let mut src = source.begin().await?;
     sqlx::raw_sql("set transaction isolation level repeatable read; set local session_replication_role = replica")
@@ -72,7 +131,17 @@ pub async fn move_tenant(source: &PgPool, target: &PgPool, crm_id: &str) -> anyh
     let literal: String = sqlx::query_scalar("select quote_literal($1)").bind(crm_id).fetch_one(&mut *src).await?;
 
     let mut rows = BTreeMap::new();
-    for table in &tables {
+    for table in &movable {
+        let (copy, delete) =
+            (!keep.not_copied.contains(&table.name.as_str()), !keep.not_deleted.contains(&table.name.as_str()));
+        if !copy {
+            // Only deleted (the target has its own copy): nothing to compare with.
+            sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
+                .bind(crm_id)
+                .execute(&mut *src)
+                .await?;
+            continue;
+        }
         let columns = table.columns.join(", ");
         let mut copy_in = dst.copy_in_raw(&format!("copy {} ({columns}) from stdin", table.name)).await?;
         let mut copy_out = src
@@ -88,13 +157,7 @@ pub async fn move_tenant(source: &PgPool, target: &PgPool, crm_id: &str) -> anyh
         if copied == 0 {
             continue;
         }
-        let deleted = sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
-            .bind(crm_id)
-            .execute(&mut *src)
-            .await
-            .with_context(|| format!("deleting {} from the source (was the tenant paused?)", table.name))?
-            .rows_affected();
-        anyhow::ensure!(deleted == copied, "{}: {copied} rows copied but {deleted} deleted", table.name);
+        rows.insert(table.name.clone(), copied);
         for (column, sequence) in &table.sequences {
             // Past every id the tenant now holds there, never back.
             sqlx::query(&format!(
@@ -107,11 +170,20 @@ pub async fn move_tenant(source: &PgPool, target: &PgPool, crm_id: &str) -> anyh
             .execute(&mut *dst)
             .await?;
         }
-        rows.insert(table.name.clone(), copied);
+        if delete {
+            let deleted = sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
+                .bind(crm_id)
+                .execute(&mut *src)
+                .await
+                .with_context(|| format!("deleting {} from the source (was the tenant paused?)", table.name))?
+                .rows_affected();
+            anyhow::ensure!(deleted == copied, "{}: {copied} rows copied but {deleted} deleted", table.name);
+        }
     }
     dst.commit().await.context("committing the target")?;
     src.commit().await.context("committing the source (the tenant is now in both: delete it from one)")?;
-    let left_behind = count(source, &tables, crm_id).await?;
+    let deleted: Vec<&Table> = movable.into_iter().filter(|t| !keep.not_deleted.contains(&t.name.as_str())).collect();
+    let left_behind = count(source, &deleted, crm_id).await?;
     Ok(Moved { crm_id: crm_id.to_string(), rows, left_behind })
 }
 
@@ -140,7 +212,7 @@ async fn tables(db: &PgPool) -> sqlx::Result<Vec<Table>> {
 }
 
 /// The tenant's rows per table, where it has any.
-async fn count(db: &PgPool, tables: &[Table], crm_id: &str) -> sqlx::Result<BTreeMap<String, i64>> {
+async fn count(db: &PgPool, tables: &[&Table], crm_id: &str) -> sqlx::Result<BTreeMap<String, i64>> {
     let mut conn = db.acquire().await?;
     let mut counts = BTreeMap::new();
     for table in tables {

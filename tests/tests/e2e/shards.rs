@@ -104,6 +104,29 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     let (status, parked) = env.get("/api/admin/dlq?shard=shard2", ADMIN_TOKEN).await;
     assert_eq!((status, parked["data"].clone()), (StatusCode::OK, json!([])), "{parked}");
 
+    // 10081 moves to the default shard (its traffic has stopped: every event above is applied).
+    let moved = workers::tenant_move::move_to_shard(&env.settings, "10081", "default").await.expect("the move");
+    assert_eq!(moved.rows["points_ledger"], 600);
+    assert!(
+        !moved.rows.contains_key("tenant") && !moved.rows.contains_key("api_key"),
+        "the directory's rows stay: {moved:?}"
+    );
+    assert_eq!(count(&shard2, "points_ledger", "10081").await, 0);
+    assert_eq!(count(&shard2, "tenant", "10081").await, 0, "the shard's copy of the tenant row goes too");
+    assert_eq!(count(&env.db, "points_ledger", "10081").await, 600);
+    assert_eq!(count(&env.db, "api_key", "10081").await, 1, "its key stays, and works");
+    // The api instances drop their cached keys (a notification): reads come from the new shard,
+    // where m1 has its 16 points (the old shard has none now).
+    wait_for("10081's reads to come from the default shard", Duration::from_secs(15), || async {
+        let (_, summary) = env.get("/api/crm/mgr/points/10081/summary?member_no=m1", &key_b).await;
+        (summary["data"]["points"] == json!(16)).then_some(())
+    })
+    .await;
+    let after = json!({"event_no": "after-move", "member_no": "m1", "action_scene": "user_login"});
+    let (_, applied) = env.event("10081", &key_b, after, 5000).await;
+    assert_eq!(applied["data"]["status"], json!("applied"), "{applied}");
+    assert_eq!(count(&env.db, "points_ledger", "10081").await, 601, "applied on the new shard");
+
     default_worker.stop(Duration::from_secs(5)).await;
     shard2_worker.stop(Duration::from_secs(5)).await;
     assert!(workers::verify::violations(&env.db, None).await.unwrap().is_empty(), "verify clean on default");
