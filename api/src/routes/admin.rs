@@ -125,7 +125,8 @@ pub struct DlqQuery {
     pub queue: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<usize>,
-    /// The shard whose queues (default `default`).
+    /// The shard whose queues; default: every shard's, `default` first (each message names its
+    /// queue, whose name names the shard).
     pub shard: Option<String>,
 }
 
@@ -151,10 +152,20 @@ pub async fn list_dead_letters(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
-    let state = shard_of(&state, q.shard.as_deref())?;
-    let parked = dlq::list(&state.settings.amqp_url, &state.topology, domain, limit)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
+    let shards: Vec<&AppState> = match q.shard.as_deref() {
+        Some(shard) => vec![shard_of(&state, Some(shard))?],
+        None => std::iter::once(&state).chain(state.shards.iter()).collect(),
+    };
+    let mut parked = Vec::new();
+    for shard in shards {
+        if parked.len() >= limit {
+            break;
+        }
+        let more = dlq::list(&shard.settings.amqp_url, &shard.topology, domain, limit - parked.len())
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("the broker is unavailable: {e}")))?;
+        parked.extend(more);
+    }
     Ok(ok("OK", parked))
 }
 

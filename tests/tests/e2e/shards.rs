@@ -100,9 +100,32 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     // Readiness names each shard.
     let (status, ready) = env.call(axum::http::Method::GET, "/readyz", None, None).await;
     assert_eq!((status, ready["shards"].clone()), (StatusCode::OK, json!({"shard2": "ok"})), "{ready}");
-    // Operators reach each shard's queues.
-    let (status, parked) = env.get("/api/admin/dlq?shard=shard2", ADMIN_TOKEN).await;
-    assert_eq!((status, parked["data"].clone()), (StatusCode::OK, json!([])), "{parked}");
+    // A poison message on shard2 is parked by shard2's worker; operators see every shard's DLQ.
+    let (conn, channel) = env.channel().await;
+    let shard2_exchange = env.state.of_shard("shard2").expect("shard2").topology.events_exchange();
+    let confirm = channel
+        .basic_publish(
+            shard2_exchange.as_str().into(),
+            "points.earn.user_login".into(),
+            lapin::options::BasicPublishOptions { mandatory: true, ..Default::default() },
+            b"{not json",
+            platform::broker::headers::persistent_json("bad-json", "points.earn"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+    conn.close(200, "done".into()).await.ok();
+    let parked = wait_for("the poison parked on shard2", Duration::from_secs(15), || async {
+        let (_, parked) = env.get("/api/admin/dlq", ADMIN_TOKEN).await;
+        let list = parked["data"].as_array().cloned().unwrap_or_default();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert!(parked[0]["queue"].as_str().is_some_and(|q| q.contains("-shard2.")), "{parked:?}");
+    let (_, only_default) = env.get("/api/admin/dlq?shard=default", ADMIN_TOKEN).await;
+    assert_eq!(only_default["data"], json!([]), "{only_default}");
 
     // 10081 moves to the default shard (its traffic has stopped: every event above is applied).
     let moved = workers::tenant_move::move_to_shard(&env.settings, "10081", "default").await.expect("the move");
