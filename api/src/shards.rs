@@ -34,7 +34,7 @@ pub fn dispatching(state: &AppState, default: Router, shard_router: impl Fn(AppS
     if state.shards.is_empty() {
         return default;
     }
-    let routers = state.shards.iter().map(|s| (s.shard.clone(), shard_router(s.clone()))).collect();
+    let routers = state.shards.iter().map(|s| (s.settings.shard.clone(), shard_router(s.clone()))).collect();
     let dispatch = Dispatch { state: state.clone(), routers: Arc::new(routers) };
     // Around the default router as a whole, as its fallback: the dispatch runs before any
     // routing, so the shard's router matches the request afresh (a `Router::layer` would run

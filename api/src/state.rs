@@ -22,8 +22,6 @@ pub struct Shared {
     pub db: PgPool,
     /// The directory (the `default` shard's database): tenants, API keys, rate limits.
     pub directory: PgPool,
-    /// This state's shard (`settings.shard`).
-    pub shard: String,
     /// The other shards' states, in the `default` shard's state (empty in theirs): the api hands
     /// a request to the state of its tenant's shard (`crate::shards`).
     pub shards: Vec<AppState>,
@@ -101,7 +99,6 @@ impl AppState {
         let publisher = Arc::new(Publisher::new(&settings.amqp_url, "loyalty-api-publisher", topology.clone()));
         let rules = RuleCache::new(redis.clone(), &settings.namespace);
         AppState(Arc::new(Shared {
-            shard: settings.shard.clone(),
             settings: Arc::new(settings),
             db,
             directory,
@@ -118,20 +115,16 @@ impl AppState {
     /// Connects the databases (creating and migrating each) and Redis from settings.
     pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
         let db = platform::db::connect_and_migrate(&settings).await?;
-        let mut shard_dbs = Vec::new();
-        for shard in settings.shards.iter().skip(1) {
-            let shard_settings = settings.for_shard(&shard.name).expect("a shard of the settings");
-            shard_dbs.push(platform::db::connect_and_migrate(&shard_settings).await?);
-        }
+        let shard_dbs = platform::db::connect_shards(&settings).await?;
         let redis = platform::cache::Redis::from_settings(&settings)?;
         Ok(AppState::with_shards(settings, db, redis, shard_dbs))
     }
 
     /// The state of `shard`: this one or one of its shards'.
     pub fn of_shard(&self, shard: &str) -> Option<&AppState> {
-        if self.shard == shard {
+        if self.settings.shard == shard {
             return Some(self);
         }
-        self.shards.iter().find(|s| s.shard == shard)
+        self.shards.iter().find(|s| s.settings.shard == shard)
     }
 }

@@ -26,6 +26,17 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> 
     Ok(pool)
 }
 
+/// [`connect_and_migrate`] for each shard of `DATABASE_SHARDS` (the shards after `default`, in
+/// their order).
+pub async fn connect_shards(settings: &Settings) -> anyhow::Result<Vec<PgPool>> {
+    let mut pools = Vec::new();
+    for shard in settings.shards.iter().skip(1) {
+        let shard_settings = settings.for_shard(&shard.name).expect("a shard of the settings");
+        pools.push(connect_and_migrate(&shard_settings).await.with_context(|| format!("shard {}", shard.name))?);
+    }
+    Ok(pools)
+}
+
 async fn pool(options: PgConnectOptions, max: u32) -> anyhow::Result<PgPool> {
     // A session left idle inside a transaction (a cancelled task, sqlx issue #4393) is ended by
     // the server instead of holding row locks for ever.

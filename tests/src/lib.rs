@@ -89,11 +89,7 @@ impl TestEnv {
         }];
         configure(&mut settings);
         let db = platform::db::connect_and_migrate(&settings).await.expect("database");
-        let mut shard_dbs = Vec::new();
-        for shard in settings.shards.iter().skip(1) {
-            let shard_settings = settings.for_shard(&shard.name).expect("a shard");
-            shard_dbs.push(platform::db::connect_and_migrate(&shard_settings).await.expect("shard database"));
-        }
+        let shard_dbs = platform::db::connect_shards(&settings).await.expect("shard databases");
         let redis = platform::cache::Redis::from_settings(&settings).expect("redis");
         let state = api::AppState::with_shards(settings.clone(), db.clone(), redis.clone(), shard_dbs);
         let topology = state.topology.clone();
@@ -308,14 +304,31 @@ impl TestEnv {
                 let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
         }
+        // The first is this environment's own database (`self.db`).
         for shard in &shards {
             shard.db.close().await;
             platform::db::drop_database(&shard.settings.database_url).await.ok();
         }
-        drop(shards);
-        self.db.close().await;
-        platform::db::drop_database(&self.settings.database_url).await.ok();
     }
+}
+
+/// The rows of `crm_id` in `table` of `db` (any database: a shard's, a move's target).
+pub async fn tenant_rows(db: &PgPool, table: &str, crm_id: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table} where crm_id = $1"))
+        .bind(crm_id)
+        .fetch_one(db)
+        .await
+        .expect("a count")
+}
+
+/// Runs `scripts/{name}` of the repository with `args` (the multi-node setups of issue 16:
+/// `cluster`, `redis-cluster`, `pg-shard`); asserts that it succeeded and answers its standard
+/// output, trimmed.
+pub async fn script(name: &str, args: &[&str]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name);
+    let out = tokio::process::Command::new(path).args(args).output().await.expect("the script runs");
+    assert!(out.status.success(), "scripts/{name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
 }
 
 /// The card helpers every card test shares.

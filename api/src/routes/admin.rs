@@ -79,32 +79,29 @@ pub async fn create_tenant(
         return Err(ApiError::invalid("shard", format!("is not a shard of this api: {}", known.join(", "))));
     };
     let api_key = auth::new_api_key();
-    let insert = "insert into tenant (crm_id, name, api_key_hash, time_zone, shard) values ($1, $2, $3, $4, $5)
-                  on conflict (crm_id) do nothing";
-    let mut tx = state.directory.begin().await?;
-    let inserted = sqlx::query(insert)
+    let key_hash = auth::hash_key(&api_key);
+    // The directory's tenant row, and the same row on the tenant's shard.
+    let tenant_row = || {
+        sqlx::query(
+            "insert into tenant (crm_id, name, api_key_hash, time_zone, shard) values ($1, $2, $3, $4, $5)
+             on conflict (crm_id) do nothing",
+        )
         .bind(crm_id)
         .bind(name)
-        .bind(auth::hash_key(&api_key))
+        .bind(&key_hash)
         .bind(&time_zone)
         .bind(&shard)
-        .execute(&mut *tx)
-        .await?;
+    };
+    let mut tx = state.directory.begin().await?;
+    let inserted = tenant_row().execute(&mut *tx).await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::Conflict(format!("crm_id {crm_id} already exists")));
     }
-    if shard_state.shard != state.shard {
+    if shard_state.settings.shard != state.settings.shard {
         // The shard's copy of the tenant row (its tables reference it), written before the
         // directory commits: a tenant in the directory always has it. A failed creation may
         // leave a copy behind, which the next creation of the crm_id keeps.
-        sqlx::query(insert)
-            .bind(crm_id)
-            .bind(name)
-            .bind(auth::hash_key(&api_key))
-            .bind(&time_zone)
-            .bind(&shard)
-            .execute(&shard_state.db)
-            .await?;
+        tenant_row().execute(&shard_state.db).await?;
     }
     let key_id = insert_key(&mut tx, crm_id, &api_key, "initial").await?;
     let actor = audit::Actor::admin(crm_id);

@@ -49,7 +49,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let shards = futures_util::future::join_all(state.shards.iter().map(|s| async {
         let answer = sqlx::query_scalar!("select 1 as one").fetch_one(&s.db);
         let r = tokio::time::timeout(CHECK_TIMEOUT, async { answer.await.map(drop).map_err(|e| e.to_string()) }).await;
-        (s.shard.clone(), check(r))
+        (s.settings.shard.clone(), check(r))
     }));
     let (p, a, r, shards) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, postgres),

@@ -7,7 +7,6 @@
 //! and the 503s the clients answered by sending again.
 
 use std::{
-    path::PathBuf,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -16,24 +15,14 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use loyalty_tests::{login_rule, wait_for, TestEnv};
+use loyalty_tests::{login_rule, script, wait_for, TestEnv};
 use platform::broker::{dlq, Domain};
 use serde_json::json;
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster")
-}
-
-async fn cluster(args: &[&str]) -> String {
-    let out = tokio::process::Command::new(script()).args(args).output().await.expect("scripts/cluster runs");
-    assert!(out.status.success(), "scripts/cluster {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
-}
-
 #[tokio::test]
 async fn events_posted_while_each_cluster_node_is_killed_and_restarted_are_applied_exactly_once() {
-    cluster(&["up"]).await;
-    let url = cluster(&["url"]).await;
+    script("cluster", &["up"]).await;
+    let url = script("cluster", &["url"]).await;
     let env = TestEnv::new_with(|s| s.amqp_url = url.clone()).await;
     let key = env.tenant("10080").await;
     env.rule("10080", &key, login_rule()).await;
@@ -43,7 +32,7 @@ async fn events_posted_while_each_cluster_node_is_killed_and_restarted_are_appli
     wait_for("the work queue to have a replica on each node", Duration::from_secs(30), || {
         let queue = queue.clone();
         async move {
-            let members = cluster(&["members", &queue]).await;
+            let members = script("cluster", &["members", &queue]).await;
             ["lrabbit1@localhost", "lrabbit2@localhost", "lrabbit3@localhost"]
                 .iter()
                 .all(|node| members.contains(node))
@@ -97,13 +86,13 @@ async fn events_posted_while_each_cluster_node_is_killed_and_restarted_are_appli
             (count() >= before + 300).then_some(())
         })
         .await;
-        cluster(&["kill", node]).await;
+        script("cluster", &["kill", node]).await;
         let killed = count();
         wait_for("events accepted with the node down", Duration::from_secs(60), || async {
             (count() >= killed + 300).then_some(())
         })
         .await;
-        cluster(&["start", node]).await;
+        script("cluster", &["start", node]).await;
         println!("node {node} killed after {killed} accepted events and started again");
     }
     wait_for("events accepted after the last restart", Duration::from_secs(60), {

@@ -5,34 +5,23 @@
 //! issued, one code per member; the list, lost with the node, is loaded again from PostgreSQL.
 
 use std::{
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use deadpool_redis::redis;
-use loyalty_tests::{login_rule, TestEnv};
+use loyalty_tests::{login_rule, script, TestEnv};
 use serde_json::json;
 use workers::cards::pool::CodePool;
 
 /// The tests here share the cluster and one of them kills a node: they take turns.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/redis-cluster")
-}
-
-async fn redis_cluster(args: &[&str]) -> String {
-    let out = tokio::process::Command::new(script()).args(args).output().await.expect("scripts/redis-cluster runs");
-    assert!(out.status.success(), "scripts/redis-cluster {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
-}
-
 /// The cluster up, this test's turn on it, and an environment whose Redis it is.
 async fn cluster_env() -> (tokio::sync::MutexGuard<'static, ()>, TestEnv) {
     let turn = CLUSTER.lock().await;
-    redis_cluster(&["up"]).await;
-    let url = redis_cluster(&["url"]).await;
+    script("redis-cluster", &["up"]).await;
+    let url = script("redis-cluster", &["url"]).await;
     let env = TestEnv::new_with(|s| {
         s.redis_url = url.clone();
         s.redis_cluster = true;
@@ -56,15 +45,15 @@ async fn a_flash_sale_on_a_redis_cluster_issues_exactly_the_stock_while_a_master
     let card_id = env.card_in_stock(&key, "10080", &overrides).await;
     let env = Arc::new(env);
     let list = CodePool::new(env.redis.clone(), &env.settings.namespace).key("10080", &card_id);
-    let node = redis_cluster(&["node-of", &list]).await;
+    let node = script("redis-cluster", &["node-of", &list]).await;
     assert!(["1", "2", "3"].contains(&node.as_str()), "the list's node: {node:?}");
     // Its loader lock shares the list's slot (the hash tag), so one script can take both.
-    assert_eq!(redis_cluster(&["node-of", &format!("{list}:loading")]).await, node);
+    assert_eq!(script("redis-cluster", &["node-of", &format!("{list}:loading")]).await, node);
 
     env.flash_claims(&key, &card_id, 0..300, 800).await;
     assert!(list_len(&env, &list).await > 0, "the claims so far were served from the list on node {node}");
 
-    redis_cluster(&["kill", &node]).await;
+    script("redis-cluster", &["kill", &node]).await;
     // The list's node is gone: these claims take their codes from PostgreSQL's stock index.
     let outage = Instant::now();
     env.flash_claims(&key, &card_id, 300..500, 800).await;
@@ -75,7 +64,7 @@ async fn a_flash_sale_on_a_redis_cluster_issues_exactly_the_stock_while_a_master
     );
 
     let restart = Instant::now();
-    redis_cluster(&["start", &node]).await;
+    script("redis-cluster", &["start", &node]).await;
     eprintln!("redis cluster: node {node} back and the cluster ok in {:?}", restart.elapsed());
     assert_eq!(list_len(&env, &list).await, 0, "node {node} came back without its keys");
     env.flash_claims(&key, &card_id, 500..501, 800).await;
@@ -108,7 +97,7 @@ async fn the_rule_cache_reads_tenants_on_different_cluster_nodes_in_one_call() {
     let mut tenants: Vec<(String, String)> = Vec::new();
     for n in 10080..10200 {
         let crm_id = n.to_string();
-        let node = redis_cluster(&["node-of", &env.state.rules.key(&crm_id)]).await;
+        let node = script("redis-cluster", &["node-of", &env.state.rules.key(&crm_id)]).await;
         if !tenants.iter().any(|(_, seen)| *seen == node) {
             tenants.push((crm_id, node));
         }

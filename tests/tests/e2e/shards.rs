@@ -3,35 +3,17 @@
 //! second one (`scripts/pg-shard`, 5433, started by the test if it is not up). Each shard has its
 //! own workers (`WORKER_SHARD`); the api hands each tenant's requests to its shard.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::http::StatusCode;
-use loyalty_tests::{login_rule, wait_for, TestEnv, ADMIN_TOKEN};
+use loyalty_tests::{login_rule, script, tenant_rows, wait_for, TestEnv, ADMIN_TOKEN};
 use platform::settings::Shard;
 use serde_json::json;
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-shard")
-}
-
-async fn pg_shard(args: &[&str]) -> String {
-    let out = tokio::process::Command::new(script()).args(args).output().await.expect("scripts/pg-shard runs");
-    assert!(out.status.success(), "scripts/pg-shard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
-}
-
-async fn count(db: &sqlx::PgPool, table: &str, crm_id: &str) -> i64 {
-    sqlx::query_scalar(&format!("select count(*) from {table} where crm_id = $1"))
-        .bind(crm_id)
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean() {
-    pg_shard(&["up"]).await;
-    let base = pg_shard(&["url"]).await;
+    script("pg-shard", &["up"]).await;
+    let base = script("pg-shard", &["url"]).await;
     let env = TestEnv::new_with(|s| {
         let database = s.database_url.rsplit('/').next().expect("a database name").to_string();
         s.shards.push(Shard {
@@ -77,7 +59,8 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
         r.unwrap();
     }
     wait_for("every event applied on its shard", Duration::from_secs(60), || async {
-        (count(&env.db, "points_ledger", "10080").await == 600 && count(&shard2, "points_ledger", "10081").await == 600)
+        (tenant_rows(&env.db, "points_ledger", "10080").await == 600
+            && tenant_rows(&shard2, "points_ledger", "10081").await == 600)
             .then_some(())
     })
     .await;
@@ -85,13 +68,13 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     eprintln!("shards: 1,200 events accepted and applied in {:?}", started.elapsed());
     // Each tenant's data on its own shard only; the directory keeps the keys.
     for table in ["points_ledger", "points_lot", "member_balance", "inbox", "outbox", "produce_rule"] {
-        assert_eq!(count(&env.db, table, "10081").await, 0, "{table}: nothing of shard2's tenant on default");
-        assert_eq!(count(&shard2, table, "10080").await, 0, "{table}: nothing of default's tenant on shard2");
-        assert!(count(&shard2, table, "10081").await > 0, "{table}: shard2's tenant on shard2");
+        assert_eq!(tenant_rows(&env.db, table, "10081").await, 0, "{table}: nothing of shard2's tenant on default");
+        assert_eq!(tenant_rows(&shard2, table, "10080").await, 0, "{table}: nothing of default's tenant on shard2");
+        assert!(tenant_rows(&shard2, table, "10081").await > 0, "{table}: shard2's tenant on shard2");
     }
-    assert_eq!(count(&shard2, "tenant", "10081").await, 1, "the tenant row's copy on its shard");
-    assert_eq!(count(&shard2, "api_key", "10081").await, 0, "keys stay in the directory");
-    assert_eq!(count(&env.db, "api_key", "10081").await, 1);
+    assert_eq!(tenant_rows(&shard2, "tenant", "10081").await, 1, "the tenant row's copy on its shard");
+    assert_eq!(tenant_rows(&shard2, "api_key", "10081").await, 0, "keys stay in the directory");
+    assert_eq!(tenant_rows(&env.db, "api_key", "10081").await, 1);
 
     // Reads go to the tenant's shard too.
     let (status, summary) = env.get("/api/crm/mgr/points/10081/summary?member_no=m1", &key_b).await;
@@ -134,10 +117,10 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
         !moved.rows.contains_key("tenant") && !moved.rows.contains_key("api_key"),
         "the directory's rows stay: {moved:?}"
     );
-    assert_eq!(count(&shard2, "points_ledger", "10081").await, 0);
-    assert_eq!(count(&shard2, "tenant", "10081").await, 0, "the shard's copy of the tenant row goes too");
-    assert_eq!(count(&env.db, "points_ledger", "10081").await, 600);
-    assert_eq!(count(&env.db, "api_key", "10081").await, 1, "its key stays, and works");
+    assert_eq!(tenant_rows(&shard2, "points_ledger", "10081").await, 0);
+    assert_eq!(tenant_rows(&shard2, "tenant", "10081").await, 0, "the shard's copy of the tenant row goes too");
+    assert_eq!(tenant_rows(&env.db, "points_ledger", "10081").await, 600);
+    assert_eq!(tenant_rows(&env.db, "api_key", "10081").await, 1, "its key stays, and works");
     // The api instances drop their cached keys (a notification): reads come from the new shard,
     // where m1 has its 16 points (the old shard has none now).
     wait_for("10081's reads to come from the default shard", Duration::from_secs(15), || async {
@@ -148,7 +131,7 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     let after = json!({"event_no": "after-move", "member_no": "m1", "action_scene": "user_login"});
     let (_, applied) = env.event("10081", &key_b, after, 5000).await;
     assert_eq!(applied["data"]["status"], json!("applied"), "{applied}");
-    assert_eq!(count(&env.db, "points_ledger", "10081").await, 601, "applied on the new shard");
+    assert_eq!(tenant_rows(&env.db, "points_ledger", "10081").await, 601, "applied on the new shard");
 
     default_worker.stop(Duration::from_secs(5)).await;
     shard2_worker.stop(Duration::from_secs(5)).await;

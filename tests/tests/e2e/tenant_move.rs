@@ -4,19 +4,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use loyalty_tests::TestEnv;
+use loyalty_tests::{tenant_rows, TestEnv};
 use serde_json::json;
 use workers::{outcome::Outcome, tenant_move::move_tenant};
 
 use crate::ledger::{t0, Ledger};
-
-async fn count(env: &TestEnv, table: &str, crm_id: &str) -> i64 {
-    sqlx::query_scalar(&format!("select count(*) from {table} where crm_id = $1"))
-        .bind(crm_id)
-        .fetch_one(&env.db)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_tenant_moves_to_another_database_with_its_ids_and_keeps_working_there() {
@@ -59,10 +51,10 @@ async fn a_tenant_moves_to_another_database_with_its_ids_and_keeps_working_there
         assert!(moved.rows.get(table).is_some_and(|&n| n > 0), "{table} moved: {moved:?}");
     }
     for (table, &n) in &moved.rows {
-        assert_eq!(count(&l.env, table, "10080").await, 0, "{table}: nothing left in the source");
-        assert_eq!(count(&target, table, "10080").await, n as i64, "{table}: every row in the target");
+        assert_eq!(tenant_rows(&l.env.db, table, "10080").await, 0, "{table}: nothing left in the source");
+        assert_eq!(tenant_rows(&target.db, table, "10080").await, n as i64, "{table}: every row in the target");
     }
-    assert_eq!(count(&l.env, "member", "10081").await, 1, "the other tenant stays");
+    assert_eq!(tenant_rows(&l.env.db, "member", "10081").await, 1, "the other tenant stays");
     assert!(workers::verify::violations(&target.db, Some("10080")).await.unwrap().is_empty());
     assert!(workers::verify::violations(&l.env.db, None).await.unwrap().is_empty());
 

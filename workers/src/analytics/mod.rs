@@ -106,7 +106,7 @@ pub fn facts(event: &AnalyticsEvent) -> Vec<Fact> {
 /// The events of `events` not applied before, marked applied now (in `tx`): their ids in
 /// `analytics_seen`. Ids are inserted sorted, so concurrent consumers lock them in one order.
 pub async fn fresh(tx: &mut PgConnection, events: Vec<AnalyticsEvent>) -> sqlx::Result<Vec<AnalyticsEvent>> {
-    let mut ids: Vec<(Uuid, String)> = events.iter().map(|e| (e.event_id(), crm_id(e).to_string())).collect();
+    let mut ids: Vec<(Uuid, String)> = events.iter().map(|e| (e.event_id(), e.crm_id().to_string())).collect();
     ids.sort();
     ids.dedup_by(|a, b| a.0 == b.0);
     let (id, crm): (Vec<Uuid>, Vec<String>) = ids.into_iter().unzip();
@@ -165,30 +165,6 @@ pub async fn prune_seen(db: &sqlx::PgPool, now: DateTime<Utc>, limit: i64) -> sq
     .execute(db)
     .await?;
     Ok(deleted.rows_affected())
-}
-
-fn crm_id(event: &AnalyticsEvent) -> &str {
-    match event {
-        AnalyticsEvent::PointsProduce(e) => &e.crm_id,
-        AnalyticsEvent::PointsConsume(e)
-        | AnalyticsEvent::PointsReverseProduce(e)
-        | AnalyticsEvent::PointsReverseConsume(e)
-        | AnalyticsEvent::PointsFreeze(e)
-        | AnalyticsEvent::PointsUnfreeze(e)
-        | AnalyticsEvent::PointsTransfer(e)
-        | AnalyticsEvent::PointsAccept(e)
-        | AnalyticsEvent::PointsTransferReturn(e)
-        | AnalyticsEvent::PointsExpire(e) => &e.crm_id,
-        AnalyticsEvent::CardsReceive(e) => &e.crm_id,
-        AnalyticsEvent::CardsReceiveReverse(e) => &e.crm_id,
-        AnalyticsEvent::CardsExpire(e) => &e.crm_id,
-        AnalyticsEvent::CardsRedeem(e) => &e.crm_id,
-        AnalyticsEvent::CardsRedeemReverse(e) => &e.crm_id,
-        AnalyticsEvent::CardsPresent(e) => &e.crm_id,
-        AnalyticsEvent::CardsPresentReceive(e) => &e.crm_id,
-        AnalyticsEvent::CardsPresentReturn(e) => &e.crm_id,
-        AnalyticsEvent::MembersLevelChange(e) => &e.crm_id,
-    }
 }
 
 /// Adds `facts` to the aggregates (in `tx`): the sums grouped by key and upserted in key order
