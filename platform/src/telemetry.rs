@@ -4,18 +4,14 @@
 use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{
-    fmt::{self, format::JsonFields},
-    prelude::*,
-    EnvFilter,
-};
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 pub mod json_line;
 pub mod log_writer;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 
-use json_line::JsonLine;
+use json_line::{JsonLine, SpanFields};
 
 /// Installs the global subscriber once; later calls (tests) are no-ops. Built with the `otlp`
 /// feature and given an OTLP endpoint in the environment, it also exports spans (see
@@ -31,7 +27,7 @@ pub fn init_logging(json: bool) {
     // blocking a runtime thread on a write to a full pipe. Never lossy.
     let (writer, guard) = log_writer::spawn(std::io::stdout());
     let result = if json {
-        registry.with(fmt::layer().fmt_fields(JsonFields::new()).event_format(JsonLine).with_writer(writer)).try_init()
+        registry.with(fmt::layer().fmt_fields(SpanFields).event_format(JsonLine).with_writer(writer)).try_init()
     } else {
         registry.with(fmt::layer().with_writer(writer)).try_init()
     };

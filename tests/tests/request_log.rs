@@ -46,7 +46,7 @@ fn captured() -> Captured {
         let sink = Captured::default();
         let writer = sink.clone();
         let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .fmt_fields(platform::telemetry::json_line::SpanFields)
             .event_format(platform::telemetry::json_line::JsonLine)
             .with_env_filter(tracing_subscriber::EnvFilter::new("info,workers=debug"))
             .with_writer(move || writer.clone())
