@@ -75,7 +75,9 @@ struct Args {
     /// Ingress and orders: seconds wrk loads each server; latency and scale: seconds of load.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
-    /// Ingress: loads of the thin ingress and the engine, alternately.
+    /// Rounds, each engine figure beside a baseline measured just before it; with more than one,
+    /// the median ratio too. Ingress: loads of the thin ingress and the engine, alternately;
+    /// drain: backlogs drained; cards: flash sales, each of a new card.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
     /// The earn run with analytics consumers (as many as `--consumers`): the freshness of the
@@ -238,30 +240,87 @@ async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) 
     n as f64 / elapsed
 }
 
-/// The flash sale: `codes` codes of a card with get_limit 1, `events` claims from as many
-/// members, published like the points events, drained by the workers' card consumers.
+/// One round of the drain: the raw broker measured again (the broker's own rate moves from
+/// minute to minute, so each drain is set beside the raw rate of the same minute), then the
+/// same events under new keys (`again<round>-…`) published before any worker runs, and drained.
+/// Prints the round's figures; answers the drain and its ratio to the raw broker.
+async fn drain_round(
+    env: &TestEnv,
+    channel: &Channel,
+    bodies: &[(String, Vec<u8>)],
+    args: &Args,
+    database: &str,
+    round: usize,
+) -> (seed::Drain, f64) {
+    let n = bodies.len();
+    let raw = raw_broker(env, bodies, args.window).await;
+    let prefix = format!("\"again{round}-");
+    let again: Vec<(String, Vec<u8>)> = bodies
+        .iter()
+        .map(|(id, body)| (id.clone(), String::from_utf8_lossy(body).replace("\"bench-", &prefix).into_bytes()))
+        .collect();
+    publish_all(channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
+    // A mark for profiling the drain alone (`perf record` from this line on).
+    println!("drain round {round}: raw broker {raw:.0} msg/s; a backlog of {n} published; the workers start now");
+    let cpu_before = cpu::Sample::now(database);
+    let started = Instant::now();
+    let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
+    let applied = ((round + 1) * n) as i64;
+    let limit = std::time::Duration::from_secs(600);
+    wait_applied(env, channel, Domain::Points, "select count(*) from inbox", applied, limit).await;
+    let drained = n as f64 / started.elapsed().as_secs_f64();
+    let cpu_after = cpu::Sample::now(database);
+    println!("engine drain alone:         {drained:>9.0} events/s  (a backlog of {n}, no publishing meanwhile)");
+    // Issue 14's first goal: the workers draining a backlog at least as fast as the broker
+    // alone moves the same messages (publish + consume).
+    println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
+    // Only the workers run in this process during the drain: its CPU is theirs (and the
+    // wait's queue declares and final counts). Machine-independent where the rate is not.
+    let cpu = cpu_after.per_event_since(&cpu_before, n, "workers");
+    println!("{cpu}");
+    worker.stop(std::time::Duration::from_secs(10)).await;
+    (seed::Drain { rate: drained, cpu }, drained / raw)
+}
+
+/// The flash sale: `--rounds` sales, each of a new card with `codes` codes and get_limit 1 and
+/// `events` claims from as many members, published like the points events while the workers'
+/// card consumers drain them, beside the raw broker measured just before.
 async fn flash_sale(env: &TestEnv, args: &Args) {
     let key = env.tenant("20090").await;
+    let mut ratios = Vec::with_capacity(args.rounds);
+    for round in 1..=args.rounds {
+        ratios.push(flash_sale_round(env, args, &key, round).await);
+    }
+    if args.rounds > 1 {
+        ratios.sort_by(f64::total_cmp);
+        let (lo, hi) = (ratios[0], ratios[ratios.len() - 1]);
+        let median = ratios[ratios.len() / 2];
+        println!("ratio engine / raw broker, median of {} sales: {median:.2} (from {lo:.2} to {hi:.2})", args.rounds);
+    }
+}
+
+/// One sale; answers its ratio to the raw broker.
+async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -> f64 {
     let card = json!({
         "card_type": 0, "title": "满100减10", "subtitle": "flash", "source": 2, "notice": "n", "rule": "r", "date_type": 3,
         "total_quantity": args.codes, "get_limit": 1, "generate_type": 1, "cash_amount": 10, "icon": "i",
         "extra_info": {"bg_color": "#1", "jump_now_path": "/", "custom_menu_name": "m", "menu_jump_path": "/"}
     });
-    let (_, body) = env.post("/api/crm/card/20090/create", &key, card).await;
+    let (_, body) = env.post("/api/crm/card/20090/create", key, card).await;
     let card_id = body["data"]["card_id"].as_str().expect("card created").to_string();
     let generator = env.worker(1, false, Arc::default());
     let started = Instant::now();
     while env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}'")).await < args.codes as i64 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    println!("stock: {} codes generated in {:.1} s", args.codes, started.elapsed().as_secs_f64());
+    println!("sale {round}: {} codes generated in {:.1} s", args.codes, started.elapsed().as_secs_f64());
     generator.stop(std::time::Duration::from_secs(10)).await;
 
     let bodies: Vec<(String, Vec<u8>)> = (0..args.events)
         .map(|i| {
             let payload =
                 json!({"member_no": format!("member-{i}"), "out_str": "flash", "card_info": {card_id.clone(): 1}});
-            message(MessageKind::CardsReceive, "20090", format!("claim-{i}"), payload)
+            message(MessageKind::CardsReceive, "20090", format!("claim-{round}-{i}"), payload)
         })
         .collect();
     println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);
@@ -274,7 +333,8 @@ async fn flash_sale(env: &TestEnv, args: &Args) {
     let started = Instant::now();
     publish_all(&channel, &env.topology.events_exchange(), "cards.receive", &bodies, args.window).await;
     let answered = "select count(*) from inbox where key_kind = 'received_id'";
-    wait_applied(env, &channel, Domain::Cards, answered, args.events as i64, std::time::Duration::from_secs(600)).await;
+    let all = (round * args.events) as i64;
+    wait_applied(env, &channel, Domain::Cards, answered, all, std::time::Duration::from_secs(600)).await;
     let rate = args.events as f64 / started.elapsed().as_secs_f64();
     println!(
         "engine claims answered:     {rate:>9.0} claims/s  (all {} answered after {:.1} s)",
@@ -286,12 +346,18 @@ async fn flash_sale(env: &TestEnv, args: &Args) {
     println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
     let issued =
         env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await;
-    let per_member = env.scalar("select count(*) from (select member_no from card_code where member_no is not null group by member_no having count(*) > 1) m").await;
+    let per_member = env
+        .scalar(&format!(
+            "select count(*) from (select member_no from card_code where card_id = '{card_id}' and member_no is not null
+             group by member_no having count(*) > 1) m"
+        ))
+        .await;
     println!("check: {issued} codes issued for {} in stock, {per_member} members above get_limit", args.codes);
     assert_eq!(issued, args.codes.min(args.events) as i64, "exactly the stock");
     assert_eq!(per_member, 0);
     worker.stop(std::time::Duration::from_secs(10)).await;
     conn.close(200, "done".into()).await.ok();
+    rate / raw
 }
 
 #[tokio::main]
@@ -373,45 +439,30 @@ async fn main() {
 
     let mut seeded = 0;
     if drain {
-        // The same events again under new keys, published before any worker runs.
         worker.stop(std::time::Duration::from_secs(10)).await;
-        let again: Vec<(String, Vec<u8>)> = bodies
-            .iter()
-            .map(|(id, body)| (id.clone(), String::from_utf8_lossy(body).replace("\"bench-", "\"again-").into_bytes()))
-            .collect();
-        publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
-        let database = cpu::database_of(&env.settings.database_url).to_string();
         if args.seed_rows.is_some() {
-            // The seeded drain starts from a vacuumed and checkpointed database: so does this one.
+            // The seeded drain starts from a vacuumed and checkpointed database: so do these.
             seed::settle(&env).await;
         }
-        // A mark for profiling the drain alone (`perf record` from this line on).
-        println!("drain: a backlog of {n} published; the workers start now");
-        let cpu_before = cpu::Sample::now(&database);
-        let started = Instant::now();
-        let worker = env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default());
-        wait_applied(
-            &env,
-            &channel,
-            Domain::Points,
-            "select count(*) from inbox",
-            2 * n,
-            std::time::Duration::from_secs(600),
-        )
-        .await;
-        let drained = args.events as f64 / started.elapsed().as_secs_f64();
-        let cpu_after = cpu::Sample::now(&database);
-        println!("engine drain alone:         {drained:>9.0} events/s  (a backlog of {n}, no publishing meanwhile)");
-        // Issue 14's first goal: the workers draining a backlog at least as fast as the broker
-        // alone moves the same messages (publish + consume).
-        println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
-        // Only the workers run in this process during the drain: its CPU is theirs (and the
-        // wait's queue declares and final counts). Machine-independent where the rate is not.
-        let cpu = cpu_after.per_event_since(&cpu_before, args.events, "workers");
-        println!("{cpu}");
-        worker.stop(std::time::Duration::from_secs(10)).await;
+        let database = cpu::database_of(&env.settings.database_url).to_string();
+        let mut ratios = Vec::with_capacity(args.rounds);
+        let mut last = None;
+        for round in 1..=args.rounds {
+            last = Some(drain_round(&env, &channel, &bodies, &args, &database, round).await);
+            ratios.push(last.as_ref().expect("just set").1);
+        }
+        if args.rounds > 1 {
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "ratio drain / raw broker, median of {} rounds: {:.2} (from {:.2} to {:.2})",
+                args.rounds,
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
+        }
         if args.seed_rows.is_some() {
-            let empty = seed::Drain { rate: drained, cpu };
+            let (empty, _) = last.expect("at least one round");
             seeded = seed::run(&env, &channel, &bodies, &args, &empty).await;
         }
     } else {
@@ -420,8 +471,9 @@ async fn main() {
     if args.analytics {
         analytics::drain(&env, args.consumers, raw).await;
     }
-    // The pipeline run, the empty drain, the seeded drain: each applied the N events once.
-    let n = n * (1 + i64::from(drain) + i64::from(seeded > 0));
+    // The pipeline run, each round of the empty drain, the seeded drain: each applied the N events once.
+    let rounds = if drain { args.rounds as i64 } else { 0 };
+    let n = n * (1 + rounds + i64::from(seeded > 0));
     let ledger = env.scalar("select count(*) from points_ledger").await;
     let started = Instant::now();
     let violations = workers::verify::violations(&env.db, None).await.expect("verify");
