@@ -132,33 +132,18 @@ impl AnalyticsEvent {
 
     /// The id consumers deduplicate on.
     pub fn event_id(&self) -> Uuid {
-        match self {
-            AnalyticsEvent::PointsProduce(e) => e.event_id,
-            AnalyticsEvent::PointsConsume(e)
-            | AnalyticsEvent::PointsReverseProduce(e)
-            | AnalyticsEvent::PointsReverseConsume(e)
-            | AnalyticsEvent::PointsFreeze(e)
-            | AnalyticsEvent::PointsUnfreeze(e)
-            | AnalyticsEvent::PointsTransfer(e)
-            | AnalyticsEvent::PointsAccept(e)
-            | AnalyticsEvent::PointsTransferReturn(e)
-            | AnalyticsEvent::PointsExpire(e) => e.event_id,
-            AnalyticsEvent::CardsReceive(e) => e.event_id,
-            AnalyticsEvent::CardsReceiveReverse(e) => e.event_id,
-            AnalyticsEvent::CardsExpire(e) => e.event_id,
-            AnalyticsEvent::CardsRedeem(e) => e.event_id,
-            AnalyticsEvent::CardsRedeemReverse(e) => e.event_id,
-            AnalyticsEvent::CardsPresent(e) => e.event_id,
-            AnalyticsEvent::CardsPresentReceive(e) => e.event_id,
-            AnalyticsEvent::CardsPresentReturn(e) => e.event_id,
-            AnalyticsEvent::MembersLevelChange(e) => e.event_id,
-        }
+        self.head().0
     }
 
     /// The tenant of the event.
     pub fn crm_id(&self) -> &str {
+        self.head().1
+    }
+
+    /// What every event carries: its id and its tenant.
+    fn head(&self) -> (Uuid, &str) {
         match self {
-            AnalyticsEvent::PointsProduce(e) => &e.crm_id,
+            AnalyticsEvent::PointsProduce(e) => (e.event_id, &e.crm_id),
             AnalyticsEvent::PointsConsume(e)
             | AnalyticsEvent::PointsReverseProduce(e)
             | AnalyticsEvent::PointsReverseConsume(e)
@@ -167,16 +152,16 @@ impl AnalyticsEvent {
             | AnalyticsEvent::PointsTransfer(e)
             | AnalyticsEvent::PointsAccept(e)
             | AnalyticsEvent::PointsTransferReturn(e)
-            | AnalyticsEvent::PointsExpire(e) => &e.crm_id,
-            AnalyticsEvent::CardsReceive(e) => &e.crm_id,
-            AnalyticsEvent::CardsReceiveReverse(e) => &e.crm_id,
-            AnalyticsEvent::CardsExpire(e) => &e.crm_id,
-            AnalyticsEvent::CardsRedeem(e) => &e.crm_id,
-            AnalyticsEvent::CardsRedeemReverse(e) => &e.crm_id,
-            AnalyticsEvent::CardsPresent(e) => &e.crm_id,
-            AnalyticsEvent::CardsPresentReceive(e) => &e.crm_id,
-            AnalyticsEvent::CardsPresentReturn(e) => &e.crm_id,
-            AnalyticsEvent::MembersLevelChange(e) => &e.crm_id,
+            | AnalyticsEvent::PointsExpire(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsReceive(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsReceiveReverse(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsExpire(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsRedeem(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsRedeemReverse(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsPresent(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsPresentReceive(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::CardsPresentReturn(e) => (e.event_id, &e.crm_id),
+            AnalyticsEvent::MembersLevelChange(e) => (e.event_id, &e.crm_id),
         }
     }
 
