@@ -66,21 +66,11 @@ impl AppState {
         ));
         let limiter = Arc::new(Limiter::default());
         let shards = settings
-            .shards
-            .iter()
+            .every_shard()
             .skip(1)
             .zip(shard_dbs)
             .map(|(shard, shard_db)| {
-                let settings = settings.for_shard(&shard.name).expect("a shard of the settings");
-                AppState::shard(
-                    settings,
-                    shard_db,
-                    db.clone(),
-                    redis.clone(),
-                    keys.clone(),
-                    limiter.clone(),
-                    Vec::new(),
-                )
+                AppState::shard(shard, shard_db, db.clone(), redis.clone(), keys.clone(), limiter.clone(), Vec::new())
             })
             .collect();
         AppState::shard(settings, db.clone(), db, redis, keys, limiter, shards)

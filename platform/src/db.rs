@@ -30,9 +30,8 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> 
 /// their order).
 pub async fn connect_shards(settings: &Settings) -> anyhow::Result<Vec<PgPool>> {
     let mut pools = Vec::new();
-    for shard in settings.shards.iter().skip(1) {
-        let shard_settings = settings.for_shard(&shard.name).expect("a shard of the settings");
-        pools.push(connect_and_migrate(&shard_settings).await.with_context(|| format!("shard {}", shard.name))?);
+    for shard in settings.every_shard().skip(1) {
+        pools.push(connect_and_migrate(&shard).await.with_context(|| format!("shard {}", shard.shard))?);
     }
     Ok(pools)
 }

@@ -354,12 +354,20 @@ impl Settings {
 
     /// These settings for the process that serves `shard`: its database and namespace.
     pub fn for_shard(&self, shard: &str) -> Option<Settings> {
-        let s = self.shards.iter().find(|s| s.name == shard)?;
+        self.shards.iter().find(|s| s.name == shard).map(|s| self.with_shard(s))
+    }
+
+    /// These settings for each shard, `default` (the directory) first.
+    pub fn every_shard(&self) -> impl Iterator<Item = Settings> + '_ {
+        self.shards.iter().map(|s| self.with_shard(s))
+    }
+
+    fn with_shard(&self, s: &Shard) -> Settings {
         let mut settings = self.clone();
         settings.database_url = s.database_url.clone();
         settings.namespace = s.namespace.clone();
         settings.shard = s.name.clone();
-        Some(settings)
+        settings
     }
 
     fn shard_names(&self) -> String {

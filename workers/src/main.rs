@@ -165,22 +165,21 @@ async fn command(command: Command, settings: Settings) -> anyhow::Result<()> {
             // Every shard (DATABASE_URL and DATABASE_SHARDS), tenant by tenant, so a long check
             // shows its progress.
             let mut violations = Vec::new();
-            for shard in &settings.shards {
-                let shard_settings = settings.for_shard(&shard.name).expect("a shard of the settings");
-                let db = platform::db::connect_and_migrate(&shard_settings).await?;
+            for shard in settings.every_shard() {
+                let db = platform::db::connect_and_migrate(&shard).await?;
                 let crm_ids = match &crm_id {
                     Some(c) => vec![c.clone()],
                     None => workers::verify::tenants(&db).await?,
                 };
                 let mut progress =
-                    platform::progress::Progress::new(&format!("verify {}", shard.name), Some(crm_ids.len() as u64));
+                    platform::progress::Progress::new(&format!("verify {}", shard.shard), Some(crm_ids.len() as u64));
                 let before = violations.len();
                 for c in &crm_ids {
                     violations.extend(workers::verify::violations(&db, Some(c)).await?);
                     progress.inc(1);
                 }
                 let found = violations.len() - before;
-                progress.finish(&format!("shard {}: {} tenant(s), {found} violation(s)", shard.name, crm_ids.len()));
+                progress.finish(&format!("shard {}: {} tenant(s), {found} violation(s)", shard.shard, crm_ids.len()));
             }
             for v in &violations {
                 println!("{}", serde_json::to_string(v)?);
