@@ -33,31 +33,27 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// of `DATABASE_SHARDS` that does not answer (`shards`, and `shard NAME` under `degraded`): its
 /// tenants fail, the others are served.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let postgres = async {
-        sqlx::query_scalar!("select 1 as one").fetch_one(&state.db).await.map(drop).map_err(|e| e.to_string())
-    };
+    // Each check within CHECK_TIMEOUT: "ok", or what failed.
+    async fn check(answer: impl std::future::Future<Output = Result<(), String>>) -> String {
+        match tokio::time::timeout(CHECK_TIMEOUT, answer).await {
+            Ok(Ok(())) => "ok".to_string(),
+            Ok(Err(e)) => e,
+            Err(_) => "timed out".to_string(),
+        }
+    }
+    async fn postgres(db: &sqlx::PgPool) -> String {
+        check(async { sqlx::query_scalar!("select 1 as one").fetch_one(db).await.map(drop).map_err(|e| e.to_string()) })
+            .await
+    }
     let rabbitmq = async { state.publisher.ensure_connected().await.map_err(|e| e.to_string()) };
     let redis = async {
         let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
         redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
     };
-    let check = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
-        Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e,
-        Err(_) => "timed out".to_string(),
-    };
-    let shards = futures_util::future::join_all(state.shards.iter().map(|s| async {
-        let answer = sqlx::query_scalar!("select 1 as one").fetch_one(&s.db);
-        let r = tokio::time::timeout(CHECK_TIMEOUT, async { answer.await.map(drop).map_err(|e| e.to_string()) }).await;
-        (s.settings.shard.clone(), check(r))
-    }));
-    let (p, a, r, shards) = tokio::join!(
-        tokio::time::timeout(CHECK_TIMEOUT, postgres),
-        tokio::time::timeout(CHECK_TIMEOUT, rabbitmq),
-        tokio::time::timeout(CHECK_TIMEOUT, redis),
-        shards
+    let shards = futures_util::future::join_all(
+        state.shards.iter().map(|s| async { (s.settings.shard.clone(), postgres(&s.db).await) }),
     );
-    let (p, a, r) = (check(p), check(a), check(r));
+    let (p, a, r, shards) = tokio::join!(postgres(&state.db), check(rabbitmq), check(redis), shards);
     let ready = p == "ok" && a == "ok";
     let mut degraded: Vec<String> = if r == "ok" { vec![] } else { vec!["redis".into()] };
     degraded.extend(shards.iter().filter(|(_, s)| s != "ok").map(|(name, _)| format!("shard {name}")));
