@@ -136,10 +136,7 @@ async fn move_rows(source: &PgPool, target: &PgPool, crm_id: &str, keep: &Keep) 
             (!keep.not_copied.contains(&table.name.as_str()), !keep.not_deleted.contains(&table.name.as_str()));
         if !copy {
             // Only deleted (the target has its own copy): nothing to compare with.
-            sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
-                .bind(crm_id)
-                .execute(&mut *src)
-                .await?;
+            delete_rows(&mut src, table, crm_id).await?;
             continue;
         }
         let columns = table.columns.join(", ");
@@ -171,12 +168,7 @@ async fn move_rows(source: &PgPool, target: &PgPool, crm_id: &str, keep: &Keep) 
             .await?;
         }
         if delete {
-            let deleted = sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
-                .bind(crm_id)
-                .execute(&mut *src)
-                .await
-                .with_context(|| format!("deleting {} from the source (was the tenant paused?)", table.name))?
-                .rows_affected();
+            let deleted = delete_rows(&mut src, table, crm_id).await?;
             anyhow::ensure!(deleted == copied, "{}: {copied} rows copied but {deleted} deleted", table.name);
         }
     }
@@ -185,6 +177,16 @@ async fn move_rows(source: &PgPool, target: &PgPool, crm_id: &str, keep: &Keep) 
     let deleted: Vec<&Table> = movable.into_iter().filter(|t| !keep.not_deleted.contains(&t.name.as_str())).collect();
     let left_behind = count(source, &deleted, crm_id).await?;
     Ok(Moved { crm_id: crm_id.to_string(), rows, left_behind })
+}
+
+/// Deletes the tenant's rows of `table` in the source's transaction; answers how many.
+async fn delete_rows(src: &mut sqlx::PgConnection, table: &Table, crm_id: &str) -> anyhow::Result<u64> {
+    let deleted = sqlx::query(&format!("delete from {} where crm_id = $1", table.name))
+        .bind(crm_id)
+        .execute(src)
+        .await
+        .with_context(|| format!("deleting {} from the source (was the tenant paused?)", table.name))?;
+    Ok(deleted.rows_affected())
 }
 
 /// Every table with a `crm_id`, with its copied columns and sequences.
