@@ -224,9 +224,9 @@ impl TestEnv {
     /// Starts a worker process's parts (consumers + relay) serving `shard` (its database, queues
     /// and Redis keys), as `WORKER_SHARD` does.
     pub fn shard_worker(&self, shard: &str, consumers: usize) -> WorkerHandle {
+        // The shard's state holds its settings (its database and namespace) and its pool.
         let state = self.state.of_shard(shard).expect("a shard of the environment");
-        let settings = self.settings.for_shard(shard).expect("a shard of the environment");
-        let deps = Arc::new(Deps::new(settings, state.db.clone(), self.redis.clone(), Arc::default()));
+        let deps = Arc::new(Deps::new((*state.settings).clone(), state.db.clone(), self.redis.clone(), Arc::default()));
         workers::start(
             deps,
             WorkerOptions { consumers, relay: true, sweep: false, analytics: 0 },
@@ -319,6 +319,29 @@ pub async fn tenant_rows(db: &PgPool, table: &str, crm_id: &str) -> i64 {
         .fetch_one(db)
         .await
         .expect("a count")
+}
+
+/// Publishes `body` straight to the broker as a publisher other than the api would (the
+/// engine's properties: persistent JSON, `message_id`, `type` = `kind`; mandatory), to `exchange`
+/// under `routing_key`, and asserts the broker's positive confirm (`channel` has confirms on,
+/// as [`TestEnv::channel`] makes it).
+pub async fn publish_confirmed(
+    channel: &lapin::Channel,
+    exchange: &str,
+    routing_key: &str,
+    message_id: &str,
+    kind: &str,
+    body: &[u8],
+) {
+    let options = lapin::options::BasicPublishOptions { mandatory: true, ..Default::default() };
+    let props = platform::broker::headers::persistent_json(message_id, kind);
+    let confirm = channel
+        .basic_publish(exchange.into(), routing_key.into(), options, body, props)
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    assert!(confirm.is_ack(), "the broker refused {message_id} ({kind}) to {exchange} {routing_key}");
 }
 
 /// Runs `scripts/{name}` of the repository with `args` (the multi-node setups of issue 16:

@@ -6,9 +6,8 @@
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use axum::http::{Method, StatusCode};
-use lapin::options::BasicPublishOptions;
 use loyalty_tests::{login_rule, wait_for, TestEnv};
-use platform::broker::{dlq, headers, Domain};
+use platform::broker::{dlq, Domain};
 use schemas::{Envelope, MessageKind};
 use serde_json::{json, Value};
 
@@ -114,19 +113,9 @@ async fn an_invalid_command_published_straight_to_the_broker_is_parked_naming_th
     for (kind, key, payload, reason) in &commands {
         let e = Envelope::new(*kind, "10080".into(), key.clone(), chrono::Utc::now(), payload.clone());
         let id = e.message_id.to_string();
-        let confirm = channel
-            .basic_publish(
-                env.topology.events_exchange().into(),
-                kind.as_str().into(),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
-                &serde_json::to_vec(&e).unwrap(),
-                headers::persistent_json(&id, kind.as_str()),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirm.is_ack(), "{kind:?}");
+        let body = serde_json::to_vec(&e).unwrap();
+        let exchange = env.topology.events_exchange();
+        loyalty_tests::publish_confirmed(&channel, &exchange, kind.as_str(), &id, kind.as_str(), &body).await;
         want.insert(id, (*kind, *reason));
     }
     // Every kind is covered.

@@ -3,9 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::http::StatusCode;
-use lapin::options::BasicPublishOptions;
 use loyalty_tests::{seed_rule, wait_for, TestEnv};
-use platform::broker::headers;
 use schemas::{points::EarnPayload, Envelope, MessageKind};
 use serde_json::json;
 
@@ -60,21 +58,9 @@ async fn the_same_message_published_twice_is_applied_once() {
     let body = serde_json::to_vec(&envelope).unwrap();
     let (conn, channel) = env.channel().await;
     // Published twice, exactly as a publisher retrying after a lost confirm would: same id.
+    let (exchange, id) = (env.topology.events_exchange(), envelope.message_id.to_string());
     for _ in 0..2 {
-        let props = headers::persistent_json(&envelope.message_id.to_string(), "points.earn");
-        let confirm = channel
-            .basic_publish(
-                env.topology.events_exchange().into(),
-                "points.earn.order_pay".into(),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
-                &body,
-                props,
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirm.is_ack());
+        loyalty_tests::publish_confirmed(&channel, &exchange, "points.earn.order_pay", &id, "points.earn", &body).await;
     }
     conn.close(200, "done".into()).await.ok();
     let worker = env.worker(1, false, Arc::default());

@@ -7,9 +7,9 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use loyalty_tests::{login_rule, seed_rule, wait_for, TestEnv, ADMIN_TOKEN};
-use platform::broker::{dlq, headers, Domain};
+use platform::broker::{dlq, Domain};
 use serde_json::{json, Value};
 use workers::Failpoints;
 
@@ -220,20 +220,8 @@ async fn poison_is_parked_good_messages_flow_and_replay_applies_once() {
         let channel = channel.clone();
         let exchange = env.topology.events_exchange();
         async move {
-            let props = headers::persistent_json(id, "points.earn");
-            let c = channel
-                .basic_publish(
-                    exchange.into(),
-                    "points.earn.user_login".into(),
-                    BasicPublishOptions { mandatory: true, ..Default::default() },
-                    &body,
-                    props,
-                )
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-            assert!(c.is_ack());
+            loyalty_tests::publish_confirmed(&channel, &exchange, "points.earn.user_login", id, "points.earn", &body)
+                .await;
         }
     };
     // Undecodable, and well-formed for a tenant that does not exist yet, among good events.

@@ -86,19 +86,15 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     // A poison message on shard2 is parked by shard2's worker; operators see every shard's DLQ.
     let (conn, channel) = env.channel().await;
     let shard2_exchange = env.state.of_shard("shard2").expect("shard2").topology.events_exchange();
-    let confirm = channel
-        .basic_publish(
-            shard2_exchange.as_str().into(),
-            "points.earn.user_login".into(),
-            lapin::options::BasicPublishOptions { mandatory: true, ..Default::default() },
-            b"{not json",
-            platform::broker::headers::persistent_json("bad-json", "points.earn"),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
+    loyalty_tests::publish_confirmed(
+        &channel,
+        &shard2_exchange,
+        "points.earn.user_login",
+        "bad-json",
+        "points.earn",
+        b"{not json",
+    )
+    .await;
     conn.close(200, "done".into()).await.ok();
     let parked = wait_for("the poison parked on shard2", Duration::from_secs(15), || async {
         let (_, parked) = env.get("/api/admin/dlq", ADMIN_TOKEN).await;
