@@ -180,4 +180,19 @@ impl<P> Envelope<P> {
             trace: None,
         }
     }
+
+    /// The same envelope around another payload: the decoder's, which reads the envelope with
+    /// its payload still raw JSON and then the payload as its kind's type.
+    pub fn with_payload<Q>(self, payload: Q) -> Envelope<Q> {
+        Envelope {
+            message_id: self.message_id,
+            kind: self.kind,
+            schema_version: self.schema_version,
+            crm_id: self.crm_id,
+            occurred_at: self.occurred_at,
+            idempotency_key: self.idempotency_key,
+            payload,
+            trace: self.trace,
+        }
+    }
 }
