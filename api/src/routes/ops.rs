@@ -1,16 +1,21 @@
 //! Liveness, readiness, metrics.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, RwLock},
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::StatusCode,
+    http::{Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
     Router,
 };
 use deadpool_redis::redis;
+use metrics::{Counter, Histogram};
 use platform::metric_names::{HTTP_REQUESTS_TOTAL, HTTP_REQUEST_SECONDS};
 use serde_json::json;
 
@@ -72,15 +77,45 @@ pub async fn metrics_text() -> String {
 
 /// Counts requests and their latency by route and status.
 pub async fn track_metrics(req: Request, next: Next) -> Response {
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+    let (requests, seconds) = route_metrics(route, &method, response.status().as_u16());
+    requests.increment(1);
+    seconds.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// One route's request counter and latency histogram, by method (and status, for the counter).
+type RouteHandles = Vec<(Method, u16, Counter, Histogram)>;
+
+/// The handles [`track_metrics`] records into, registered once per route, method and status.
+/// `metrics::counter!` with labels builds the labels (a `String` each), hashes the key and looks
+/// it up in the recorder's registry on every call: ~2.7 % of an accepted request's instructions
+/// (callgrind, issue 14). The series are the same; a request now finds its handles in a small map.
+static ROUTE_METRICS: LazyLock<RwLock<HashMap<String, RouteHandles>>> = LazyLock::new(Default::default);
+
+fn route_metrics(route: &str, method: &Method, status: u16) -> (Counter, Histogram) {
+    let found = |handles: &RouteHandles| {
+        handles.iter().find(|(m, s, ..)| m == method && *s == status).map(|(.., c, h)| (c.clone(), h.clone()))
+    };
+    if let Some(handles) = ROUTE_METRICS.read().unwrap_or_else(|e| e.into_inner()).get(route).and_then(found) {
+        return handles;
+    }
+    // Registered with the process's recorder, installed first: a handle made before it would
+    // record nowhere, for good.
+    platform::telemetry::metrics();
+    let (route_label, method_label) = (route.to_string(), method.to_string());
+    let counter = metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route_label.clone(), "method" => method_label.clone(),
+        "status" => status.to_string());
+    let histogram = metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route_label, "method" => method_label);
+    let mut cache = ROUTE_METRICS.write().unwrap_or_else(|e| e.into_inner());
+    let handles = cache.entry(route.to_string()).or_default();
+    if let Some(existing) = found(handles) {
+        return existing;
+    }
+    handles.push((method.clone(), status, counter.clone(), histogram.clone()));
+    (counter, histogram)
 }

@@ -114,3 +114,36 @@ async fn an_amqp_url_of_several_addresses_connects_to_one_that_answers() {
     worker.stop(Duration::from_secs(5)).await;
     env.cleanup().await;
 }
+
+/// The value of the series of `name` whose labels include all of `labels`, 0 when it is absent.
+fn series(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn every_response_is_counted_by_route_method_and_status_and_timed_by_route_and_method() {
+    let env = TestEnv::new().await;
+    let metrics = platform::telemetry::metrics();
+    let healthz = ["route=\"/healthz\"", "method=\"GET\"", "status=\"200\""];
+    let refused = ["route=\"/api/crm/mgr/points/{crm_id}/events\"", "method=\"POST\"", "status=\"401\""];
+    let before = metrics.render();
+    let (ok, refused_before) =
+        (series(&before, "http_requests_total", &healthz), series(&before, "http_requests_total", &refused));
+    let timed = series(&before, "http_request_seconds_count", &healthz[..2]);
+    for _ in 0..3 {
+        let (status, _) = env.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = env.call(Method::POST, "/api/crm/mgr/points/10080/events", None, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Other tests of this process may count too: at least these requests, each in its series.
+    let after = metrics.render();
+    assert!(series(&after, "http_requests_total", &healthz) >= ok + 3.0, "{after}");
+    assert!(series(&after, "http_requests_total", &refused) >= refused_before + 1.0, "{after}");
+    assert!(series(&after, "http_request_seconds_count", &healthz[..2]) >= timed + 3.0, "{after}");
+    env.cleanup().await;
+}
