@@ -136,6 +136,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             return Err(json_rejection(MissingJsonContentType::default().into()));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(bytes_rejection)?;
+        // A valid body is read once, without tracking where the reader is (axum's `Json` does,
+        // through serde_path_to_error: ~2 % of an accepted request's instructions, issue 14).
+        // One that fails is read again below by `Json`, whose error names the field.
+        if let Ok(value) = serde_json::from_slice::<T>(&bytes) {
+            return Ok(ApiJson(value));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection @ JsonRejection::JsonDataError(_)) => {

@@ -28,7 +28,7 @@ use axum::{
 use schemas::trace::TraceContext;
 use tower::ServiceBuilder;
 use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
@@ -66,7 +66,7 @@ fn shard_app(state: AppState) -> Router {
         // per request (callgrind, issue 14). Here the stack is boxed once per route.
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(SetRequestIdLayer::x_request_id(trace::NewRequestId))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(middleware::from_fn(trace::trace_context))
                 .layer(

@@ -13,6 +13,8 @@ use axum::{
     response::Response,
 };
 use schemas::trace::TraceContext;
+use tower_http::request_id::{MakeRequestId, RequestId};
+use uuid::Uuid;
 
 tokio::task_local! {
     static CURRENT: TraceContext;
@@ -42,4 +44,37 @@ pub async fn trace_context(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(TRACEPARENT, value);
     }
     response
+}
+
+/// The request id of a request that came without one: a UUID v4, like tower-http's
+/// `MakeRequestUuid`, but written straight into the header value (that one formats the UUID
+/// into a `String` and parses it back: ~1.5 % of an accepted request's instructions, issue 14).
+#[derive(Clone, Copy, Default)]
+pub struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut buffer = Uuid::encode_buffer();
+        let id = Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_request_id_is_a_hyphenated_uuid_v4_and_new_each_time() {
+        let request = axum::http::Request::new(());
+        let mut make = NewRequestId;
+        let ids: Vec<String> = (0..2)
+            .map(|_| make.make_request_id(&request).expect("an id").header_value().to_str().expect("ascii").to_string())
+            .collect();
+        for id in &ids {
+            let uuid = Uuid::parse_str(id).expect("a uuid");
+            assert_eq!((uuid.get_version_num(), uuid.hyphenated().to_string()), (4, id.clone()));
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
 }

@@ -23,9 +23,16 @@ impl TraceContext {
     /// UUID v7 (time, then 74 random bits: its right half is random, as the spec asks), the
     /// parent id the random half of another.
     pub fn new_root(request_id: Option<String>) -> TraceContext {
-        let trace_id = Uuid::now_v7().simple().to_string();
-        let parent_id = Uuid::now_v7().simple().to_string()[16..].to_string();
-        TraceContext { traceparent: format!("00-{trace_id}-{parent_id}-01"), request_id }
+        // Written straight into one string: through `to_string` and `format!` (the formatting
+        // machinery, three strings) this was ~2 % of an accepted request's instructions (issue 14).
+        let mut buffer = Uuid::encode_buffer();
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        traceparent.push_str(Uuid::now_v7().simple().encode_lower(&mut buffer));
+        traceparent.push('-');
+        traceparent.push_str(&Uuid::now_v7().simple().encode_lower(&mut buffer)[16..]);
+        traceparent.push_str("-01");
+        TraceContext { traceparent, request_id }
     }
 
     /// The request's `traceparent` when it is valid, otherwise a new trace (as the W3C spec
