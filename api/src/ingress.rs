@@ -259,7 +259,9 @@ impl Sealed {
     /// Publishes persistently on the events exchange and waits for the broker's confirm, with
     /// the request's trace context in its headers.
     pub async fn publish(&self, state: &AppState, routing_key: &str) -> Result<(), PublishError> {
-        let mut props = headers::persistent_json(&self.message_id.to_string(), self.kind.as_str());
+        let mut id = Uuid::encode_buffer();
+        let id = self.message_id.hyphenated().encode_lower(&mut id);
+        let mut props = headers::persistent_json(id, self.kind.as_str());
         if let Some(trace) = crate::trace::current() {
             props = headers::with_trace(props, &trace);
         }

@@ -154,6 +154,7 @@ pub struct Envelope<P> {
     /// The tenant; a crm_id without a tenant is parked as poison.
     pub crm_id: String,
     /// The business time (RFC 3339).
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// The business key the workers deduplicate on (`event_no` for most points kinds; see each
     /// message): the same key applies at most once.

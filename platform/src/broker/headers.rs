@@ -1,7 +1,9 @@
 //! The headers this system reads and writes on messages, and helpers to read AMQP values.
 
+use std::collections::BTreeMap;
+
 use lapin::{
-    types::{AMQPValue, FieldTable},
+    types::{AMQPValue, FieldTable, ShortString},
     BasicProperties,
 };
 use schemas::trace::{valid_traceparent, TraceContext};
@@ -42,6 +44,12 @@ pub fn with_trace(props: BasicProperties, trace: &TraceContext) -> BasicProperti
     let mut set = vec![(TRACEPARENT, AMQPValue::LongString(trace.traceparent.as_str().into()))];
     if let Some(id) = &trace.request_id {
         set.push((REQUEST_ID, AMQPValue::LongString(id.as_str().into())));
+    }
+    // Properties without headers (the ingress's, every request): the table is made here, not
+    // copied from them with the properties (`with_headers`' clones: ~1 % of a request, issue 14).
+    if props.headers().is_none() {
+        let table: BTreeMap<ShortString, AMQPValue> = set.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        return props.with_headers(FieldTable::from(table));
     }
     with_headers(&props, set, &[])
 }
