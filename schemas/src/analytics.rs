@@ -198,6 +198,7 @@ pub struct MemberLevelChanged {
     pub to_priority: Option<i64>,
     /// earn | schedule | rules
     pub reason: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -221,9 +222,12 @@ pub struct PointsProduced {
     pub cost_center: Option<String>,
     /// Spelled as the seed spells it.
     pub campagin_code: Option<String>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub expire_time: DateTime<Utc>,
     /// When the award becomes spendable; `null`: at once.
+    #[serde(serialize_with = "crate::time::rfc3339_option")]
     pub unfreeze_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// The broker message that carried the earn event.
     pub message_id: Uuid,
@@ -257,6 +261,7 @@ pub struct PointsLedgerRow {
     pub cost_center: Option<String>,
     /// Spelled as the seed spells it.
     pub campagin_code: Option<String>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -275,6 +280,7 @@ pub struct CardReceived {
     pub received_id: String,
     /// The claim's `out_str`.
     pub channel: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -290,6 +296,7 @@ pub struct CardReceiveReversed {
     pub member_no: String,
     pub received_id: String,
     pub codes: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -306,6 +313,7 @@ pub struct CardExpired {
     pub member_no: Option<String>,
     pub card_id: String,
     pub card_code: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -324,6 +332,7 @@ pub struct CardRedeemed {
     pub redeem_id: String,
     /// The redemption's `redeem_channel`.
     pub channel: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -342,6 +351,7 @@ pub struct CardRedeemReversed {
     pub redeem_id: String,
     /// 1: the code is available again; 2: it had expired meanwhile.
     pub rollback_status: i16,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -359,6 +369,7 @@ pub struct CardPresented {
     pub card_id: String,
     pub card_code: String,
     pub present_id: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -377,6 +388,7 @@ pub struct CardPresentReceived {
     pub from_member: String,
     pub card_id: String,
     pub present_id: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.
@@ -393,6 +405,7 @@ pub struct CardPresentReturned {
     pub member_no: String,
     pub card_id: String,
     pub present_id: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Where the change came from: the trace context (W3C `traceparent`, request id) of the
     /// message that caused it; absent for the sweeper's changes and messages without one.

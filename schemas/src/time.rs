@@ -66,12 +66,23 @@ pub fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, serializer: S) -> Result
     serializer.serialize_str(std::str::from_utf8(&out[..len + 1]).expect("ASCII digits and separators"))
 }
 
+/// [`rfc3339`] for an optional time (`null` when absent, as chrono's `Option` is written).
+pub fn rfc3339_option<S: serde::Serializer>(t: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[derive(serde::Serialize)]
     struct Fast(#[serde(serialize_with = "rfc3339")] DateTime<Utc>);
+
+    #[derive(serde::Serialize)]
+    struct FastOption(#[serde(serialize_with = "rfc3339_option")] Option<DateTime<Utc>>);
 
     #[test]
     fn rfc3339_writes_what_chrono_writes() {
@@ -100,7 +111,9 @@ mod tests {
         );
         for t in times {
             assert_eq!(serde_json::to_string(&Fast(t)).unwrap(), serde_json::to_string(&t).unwrap(), "{t:?}");
+            assert_eq!(serde_json::to_string(&FastOption(Some(t))).unwrap(), serde_json::to_string(&Some(t)).unwrap());
         }
+        assert_eq!(serde_json::to_string(&FastOption(None)).unwrap(), "null");
     }
 
     #[test]
