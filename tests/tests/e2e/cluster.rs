@@ -107,10 +107,31 @@ async fn events_posted_while_each_cluster_node_is_killed_and_restarted_are_appli
 
     let accepted = accepted.lock().unwrap().clone();
     let n = accepted.len() as i64;
-    wait_for("every accepted event to be applied", Duration::from_secs(120), || async {
-        (env.scalar("select count(*) from inbox").await >= n).then_some(())
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while env.scalar("select count(*) from inbox").await < n {
+        if Instant::now() >= deadline {
+            // Say what is missing and where the messages are, so that a failure tells a lost
+            // message from a consumer that stopped taking them.
+            let applied: Vec<String> =
+                sqlx::query_scalar("select idem_key from inbox").fetch_all(&env.db).await.unwrap();
+            let applied: std::collections::HashSet<String> = applied.into_iter().collect();
+            let missing: Vec<&String> = accepted.iter().filter(|e| !applied.contains(*e)).collect();
+            let (conn, channel) = env.channel().await;
+            let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+            let work = channel.queue_declare(queue.as_str().into(), passive, Default::default()).await;
+            let work = work.map(|q| (q.message_count(), q.consumer_count()));
+            conn.close(200, "done".into()).await.ok();
+            panic!(
+                "after 120 s, {} of {n} accepted events applied; {} missing, the first {:?}; the work queue \
+                 (ready messages, consumers): {work:?}; the worker's consumers consuming: {}",
+                applied.len(),
+                missing.len(),
+                &missing[..missing.len().min(10)],
+                worker.consuming.count()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut times = accepted_at.lock().unwrap().clone();
     times.sort();
     let pause = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
