@@ -1,9 +1,7 @@
 //! The headers this system reads and writes on messages, and helpers to read AMQP values.
 
-use std::collections::BTreeMap;
-
 use lapin::{
-    types::{AMQPValue, FieldTable, ShortString},
+    types::{AMQPValue, FieldTable},
     BasicProperties,
 };
 use schemas::trace::{valid_traceparent, TraceContext};
@@ -45,13 +43,7 @@ pub fn with_trace(props: BasicProperties, trace: &TraceContext) -> BasicProperti
     if let Some(id) = &trace.request_id {
         set.push((REQUEST_ID, AMQPValue::LongString(id.as_str().into())));
     }
-    // Properties without headers (the ingress's, every request): the table is made here, not
-    // copied from them with the properties (`with_headers`' clones: ~1 % of a request, issue 14).
-    if props.headers().is_none() {
-        let table: BTreeMap<ShortString, AMQPValue> = set.into_iter().map(|(k, v)| (k.into(), v)).collect();
-        return props.with_headers(FieldTable::from(table));
-    }
-    with_headers(&props, set, &[])
+    add_headers(props, set, &[])
 }
 
 /// The trace context a message carries: its `traceparent` header when valid (an invalid one
@@ -115,14 +107,18 @@ pub fn first_death(props: &BasicProperties) -> Option<&FieldTable> {
 
 /// A copy of the properties with some headers set and others removed.
 pub fn with_headers(props: &BasicProperties, set: Vec<(&str, AMQPValue)>, remove: &[&str]) -> BasicProperties {
-    let mut table = props.headers().clone().unwrap_or_default();
-    let mut inner = table.inner().clone();
+    add_headers(props.clone(), set, remove)
+}
+
+/// [`with_headers`] on properties the caller gives up (the ingress's, on every request): they are
+/// not copied, and their table, if any, once (the copies were ~1 % of an accepted request, issue 14).
+pub fn add_headers(props: BasicProperties, set: Vec<(&str, AMQPValue)>, remove: &[&str]) -> BasicProperties {
+    let mut inner = props.headers().as_ref().map(|table| table.inner().clone()).unwrap_or_default();
     for key in remove {
         inner.remove(*key);
     }
     for (k, v) in set {
         inner.insert(k.into(), v);
     }
-    table = FieldTable::from(inner);
-    props.clone().with_headers(table)
+    props.with_headers(FieldTable::from(inner))
 }
