@@ -95,7 +95,8 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let secs = (x >> 16) as i64 % 253_402_300_800; // 0000-01-01 .. 9999-12-31
+            // Seconds after 1970 up to 9999-12-31, half of them moved back to year 0: 0000–9999.
+            let secs = (x >> 16) as i64 % 253_402_300_800;
             let nanos = match x % 4 {
                 0 => 0,
                 1 => (x >> 8) as u32 % 1000 * 1_000_000,

@@ -42,14 +42,13 @@ pub fn decode(body: &[u8], trace: Option<TraceContext>) -> Result<Message, Strin
     // as the HTTP request's: as its id field (`event_no`, `received_id`, …), or where the ingress
     // derives it from the payload, that the message carries that key.
     match kind {
-        MessageKind::PointsEarn => decoded(raw, trace, kind, plain(kind, EarnPayload::validate), Message::PointsEarn),
+        MessageKind::PointsEarn => decoded(raw, trace, plain(kind, EarnPayload::validate), Message::PointsEarn),
         MessageKind::PointsConsume => {
-            decoded(raw, trace, kind, plain(kind, ConsumePayload::validate), Message::PointsConsume)
+            decoded(raw, trace, plain(kind, ConsumePayload::validate), Message::PointsConsume)
         }
         MessageKind::PointsReverse => decoded(
             raw,
             trace,
-            kind,
             |key, p: &ReversePayload| {
                 plain(kind, ReversePayload::validate)(key, p)?;
                 p.check_event_no(key)
@@ -57,53 +56,34 @@ pub fn decode(body: &[u8], trace: Option<TraceContext>) -> Result<Message, Strin
             Message::PointsReverse,
         ),
         MessageKind::PointsTransfer => {
-            decoded(raw, trace, kind, plain(kind, TransferPayload::validate), Message::PointsTransfer)
+            decoded(raw, trace, plain(kind, TransferPayload::validate), Message::PointsTransfer)
         }
         MessageKind::PointsAccept => {
-            decoded(raw, trace, kind, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
+            decoded(raw, trace, keyed(AcceptPayload::validate, AcceptPayload::key), Message::PointsAccept)
         }
-        MessageKind::PointsFreeze => {
-            decoded(raw, trace, kind, plain(kind, FreezePayload::validate), Message::PointsFreeze)
-        }
+        MessageKind::PointsFreeze => decoded(raw, trace, plain(kind, FreezePayload::validate), Message::PointsFreeze),
         MessageKind::PointsUnfreeze => {
-            decoded(raw, trace, kind, plain(kind, UnfreezePayload::validate), Message::PointsUnfreeze)
+            decoded(raw, trace, plain(kind, UnfreezePayload::validate), Message::PointsUnfreeze)
         }
         MessageKind::CardsGenerate => {
-            decoded(raw, trace, kind, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
+            decoded(raw, trace, keyed(GeneratePayload::validate, GeneratePayload::key), Message::CardsGenerate)
         }
-        MessageKind::CardsReceive => {
-            decoded(raw, trace, kind, plain(kind, ReceivePayload::validate), Message::CardsReceive)
-        }
-        MessageKind::CardsRedeem => {
-            decoded(raw, trace, kind, plain(kind, RedeemPayload::validate), Message::CardsRedeem)
-        }
+        MessageKind::CardsReceive => decoded(raw, trace, plain(kind, ReceivePayload::validate), Message::CardsReceive),
+        MessageKind::CardsRedeem => decoded(raw, trace, plain(kind, RedeemPayload::validate), Message::CardsRedeem),
         MessageKind::CardsRedeemReverse => {
-            decoded(raw, trace, kind, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
+            decoded(raw, trace, keyed(RedeemReverse::validate, RedeemReverse::key), Message::CardsRedeemReverse)
         }
-        MessageKind::CardsPresent => {
-            decoded(raw, trace, kind, plain(kind, PresentPayload::validate), Message::CardsPresent)
+        MessageKind::CardsPresent => decoded(raw, trace, plain(kind, PresentPayload::validate), Message::CardsPresent),
+        MessageKind::CardsPresentReceive => {
+            decoded(raw, trace, keyed(PresentReceive::validate, PresentReceive::key), Message::CardsPresentReceive)
         }
-        MessageKind::CardsPresentReceive => decoded(
-            raw,
-            trace,
-            kind,
-            keyed(PresentReceive::validate, PresentReceive::key),
-            Message::CardsPresentReceive,
-        ),
-        MessageKind::CardsReceiveReverse => decoded(
-            raw,
-            trace,
-            kind,
-            keyed(ReceiveReverse::validate, ReceiveReverse::key),
-            Message::CardsReceiveReverse,
-        ),
-        MessageKind::PointsAdjust => {
-            decoded(raw, trace, kind, plain(kind, AdjustPayload::validate), Message::PointsAdjust)
+        MessageKind::CardsReceiveReverse => {
+            decoded(raw, trace, keyed(ReceiveReverse::validate, ReceiveReverse::key), Message::CardsReceiveReverse)
         }
+        MessageKind::PointsAdjust => decoded(raw, trace, plain(kind, AdjustPayload::validate), Message::PointsAdjust),
         MessageKind::PointsOrder => decoded(
             raw,
             trace,
-            kind,
             |key, p: &OrderPayload| {
                 check_key("orderNo", key)?;
                 p.validate()
@@ -113,7 +93,6 @@ pub fn decode(body: &[u8], trace: Option<TraceContext>) -> Result<Message, Strin
         MessageKind::PointsOrderStep => decoded(
             raw,
             trace,
-            kind,
             |key, p: &OrderStepPayload| {
                 p.validate()?;
                 // The api composes the key as `{orderNo}/{step}…`: a key of another order is refused.
@@ -155,17 +134,16 @@ fn keyed<P>(
     }
 }
 
-/// Reads the payload of `kind` from the raw envelope, checks its key and its payload (`check`,
-/// given the key), and wraps it.
+/// Reads the payload of the raw envelope's kind, checks its key and its payload (`check`, given
+/// the key), and wraps it.
 fn decoded<P: DeserializeOwned>(
     raw: Raw<'_>,
     trace: Option<TraceContext>,
-    kind: MessageKind,
     check: impl Fn(&str, &P) -> Result<(), FieldError>,
     wrap: fn(Envelope<P>) -> Message,
 ) -> Result<Message, String> {
     let payload: P = serde_json::from_str(raw.payload.get())
-        .map_err(|e| format!("invalid {} message: payload: {e}", kind.as_str()))?;
+        .map_err(|e| format!("invalid {} message: payload: {e}", raw.kind.as_str()))?;
     let mut e = raw.with_payload(payload);
     check_key("idempotency_key", &e.idempotency_key).map_err(invalid)?;
     check(&e.idempotency_key, &e.payload).map_err(invalid)?;
