@@ -32,7 +32,7 @@ pub async fn write(tx: &mut PgConnection, routing_key: &str, events: &[Analytics
     let counts: Vec<i32> = groups.iter().map(|g| g.len() as i32).collect();
     sqlx::query!(
         "insert into outbox (crm_id, routing_key, events, event_count)
-         select crm_id, $2, events, event_count from unnest($1::text[], $3::bytea[], $4::int[]) as r(crm_id, events, event_count)",
+         select unnest($1::text[]), $2, unnest($3::bytea[]), unnest($4::int[])",
         &tenants as &[&str],
         routing_key,
         &bytes[..],

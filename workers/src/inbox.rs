@@ -78,8 +78,8 @@ impl<'a> Rows<'a> {
     pub async fn insert(&self, tx: &mut PgConnection) -> sqlx::Result<bool> {
         let result = sqlx::query!(
             "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, refusal)
-             select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                                  $8::bigint[], $9::text[], $10::text[])",
+             select unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::uuid[]), unnest($5::text[]),
+                    unnest($6::text[]), unnest($7::text[]), unnest($8::bigint[]), unnest($9::text[]), unnest($10::text[])",
             &self.crm as _,
             &self.key_kind as _,
             &self.key as _,

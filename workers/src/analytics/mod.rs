@@ -111,7 +111,7 @@ pub async fn fresh(tx: &mut PgConnection, events: Vec<AnalyticsEvent>) -> sqlx::
     ids.dedup_by(|a, b| a.0 == b.0);
     let (id, crm): (Vec<Uuid>, Vec<String>) = ids.into_iter().unzip();
     let new: std::collections::HashSet<Uuid> = sqlx::query_scalar!(
-        "insert into analytics_seen (event_id, crm_id) select * from unnest($1::uuid[], $2::text[])
+        "insert into analytics_seen (event_id, crm_id) select unnest($1::uuid[]), unnest($2::text[])
          on conflict do nothing returning event_id",
         &id[..],
         &crm[..],

@@ -72,7 +72,7 @@ pub async fn run(db: &PgPool, crm_id: &str, card_id: &str, generate_id: &str) ->
             };
             let done = sqlx::query!(
                 "insert into card_code (crm_id, card_id, card_code, generate_id)
-                 select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+                 select $1, $2, unnest($4::text[]), $3
                  on conflict do nothing",
                 crm_id,
                 card_id,

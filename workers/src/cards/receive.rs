@@ -400,7 +400,7 @@ impl Issue {
             // it, found through the primary key (see `lock_counters` for why not a join).
             sqlx::query!(
                 "insert into card_member (crm_id, member_no, card_id, received)
-                 select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
+                 select unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::int[])
                  on conflict (crm_id, member_no, card_id) do update set received = excluded.received, updated_at = now()",
                 &old.c as _,
                 &old.m as _,
@@ -415,7 +415,7 @@ impl Issue {
             // would hide the concurrent batch whose count this one never saw.
             let inserted = sqlx::query!(
                 "insert into card_member (crm_id, member_no, card_id, received)
-                 select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])",
+                 select unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::int[])",
                 &new.c as _,
                 &new.m as _,
                 &new.k as _,
@@ -515,7 +515,7 @@ pub async fn reverse(db: &PgPool, ev: &Envelope<ReceiveReverse>) -> Result<Outco
                     (0..(*n - fresh)).map(|_| super::generate::new_code(&mut rng)).collect()
                 };
                 fresh += sqlx::query!(
-                    "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+                    "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, unnest($4::text[]), $3
                      on conflict do nothing",
                     ev.crm_id,
                     card_id,

@@ -36,8 +36,7 @@ pub(crate) async fn write_lines(
     }
     sqlx::query!(
         "insert into deal_line (crm_id, order_no, line_id, position, line, weight, points)
-         select $1, $2, i, p, l, w, s
-         from unnest($3::text[], $4::int[], $5::jsonb[], $6::bigint[], $7::bigint[]) as t(i, p, l, w, s)
+         select $1, $2, unnest($3::text[]), unnest($4::int[]), unnest($5::jsonb[]), unnest($6::bigint[]), unnest($7::bigint[])
          on conflict (crm_id, order_no, line_id)
          do update set position = excluded.position, line = excluded.line, weight = excluded.weight,
                        points = excluded.points, updated_at = now()",

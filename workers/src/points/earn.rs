@@ -1,8 +1,9 @@
 //! Applying a batch of produce (earn) events in one transaction.
 //!
-//! The batch is applied with a fixed handful of set-based statements whatever its size
-//! (`unnest` arrays in, no per-event round trips): that is what lets one worker drain tens of
-//! thousands of events a second, where one transaction per event tops out at a few thousand.
+//! The batch is applied with a fixed handful of set-based statements whatever its size (arrays
+//! in, unnested as [`crate::batch`] says; no per-event round trips): that is what lets one
+//! worker drain tens of thousands of events a second, where one transaction per event tops out
+//! at a few thousand.
 //!
 //! Order of work inside the transaction, and why:
 //! 1. only when a rule of the batch has limits (`max_times` / `max_points`): create-or-lock the
@@ -412,8 +413,8 @@ async fn write_credits(
     sqlx::query!(
         "insert into points_lot (crm_id, member_no, event_no, rule_id, points, remaining, expire_time, unfreeze_time)
          select c, m, e, r, p, p, x, u
-         from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
-              as t(c, m, e, r, p, x, u)
+         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::bigint[]) as r,
+                      unnest($5::bigint[]) as p, unnest($6::timestamptz[]) as x, unnest($7::timestamptz[]) as u) as t
          where p > 0",
         &crm[..],
         &member[..],
@@ -430,10 +431,12 @@ async fn write_credits(
                                     unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc, order_items,
                                     rule_id, occurred_at, explain)
          select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
-                     $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[],
-                     $15::bigint[], $16::timestamptz[], $18::text[])
-              as t(c, m, e, s, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w)",
+         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::text[]) as s,
+                      unnest($5::bigint[]) as a, unnest($6::bigint[]) as p, unnest($7::timestamptz[]) as x,
+                      unnest($8::timestamptz[]) as u, unnest($9::text[]) as sc, unnest($10::text[]) as cc,
+                      unnest($11::text[]) as cp, unnest($12::text[]) as op, unnest($13::text[]) as d,
+                      unnest($14::jsonb[]) as oi, unnest($15::bigint[]) as r, unnest($16::timestamptz[]) as o,
+                      unnest($18::text[]) as w) as t",
         &crm[..],
         &member[..],
         &event_no[..],
@@ -467,9 +470,9 @@ async fn write_credits(
         sqlx::query!(
             "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, points, rule_id, occurred_at, event_desc)
              select c, m, e, s, $8, p, r, o, d
-             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[],
-                         $9::text[])
-                  as t(c, m, e, s, p, r, o, d)",
+             from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::text[]) as s,
+                          unnest($5::bigint[]) as p, unnest($6::bigint[]) as r, unnest($7::timestamptz[]) as o,
+                          unnest($9::text[]) as d) as t",
             &s_crm[..],
             &s_member[..],
             &s_event_no[..],
@@ -491,7 +494,9 @@ async fn write_credits(
     let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
     sqlx::query!(
         "insert into member_balance as b (crm_id, member_no, points, total_produced)
-         select c, m, p, q from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) as t(c, m, p, q) order by c, m
+         select c, m, p, q
+         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::bigint[]) as p, unnest($4::bigint[]) as q) as t
+         order by c, m
          on conflict (crm_id, member_no)
          do update set points = b.points + excluded.points, total_produced = b.total_produced + excluded.total_produced,
                        updated_at = now()",

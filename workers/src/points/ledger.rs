@@ -246,7 +246,7 @@ pub async fn take(
     .await?;
     sqlx::query!(
         "insert into lot_take (crm_id, member_no, event_no, lot_id, points)
-         select $1, $2, $3, id, n from unnest($4::bigint[], $5::bigint[]) as t(id, n)",
+         select $1, $2, $3, unnest($4::bigint[]), unnest($5::bigint[])",
         crm_id,
         member_no,
         event_no,

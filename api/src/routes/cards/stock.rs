@@ -352,7 +352,7 @@ pub async fn import(
             return Err(ApiError::invalid("body", "at most 2,000,000 codes per import"));
         }
         imported += sqlx::query!(
-            "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, c, $3 from unnest($4::text[]) as t(c)
+            "insert into card_code (crm_id, card_id, card_code, generate_id) select $1, $2, unnest($4::text[]), $3
          on conflict do nothing",
             crm_id,
             q.card_id,
