@@ -142,9 +142,10 @@ async fn give_back(
     if points <= 0 {
         return Ok(());
     }
-    // The points live as long as the order's award: its latest lot's expiry.
+    // The points live as long as the order's award: its latest credit's expiry (the ledger's
+    // event index; lots are not indexed by event, see migration 20261204000001).
     let expire = sqlx::query_scalar!(
-        "select max(expire_time) from points_lot where crm_id = $1 and event_no = $2",
+        "select max(expire_time) from points_ledger where crm_id = $1 and event_no = $2 and points > 0",
         ev.crm_id,
         order.event_no
     )

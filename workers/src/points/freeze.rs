@@ -79,7 +79,8 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
     let p = &ev.payload;
     let t = ev.occurred_at;
     let member: Option<String> = sqlx::query_scalar!(
-        "select member_no from points_lot where crm_id = $1 and event_no = $2 limit 1",
+        // Frozen lots have a release time: `points_lot_frozen_event` holds them by their event.
+        "select member_no from points_lot where crm_id = $1 and event_no = $2 and unfreeze_time is not null limit 1",
         ev.crm_id,
         p.origin_event_no,
     )
@@ -90,7 +91,8 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
     };
     let released = sqlx::query!(
         "update points_lot set unfreeze_time = $3, unfrozen_at = $3, updated_at = now()
-         where crm_id = $1 and event_no = $2 and unfrozen_at is null and expired_at is null and unfreeze_time > $3
+         where crm_id = $1 and event_no = $2 and unfreeze_time is not null and unfrozen_at is null and expired_at is null
+           and unfreeze_time > $3
          returning lot_id, remaining",
         ev.crm_id,
         p.origin_event_no,

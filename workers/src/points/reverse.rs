@@ -151,10 +151,14 @@ async fn reverse_earn(
     let origin = &rows[0];
     let lots = sqlx::query_as!(
         ledger::Lot,
+        // The earn's lots are its member's: found among the member's live lots (the member's
+        // partial index; there is no index of lots by event, see migration 20261204000001).
         "select lot_id, remaining, expire_time from points_lot
-         where crm_id = $1 and event_no = $2 and remaining > 0 and expired_at is null order by lot_id for update",
+         where crm_id = $1 and member_no = $3 and event_no = $2 and remaining > 0 and expired_at is null
+         order by lot_id for update",
         ev.crm_id,
         ev.payload.origin_event_no,
+        origin.member_no,
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -325,13 +325,17 @@ pub async fn point_log(
     let no = member_no(&state, crm, id).await?;
     let dir = if page.desc { "desc" } else { "asc" };
     let rows: Vec<PointRow> = sqlx::query_as(&format!(
-        "select * from (
+        // What is left of a credit: its lots among the member's live ones (lots have no index by
+        // event, migration 20261204000001), summed only for the page's rows (in the outer query,
+        // which PostgreSQL evaluates after the limit, not for every row of the history).
+        "select t.*,
+                (select sum(p.remaining)::bigint from points_lot p
+                 where p.crm_id = $1 and p.member_no = $2 and p.remaining > 0 and p.event_no = t.event_no
+                   and t.event_type = 'produce' and p.rule_id is not distinct from t.rule_id) as left_point
+         from (
            select l.auto_id, l.event_no, l.action_scene, l.event_type, l.amount_cents, l.points, l.expire_time,
                   l.campagin_code, l.event_desc, l.explain, l.reverse_status, l.occurred_at, l.create_time, l.update_time,
-                  (sum(l.points) over (order by l.auto_id))::bigint as new_point,
-                  (select sum(p.remaining)::bigint from points_lot p
-                   where p.crm_id = l.crm_id and p.member_no = l.member_no and p.event_no = l.event_no
-                     and l.event_type = 'produce' and p.rule_id is not distinct from l.rule_id) as left_point
+                  l.rule_id, (sum(l.points) over (order by l.auto_id))::bigint as new_point
            from points_ledger l
            where l.crm_id = $1 and l.member_no = $2 and l.event_type not in ('freeze', 'unfreeze')) t
          order by auto_id {dir} limit $3 offset $4"
