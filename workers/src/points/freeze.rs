@@ -79,8 +79,9 @@ pub async fn unfreeze(db: &PgPool, ev: &Envelope<UnfreezePayload>) -> Result<Out
     let p = &ev.payload;
     let t = ev.occurred_at;
     let member: Option<String> = sqlx::query_scalar!(
-        // Frozen lots have a release time: `points_lot_frozen_event` holds them by their event.
-        "select member_no from points_lot where crm_id = $1 and event_no = $2 and unfreeze_time is not null limit 1",
+        // The member whose lots the event credited, from its positive ledger rows (lots are not
+        // indexed by event, see migration 20261204000001; every lot has such a row).
+        "select member_no from points_ledger where crm_id = $1 and event_no = $2 and points > 0 limit 1",
         ev.crm_id,
         p.origin_event_no,
     )
