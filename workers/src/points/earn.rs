@@ -10,8 +10,8 @@
 //!    batch's members, sorted, so that two workers cannot both count the same window;
 //! 2. read the members' awards inside the rules' windows, compute every award in memory;
 //! 3. settle debts (the members who owe, read through the small `member_balance_owing` index),
-//!    write lots, ledger rows and one outbox row (the batch's analytics events), upsert the
-//!    balances;
+//!    write the lots, the ledger rows and the balances (one statement), then one outbox row
+//!    (the batch's analytics events);
 //! 4. insert the inbox rows. Row locks are taken in one order in every batch (members, then
 //!    inbox keys, each sorted) and as late as possible, so concurrent batches neither deadlock
 //!    nor wait on each other for long.
@@ -117,7 +117,7 @@ pub(crate) async fn award(
         outcomes[i] = Some(compute(&tenants[&ev.crm_id], ev, i, level, &mut windows, &mut credits));
     }
 
-    // 3. The change: debts first (earnings settle them), lots, ledger, outbox, balances.
+    // 3. The change: debts first (earnings settle them), lots, ledger and balances, outbox.
     settle_debts(&mut *tx, events, &mut credits).await?;
     write_credits(&mut *tx, events, &credits).await?;
     recompute_levels(&mut *tx, events, &credits).await
@@ -324,58 +324,63 @@ async fn settle_debts(
 }
 
 /// Lots, ledger rows, analytics outbox rows and balances for the credits.
-async fn write_credits(
+///
+/// The lots, the ledger rows and the balances are one statement: each credit's columns are sent
+/// once, borrowed from the events rather than copied, and the balance deltas are summed per
+/// member in SQL (issue 14, ninth pass: one round trip instead of three and less of the workers'
+/// CPU; PostgreSQL's instructions per earn are unchanged, the array parsing it saves being spent
+/// on the shared rows' materialisation; inlining the rows instead, `not materialized`, cost 10 %
+/// more).
+async fn write_credits<'a>(
     tx: &mut sqlx::PgConnection,
-    events: &[Envelope<EarnPayload>],
-    credits: &[Credit],
+    events: &'a [Envelope<EarnPayload>],
+    credits: &'a [Credit],
 ) -> sqlx::Result<()> {
     if credits.is_empty() {
         return Ok(());
     }
     let n = credits.len();
-    let mut crm = Vec::with_capacity(n);
-    let mut member = Vec::with_capacity(n);
-    let mut event_no = Vec::with_capacity(n);
+    let mut crm: Vec<&str> = Vec::with_capacity(n);
+    let mut member: Vec<&str> = Vec::with_capacity(n);
+    let mut event_no: Vec<&str> = Vec::with_capacity(n);
     let mut rule_id = Vec::with_capacity(n);
     let mut points = Vec::with_capacity(n);
     let mut expire = Vec::with_capacity(n);
     let mut unfreeze = Vec::with_capacity(n);
-    let mut scene = Vec::with_capacity(n);
+    let mut scene: Vec<&str> = Vec::with_capacity(n);
     let mut amount = Vec::with_capacity(n);
-    let mut store = Vec::with_capacity(n);
-    let mut cost = Vec::with_capacity(n);
-    let mut campaign = Vec::with_capacity(n);
-    let mut operator = Vec::with_capacity(n);
-    let mut desc = Vec::with_capacity(n);
+    let mut store: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut cost: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut campaign: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut operator: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut desc: Vec<Option<String>> = Vec::with_capacity(n);
     let mut items: Vec<Option<Value>> = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
     let mut analytics = Vec::with_capacity(n);
-    let mut explain = Vec::with_capacity(n);
-    // (points held, points produced) per member: a credit that settles a debt is produced, not held.
-    let mut per_member: HashMap<MemberKey, (i64, i64)> = HashMap::new();
-    let mut lot_points = Vec::with_capacity(n);
+    let mut explain: Vec<&str> = Vec::with_capacity(n);
+    // The points a credit leaves in its lot: a credit that settles a debt is produced, not held.
+    let mut held = Vec::with_capacity(n);
     for c in credits {
         let ev = &events[c.idx];
         let p = &ev.payload;
-        crm.push(ev.crm_id.clone());
-        member.push(p.member_no.clone());
-        event_no.push(ev.idempotency_key.clone());
+        crm.push(&ev.crm_id);
+        member.push(&p.member_no);
+        event_no.push(&ev.idempotency_key);
         rule_id.push(c.rule_id);
         points.push(c.points);
         expire.push(c.expire_time);
         unfreeze.push(c.unfreeze_time);
         // An activity's bonus is its own entry: scene `campaign`, campagin_code = the activity's id.
         let (row_scene, row_campaign) = match c.activity {
-            Some(id) => (CAMPAIGN_SCENE.to_string(), Some(id.to_string())),
-            None => (p.action_scene.clone(), p.campagin_code.clone()),
+            Some(id) => (CAMPAIGN_SCENE, Some(id.to_string())),
+            None => (p.action_scene.as_str(), p.campagin_code.clone()),
         };
-        scene.push(row_scene.clone());
-        explain.push(c.why.clone());
+        scene.push(row_scene);
+        explain.push(&c.why);
         amount.push(p.amount.map(|a| a.0));
-        store.push(p.store_code.clone());
-        cost.push(p.cost_center.clone());
-        campaign.push(row_campaign.clone());
-        operator.push(p.operator.clone());
+        store.push(p.store_code.as_deref());
+        cost.push(p.cost_center.as_deref());
+        operator.push(p.operator.as_deref());
         // Without the client's words, the seed's: "用户多了30积分,无冻结时间".
         desc.push(p.event_desc.clone().or_else(|| {
             let freeze = c
@@ -391,76 +396,68 @@ async fn write_credits(
             member_no: p.member_no.clone(),
             event_no: ev.idempotency_key.clone(),
             event_type: LedgerEventType::Produce.as_str().to_string(),
-            action_scene: row_scene,
+            action_scene: row_scene.to_string(),
             // 0: no seed 000 rule (an activity's bonus; campagin_code names the activity).
             rule_id: c.rule_id.unwrap_or(0),
             points: c.points,
             amount: p.amount,
             store_code: p.store_code.clone(),
             cost_center: p.cost_center.clone(),
-            campagin_code: row_campaign,
+            campagin_code: row_campaign.clone(),
             expire_time: c.expire_time,
             unfreeze_time: c.unfreeze_time,
             occurred_at: ev.occurred_at,
             message_id: ev.message_id,
             trace: ev.trace.clone(),
         }));
-        let held = per_member.entry((ev.crm_id.clone(), p.member_no.clone())).or_default();
-        held.0 += c.points - c.settled;
-        held.1 += c.points;
-        lot_points.push(c.points - c.settled);
+        campaign.push(row_campaign);
+        held.push(c.points - c.settled);
     }
+    // A lot per credit that leaves points to hold; a ledger row per credit; per member, the
+    // balance upserted in (crm_id, member_no) order, the lock order of every batch.
     sqlx::query!(
-        "insert into points_lot (crm_id, member_no, event_no, rule_id, points, remaining, expire_time, unfreeze_time)
-         select c, m, e, r, p, p, x, u
-         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::bigint[]) as r,
-                      unnest($5::bigint[]) as p, unnest($6::timestamptz[]) as x, unnest($7::timestamptz[]) as u) as t
-         where p > 0",
-        &crm[..],
-        &member[..],
-        &event_no[..],
-        &rule_id as _,
-        &lot_points[..],
-        &expire[..],
-        &unfreeze as _,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, amount_cents, points, expire_time,
+        "with t as (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::text[]) as s,
+                           unnest($5::bigint[]) as a, unnest($6::bigint[]) as p, unnest($7::timestamptz[]) as x,
+                           unnest($8::timestamptz[]) as u, unnest($9::text[]) as sc, unnest($10::text[]) as cc,
+                           unnest($11::text[]) as cp, unnest($12::text[]) as op, unnest($13::text[]) as d,
+                           unnest($14::jsonb[]) as oi, unnest($15::bigint[]) as r, unnest($16::timestamptz[]) as o,
+                           unnest($18::text[]) as w, unnest($19::bigint[]) as h),
+              lots as (insert into points_lot (crm_id, member_no, event_no, rule_id, points, remaining, expire_time, unfreeze_time)
+                       select c, m, e, r, h, h, x, u from t where h > 0),
+              balances as (insert into member_balance as b (crm_id, member_no, points, total_produced)
+                           select c, m, sum(h)::bigint, sum(p)::bigint from t group by c, m order by c, m
+                           on conflict (crm_id, member_no)
+                           do update set points = b.points + excluded.points,
+                                         total_produced = b.total_produced + excluded.total_produced, updated_at = now())
+         insert into points_ledger (crm_id, member_no, event_no, action_scene, event_type, amount_cents, points, expire_time,
                                     unfreeze_time, store_code, cost_center, campagin_code, operator, event_desc, order_items,
                                     rule_id, occurred_at, explain)
-         select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w
-         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::text[]) as s,
-                      unnest($5::bigint[]) as a, unnest($6::bigint[]) as p, unnest($7::timestamptz[]) as x,
-                      unnest($8::timestamptz[]) as u, unnest($9::text[]) as sc, unnest($10::text[]) as cc,
-                      unnest($11::text[]) as cp, unnest($12::text[]) as op, unnest($13::text[]) as d,
-                      unnest($14::jsonb[]) as oi, unnest($15::bigint[]) as r, unnest($16::timestamptz[]) as o,
-                      unnest($18::text[]) as w) as t",
-        &crm[..],
-        &member[..],
-        &event_no[..],
-        &scene[..],
+         select c, m, e, s, $17, a, p, x, u, sc, cc, cp, op, d, oi, r, o, w from t",
+        &crm as &[&str],
+        &member as &[&str],
+        &event_no as &[&str],
+        &scene as &[&str],
         &amount as _,
         &points[..],
         &expire[..],
         &unfreeze as _,
-        &store as _,
-        &cost as _,
+        &store as &[Option<&str>],
+        &cost as &[Option<&str>],
         &campaign as _,
-        &operator as _,
+        &operator as &[Option<&str>],
         &desc as _,
         &items as _,
         &rule_id as _,
         &occurred[..],
         LedgerEventType::Produce as _,
-        &explain[..],
+        &explain as &[&str],
+        &held[..],
     )
     .execute(&mut *tx)
     .await?;
     let settled: Vec<usize> = (0..n).filter(|&i| credits[i].settled > 0).collect();
     if !settled.is_empty() {
-        let pick = |v: &Vec<String>| settled.iter().map(|&i| v[i].clone()).collect::<Vec<String>>();
+        let pick = |v: &Vec<&'a str>| settled.iter().map(|&i| v[i]).collect::<Vec<&'a str>>();
         let settled_points: Vec<i64> = settled.iter().map(|&i| -credits[i].settled).collect();
         let settled_rules: Vec<Option<i64>> = settled.iter().map(|&i| rule_id[i]).collect();
         let settled_at: Vec<DateTime<Utc>> = settled.iter().map(|&i| occurred[i]).collect();
@@ -473,10 +470,10 @@ async fn write_credits(
              from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::text[]) as e, unnest($4::text[]) as s,
                           unnest($5::bigint[]) as p, unnest($6::bigint[]) as r, unnest($7::timestamptz[]) as o,
                           unnest($9::text[]) as d) as t",
-            &s_crm[..],
-            &s_member[..],
-            &s_event_no[..],
-            &s_scene[..],
+            &s_crm as &[&str],
+            &s_member as &[&str],
+            &s_event_no as &[&str],
+            &s_scene as &[&str],
             &settled_points[..],
             &settled_rules as _,
             &settled_at[..],
@@ -486,26 +483,5 @@ async fn write_credits(
         .execute(&mut *tx)
         .await?;
     }
-    crate::outbox::write(&mut *tx, "points.produce", &analytics).await?;
-    let mut members: Vec<(MemberKey, (i64, i64))> = per_member.into_iter().collect();
-    members.sort();
-    let (keys, deltas): (Vec<MemberKey>, Vec<(i64, i64)>) = members.into_iter().unzip();
-    let (deltas, produced): (Vec<i64>, Vec<i64>) = deltas.into_iter().unzip();
-    let (b_crm, b_member): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-    sqlx::query!(
-        "insert into member_balance as b (crm_id, member_no, points, total_produced)
-         select c, m, p, q
-         from (select unnest($1::text[]) as c, unnest($2::text[]) as m, unnest($3::bigint[]) as p, unnest($4::bigint[]) as q) as t
-         order by c, m
-         on conflict (crm_id, member_no)
-         do update set points = b.points + excluded.points, total_produced = b.total_produced + excluded.total_produced,
-                       updated_at = now()",
-        &b_crm[..],
-        &b_member[..],
-        &deltas[..],
-        &produced[..],
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    crate::outbox::write(&mut *tx, "points.produce", &analytics).await
 }
