@@ -329,7 +329,7 @@ async fn settle_debts(
 /// once, borrowed from the events rather than copied, and the balance deltas are summed per
 /// member in SQL (issue 14, ninth pass: one round trip instead of three and less of the workers'
 /// CPU; PostgreSQL's instructions per earn are unchanged, the array parsing it saves being spent
-/// on the shared rows' materialisation; inlining the rows instead, `not materialized`, cost 10 %
+/// on the shared rows' materialisation; inlining the rows instead, `not materialized`, cost 9 %
 /// more).
 async fn write_credits<'a>(
     tx: &mut sqlx::PgConnection,
