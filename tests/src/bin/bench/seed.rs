@@ -110,12 +110,16 @@ async fn drain(
     window: usize,
 ) -> Drain {
     let n = bodies.len() as i64;
+    let now = Utc::now();
     let late: Vec<(String, Vec<u8>)> = bodies
         .iter()
         .enumerate()
         .map(|(i, (id, body))| {
             let mut envelope: serde_json::Value = serde_json::from_slice(body).expect("an envelope");
             envelope["idempotency_key"] = format!("late-{i}").into();
+            // Occurring now (a microsecond apart), as each round of the empty drain does: the
+            // first run's times again would give a member equal keys in the member indexes.
+            envelope["occurred_at"] = serde_json::to_value(now + Duration::microseconds(i as i64)).expect("a time");
             if let Some(members) = spread {
                 envelope["payload"]["member_no"] = member_no((i as u64 * 1_000_003 % members as u64) as usize).into();
             }
