@@ -1,11 +1,16 @@
 //! CPU time per applied event, the figure a shared two-core box does not distort as it does a
 //! rate: this process's (the in-process workers during a drain) and the PostgreSQL backends
-//! serving the bench's database, read from `/proc` before and after.
+//! serving the bench's database, read from `/proc` before and after; and a local RabbitMQ's,
+//! when the broker runs on this machine.
 //!
 //! A backend's process title names its database (`postgres: postgres lt_… 127.0.0.1(…) idle`),
 //! so other databases' work on the same cluster is not counted. The cluster's shared
 //! background processes (WAL writer, checkpointer) are not counted either: they serve every
 //! database; the figure is the backends' own work.
+//!
+//! The broker's figure is its whole Erlang VM's (`beam.smp` running `rabbit`): every queue's
+//! work, so it is the bench's only while nothing else uses the broker. Absent when the broker
+//! is not a process here (another host, a container without a shared process namespace).
 
 use std::time::Duration;
 
@@ -18,11 +23,12 @@ const TICKS_PER_SECOND: u64 = 100;
 pub struct Sample {
     process: Duration,
     postgres: Duration,
+    broker: Option<Duration>,
 }
 
 impl Sample {
     pub fn now(database: &str) -> Sample {
-        Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database) }
+        Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database), broker: broker_cpu() }
     }
 
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
@@ -34,8 +40,12 @@ impl Sample {
     /// `process` says what this process did meanwhile.
     pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
+        let broker = match (self.broker, earlier.broker) {
+            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
+            _ => String::new(),
+        };
         format!(
-            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends",
+            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{broker}",
             per(self.process.saturating_sub(earlier.process)),
             per(self.postgres.saturating_sub(earlier.postgres)),
         )
@@ -59,14 +69,30 @@ pub fn cpu_of(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
 }
 
-/// The CPU of every live backend whose process title names `database`.
-fn backends_cpu(database: &str) -> Duration {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Duration::ZERO };
-    let needle = format!(" {database} ");
-    entries
+/// The CPU of the local RabbitMQ node: the `beam.smp` process whose command line boots `rabbit`.
+fn broker_cpu() -> Option<Duration> {
+    let pid = numeric_pids().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == "beam.smp")
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"rabbit"))
+    })?;
+    cpu_of(&pid)
+}
+
+/// The pids of `/proc`.
+fn numeric_pids() -> impl Iterator<Item = String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The CPU of every live backend whose process title names `database`.
+fn backends_cpu(database: &str) -> Duration {
+    let needle = format!(" {database} ");
+    numeric_pids()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| {
                 let title = String::from_utf8_lossy(&title);
