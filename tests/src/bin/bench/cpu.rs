@@ -31,6 +31,25 @@ impl Sample {
         Sample { process: cpu_of("self").unwrap_or_default(), postgres: backends_cpu(database), broker: broker_cpu() }
     }
 
+    /// This process's and the broker's CPU, no database's: for the raw broker's phases.
+    pub fn without_database() -> Sample {
+        Sample { process: cpu_of("self").unwrap_or_default(), postgres: Duration::ZERO, broker: broker_cpu() }
+    }
+
+    /// `µs of CPU per message` in this process and in the broker since `earlier`, as the raw
+    /// broker's line.
+    pub fn per_message_since(&self, earlier: &Sample, messages: usize, process: &str) -> String {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / messages.max(1) as f64;
+        let broker = match (self.broker, earlier.broker) {
+            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
+            _ => String::new(),
+        };
+        format!(
+            "raw broker cpu per message: {:>9.1} µs bench process ({process}){broker}",
+            per(self.process.saturating_sub(earlier.process))
+        )
+    }
+
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
     pub fn postgres_since(&self, earlier: &Sample) -> Duration {
         self.postgres.saturating_sub(earlier.postgres)

@@ -249,6 +249,7 @@ async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) 
         .await
         .expect("consume");
     let n = bodies.len();
+    let cpu_before = cpu::Sample::without_database();
     let started = Instant::now();
     let drain = tokio::spawn(async move {
         let mut seen = 0;
@@ -266,6 +267,8 @@ async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) 
     publish_all(&publisher, "", &queue, bodies, window).await;
     drain.await.expect("consumer");
     let elapsed = started.elapsed().as_secs_f64();
+    // The same machine-independent figure as the engine's phases print, for the baseline.
+    println!("{}", cpu::Sample::without_database().per_message_since(&cpu_before, n, "publisher and consumer"));
     publisher.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.ok();
     conn_p.close(200, "done".into()).await.ok();
     conn_c.close(200, "done".into()).await.ok();
