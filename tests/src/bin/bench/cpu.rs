@@ -40,14 +40,19 @@ impl Sample {
     /// broker's line.
     pub fn per_message_since(&self, earlier: &Sample, messages: usize, process: &str) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / messages.max(1) as f64;
-        let broker = match (self.broker, earlier.broker) {
-            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
-            _ => String::new(),
-        };
+        let broker = self.broker_since(earlier, per);
         format!(
             "raw broker cpu per message: {:>9.1} µs bench process ({process}){broker}",
             per(self.process.saturating_sub(earlier.process))
         )
+    }
+
+    /// `, … µs RabbitMQ` for a line, when both samples found the broker; empty otherwise.
+    fn broker_since(&self, earlier: &Sample, per: impl Fn(Duration) -> f64) -> String {
+        match (self.broker, earlier.broker) {
+            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
+            _ => String::new(),
+        }
     }
 
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
@@ -59,10 +64,7 @@ impl Sample {
     /// `process` says what this process did meanwhile.
     pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
-        let broker = match (self.broker, earlier.broker) {
-            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
-            _ => String::new(),
-        };
+        let broker = self.broker_since(earlier, per);
         format!(
             "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{broker}",
             per(self.process.saturating_sub(earlier.process)),
