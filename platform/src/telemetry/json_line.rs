@@ -10,6 +10,10 @@
 //! And why not its `JsonFields` to store that text: it builds a map of `serde_json::Value`s for
 //! every new span and prints the map, 7.5 % of the api's instructions per request (the request's
 //! span). [`SpanFields`] writes the same JSON object text straight from the fields.
+//!
+//! Every key and value is escaped straight into the line ([`push_str`], [`Escaped`]): through
+//! `serde_json::to_string` each was a `String` of its own, allocated, copied and freed, about
+//! twenty per api request (issue 14, callgrind).
 
 use std::fmt::{self, Write as _};
 
@@ -84,7 +88,7 @@ where
         event.record(&mut fields);
         fields.result?;
         line.push_str(r#","target":"#);
-        push_str(&mut line, meta.target())?;
+        push_str(&mut line, meta.target());
         if let Some(span) = ctx.lookup_current() {
             line.push_str(r#","span":"#);
             let extensions = span.extensions();
@@ -98,7 +102,7 @@ where
                 line.push(',');
             }
             line.push_str(r#""name":"#);
-            push_str(&mut line, span.name())?;
+            push_str(&mut line, span.name());
             line.push('}');
         }
         line.push_str("}\n");
@@ -106,15 +110,69 @@ where
     }
 }
 
-/// A JSON string (quoted, escaped) appended to `line`.
-fn push_str(line: &mut String, value: &str) -> fmt::Result {
-    line.push_str(&serde_json::to_string(value).map_err(|_| fmt::Error)?);
-    Ok(())
+/// A JSON string (quoted, escaped as serde_json escapes) appended to `line`.
+fn push_str(line: &mut String, value: &str) {
+    line.reserve(value.len() + 2);
+    line.push('"');
+    escape_into(line, value);
+    line.push('"');
+}
+
+/// `value` escaped for the inside of a JSON string: `"`, `\` and the control characters; the
+/// rest is copied as it is, in runs. One table lookup per byte, as serde_json does.
+fn escape_into(line: &mut String, value: &str) {
+    let mut run = 0;
+    // Every byte escaped is ASCII, so each index cut at is a char boundary.
+    for (i, &byte) in value.as_bytes().iter().enumerate() {
+        let escape = ESCAPE[byte as usize];
+        if escape == 0 {
+            continue;
+        }
+        line.push_str(&value[run..i]);
+        if escape == b'u' {
+            let _ = write!(line, "\\u{byte:04x}");
+        } else {
+            line.push('\\');
+            line.push(escape as char);
+        }
+        run = i + 1;
+    }
+    line.push_str(&value[run..]);
+}
+
+/// Per byte: 0 (copied as it is), or the letter after the backslash of its escape (`u`: `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = b'u';
+        byte += 1;
+    }
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// A `fmt::Write` that escapes what is written to it into a JSON string's inside: a `Debug` or
+/// `Display` value goes into the line without a `String` of its own.
+struct Escaped<'a>(&'a mut String);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
 }
 
 /// Writes each field of an event as `,"name":value`.
 struct Fields<'a> {
     line: &'a mut String,
+    /// A `Debug` or `Display` implementation that failed.
     result: fmt::Result,
 }
 
@@ -122,48 +180,60 @@ impl Fields<'_> {
     fn key(&mut self, field: &Field) {
         self.line.push(',');
         // Field names are Rust identifiers (or `message`): nothing to escape, but stay correct.
-        if push_str(self.line, field.name()).is_err() {
-            self.result = Err(fmt::Error);
-        }
+        push_str(self.line, field.name());
         self.line.push(':');
     }
 
-    fn json(&mut self, field: &Field, value: impl serde::Serialize) {
+    /// A number or a boolean: its `Display` is its JSON.
+    fn plain(&mut self, field: &Field, value: impl fmt::Display) {
         self.key(field);
-        match serde_json::to_string(&value) {
-            Ok(text) => self.line.push_str(&text),
-            Err(_) => self.result = Err(fmt::Error),
+        let _ = write!(self.line, "{value}");
+    }
+
+    /// A string made by `Display` or `Debug` (`args`), quoted and escaped.
+    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
+        self.key(field);
+        self.line.push('"');
+        if fmt::write(&mut Escaped(self.line), args).is_err() {
+            self.result = Err(fmt::Error);
         }
+        self.line.push('"');
     }
 }
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.json(field, value);
+        self.key(field);
+        push_str(self.line, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.json(field, value);
+        self.plain(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.json(field, value);
+        self.plain(field, value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.json(field, value);
+        // JSON has no NaN or infinity: `null`, as serde_json writes them.
+        if value.is_finite() {
+            self.plain(field, value);
+        } else {
+            self.plain(field, "null");
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.json(field, value);
+        self.plain(field, value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.json(field, value.to_string());
+        self.text(field, format_args!("{value}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.json(field, format!("{value:?}"));
+        self.text(field, format_args!("{value:?}"));
     }
 }
 
@@ -247,6 +317,27 @@ mod tests {
         // As written, not as parsed (a parser keeps the last of two equal keys): each key once.
         assert_eq!(written.matches(r#""step":"#).count(), 1, "{written}");
         assert_eq!(written.matches(r#""n":"#).count(), 1, "{written}");
+    }
+
+    #[test]
+    fn every_string_is_escaped_as_json_and_reads_back_as_it_was() {
+        let tricky = "quote \" backslash \\ newline \n tab \t nul \u{0} bell \u{7} esc \u{1b} del \u{7f} 中文 é 🎟";
+        let logged = lines(|| {
+            let span = tracing::info_span!("s", text = tricky, shown = %tricky, debugged = ?tricky);
+            let _in = span.enter();
+            tracing::info!(text = tricky, shown = %tricky, debugged = ?tricky, nan = f64::NAN, inf = f64::INFINITY,
+                big = 1e300, small = -0.000125, max = u64::MAX, min = i64::MIN, "{tricky}");
+        });
+        let line = &logged[0];
+        let debugged = format!("{tricky:?}");
+        for fields in [line, &line["span"]] {
+            assert_eq!((&fields["text"], &fields["shown"]), (&json!(tricky), &json!(tricky)), "{line}");
+            assert_eq!(fields["debugged"], json!(debugged), "{line}");
+        }
+        assert_eq!(line["message"], json!(tricky));
+        assert_eq!((&line["nan"], &line["inf"]), (&Value::Null, &Value::Null));
+        assert_eq!((line["big"].as_f64(), line["small"].as_f64()), (Some(1e300), Some(-0.000125)));
+        assert_eq!((&line["max"], &line["min"]), (&json!(u64::MAX), &json!(i64::MIN)));
     }
 
     #[test]
