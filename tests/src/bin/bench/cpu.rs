@@ -47,12 +47,8 @@ impl Sample {
         )
     }
 
-    /// `, … µs RabbitMQ` for a line, when both samples found the broker; empty otherwise.
     fn broker_since(&self, earlier: &Sample, per: impl Fn(Duration) -> f64) -> String {
-        match (self.broker, earlier.broker) {
-            (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
-            _ => String::new(),
-        }
+        broker_part(self.broker, earlier.broker, per)
     }
 
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
@@ -70,6 +66,15 @@ impl Sample {
             per(self.process.saturating_sub(earlier.process)),
             per(self.postgres.saturating_sub(earlier.postgres)),
         )
+    }
+}
+
+/// `, … µs RabbitMQ` for a line (`per` turns the broker's CPU between two readings into µs per
+/// item), when both readings found the broker; empty otherwise.
+pub fn broker_part(now: Option<Duration>, then: Option<Duration>, per: impl Fn(Duration) -> f64) -> String {
+    match (now, then) {
+        (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
+        _ => String::new(),
     }
 }
 
@@ -91,7 +96,7 @@ pub fn cpu_of(pid: &str) -> Option<Duration> {
 }
 
 /// The CPU of the local RabbitMQ node: the `beam.smp` process whose command line boots `rabbit`.
-fn broker_cpu() -> Option<Duration> {
+pub fn broker_cpu() -> Option<Duration> {
     let pid = numeric_pids().find(|pid| {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == "beam.smp")
             && std::fs::read(format!("/proc/{pid}/cmdline"))

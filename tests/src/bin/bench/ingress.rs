@@ -5,14 +5,21 @@
 //! the default exchange into a quorum queue, nothing of ours), both loaded by wrk in the same
 //! run. Nothing consumes meanwhile; the queues are emptied after each load. A third load, the
 //! thin ingress publishing the engine's message shape (`thin-ingress --shaped`), splits the
-//! ratio into what the broker charges for that shape and what the engine's code costs.
+//! ratio into what the broker charges for that shape and what the engine's code costs. Beside
+//! each load's rate: the CPU per accepted request of the server and, when RabbitMQ runs on this
+//! machine, of the broker (nothing else uses it meanwhile), which a neighbour's load does not move.
+
+use std::time::Duration;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions, QueuePurgeOptions};
 use loyalty_tests::TestEnv;
 use platform::broker::Domain;
 use tokio::process::Command;
 
-use crate::wrk::{self, Server};
+use crate::{
+    cpu,
+    wrk::{self, Server},
+};
 
 /// An earn event per request, its `event_no` new, over 100 members (the issue's load).
 const EVENT: &str = r#"{"event_no":"{key}","member_no":"m{member}","action_scene":"user_login","store_code":"bench"}"#;
@@ -31,7 +38,7 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
 
         let port = wrk::free_port();
         let server = Server::start(api_command(env, port), &format!("http://127.0.0.1:{port}/readyz")).await;
-        let cpu = server.cpu();
+        let before = LoadCpu::sample(&server);
         let engine = wrk::post(
             &format!("http://127.0.0.1:{port}/api/crm/mgr/points/10080/events"),
             &headers,
@@ -41,7 +48,7 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
             seconds,
         )
         .await;
-        let engine_cpu = per_request(server.cpu() - cpu, engine.succeeded);
+        let engine_cpu = LoadCpu::sample(&server).per_request_since(&before, engine.succeeded);
         server.stop().await;
         let (conn, channel) = env.channel().await;
         let queue = env.topology.work_queue(Domain::Points);
@@ -50,9 +57,9 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
 
         let (base, base_cpu) = base;
         let (shaped, shaped_cpu) = shaped;
-        println!("round {round}: thin ingress   {base}  {base_cpu:.1} µs CPU per request");
-        println!("round {round}: thin, shaped   {shaped}  {shaped_cpu:.1} µs CPU per request");
-        println!("round {round}: engine ingress {engine}  {engine_cpu:.1} µs CPU per request");
+        println!("round {round}: thin ingress   {base}  {base_cpu}");
+        println!("round {round}: thin, shaped   {shaped}  {shaped_cpu}");
+        println!("round {round}: engine ingress {engine}  {engine_cpu}");
         println!(
             "round {round}: ratio engine / thin ingress {:.2} (accepted/s; p99 {:.1} ms against the bar of 25 ms)",
             engine.requests_per_second / base.requests_per_second,
@@ -67,15 +74,15 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
 }
 
 /// Loads the thin ingress (`shaped`: publishing the engine's message shape through a topic
-/// exchange of its own) on a queue of its own, removed afterwards; its figures and µs of its
-/// CPU per accepted request.
+/// exchange of its own) on a queue of its own, removed afterwards; its figures and its CPU per
+/// accepted request.
 async fn thin(
     env: &TestEnv,
     headers: &[(&str, &str)],
     connections: usize,
     seconds: u64,
     shaped: bool,
-) -> (wrk::Report, f64) {
+) -> (wrk::Report, String) {
     let variant = if shaped { "shaped" } else { "thin" };
     let queue = format!("{}.bench.{variant}", env.settings.namespace);
     let exchange = format!("{}.bench.{variant}", env.settings.namespace);
@@ -86,10 +93,10 @@ async fn thin(
         command.arg("--shaped").arg(&exchange);
     }
     let server = Server::start(command, &format!("http://127.0.0.1:{port}/healthz")).await;
-    let cpu = server.cpu();
+    let before = LoadCpu::sample(&server);
     let figures =
         wrk::post(&format!("http://127.0.0.1:{port}/events"), headers, EVENT, 100, connections, seconds).await;
-    let cpu = per_request(server.cpu() - cpu, figures.succeeded);
+    let cpu = LoadCpu::sample(&server).per_request_since(&before, figures.succeeded);
     server.stop().await;
     let (conn, channel) = env.channel().await;
     channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.expect("thin queue");
@@ -131,7 +138,22 @@ pub fn engine_env<'c>(env: &TestEnv, command: &'c mut Command) -> &'c mut Comman
         )
 }
 
-/// µs of a server's CPU per accepted request: the figure a shared machine does not move.
-fn per_request(cpu: std::time::Duration, requests: u64) -> f64 {
-    cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
+/// The CPU used so far by a loaded server and by the local RabbitMQ (absent when the broker is
+/// not a process here).
+struct LoadCpu {
+    server: Duration,
+    broker: Option<Duration>,
+}
+
+impl LoadCpu {
+    fn sample(server: &Server) -> LoadCpu {
+        LoadCpu { server: server.cpu(), broker: cpu::broker_cpu() }
+    }
+
+    /// `… µs CPU per request[, … µs RabbitMQ]` since `earlier`, per accepted request.
+    fn per_request_since(&self, earlier: &LoadCpu, requests: u64) -> String {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / requests.max(1) as f64;
+        let broker = cpu::broker_part(self.broker, earlier.broker, per);
+        format!("{:.1} µs CPU per request{broker}", per(self.server.saturating_sub(earlier.server)))
+    }
 }
