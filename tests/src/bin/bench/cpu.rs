@@ -8,9 +8,11 @@
 //! background processes (WAL writer, checkpointer) are not counted either: they serve every
 //! database; the figure is the backends' own work.
 //!
-//! The broker's figure is its whole Erlang VM's (`beam.smp` running `rabbit`): every queue's
-//! work, so it is the bench's only while nothing else uses the broker. Absent when the broker
-//! is not a process here (another host, a container without a shared process namespace).
+//! The broker's figure is its whole Erlang VM's (`beam.smp` running `rabbit`, the node on the
+//! port of the bench's `AMQP_URL`: after the test suite, the three nodes of `scripts/cluster`
+//! run beside it): every queue's work, so it is the bench's only while nothing else uses the
+//! broker. Absent when the broker is not a process here (another host, a container without a
+//! shared process namespace).
 
 use std::time::Duration;
 
@@ -39,16 +41,12 @@ impl Sample {
     /// `µs of CPU per message` in this process and in the broker since `earlier`, as the raw
     /// broker's line.
     pub fn per_message_since(&self, earlier: &Sample, messages: usize, process: &str) -> String {
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / messages.max(1) as f64;
-        let broker = self.broker_since(earlier, per);
+        let messages = messages as u64;
         format!(
-            "raw broker cpu per message: {:>9.1} µs bench process ({process}){broker}",
-            per(self.process.saturating_sub(earlier.process))
+            "raw broker cpu per message: {:>9.1} µs bench process ({process}){}",
+            micros_each(self.process.saturating_sub(earlier.process), messages),
+            broker_part(self.broker, earlier.broker, messages)
         )
-    }
-
-    fn broker_since(&self, earlier: &Sample, per: impl Fn(Duration) -> f64) -> String {
-        broker_part(self.broker, earlier.broker, per)
     }
 
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
@@ -59,21 +57,26 @@ impl Sample {
     /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line;
     /// `process` says what this process did meanwhile.
     pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
-        let broker = self.broker_since(earlier, per);
+        let events = events as u64;
         format!(
-            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{broker}",
-            per(self.process.saturating_sub(earlier.process)),
-            per(self.postgres.saturating_sub(earlier.postgres)),
+            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{}",
+            micros_each(self.process.saturating_sub(earlier.process), events),
+            micros_each(self.postgres.saturating_sub(earlier.postgres), events),
+            broker_part(self.broker, earlier.broker, events)
         )
     }
 }
 
-/// `, … µs RabbitMQ` for a line (`per` turns the broker's CPU between two readings into µs per
-/// item), when both readings found the broker; empty otherwise.
-pub fn broker_part(now: Option<Duration>, then: Option<Duration>, per: impl Fn(Duration) -> f64) -> String {
+/// µs of `cpu` per item.
+pub fn micros_each(cpu: Duration, items: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / items.max(1) as f64
+}
+
+/// `, … µs RabbitMQ` per item for a line, from two readings of the broker's CPU (`now` the
+/// later) when both found it; empty otherwise.
+pub fn broker_part(now: Option<Duration>, then: Option<Duration>, items: u64) -> String {
     match (now, then) {
-        (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", per(now.saturating_sub(then))),
+        (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", micros_each(now.saturating_sub(then), items)),
         _ => String::new(),
     }
 }
@@ -95,14 +98,38 @@ pub fn cpu_of(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
 }
 
-/// The CPU of the local RabbitMQ node: the `beam.smp` process whose command line boots `rabbit`.
+/// The CPU of the local RabbitMQ node the bench talks to: the `beam.smp` process whose command
+/// line boots `rabbit` and whose AMQP port ([`node_port`]) is the first address of `AMQP_URL`'s.
 pub fn broker_cpu() -> Option<Duration> {
+    let port = *bench_broker_port();
     let pid = numeric_pids().find(|pid| {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == "beam.smp")
             && std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"rabbit"))
+            && node_port(pid) == port
     })?;
     cpu_of(&pid)
+}
+
+/// The AMQP port of the bench's broker, read once from the settings (`AMQP_URL`).
+fn bench_broker_port() -> &'static u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    PORT.get_or_init(|| {
+        let settings = platform::settings::Settings::from_env().expect("settings");
+        let first = platform::broker::addresses(&settings.amqp_url).next().map(str::parse::<lapin::uri::AMQPUri>);
+        first.and_then(Result::ok).map_or(5672, |uri| uri.authority.port)
+    })
+}
+
+/// A node's AMQP port: `RABBITMQ_NODE_PORT` in its environment (how `scripts/cluster` starts its
+/// nodes), else RabbitMQ's default, 5672.
+fn node_port(pid: &str) -> u16 {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"RABBITMQ_NODE_PORT="))
+        .and_then(|port| std::str::from_utf8(port).ok()?.parse().ok())
+        .unwrap_or(5672)
 }
 
 /// The pids of `/proc`.

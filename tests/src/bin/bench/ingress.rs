@@ -152,8 +152,10 @@ impl LoadCpu {
 
     /// `… µs CPU per request[, … µs RabbitMQ]` since `earlier`, per accepted request.
     fn per_request_since(&self, earlier: &LoadCpu, requests: u64) -> String {
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / requests.max(1) as f64;
-        let broker = cpu::broker_part(self.broker, earlier.broker, per);
-        format!("{:.1} µs CPU per request{broker}", per(self.server.saturating_sub(earlier.server)))
+        format!(
+            "{:.1} µs CPU per request{}",
+            cpu::micros_each(self.server.saturating_sub(earlier.server), requests),
+            cpu::broker_part(self.broker, earlier.broker, requests)
+        )
     }
 }

@@ -58,7 +58,7 @@ pub async fn run(env: &TestEnv, processes: &[usize], events: usize, members: usi
             let status = worker.terminate(Duration::from_secs(30)).await;
             assert!(status.success(), "a worker process stopped by SIGTERM exited with {status}");
         }
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / events as f64;
+        let per = |d: Duration| cpu::micros_each(d, events as u64);
         println!(
             "scale: {count} process(es): {:>7.0} events/s (all {events} applied {elapsed:.1} s after the start, which the processes' start-up is part of); cpu per event {:.1} µs worker processes, {:.1} µs PostgreSQL backends",
             events as f64 / elapsed,
