@@ -3,13 +3,12 @@
 use std::{
     collections::HashMap,
     sync::{LazyLock, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::State,
     http::{Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -75,23 +74,18 @@ pub async fn metrics_text() -> String {
     platform::telemetry::metrics().render()
 }
 
-/// Counts requests and their latency by route and status.
-pub async fn track_metrics(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
-    let (requests, seconds) = route_metrics(route, &method, response.status().as_u16());
+/// Counts a request and its latency by route (the matched template, or `unmatched`), method and
+/// status (`crate::edge` calls it for every answer).
+pub fn record(route: &str, method: &Method, status: u16, latency: Duration) {
+    let (requests, seconds) = route_metrics(route, method, status);
     requests.increment(1);
-    seconds.record(started.elapsed().as_secs_f64());
-    response
+    seconds.record(latency.as_secs_f64());
 }
 
 /// One route's request counter and latency histogram, by method (and status, for the counter).
 type RouteHandles = Vec<(Method, u16, Counter, Histogram)>;
 
-/// The handles [`track_metrics`] records into, registered once per route, method and status.
+/// The handles [`record`] records into, registered once per route, method and status.
 /// `metrics::counter!` with labels builds the labels (a `String` each), hashes the key and looks
 /// it up in the recorder's registry on every call: ~2.7 % of an accepted request's instructions
 /// (callgrind, issue 14). The series are the same; a request now finds its handles in a small map.

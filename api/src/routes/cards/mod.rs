@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{c}/list"), get(definitions::list))
         .route(&format!("{c}/remove"), post(definitions::remove))
         .route(&format!("{c}/add/stock"), post(stock::add_stock))
-        // Streamed: its size limit is IMPORT_MAX_BYTES, checked by `crate::limit_body` and as
+        // Streamed: its size limit is IMPORT_MAX_BYTES, checked by `crate::edge` and as
         // the body is read.
         .route(stock::IMPORT_ROUTE, post(stock::import))
         .route(&format!("{c}/member/receive"), post(command::<ReceiveRequest>))
