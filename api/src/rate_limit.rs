@@ -17,9 +17,7 @@ use std::{
 };
 
 use axum::{
-    extract::{Request, State},
     http::{HeaderName, HeaderValue, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use governor::{
@@ -30,7 +28,7 @@ use governor::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::Tenant, error::ApiError, AppState};
+use crate::{error::ApiError, AppState};
 
 /// How often an instance re-reads a tenant's own limit.
 pub const RELOAD: Duration = Duration::from_secs(10);
@@ -169,24 +167,34 @@ pub async fn tenant_limit(state: &AppState, crm_id: &str) -> Result<Limit, ApiEr
     })
 }
 
-/// Middleware on the tenant routes, after the key check (it reads the [`Tenant`]). Refusals are
-/// counted by `http_requests_total{status="429"}`.
-pub async fn limit_tenant(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(crm_id) = req.extensions().get::<Tenant>().map(|t| t.crm_id.clone()) else {
-        return Ok(next.run(req).await);
-    };
-    let (limit, bucket) = state.limiter.bucket(&state, &crm_id).await?;
+/// The `RateLimit` headers of an admitted request, for its answer.
+pub struct Admitted {
+    policy: HeaderValue,
+    remaining: HeaderValue,
+}
+
+impl Admitted {
+    pub fn stamp(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert(RATELIMIT_POLICY, self.policy);
+        headers.insert(RATELIMIT, self.remaining);
+    }
+}
+
+/// Takes a token from the tenant's bucket: the request is admitted, with the headers its answer
+/// gets, or refused: the answer, a 429 (or the error reading the tenant's limit). Called by the
+/// key check on the tenant routes (`auth::require_tenant`). Refusals are counted by
+/// `http_requests_total{status="429"}`.
+pub async fn admit(state: &AppState, crm_id: &str) -> Result<Admitted, Response> {
+    let (limit, bucket) = state.limiter.bucket(state, crm_id).await.map_err(IntoResponse::into_response)?;
     let policy = HeaderValue::from_str(&limit.policy()).expect("ascii");
     match bucket.check() {
         Ok(snapshot) => {
             let left = snapshot.remaining_burst_capacity();
             // Seconds until one more token, when the bucket is not full.
             let t = if left >= limit.burst { 0 } else { (1.0 / limit.per_second as f64).ceil() as u64 };
-            let mut response = next.run(req).await;
-            let headers = response.headers_mut();
-            headers.insert(RATELIMIT_POLICY, policy);
-            headers.insert(RATELIMIT, HeaderValue::from_str(&format!("\"tenant\";r={left};t={t}")).expect("ascii"));
-            Ok(response)
+            let remaining = HeaderValue::from_str(&format!("\"tenant\";r={left};t={t}")).expect("ascii");
+            Ok(Admitted { policy, remaining })
         }
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -202,7 +210,7 @@ pub async fn limit_tenant(State(state): State<AppState>, req: Request, next: Nex
             headers.insert(RATELIMIT_POLICY, policy);
             headers
                 .insert(RATELIMIT, HeaderValue::from_str(&format!("\"tenant\";r=0;t={retry_after}")).expect("ascii"));
-            Ok(response)
+            Err(response)
         }
     }
 }
