@@ -30,7 +30,7 @@ use std::{
 use axum::{
     body::HttpBody,
     extract::{MatchedPath, Request},
-    http::{HeaderName, HeaderValue, Method},
+    http::{HeaderValue, Method},
     response::{IntoResponse, Response},
 };
 use pin_project_lite::pin_project;
@@ -42,10 +42,8 @@ use tracing::Span;
 use crate::{
     error::ApiError,
     routes,
-    trace::{self, TRACEPARENT},
+    trace::{self, TRACEPARENT, X_REQUEST_ID},
 };
-
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The body-size limits a request is checked against before its body is read.
 #[derive(Debug, Clone, Copy)]

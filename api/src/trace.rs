@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use axum::http::{HeaderName, HeaderValue};
+use platform::broker::headers;
 use schemas::trace::TraceContext;
 use tokio::task::futures::TaskLocalFuture;
 use uuid::Uuid;
@@ -16,7 +17,9 @@ tokio::task_local! {
     static CURRENT: TraceContext;
 }
 
-pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+// The HTTP headers of the trace context, named as the message headers that carry it on.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static(headers::REQUEST_ID);
 
 /// The trace context of the request this task serves (none outside a request, e.g. in tests
 /// that publish directly).
