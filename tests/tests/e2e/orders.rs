@@ -732,3 +732,49 @@ async fn an_orders_activity_bonus_is_earned_and_taken_back_with_its_refunds() {
     worker.stop(std::time::Duration::from_secs(5)).await;
     env.cleanup().await;
 }
+
+/// An order's customer named by identity is found by probing the identity, then its member,
+/// whatever the statistics say. Among a tenant's members never analyzed (autovacuum is off on
+/// the test machine; in production, new members in bulk before autovacuum comes), the plain join
+/// walked every member of the tenant and probed each one's identities: 520 ms a lookup with
+/// 1,000 members, `/deal` at 29 orders/s (issue 14, `bench --orders`). Buffers, not time: the
+/// walk reads about twelve buffers per member, the probes a few dozen in all.
+#[tokio::test]
+async fn an_orders_customer_is_found_by_probes_among_members_never_analyzed() {
+    let env = TestEnv::new().await;
+    env.tenant("10080").await;
+    sqlx::query("insert into member (crm_id) select '10080' from generate_series(1, 3000)")
+        .execute(&env.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into member_identity (crm_id, member_id, type, value)
+         select crm_id, id, 'wechat', 'probe-' || id from member where crm_id = '10080'",
+    )
+    .execute(&env.db)
+    .await
+    .unwrap();
+    let (id, member_no): (i64, String) =
+        sqlx::query_as("select id, member_no from member where crm_id = '10080' order by id offset 1500 limit 1")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    // The first identity nobody holds, the second the member's.
+    let kinds = vec!["mobile", "wechat"];
+    let values = vec!["13900000000".to_string(), format!("probe-{id}")];
+    let found: (i64, String) = sqlx::query_as(api::routes::orders::store::FIRST_HOLDER)
+        .bind("10080")
+        .bind(&kinds)
+        .bind(&values)
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(found, (id, member_no));
+
+    let explain = format!("explain (analyze, buffers, format json) {}", api::routes::orders::store::FIRST_HOLDER);
+    let plan: Value =
+        sqlx::query_scalar(&explain).bind("10080").bind(&kinds).bind(&values).fetch_one(&env.db).await.unwrap();
+    let buffers = &plan[0]["Plan"];
+    let read = buffers["Shared Hit Blocks"].as_i64().unwrap() + buffers["Shared Read Blocks"].as_i64().unwrap();
+    assert!(read < 300, "the lookup read {read} buffers among 3,000 members: {plan:#}");
+}
