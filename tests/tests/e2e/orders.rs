@@ -733,6 +733,61 @@ async fn an_orders_activity_bonus_is_earned_and_taken_back_with_its_refunds() {
     env.cleanup().await;
 }
 
+/// New orders are written together (the orders, their lines, their `pay` steps: one statement
+/// of each for a batch): published before the worker starts, so that it usually takes them in
+/// one batch, each keeps its own lines, its lines' shares of its own points, and its own step.
+#[tokio::test]
+async fn orders_applied_together_keep_their_own_lines_shares_and_steps() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.point_per_yuan("10080", &key).await;
+    let first = env.member(&key, json!({"name": "a"}), json!([{"type": "wechat", "value": "wa"}])).await;
+    let second = env.member(&key, json!({"name": "b"}), json!([{"type": "wechat", "value": "wb"}])).await;
+    let orders = [
+        ("o-a", first, "60", vec![("A", "10"), ("B", "20"), ("C", "30")]),
+        ("o-b", second, "7", vec![("X", "7")]),
+        ("o-c", first, "3", vec![("P", "1"), ("Q", "2")]),
+    ];
+    for (order_no, member, paid, lines) in &orders {
+        let (status, body) = env
+            .loyalty(Method::POST, "/deal?wait_ms=0", &key, Some(deal_body(order_no, json!(member), paid, lines)))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{order_no}: {body}");
+    }
+    let worker = env.default_worker();
+    wait_for("the three orders applied", std::time::Duration::from_secs(10), || async {
+        (env.scalar("select count(*) from inbox where key_kind = 'order_no'").await == 3).then_some(())
+    })
+    .await;
+    assert_eq!((env.member_points(&key, first).await, env.member_points(&key, second).await), (63, 7));
+    for (order_no, _, paid, lines) in &orders {
+        let earned: i64 = paid.parse().unwrap();
+        let (points, steps): (i64, Vec<(String, i64)>) = (
+            env.scalar(&format!("select points_earned from deal where order_no = '{order_no}'")).await,
+            sqlx::query_as("select step, points from deal_step where order_no = $1")
+                .bind(order_no)
+                .fetch_all(&env.db)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(points, earned, "{order_no}");
+        assert_eq!(steps, vec![("pay".to_string(), earned)], "{order_no}");
+        let written: Vec<(String, i64)> =
+            sqlx::query_as("select line_id, points from deal_line where order_no = $1 order by position")
+                .bind(order_no)
+                .fetch_all(&env.db)
+                .await
+                .unwrap();
+        // One point per yuan, and each line's amount a whole number of yuan: its share is its amount.
+        let expected: Vec<(String, i64)> =
+            lines.iter().map(|(id, yuan)| (id.to_string(), yuan.parse().unwrap())).collect();
+        assert_eq!(written, expected, "{order_no}");
+    }
+    verify_clean(&env, "together").await;
+    worker.stop(std::time::Duration::from_secs(5)).await;
+    env.cleanup().await;
+}
+
 /// An order's customer named by identity is found by probing the identity, then its member,
 /// whatever the statistics say. Among a tenant's members never analyzed (autovacuum is off on
 /// the test machine; in production, new members in bulk before autovacuum comes), the plain join

@@ -90,17 +90,18 @@ async fn try_apply(
     by_key.sort_by(|&a, &b| {
         (&orders[a].crm_id, &orders[a].idempotency_key).cmp(&(&orders[b].crm_id, &orders[b].idempotency_key))
     });
+    let mut paid = Vec::with_capacity(by_key.len());
     for &i in &by_key {
-        let order = &orders[i];
-        let event_no = &earns[i].idempotency_key;
-        let total = totals.get(event_no.as_str()).copied().unwrap_or(0);
+        let event_no = earns[i].idempotency_key.as_str();
+        let earned_total = totals.get(event_no).copied().unwrap_or(0);
         let note = match &earned[i] {
-            Some(Outcome::Rejected { reason, .. }) => Some(reason.clone()),
+            Some(Outcome::Rejected { reason, .. }) => Some(reason.as_str()),
             _ => None,
         };
-        insert_order(&mut tx, order, event_no, total, note.as_deref()).await?;
-        sorted.outcomes[i] = Some(Outcome::Applied { count: total });
+        paid.push(Paid { order: &orders[i], event_no, earned: earned_total, note });
+        sorted.outcomes[i] = Some(Outcome::Applied { count: earned_total });
     }
+    insert_orders(&mut tx, &paid).await?;
     recompute_levels(&mut tx, orders, &by_key).await?;
     if let Err(exists) = sorted.record(&mut tx, orders, |p| &p.member_no).await? {
         tx.rollback().await?;
@@ -132,53 +133,88 @@ async fn earned_totals(
     Ok(rows.into_iter().map(|r| (r.event_no, r.points)).collect())
 }
 
-/// The order, its lines with their share of `earned`, and its `pay` step.
-async fn insert_order(
-    tx: &mut PgConnection,
-    order: &Envelope<OrderPayload>,
-    event_no: &str,
+/// A new order as written: what it earned, and why nothing when a rule refused it.
+struct Paid<'a> {
+    order: &'a Envelope<OrderPayload>,
+    event_no: &'a str,
     earned: i64,
-    note: Option<&str>,
-) -> sqlx::Result<()> {
-    let p = &order.payload;
-    let d = &p.deal;
-    let mut header = serde_json::to_value(d).unwrap_or_default();
-    if let Some(obj) = header.as_object_mut() {
-        obj.remove("dealLines");
+    note: Option<&'a str>,
+}
+
+/// The orders, their lines with their share of what each earned, and their `pay` steps: three
+/// statements for the whole batch, in key order. (One of each per order held the batch's
+/// balance locks for ~700 round trips a batch, while the other consumer's credits waited on
+/// them: `bench --orders`, issue 14.)
+async fn insert_orders(tx: &mut PgConnection, paid: &[Paid<'_>]) -> sqlx::Result<()> {
+    let n = paid.len();
+    let (mut crm, mut order_nos, mut members, mut ids) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut headers, mut channels, mut stores, mut dates) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut amounts, mut coupons, mut event_nos, mut earned, mut notes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut lines = Vec::with_capacity(n);
+    let mut steps = Vec::with_capacity(n);
+    for p in paid {
+        let (o, d) = (p.order, &p.order.payload.deal);
+        let mut header = serde_json::to_value(d).unwrap_or_default();
+        if let Some(obj) = header.as_object_mut() {
+            obj.remove("dealLines");
+        }
+        crm.push(o.crm_id.as_str());
+        order_nos.push(o.idempotency_key.as_str());
+        members.push(o.payload.member_no.as_str());
+        ids.push(o.payload.membership_id);
+        headers.push(header);
+        channels.push(d.sales_channel.as_str());
+        stores.push(d.store.as_str());
+        dates.push(d.date_order);
+        amounts.push(d.amount_paid.0);
+        coupons.push(d.coupon_code.as_deref());
+        event_nos.push(p.event_no);
+        earned.push(p.earned);
+        notes.push(p.note);
+        lines.push(super::OrderLines { crm_id: &o.crm_id, order_no: &o.idempotency_key, deal: d, earned: p.earned });
+        steps.push(super::StepRecord {
+            crm_id: &o.crm_id,
+            order_no: &o.idempotency_key,
+            step: "pay",
+            idem_key: &o.idempotency_key,
+            points: p.earned,
+            detail: json!({ "amountPaid": d.amount_paid.to_decimal_string(), "note": p.note }),
+            at: o.occurred_at,
+        });
     }
     sqlx::query!(
         "insert into deal (crm_id, order_no, member_no, membership_id, header, sales_channel, store, date_order,
                            amount_paid, coupon_code, event_no, points_earned, earn_note, version)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)
+         select unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::bigint[]), unnest($5::jsonb[]),
+                unnest($6::text[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::bigint[]),
+                unnest($10::text[]), unnest($11::text[]), unnest($12::bigint[]), unnest($13::text[]), 1
          on conflict do nothing",
-        order.crm_id,
-        order.idempotency_key,
-        p.member_no,
-        p.membership_id,
-        header,
-        d.sales_channel,
-        d.store,
-        d.date_order,
-        d.amount_paid.0,
-        d.coupon_code,
-        event_no,
-        earned,
-        note,
+        &crm as &[&str],
+        &order_nos as &[&str],
+        &members as &[&str],
+        &ids as _,
+        &headers[..],
+        &channels as &[&str],
+        &stores as &[&str],
+        &dates[..],
+        &amounts[..],
+        &coupons as _,
+        &event_nos as &[&str],
+        &earned[..],
+        &notes as _,
     )
     .execute(&mut *tx)
     .await?;
-    super::write_lines(tx, &order.crm_id, &order.idempotency_key, d, earned).await?;
-    super::record_step(
-        tx,
-        &order.crm_id,
-        &order.idempotency_key,
-        "pay",
-        &order.idempotency_key,
-        earned,
-        json!({ "amountPaid": d.amount_paid.to_decimal_string(), "note": note }),
-        order.occurred_at,
-    )
-    .await
+    super::write_lines(tx, &lines).await?;
+    super::record_steps(tx, steps).await
 }
 
 /// The levels of the orders' members, now that the orders count (an order that earned nothing

@@ -25,7 +25,7 @@ use schemas::{
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
-use super::pay::ORDER_SCENE;
+use super::{pay::ORDER_SCENE, OrderLines, StepRecord};
 use crate::{
     inbox,
     outcome::{ApplyError, Outcome, Refusal},
@@ -271,8 +271,16 @@ async fn refund(
         "dateRefund": schemas::members::format_datetime(date_refund),
         "reason": reason,
     });
-    super::record_step(tx, &ev.crm_id, order_no, "refund", &ev.idempotency_key, -points, detail, ev.occurred_at)
-        .await?;
+    let step = StepRecord {
+        crm_id: &ev.crm_id,
+        order_no,
+        step: "refund",
+        idem_key: &ev.idempotency_key,
+        points: -points,
+        detail,
+        at: ev.occurred_at,
+    };
+    super::record_steps(tx, vec![step]).await?;
     Ok(Outcome::Applied { count: points })
 }
 
@@ -322,17 +330,16 @@ async fn delete_refund(
     .execute(&mut *tx)
     .await?;
     touch(tx, &ev.crm_id, order_no, -points, 0).await?;
-    super::record_step(
-        tx,
-        &ev.crm_id,
+    let step = StepRecord {
+        crm_id: &ev.crm_id,
         order_no,
-        "delete_refund",
-        &ev.idempotency_key,
+        step: "delete_refund",
+        idem_key: &ev.idempotency_key,
         points,
-        json!({ "refund": refund_key }),
-        ev.occurred_at,
-    )
-    .await?;
+        detail: json!({ "refund": refund_key }),
+        at: ev.occurred_at,
+    };
+    super::record_steps(tx, vec![step]).await?;
     Ok(Outcome::Applied { count: points })
 }
 
@@ -361,7 +368,16 @@ async fn close(
     .execute(&mut *tx)
     .await?;
     touch(tx, &ev.crm_id, order_no, points, 0).await?;
-    super::record_step(tx, &ev.crm_id, order_no, step, &ev.idempotency_key, -points, json!({}), ev.occurred_at).await?;
+    let step = StepRecord {
+        crm_id: &ev.crm_id,
+        order_no,
+        step,
+        idem_key: &ev.idempotency_key,
+        points: -points,
+        detail: json!({}),
+        at: ev.occurred_at,
+    };
+    super::record_steps(tx, vec![step]).await?;
     Ok(Outcome::Applied { count: points })
 }
 
@@ -432,12 +448,21 @@ async fn update(
     .execute(&mut *tx)
     .await?;
     let earned = order.points_earned + diff;
-    super::write_lines(tx, &ev.crm_id, order_no, deal, earned).await?;
+    super::write_lines(tx, &[OrderLines { crm_id: &ev.crm_id, order_no, deal, earned }]).await?;
     touch(tx, &ev.crm_id, order_no, 0, diff).await?;
     let detail = json!({
         "amountPaid": deal.amount_paid.to_decimal_string(),
         "amountPaidBefore": Cents(order.amount_paid).to_decimal_string(),
     });
-    super::record_step(tx, &ev.crm_id, order_no, "update", &ev.idempotency_key, diff, detail, ev.occurred_at).await?;
+    let step = StepRecord {
+        crm_id: &ev.crm_id,
+        order_no,
+        step: "update",
+        idem_key: &ev.idempotency_key,
+        points: diff,
+        detail,
+        at: ev.occurred_at,
+    };
+    super::record_steps(tx, vec![step]).await?;
     Ok(Outcome::Applied { count: diff.abs() })
 }
