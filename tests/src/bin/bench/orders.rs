@@ -18,6 +18,7 @@ use schemas::{
 use serde_json::json;
 
 use crate::{
+    cpu,
     ingress::api_command,
     wrk::{self, Server},
 };
@@ -85,6 +86,8 @@ pub async fn run(
             .replace("pay-@key@", "pay-bench")
             .replace("@key@", "{key}")
             .replace("@member@", "{member}");
+    let database = cpu::database_of(&env.settings.database_url).to_string();
+    let (cpu_before, api_before) = (cpu::Sample::now(&database), api.cpu());
     let started = Instant::now();
     let load = wrk::post(
         &format!("http://127.0.0.1:{port}/loyalty/v1/deal?wait_ms=0&access_token={key}"),
@@ -96,6 +99,7 @@ pub async fn run(
     )
     .await;
     let accepted = started.elapsed().as_secs_f64();
+    let api_cpu = api.cpu().saturating_sub(api_before);
     api.stop().await;
     println!("api accepted (wrk):         {load}");
     // wrk counts the answers it saw; orders in flight when it stopped may be applied as well.
@@ -114,6 +118,10 @@ pub async fn run(
     let rate = applied as f64 / elapsed;
     println!("engine /deal → points:      {rate:>9.0} orders/s  ({applied} applied {elapsed:.1} s after wrk started, which loaded {accepted:.1} s)");
     println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
+    // Machine-independent, as the other phases print it: the api's CPU per order beside the
+    // workers' (this process), PostgreSQL's (the api's and the workers' backends) and RabbitMQ's.
+    let per_order = cpu::Sample::now(&database).per_event_since(&cpu_before, applied as usize, "workers");
+    println!("{per_order}, {:.1} µs api", cpu::micros_each(api_cpu, applied as u64));
     worker.stop(std::time::Duration::from_secs(10)).await;
     let applied = env.scalar("select count(*) from inbox where key_kind = 'order_no'").await;
     let deals = env.scalar("select count(*) from deal").await;
