@@ -79,7 +79,7 @@ pub async fn member_by_identities(
 /// The member holding the first of `identities` that anyone holds (the lowest id if several):
 /// `$1` the tenant, `$2` and `$3` the identities' types and values, in order.
 ///
-/// Each identity is looked up first (`member_identity_value`), then the member holding it: two
+/// Each identity is looked up first (its unique key), then the member holding it: two
 /// `lateral` subqueries fenced by `offset 0`, so that the planner cannot turn the join around.
 /// Written as plain joins, on a tenant's members not yet analyzed (new members in bulk, a
 /// database without autovacuum) the plan walked all of the tenant's members and probed each
