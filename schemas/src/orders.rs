@@ -169,20 +169,19 @@ const HEADER_TEXTS: &[&str] = &[
 
 fn required<'a>(body: &'a Map<String, Value>, field: &str, at: &str) -> Result<&'a Value, FieldError> {
     match body.get(field) {
-        None | Some(Value::Null) => Err(FieldError::new(format!("{at}{field}"), MISSING)),
+        None | Some(Value::Null) => Err(FieldError::new(field, MISSING).within(at)),
         Some(v) => Ok(v),
     }
 }
 
 fn text(body: &Map<String, Value>, field: &str, at: &str, max: usize) -> Result<Option<String>, FieldError> {
-    let name = format!("{at}{field}");
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
-            check_len(&name, s, max)?;
+            check_len(field, s, max).map_err(|e| e.within(at))?;
             Ok(Some(s.clone()))
         }
-        Some(_) => Err(FieldError::new(name, "must be a text")),
+        Some(_) => Err(FieldError::new(field, "must be a text").within(at)),
     }
 }
 
@@ -190,17 +189,16 @@ fn required_text(body: &Map<String, Value>, field: &str, at: &str, max: usize) -
     required(body, field, at)?;
     let t = text(body, field, at, max)?.unwrap_or_default();
     if t.trim().is_empty() {
-        return Err(FieldError::new(format!("{at}{field}"), "must not be blank"));
+        return Err(FieldError::new(field, "must not be blank").within(at));
     }
     Ok(t)
 }
 
 fn money(body: &Map<String, Value>, field: &str, at: &str) -> Result<Option<Cents>, FieldError> {
-    let name = format!("{at}{field}");
     let v = body.get(field).unwrap_or(&Value::Null);
-    let cents = amount_from_json(v, "a number").map_err(|e| FieldError::new(&name, e))?;
+    let cents = amount_from_json(v, "a number").map_err(|e| FieldError::new(field, e).within(at))?;
     if let Some(c) = cents {
-        check_amount(&name, c)?;
+        check_amount(field, c).map_err(|e| e.within(at))?;
     }
     Ok(cents)
 }
@@ -272,7 +270,7 @@ fn parse_lines(body: &Map<String, Value>) -> Result<Vec<DealLine>, FieldError> {
         };
         let line_id = match required(line, "lineId", &at)? {
             Value::String(s) => {
-                check_key(&format!("{at}lineId"), s)?;
+                check_key("lineId", s).map_err(|e| e.within(&at))?;
                 s.clone()
             }
             _ => return Err(FieldError::new(format!("{at}lineId"), "must be a text")),
@@ -463,7 +461,7 @@ pub fn parse_refund_lines(body: &Map<String, Value>) -> Result<Vec<String>, Fiel
             Value::String(s) => s.clone(),
             _ => return Err(FieldError::new(format!("{at}lineId"), "must be a text")),
         };
-        check_key(&format!("{at}lineId"), &id)?;
+        check_key("lineId", &id).map_err(|e| e.within(&at))?;
         if lines.contains(&id) {
             return Err(FieldError::new(format!("{at}lineId"), "is named twice"));
         }
@@ -518,6 +516,7 @@ pub fn share_out(total: i64, weights: &[i64]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn shares_add_up_and_follow_the_weights() {
@@ -538,6 +537,34 @@ mod tests {
             let back: OrderStepPayload = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
             assert_eq!(back, p);
         }
+    }
+
+    /// An error names its field with the path of the object holding it (the path is added on
+    /// the error path only: `FieldError::within`).
+    #[test]
+    fn an_order_refused_names_the_field_with_its_path() {
+        let base = json!({"orderNo": "o", "salesChannel": "s", "store": "x", "dateOrder": "2026-11-29T08:00:00",
+                          "amountDiscount": 0, "amountPaid": 1,
+                          "dealLines": [{"lineId": "A", "productName": "p", "qty": 1, "priceUnit": 1}]});
+        assert!(parse_deal(base.as_object().unwrap()).is_ok());
+        let refused = |path: &str, value: Value| {
+            let mut body = base.clone();
+            let (parent, key) = path.rsplit_once('/').unwrap();
+            body.pointer_mut(parent).unwrap().as_object_mut().unwrap().insert(key.to_string(), value);
+            parse_deal(body.as_object().unwrap()).unwrap_err().field
+        };
+        assert_eq!(refused("/contactName", json!(1)), "contactName");
+        assert_eq!(refused("/contactName", json!("x".repeat(257))), "contactName");
+        assert_eq!(refused("/store", json!(" ")), "store");
+        assert_eq!(refused("/amountPaid", json!(-1)), "amountPaid");
+        assert_eq!(refused("/dealLines/0/productName", json!("x".repeat(257))), "dealLines[0].productName");
+        assert_eq!(refused("/dealLines/0/productName", Value::Null), "dealLines[0].productName");
+        assert_eq!(refused("/dealLines/0/skuId", json!(7)), "dealLines[0].skuId");
+        assert_eq!(refused("/dealLines/0/priceUnit", json!(-1)), "dealLines[0].priceUnit");
+        assert_eq!(refused("/dealLines/0/priceUnit", json!(true)), "dealLines[0].priceUnit");
+        assert_eq!(refused("/dealLines/0/lineId", json!("a b")), "dealLines[0].lineId");
+        let refund = json!({"refundLines": [{"lineId": "A"}, {"lineId": "a b"}]});
+        assert_eq!(parse_refund_lines(refund.as_object().unwrap()).unwrap_err().field, "refundLines[1].lineId");
     }
 
     #[test]
