@@ -31,7 +31,7 @@ impl FieldError {
 
     /// The error of a field inside an object at path `at` (`dealLines[0].`): the path is put
     /// before the field's name here, on the error path only, so that reading a valid body
-    /// formats no names (issue 14: a tenth of `/deal`'s instructions did).
+    /// formats no names (issue 14: a twentieth of `/deal`'s instructions did).
     pub fn within(mut self, at: &str) -> Self {
         if !at.is_empty() {
             self.field.insert_str(0, at);
