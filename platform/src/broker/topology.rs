@@ -90,6 +90,11 @@ impl Topology {
         format!("{}.{}.retry.{}ms", self.namespace, domain.name(), delay.as_millis())
     }
 
+    /// A work queue's arguments: quorum, its dead letters to the family's DLQ, the delivery limit.
+    pub fn work_queue_args(&self, domain: Domain) -> FieldTable {
+        quorum_dead_lettering("", &self.dead_letter_queue(domain)).int("x-delivery-limit", DELIVERY_LIMIT).build()
+    }
+
     /// Declares everything. Safe to call from every process at every (re)connect.
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
@@ -102,8 +107,7 @@ impl Topology {
             let dlq = self.dead_letter_queue(domain);
             channel.queue_declare(dlq.as_str().into(), queue_options, dead_letter_queue_args()).await?;
 
-            let work_args = quorum_dead_lettering("", &dlq).int("x-delivery-limit", DELIVERY_LIMIT).build();
-            channel.queue_declare(work.as_str().into(), queue_options, work_args).await?;
+            channel.queue_declare(work.as_str().into(), queue_options, self.work_queue_args(domain)).await?;
             let binding = format!("{}.#", domain.name());
             channel
                 .queue_bind(

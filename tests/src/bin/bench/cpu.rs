@@ -38,12 +38,13 @@ impl Sample {
         Sample { process: cpu_of("self").unwrap_or_default(), postgres: Duration::ZERO, broker: broker_cpu() }
     }
 
-    /// `µs of CPU per message` in this process and in the broker since `earlier`, as the raw
-    /// broker's line.
-    pub fn per_message_since(&self, earlier: &Sample, messages: usize, process: &str) -> String {
+    /// `µs of CPU per message` in this process and in the broker since `earlier`, as the line of
+    /// the raw baseline `baseline`.
+    pub fn per_message_since(&self, earlier: &Sample, messages: usize, baseline: &str) -> String {
         let messages = messages as u64;
         format!(
-            "raw broker cpu per message: {:>9.1} µs bench process ({process}){}",
+            "{:<28}{:>9.1} µs bench process (publisher and consumer){}",
+            format!("{baseline} cpu per message:"),
             micros_each(self.process.saturating_sub(earlier.process), messages),
             broker_part(self.broker, earlier.broker, messages)
         )

@@ -26,11 +26,11 @@ use clap::Parser;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use lapin::{
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
+        ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable},
-    BasicProperties, Channel,
+    BasicProperties, Channel, ExchangeKind,
 };
 use loyalty_tests::TestEnv;
 use platform::broker::{headers, Domain};
@@ -233,16 +233,63 @@ async fn wait_applied(
 /// The raw broker: a quorum queue, the same messages published with confirms while one
 /// consumer (prefetch 1000) acks them in groups of 100.
 async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) -> f64 {
+    raw_broker_by(env, bodies, window, Route::Direct).await
+}
+
+/// How a raw baseline's messages reach its queue.
+#[derive(Clone, Copy)]
+enum Route {
+    /// The default exchange, straight into a plain quorum queue: the issue's baseline.
+    Direct,
+    /// The engine's way for a family's messages (SYSTEM.md's topology): a topic exchange (of the
+    /// baseline's own) bound with `{family}.#`, the routing key the engine publishes with, into
+    /// a queue declared with a work queue's arguments (dead lettering, delivery limit). Measured
+    /// beside the direct baseline, it tells what the topology costs the broker apart from what
+    /// the engine's own work costs.
+    Shaped(Domain, &'static str),
+}
+
+async fn raw_broker_by(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize, route: Route) -> f64 {
     let (conn_p, publisher) = env.channel().await;
     let conn_c = platform::broker::connect(&env.settings.amqp_url, "bench-raw-consumer").await.expect("broker");
     let consumer_channel = conn_c.create_channel().await.expect("channel");
-    let queue = format!("{}.bench.raw", env.settings.namespace);
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    let (queue, args, label) = match route {
+        Route::Direct => {
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+            (format!("{}.bench.raw", env.settings.namespace), args, "raw broker")
+        }
+        Route::Shaped(domain, _) => {
+            (format!("{}.bench.shaped", env.settings.namespace), env.topology.work_queue_args(domain), "shaped raw")
+        }
+    };
     publisher
         .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
         .await
         .expect("queue");
+    let (exchange, routing_key) = match route {
+        Route::Direct => (String::new(), queue.clone()),
+        Route::Shaped(domain, routing_key) => {
+            let exchange = format!("{}.bench.shaped", env.settings.namespace);
+            let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+            publisher
+                .exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+                .await
+                .expect("exchange");
+            let binding = format!("{}.#", domain.name());
+            publisher
+                .queue_bind(
+                    queue.as_str().into(),
+                    exchange.as_str().into(),
+                    binding.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+            (exchange, routing_key.to_string())
+        }
+    };
     consumer_channel.basic_qos(1000, BasicQosOptions::default()).await.expect("qos");
     let mut consumer = consumer_channel
         .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
@@ -264,12 +311,15 @@ async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) 
             }
         }
     });
-    publish_all(&publisher, "", &queue, bodies, window).await;
+    publish_all(&publisher, &exchange, &routing_key, bodies, window).await;
     drain.await.expect("consumer");
     let elapsed = started.elapsed().as_secs_f64();
     // The same machine-independent figure as the engine's phases print, for the baseline.
-    println!("{}", cpu::Sample::without_database().per_message_since(&cpu_before, n, "publisher and consumer"));
+    println!("{}", cpu::Sample::without_database().per_message_since(&cpu_before, n, label));
     publisher.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.ok();
+    if !exchange.is_empty() {
+        publisher.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
+    }
     conn_p.close(200, "done".into()).await.ok();
     conn_c.close(200, "done".into()).await.ok();
     n as f64 / elapsed
@@ -322,20 +372,24 @@ async fn drain_round(
 /// card consumers drain them, beside the raw broker measured just before.
 async fn flash_sale(env: &TestEnv, args: &Args) {
     let key = env.tenant("20090").await;
-    let mut ratios = Vec::with_capacity(args.rounds);
+    let (mut ratios, mut engine_parts) = (Vec::with_capacity(args.rounds), Vec::with_capacity(args.rounds));
     for round in 1..=args.rounds {
-        ratios.push(flash_sale_round(env, args, &key, round).await);
+        let (ratio, engine_part) = flash_sale_round(env, args, &key, round).await;
+        ratios.push(ratio);
+        engine_parts.push(engine_part);
     }
     if args.rounds > 1 {
-        ratios.sort_by(f64::total_cmp);
-        let (lo, hi) = (ratios[0], ratios[ratios.len() - 1]);
-        let median = ratios[ratios.len() / 2];
-        println!("ratio engine / raw broker, median of {} sales: {median:.2} (from {lo:.2} to {hi:.2})", args.rounds);
+        for (what, mut ratios) in [("engine / raw broker", ratios), ("engine / shaped raw", engine_parts)] {
+            ratios.sort_by(f64::total_cmp);
+            let (lo, hi) = (ratios[0], ratios[ratios.len() - 1]);
+            let median = ratios[ratios.len() / 2];
+            println!("ratio {what}, median of {} sales: {median:.2} (from {lo:.2} to {hi:.2})", args.rounds);
+        }
     }
 }
 
-/// One sale; answers its ratio to the raw broker.
-async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -> f64 {
+/// One sale; answers its ratios to the raw broker and to the shaped raw broker.
+async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -> (f64, f64) {
     let card = json!({
         "card_type": 0, "title": "满100减10", "subtitle": "flash", "source": 2, "notice": "n", "rule": "r", "date_type": 3,
         "total_quantity": args.codes, "get_limit": 1, "generate_type": 1, "cash_amount": 10, "icon": "i",
@@ -364,6 +418,8 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);
     let raw = raw_broker(env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
+    let shaped = raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, "cards.receive")).await;
+    println!("shaped raw publish+consume: {shaped:>9.0} msg/s  (the claims' exchange, binding and queue arguments)");
     let worker = env.worker(args.consumers, false, Arc::default());
     let database = cpu::database_of(&env.settings.database_url).to_string();
     let cpu_before = cpu::Sample::now(&database);
@@ -381,6 +437,14 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     // The sale publishes while the workers claim: the bench process's figure holds both.
     println!("{}", cpu::Sample::now(&database).per_event_since(&cpu_before, args.events, "workers and publisher"));
     println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
+    // Goal 3's ratio split as `bench --ingress` splits goal 2's: what the broker charges for
+    // the topology SYSTEM.md decides, and what the engine's own work (the workers, PostgreSQL,
+    // Redis) costs beside it.
+    println!(
+        "of which the topology (shaped raw / raw) {:.2} and the engine's work (engine / shaped raw) {:.2}",
+        shaped / raw,
+        rate / shaped
+    );
     let issued =
         env.scalar(&format!("select count(*) from card_code where card_id = '{card_id}' and status = 1")).await;
     let per_member = env
@@ -394,7 +458,7 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     assert_eq!(per_member, 0);
     worker.stop(std::time::Duration::from_secs(10)).await;
     conn.close(200, "done".into()).await.ok();
-    rate / raw
+    (rate / raw, rate / shaped)
 }
 
 #[tokio::main]
