@@ -273,14 +273,14 @@ fn parse_lines(body: &Map<String, Value>) -> Result<Vec<DealLine>, FieldError> {
                 check_key("lineId", s).map_err(|e| e.within(&at))?;
                 s.clone()
             }
-            _ => return Err(FieldError::new(format!("{at}lineId"), "must be a text")),
+            _ => return Err(FieldError::new("lineId", "must be a text").within(&at)),
         };
         if lines.iter().any(|l| l.line_id == line_id) {
-            return Err(FieldError::new(format!("{at}lineId"), "must be unique in the order"));
+            return Err(FieldError::new("lineId", "must be unique in the order").within(&at));
         }
         let qty = match required(line, "qty", &at)?.as_f64() {
             Some(q) if q > 0.0 && q <= 1e9 => q,
-            _ => return Err(FieldError::new(format!("{at}qty"), "must be a number above 0")),
+            _ => return Err(FieldError::new("qty", "must be a number above 0").within(&at)),
         };
         lines.push(DealLine {
             line_id,
@@ -459,11 +459,11 @@ pub fn parse_refund_lines(body: &Map<String, Value>) -> Result<Vec<String>, Fiel
         let obj = v.as_object().ok_or_else(|| FieldError::new(format!("refundLines[{i}]"), "must be {lineId}"))?;
         let id = match required(obj, "lineId", &at)? {
             Value::String(s) => s.clone(),
-            _ => return Err(FieldError::new(format!("{at}lineId"), "must be a text")),
+            _ => return Err(FieldError::new("lineId", "must be a text").within(&at)),
         };
         check_key("lineId", &id).map_err(|e| e.within(&at))?;
         if lines.contains(&id) {
-            return Err(FieldError::new(format!("{at}lineId"), "is named twice"));
+            return Err(FieldError::new("lineId", "is named twice").within(&at));
         }
         lines.push(id);
     }
@@ -563,8 +563,15 @@ mod tests {
         assert_eq!(refused("/dealLines/0/priceUnit", json!(-1)), "dealLines[0].priceUnit");
         assert_eq!(refused("/dealLines/0/priceUnit", json!(true)), "dealLines[0].priceUnit");
         assert_eq!(refused("/dealLines/0/lineId", json!("a b")), "dealLines[0].lineId");
-        let refund = json!({"refundLines": [{"lineId": "A"}, {"lineId": "a b"}]});
-        assert_eq!(parse_refund_lines(refund.as_object().unwrap()).unwrap_err().field, "refundLines[1].lineId");
+        assert_eq!(refused("/dealLines/0/lineId", json!(7)), "dealLines[0].lineId");
+        assert_eq!(refused("/dealLines/0/qty", json!(0)), "dealLines[0].qty");
+        let refund = |lines: Value| {
+            let body = json!({ "refundLines": lines });
+            parse_refund_lines(body.as_object().unwrap()).unwrap_err().field
+        };
+        assert_eq!(refund(json!([{"lineId": "A"}, {"lineId": "a b"}])), "refundLines[1].lineId");
+        assert_eq!(refund(json!([{"lineId": "A"}, {"lineId": 7}])), "refundLines[1].lineId");
+        assert_eq!(refund(json!([{"lineId": "A"}, {"lineId": "A"}])), "refundLines[1].lineId");
     }
 
     #[test]

@@ -418,13 +418,15 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);
     let raw = raw_broker(env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
-    let shaped = raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, "cards.receive")).await;
+    // The engine's routing key for claims, for the shaped baseline and the sale alike.
+    let routing_key = MessageKind::CardsReceive.as_str();
+    let shaped = raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, routing_key)).await;
     println!("shaped raw publish+consume: {shaped:>9.0} msg/s  (the claims' exchange, binding and queue arguments)");
     let worker = env.worker(args.consumers, false, Arc::default());
     let database = cpu::database_of(&env.settings.database_url).to_string();
     let cpu_before = cpu::Sample::now(&database);
     let started = Instant::now();
-    publish_all(&channel, &env.topology.events_exchange(), "cards.receive", &bodies, args.window).await;
+    publish_all(&channel, &env.topology.events_exchange(), routing_key, &bodies, args.window).await;
     let answered = "select count(*) from inbox where key_kind = 'received_id'";
     let all = (round * args.events) as i64;
     wait_applied(env, &channel, Domain::Cards, answered, all, std::time::Duration::from_secs(600)).await;
