@@ -299,7 +299,7 @@ pub fn document() -> Value {
             ),
             "parameters": namespace_parameter(),
             "messages": channel_messages,
-            "bindings": exchange(&topology.events_exchange()),
+            "bindings": exchange(topology.events_exchange()),
         }),
     );
     channels.insert(

@@ -265,7 +265,7 @@ impl Sealed {
         if let Some(trace) = crate::trace::current() {
             props = headers::with_trace(props, &trace);
         }
-        state.publisher.publish(&state.topology.events_exchange(), routing_key, &self.body, props).await
+        state.publisher.publish(state.topology.events_exchange(), routing_key, &self.body, props).await
     }
 }
 

@@ -70,7 +70,19 @@ impl Limit {
     }
 }
 
-type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+/// A tenant's token bucket, and the `RateLimit-Policy` every answer under its limit carries (made
+/// once per limit rather than formatted per request: issue 14).
+pub struct Bucket {
+    tokens: RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>,
+    policy: HeaderValue,
+}
+
+impl Bucket {
+    fn new(limit: Limit) -> Bucket {
+        let policy = HeaderValue::from_str(&limit.policy()).expect("ascii");
+        Bucket { tokens: RateLimiter::direct(limit.quota()).with_middleware(), policy }
+    }
+}
 
 struct Entry {
     limit: Limit,
@@ -142,13 +154,13 @@ impl Limiter {
         let mut buckets = self.buckets.write().unwrap_or_else(|e| e.into_inner());
         let entry = buckets.entry(crm_id.to_string()).or_insert_with(|| Entry {
             limit,
-            bucket: Arc::new(RateLimiter::direct(limit.quota()).with_middleware()),
+            bucket: Arc::new(Bucket::new(limit)),
             loaded: Instant::now(),
             reloading: false,
         });
         if entry.limit != limit {
             entry.limit = limit;
-            entry.bucket = Arc::new(RateLimiter::direct(limit.quota()).with_middleware());
+            entry.bucket = Arc::new(Bucket::new(limit));
         }
         entry.loaded = Instant::now();
         entry.reloading = false;
@@ -187,13 +199,14 @@ impl Admitted {
 /// `http_requests_total{status="429"}`.
 pub async fn admit(state: &AppState, crm_id: &str) -> Result<Admitted, Response> {
     let (limit, bucket) = state.limiter.bucket(state, crm_id).await.map_err(IntoResponse::into_response)?;
-    let policy = HeaderValue::from_str(&limit.policy()).expect("ascii");
-    match bucket.check() {
+    let policy = bucket.policy.clone();
+    match bucket.tokens.check() {
         Ok(snapshot) => {
             let left = snapshot.remaining_burst_capacity();
             // Seconds until one more token, when the bucket is not full.
             let t = if left >= limit.burst { 0 } else { (1.0 / limit.per_second as f64).ceil() as u64 };
-            let remaining = HeaderValue::from_str(&format!("\"tenant\";r={left};t={t}")).expect("ascii");
+            // From the `String` itself: no second copy.
+            let remaining = HeaderValue::try_from(format!("\"tenant\";r={left};t={t}")).expect("ascii");
             Ok(Admitted { policy, remaining })
         }
         Err(not_until) => {

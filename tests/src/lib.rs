@@ -286,8 +286,8 @@ impl TestEnv {
                     for q in queues {
                         ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.ok();
                     }
-                    for e in [t.events_exchange(), t.analytics_exchange()] {
-                        ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
+                    for e in [t.events_exchange(), &t.analytics_exchange()] {
+                        ch.exchange_delete(e.into(), ExchangeDeleteOptions::default()).await.ok();
                     }
                 }
             }

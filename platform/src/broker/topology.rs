@@ -53,15 +53,18 @@ pub struct Topology {
     /// The retry delays; each has its own TTL queue (a queue's TTL cannot change once declared,
     /// so the delay is part of the name).
     pub retry_delays: Vec<Duration>,
+    /// `{namespace}.events`, made once: the ingress names it in every publish (issue 14).
+    events_exchange: String,
 }
 
 impl Topology {
     pub fn new(namespace: &str, retry_delays: Vec<Duration>) -> Topology {
-        Topology { namespace: namespace.to_string(), retry_delays }
+        let events_exchange = format!("{namespace}.events");
+        Topology { namespace: namespace.to_string(), retry_delays, events_exchange }
     }
 
-    pub fn events_exchange(&self) -> String {
-        format!("{}.events", self.namespace)
+    pub fn events_exchange(&self) -> &str {
+        &self.events_exchange
     }
 
     pub fn analytics_exchange(&self) -> String {
@@ -98,7 +101,7 @@ impl Topology {
     /// Declares everything. Safe to call from every process at every (re)connect.
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        for exchange in [self.events_exchange(), self.analytics_exchange()] {
+        for exchange in [self.events_exchange(), &self.analytics_exchange()] {
             channel.exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
         }
         let queue_options = QueueDeclareOptions { durable: true, ..Default::default() };

@@ -115,7 +115,7 @@ async fn an_invalid_command_published_straight_to_the_broker_is_parked_naming_th
         let id = e.message_id.to_string();
         let body = serde_json::to_vec(&e).unwrap();
         let exchange = env.topology.events_exchange();
-        loyalty_tests::publish_confirmed(&channel, &exchange, kind.as_str(), &id, kind.as_str(), &body).await;
+        loyalty_tests::publish_confirmed(&channel, exchange, kind.as_str(), &id, kind.as_str(), &body).await;
         want.insert(id, (*kind, *reason));
     }
     // Every kind is covered.

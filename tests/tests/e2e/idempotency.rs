@@ -60,7 +60,7 @@ async fn the_same_message_published_twice_is_applied_once() {
     // Published twice, exactly as a publisher retrying after a lost confirm would: same id.
     let (exchange, id) = (env.topology.events_exchange(), envelope.message_id.to_string());
     for _ in 0..2 {
-        loyalty_tests::publish_confirmed(&channel, &exchange, "points.earn.order_pay", &id, "points.earn", &body).await;
+        loyalty_tests::publish_confirmed(&channel, exchange, "points.earn.order_pay", &id, "points.earn", &body).await;
     }
     conn.close(200, "done".into()).await.ok();
     let worker = env.worker(1, false, Arc::default());

@@ -220,7 +220,7 @@ async fn poison_is_parked_good_messages_flow_and_replay_applies_once() {
         let channel = channel.clone();
         let exchange = env.topology.events_exchange();
         async move {
-            loyalty_tests::publish_confirmed(&channel, &exchange, "points.earn.user_login", id, "points.earn", &body)
+            loyalty_tests::publish_confirmed(&channel, exchange, "points.earn.user_login", id, "points.earn", &body)
                 .await;
         }
     };

@@ -88,7 +88,7 @@ async fn tenants_on_two_clusters_under_load_stay_on_their_shard_and_verify_clean
     let shard2_exchange = env.state.of_shard("shard2").expect("shard2").topology.events_exchange();
     loyalty_tests::publish_confirmed(
         &channel,
-        &shard2_exchange,
+        shard2_exchange,
         "points.earn.user_login",
         "bad-json",
         "points.earn",

@@ -344,7 +344,7 @@ async fn drain_round(
     let n = bodies.len();
     let raw = raw_broker(env, bodies, args.window).await;
     let again = order_events(&format!("again{round}-bench-"), 0..n, args.members);
-    publish_all(channel, &env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
+    publish_all(channel, env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
     // A mark for profiling the drain alone (`perf record` from this line on).
     println!("drain round {round}: raw broker {raw:.0} msg/s; a backlog of {n} published; the workers start now");
     let cpu_before = cpu::Sample::now(database);
@@ -426,7 +426,7 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     let database = cpu::database_of(&env.settings.database_url).to_string();
     let cpu_before = cpu::Sample::now(&database);
     let started = Instant::now();
-    publish_all(&channel, &env.topology.events_exchange(), routing_key, &bodies, args.window).await;
+    publish_all(&channel, env.topology.events_exchange(), routing_key, &bodies, args.window).await;
     let answered = "select count(*) from inbox where key_kind = 'received_id'";
     let all = (round * args.events) as i64;
     wait_applied(env, &channel, Domain::Cards, answered, all, std::time::Duration::from_secs(600)).await;
@@ -534,7 +534,7 @@ async fn main() {
     };
     let (conn, channel) = env.channel().await;
     let started = Instant::now();
-    publish_all(&channel, &env.topology.events_exchange(), "points.earn.order_pay", &bodies, args.window).await;
+    publish_all(&channel, env.topology.events_exchange(), "points.earn.order_pay", &bodies, args.window).await;
     let published = started.elapsed().as_secs_f64();
     let n = args.events as i64;
     wait_applied(&env, &channel, Domain::Points, "select count(*) from inbox", n, std::time::Duration::from_secs(600))

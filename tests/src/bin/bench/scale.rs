@@ -44,7 +44,7 @@ pub async fn run(env: &TestEnv, processes: &[usize], events: usize, members: usi
     println!("scale: a backlog of {events} order events per count of worker processes, {members} members");
     for (round, &count) in processes.iter().enumerate() {
         let bodies = order_events(&format!("scale{round}-"), 0..events, members);
-        publish_all(&channel, &exchange, "points.earn.order_pay", &bodies, 1_000).await;
+        publish_all(&channel, exchange, "points.earn.order_pay", &bodies, 1_000).await;
         let before = cpu::Sample::now(&database);
         let started = Instant::now();
         let workers = futures_util::future::join_all((0..count).map(|_| start_worker(env))).await;
@@ -90,7 +90,7 @@ async fn stream(env: &TestEnv, channel: &Channel, members: usize, rate: f64, sec
     println!("scale: a worker process's CPU from start to consuming: {:.1} ms", first.cpu().as_secs_f64() * 1e3);
     let publisher = {
         let (conn, channel) = env.channel().await;
-        let exchange = env.topology.events_exchange();
+        let exchange = env.topology.events_exchange().to_string();
         tokio::spawn(async move {
             // A tick every 10 ms publishes the events due by then (with confirms).
             let started = Instant::now();

@@ -126,7 +126,7 @@ async fn drain(
             (id.clone(), serde_json::to_vec(&envelope).expect("json"))
         })
         .collect();
-    publish_all(channel, &env.topology.events_exchange(), "points.earn.order_pay", &late, window).await;
+    publish_all(channel, env.topology.events_exchange(), "points.earn.order_pay", &late, window).await;
     // Counting the inbox, as the empty drain does, would scan ten million rows each time: the
     // ledger rows after the last seeded one are a range of its primary key (crm_id, auto_id) (one
     // per event here: no debts, no activity bonuses).
