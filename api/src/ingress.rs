@@ -234,6 +234,9 @@ pub fn answer_outcome(row: &InboxRow, status: EventStatus) -> Response {
     }
 }
 
+/// Bytes reserved for an envelope's JSON: an earn event's is about 400.
+const ENVELOPE_CAPACITY: usize = 512;
+
 /// An envelope ready for the events exchange.
 pub struct Sealed {
     pub message_id: Uuid,
@@ -251,7 +254,9 @@ pub fn seal<P: Serialize>(
     payload: P,
 ) -> Result<Sealed, ApiError> {
     let envelope = Envelope::new(kind, crm_id, key, occurred_at, payload);
-    let body = serde_json::to_vec(&envelope).map_err(anyhow::Error::from)?;
+    // Room for a usual envelope at once (`to_vec` starts at 128 bytes and grows twice or more).
+    let mut body = Vec::with_capacity(ENVELOPE_CAPACITY);
+    serde_json::to_writer(&mut body, &envelope).map_err(anyhow::Error::from)?;
     Ok(Sealed { message_id: envelope.message_id, kind, body })
 }
 

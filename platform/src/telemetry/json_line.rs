@@ -39,14 +39,19 @@ impl<'writer> FormatFields<'writer> for SpanFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut members = String::with_capacity(128);
-        let mut visitor = Fields { line: &mut members, result: Ok(()) };
+        // Room for a request's span (four fields, ~150 bytes) without growing.
+        let mut object = String::with_capacity(256);
+        object.push('{');
+        let mut visitor = Fields { line: &mut object, result: Ok(()) };
         fields.record(&mut visitor);
         visitor.result?;
-        // `members` is `,"a":1,"b":2` (or empty).
-        writer.write_char('{')?;
-        writer.write_str(members.strip_prefix(',').unwrap_or(""))?;
-        writer.write_char('}')
+        // `object` is `{,"a":1,"b":2` (or `{`): without the first member's comma, closed, and
+        // handed over in one write, so the stored text is allocated once, not grown three times.
+        if object.len() > 1 {
+            object.remove(1);
+        }
+        object.push('}');
+        writer.write_str(&object)
     }
 
     fn add_fields(&self, current: &mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
@@ -80,7 +85,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::with_capacity(256);
+        // Room for an api access line (~350 bytes with its span) without growing.
+        let mut line = String::with_capacity(512);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let meta = event.metadata();
         write!(line, r#"{{"timestamp":"{now}","level":"{}""#, meta.level())?;
@@ -119,11 +125,15 @@ fn push_str(line: &mut String, value: &str) {
 }
 
 /// `value` escaped for the inside of a JSON string: `"`, `\` and the control characters; the
-/// rest is copied as it is, in runs. One table lookup per byte, as serde_json does.
+/// rest is copied as it is, in runs. Up to the first byte to escape (in a log line usually none:
+/// the whole value) eight bytes are tested at a time; from there one table lookup per byte, as
+/// serde_json does (issue 14: the byte-by-byte scan was 2.4 % of the api's instructions).
 fn escape_into(line: &mut String, value: &str) {
-    let mut run = 0;
+    let clean = clean_prefix(value.as_bytes());
     // Every byte escaped is ASCII, so each index cut at is a char boundary.
-    for (i, &byte) in value.as_bytes().iter().enumerate() {
+    line.push_str(&value[..clean]);
+    let mut run = clean;
+    for (i, &byte) in value.as_bytes().iter().enumerate().skip(clean) {
         let escape = ESCAPE[byte as usize];
         if escape == 0 {
             continue;
@@ -138,6 +148,29 @@ fn escape_into(line: &mut String, value: &str) {
         run = i + 1;
     }
     line.push_str(&value[run..]);
+}
+
+/// How many leading bytes of `bytes` need no escape: whole words of eight bytes first, each
+/// tested at once for a byte below 0x20, a `"` or a `\`; the word holding the first such byte
+/// is then searched byte by byte. Each test is exact (no byte of 0x80 and above can pass for
+/// one), so the answer is the table's.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Some byte of `x` is below `n` (exact for n <= 0x80).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut clean = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        // A byte equal to `c` is a zero byte of `x ^ (c in every byte)`, i.e. one below 1.
+        let special = below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if special != 0 {
+            break;
+        }
+        clean += 8;
+    }
+    clean + bytes[clean..].iter().position(|&b| ESCAPE[b as usize] != 0).unwrap_or(bytes.len() - clean)
 }
 
 /// Per byte: 0 (copied as it is), or the letter after the backslash of its escape (`u`: `\u00XX`).
@@ -218,7 +251,9 @@ impl Visit for Fields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity: `null`, as serde_json writes them.
         if value.is_finite() {
-            self.plain(field, value);
+            // ryu: a tenth of `Display`'s instructions for a float, and the text serde_json
+            // writes (`3.0`, not `3`).
+            self.plain(field, ryu::Buffer::new().format_finite(value));
         } else {
             self.plain(field, "null");
         }
@@ -338,6 +373,37 @@ mod tests {
         assert_eq!((&line["nan"], &line["inf"]), (&Value::Null, &Value::Null));
         assert_eq!((line["big"].as_f64(), line["small"].as_f64()), (Some(1e300), Some(-0.000125)));
         assert_eq!((&line["max"], &line["min"]), (&json!(u64::MAX), &json!(i64::MIN)));
+    }
+
+    /// The word-at-a-time scan of `clean_prefix` at every offset of two words and a tail: each
+    /// character to escape (and bytes that look like them in other positions: 0x20, 0x7f, 0xa2,
+    /// 0xdc in UTF-8 text) in every position escapes as serde_json escapes it.
+    #[test]
+    fn escaping_agrees_with_serde_json_at_every_position() {
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}', ' ', '\u{7f}', '¢', 'ü', '中'] {
+            for at in 0..20 {
+                for len in [at + 1, at + 8, 24] {
+                    let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().cycle().take(len.max(at + 1)).collect();
+                    text.replace_range(at..at + 1, &special.to_string());
+                    let mut line = String::new();
+                    super::escape_into(&mut line, &text);
+                    let expected = serde_json::to_string(&text).unwrap();
+                    assert_eq!(format!("\"{line}\""), expected, "{special:?} at {at} of {len}");
+                }
+            }
+        }
+        assert_eq!(super::clean_prefix(b"0123456789abcdef\"tail"), 16);
+        assert_eq!(super::clean_prefix("0123456789abcdef中文".as_bytes()), 22);
+    }
+
+    #[test]
+    fn a_float_field_is_written_as_serde_json_writes_it() {
+        let logged = lines(|| tracing::info!(latency_ms = 3.0f64, ratio = 0.1f64, big = 1e21f64, nan = f64::NAN, "f"));
+        let line = &logged[0];
+        assert_eq!((line["latency_ms"].as_f64(), line["ratio"].as_f64()), (Some(3.0), Some(0.1)));
+        assert_eq!((line["big"].as_f64(), line["nan"].is_null()), (Some(1e21), true));
+        let written = text(|| tracing::info!(latency_ms = 3.0f64, "f"));
+        assert!(written.contains(r#""latency_ms":3.0,"#), "{written}");
     }
 
     #[test]
