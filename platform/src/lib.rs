@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod cache;
+pub mod copy_rows;
 pub mod db;
 pub mod inbox;
 pub mod levels;

@@ -9,6 +9,7 @@ mod broker_contract;
 mod card_claims;
 mod cards;
 mod cluster;
+mod copy_rows;
 mod coupons;
 mod earn_rules;
 mod feeds;
