@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use platform::status::InboxStatus;
+use platform::copy_rows::CopyRows;
 use schemas::Envelope;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 
@@ -13,87 +13,61 @@ use crate::outcome::{ApplyError, Outcome};
 /// (crm_id, idempotency key).
 pub type Key = (String, String);
 
-/// Inbox rows to insert together, as the columns of one `unnest` statement.
-#[derive(Default)]
-pub struct Rows<'a> {
-    crm: Vec<&'a str>,
-    key_kind: Vec<&'static str>,
-    key: Vec<&'a str>,
-    message: Vec<uuid::Uuid>,
-    kind: Vec<&'static str>,
-    member: Vec<&'a str>,
-    status: Vec<InboxStatus>,
-    count: Vec<i64>,
-    reason: Vec<Option<&'a str>>,
-    refusal: Vec<Option<&'static str>>,
+/// Inbox rows to insert together: encoded for one binary COPY as they are pushed.
+pub struct Rows {
+    copy: CopyRows,
 }
 
-impl<'a> Rows<'a> {
-    pub fn with_capacity(n: usize) -> Rows<'a> {
-        Rows {
-            crm: Vec::with_capacity(n),
-            key_kind: Vec::with_capacity(n),
-            key: Vec::with_capacity(n),
-            message: Vec::with_capacity(n),
-            kind: Vec::with_capacity(n),
-            member: Vec::with_capacity(n),
-            status: Vec::with_capacity(n),
-            count: Vec::with_capacity(n),
-            reason: Vec::with_capacity(n),
-            refusal: Vec::with_capacity(n),
-        }
+impl Rows {
+    pub fn with_capacity(n: usize) -> Rows {
+        Rows { copy: CopyRows::new(10, n, 160) }
     }
 
     /// Adds the row of an applied or rejected outcome.
-    pub fn push<P>(&mut self, envelope: &'a Envelope<P>, member_no: &'a str, outcome: &'a Outcome) {
+    pub fn push<P>(&mut self, envelope: &Envelope<P>, member_no: &str, outcome: &Outcome) {
         let (status, count, reason, refusal) = outcome.stored();
-        self.crm.push(&envelope.crm_id);
-        self.key_kind.push(envelope.kind.key_kind());
-        self.key.push(&envelope.idempotency_key);
-        self.message.push(envelope.message_id);
-        self.kind.push(envelope.kind.as_str());
-        self.member.push(member_no);
-        self.status.push(status);
-        self.count.push(count);
-        self.reason.push(reason);
-        self.refusal.push(refusal);
+        self.copy
+            .row()
+            .text(&envelope.crm_id)
+            .text(envelope.kind.key_kind())
+            .text(&envelope.idempotency_key)
+            .uuid(envelope.message_id)
+            .text(envelope.kind.as_str())
+            .text(member_no)
+            .text(status.as_str())
+            .int8(count)
+            .opt_text(reason)
+            .opt_text(refusal);
     }
 
     pub fn len(&self) -> usize {
-        self.crm.len()
+        self.copy.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.crm.is_empty()
+        self.copy.is_empty()
     }
 
     /// Inserts the rows (in the order pushed: push them sorted by key, the lock order every
     /// transaction shares). `Ok(false)`: one of the keys existed already (stored by another
     /// transaction meanwhile); the transaction is aborted and must be rolled back.
     ///
-    /// A plain insert, not `on conflict do nothing`: keys are almost always new, and the
+    /// A binary COPY, not `insert … on conflict do nothing`: keys are almost always new, and the
     /// speculative insertion that `on conflict` needs (probe the index, insert, insert the index
-    /// entry, confirm) cost PostgreSQL about half as much again per row (issue 14). The rare
-    /// collision aborts the transaction instead, and [`existing`] tells which keys collided.
-    pub async fn insert(&self, tx: &mut PgConnection) -> sqlx::Result<bool> {
-        let result = sqlx::query!(
-            "insert into inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, refusal)
-             select unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::uuid[]), unnest($5::text[]),
-                    unnest($6::text[]), unnest($7::text[]), unnest($8::bigint[]), unnest($9::text[]), unnest($10::text[])",
-            &self.crm as _,
-            &self.key_kind as _,
-            &self.key as _,
-            &self.message[..],
-            &self.kind as _,
-            &self.member as _,
-            &self.status as _,
-            &self.count[..],
-            &self.reason as _,
-            &self.refusal as _,
-        )
-        .execute(&mut *tx)
-        .await;
-        match result {
+    /// entry, confirm) cost PostgreSQL about half as much again per row (issue 14); COPY also
+    /// spares each row an `unnest` projection and logs a heap page's new rows as one WAL record
+    /// (`platform::copy_rows`). The rare collision aborts the transaction instead, and
+    /// [`existing`] tells which keys collided.
+    pub async fn insert(self, tx: &mut PgConnection) -> sqlx::Result<bool> {
+        let copied = self
+            .copy
+            .copy_in(
+                tx,
+                "copy inbox (crm_id, key_kind, idem_key, message_id, kind, member_no, status, points, reason, refusal)
+                 from stdin (format binary)",
+            )
+            .await;
+        match copied {
             Ok(_) => Ok(true),
             Err(e) if platform::db::is_unique_violation(&e, "inbox_pkey") => Ok(false),
             Err(e) => Err(e),
