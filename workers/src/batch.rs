@@ -7,7 +7,9 @@
 //! already existed the insert fails, the handler rolls back, and the batch is computed again
 //! with the keys the inbox holds known as duplicates ([`apply_with_known`]).
 //!
-//! The batch statements take their rows as arrays, one per column, and turn them into rows
+//! The bulk inserts (the inbox rows, an earn's lots and ledger rows) go by binary COPY
+//! ([`platform::copy_rows::CopyRows`]): no statement to parse or plan, no arrays to unpack.
+//! The other batch statements take their rows as arrays, one per column, and turn them into rows
 //! with `unnest` in the select list (`select unnest($1::text[]) as c, unnest($2::text[]) as m`),
 //! not in `from` (`from unnest($1, $2) as t(c, m)`). Both zip the arrays into rows in order;
 //! but in `from`, PostgreSQL materialises each array's elements into a tuplestore of its own

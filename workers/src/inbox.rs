@@ -40,10 +40,6 @@ impl Rows {
             .opt_text(refusal);
     }
 
-    pub fn len(&self) -> usize {
-        self.copy.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.copy.is_empty()
     }

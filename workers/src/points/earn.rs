@@ -438,7 +438,7 @@ async fn write_credits<'a>(
     }
     sqlx::query!(
         "insert into member_balance as b (crm_id, member_no, points, total_produced)
-         select * from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+         select unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::bigint[])
          on conflict (crm_id, member_no)
          do update set points = b.points + excluded.points,
                        total_produced = b.total_produced + excluded.total_produced, updated_at = now()",
