@@ -13,15 +13,18 @@
 //!
 //! Any broker error ends the session: the loop reconnects, re-declares, and calls `basic_qos`
 //! before `basic_consume`. Whatever was not acked is redelivered and deduplicated by the inbox.
+//! So does a consumer the broker forgot without telling: see [`next_batch`].
 
 use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
+use futures_util::Stream;
 use futures_util::StreamExt;
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
+    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
+    Channel,
 };
 use platform::broker::{headers, Domain, PublishError};
 use platform::metric_names::*;
@@ -72,6 +75,13 @@ pub enum SessionEnd {
     AckLost,
     #[error("the server cancelled the consumer")]
     Cancelled,
+    /// The channel is open but the broker lists no consumer on the queue (see [`next_batch`]).
+    #[error(
+        "the broker lists no consumer on {queue} ({ready} messages ready): this consumer was lost without a cancel"
+    )]
+    Forgotten { queue: String, ready: u32 },
+    #[error("the broker did not answer a passive declare of {0} in time")]
+    Unanswered(String),
     /// The analytics consumer could not write its aggregates (after its retries).
     #[error("database: {0}")]
     Database(String),
@@ -129,26 +139,59 @@ async fn session(
     // Counted for the worker's /healthz until this session ends, whichever way.
     let _consuming = consuming.enter();
     let mut batches = consumer.ready_chunks(deps.settings.batch_size.max(1));
-    loop {
-        let batch = tokio::select! {
-            _ = shutdown.cancelled() => {
-                // Between batches: nothing is half done. Closing returns the prefetched,
-                // unprocessed messages to the queue.
-                connection.close(200, "shutdown".into()).await.ok();
-                return Ok(());
-            }
-            batch = batches.next() => batch,
-        };
-        let Some(batch) = batch else {
-            return Err(SessionEnd::Cancelled);
-        };
-        let deliveries = batch.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>()?;
+    while let Some(deliveries) = next_batch(&channel, &queue, &mut batches, shutdown).await? {
         match process(deps, domain, deliveries).await {
             Err(SessionEnd::Crashed) => {
                 connection.close(320, "failpoint crash".into()).await.ok();
                 return Err(SessionEnd::Crashed);
             }
             other => other?,
+        }
+    }
+    // Between batches: nothing is half done. Closing returns the prefetched, unprocessed
+    // messages to the queue.
+    connection.close(200, "shutdown".into()).await.ok();
+    Ok(())
+}
+
+/// How long a consumer waits for a delivery before asking the broker whether it still lists it.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// The next delivery batch of a consuming session, or `None` once `shutdown` is cancelled.
+///
+/// Each time no delivery has come for [`IDLE_CHECK`], a passive declare of `queue` asks the
+/// broker how many consumers it lists. Zero means this session's consumer is gone on the
+/// broker's side although its channel is open and no `basic.cancel` came (RabbitMQ 3.10's
+/// quorum queue does this to consumers of surviving nodes when its leader's node dies): the
+/// session ends, and the reconnect consumes again. Without it nothing would be delivered until
+/// the process restarted.
+pub(crate) async fn next_batch<S>(
+    channel: &Channel,
+    queue: &str,
+    batches: &mut S,
+    shutdown: &CancellationToken,
+) -> Result<Option<Vec<Delivery>>, SessionEnd>
+where
+    S: Stream<Item = Vec<Result<Delivery, lapin::Error>>> + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            batch = batches.next() => {
+                let Some(batch) = batch else {
+                    return Err(SessionEnd::Cancelled);
+                };
+                return Ok(Some(batch.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>()?));
+            }
+            _ = tokio::time::sleep(IDLE_CHECK) => {
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                let declared = tokio::time::timeout(IDLE_CHECK, channel.queue_declare(queue.into(), passive, FieldTable::default()))
+                    .await
+                    .map_err(|_| SessionEnd::Unanswered(queue.to_string()))??;
+                if declared.consumer_count() == 0 {
+                    return Err(SessionEnd::Forgotten { queue: queue.to_string(), ready: declared.message_count() });
+                }
+            }
         }
     }
 }

@@ -382,3 +382,62 @@ async fn an_outbox_row_survives_a_dead_worker_and_is_published_later() {
     relay.stop(Duration::from_secs(5)).await;
     env.cleanup().await;
 }
+
+/// RabbitMQ 3.10's quorum queue can lose a consumer on its side while the consumer's channel
+/// stays open: no `basic.cancel`, no closed channel, nothing delivered any more (the cluster
+/// test saw it when a queue's leader node died). Here the same loss is made on purpose: the
+/// queue's leader is told to cancel every consumer of the points work queue, as its own state
+/// change, so the worker's channel hears nothing. The worker notices, when idle, that the broker
+/// lists no consumer on its queue, reconnects, and the events posted meanwhile are applied.
+#[tokio::test]
+async fn a_consumer_the_broker_forgot_without_telling_reconnects_and_the_backlog_is_applied() {
+    let env = TestEnv::new().await;
+    let key = env.tenant("10080").await;
+    env.rule("10080", &key, login_rule()).await;
+    let worker = env.worker(1, false, Arc::default());
+    let queue = env.topology.work_queue(Domain::Points);
+    let (conn, channel) = env.channel().await;
+    let consumers = || async {
+        let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = channel.queue_declare(queue.as_str().into(), passive, Default::default()).await.expect("queue");
+        q.consumer_count()
+    };
+    wait_for("the worker to consume", Duration::from_secs(10), || async { (consumers().await == 1).then_some(()) })
+        .await;
+
+    // The leader applies a `cancel` checkout for each consumer id, as if the consumer had gone.
+    let forget = format!(
+        r#"{{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"{queue}">>)),
+           Leader = amqqueue:get_pid(Q),
+           {{ok, {{_, Consumers}}, _}} = ra:local_query(Leader, fun rabbit_fifo:query_consumers/1),
+           [ok || Id <- maps:keys(Consumers),
+                  {{ok, _, _}} <- [ra:process_command(Leader, rabbit_fifo:make_checkout(Id, cancel, #{{}}))]]."#
+    );
+    // `RABBITMQCTL` names another way to reach the broker's node (a compose container).
+    let ctl = std::env::var("RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut ctl = ctl.split_whitespace();
+    let out = tokio::process::Command::new(ctl.next().expect("a command"))
+        .args(ctl)
+        .args(["eval", &forget])
+        .output()
+        .await
+        .expect("rabbitmqctl runs");
+    assert!(out.status.success(), "rabbitmqctl eval: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[ok]", "one consumer forgotten");
+    assert_eq!(consumers().await, 0, "the broker lists no consumer");
+
+    for i in 0..50 {
+        let event =
+            json!({"event_no": format!("e{i}"), "member_no": format!("m{}", i % 5), "action_scene": "user_login"});
+        env.post_accepted("/api/crm/mgr/points/10080/events", &key, event).await;
+    }
+    wait_for("the 50 events to be applied", Duration::from_secs(30), || async {
+        (applied(&env).await == 50).then_some(())
+    })
+    .await;
+    assert_eq!(consumers().await, 1, "the worker consumes again");
+    assert_eq!(env.scalar("select count(*) from points_ledger").await, 50);
+    conn.close(200, "done".into()).await.ok();
+    worker.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}

@@ -17,7 +17,11 @@ use platform::{broker::headers, metric_names::*};
 use schemas::analytics::AnalyticsEvent;
 use tokio_util::sync::CancellationToken;
 
-use crate::{consumer::SessionEnd, health::Consuming, Deps};
+use crate::{
+    consumer::{next_batch, SessionEnd},
+    health::Consuming,
+    Deps,
+};
 
 /// Runs one analytics consumer until `shutdown`, reconnecting after broker trouble.
 pub async fn run(deps: Arc<Deps>, index: usize, consuming: Arc<Consuming>, shutdown: CancellationToken) {
@@ -56,20 +60,11 @@ async fn session(
     tracing::info!(consumer = index, %queue, "consuming analytics");
     let _consuming = consuming.enter();
     let mut batches = consumer.ready_chunks(deps.settings.batch_size.max(1));
-    loop {
-        let batch = tokio::select! {
-            _ = shutdown.cancelled() => {
-                connection.close(200, "shutdown".into()).await.ok();
-                return Ok(());
-            }
-            batch = batches.next() => batch,
-        };
-        let Some(batch) = batch else {
-            return Err(SessionEnd::Cancelled);
-        };
-        let deliveries = batch.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>()?;
+    while let Some(deliveries) = next_batch(&channel, &queue, &mut batches, shutdown).await? {
         process(deps, deliveries).await?;
     }
+    connection.close(200, "shutdown".into()).await.ok();
+    Ok(())
 }
 
 /// Applies one delivery batch and acks it. Public for the benchmark.
