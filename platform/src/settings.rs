@@ -37,8 +37,8 @@ pub mod default {
     pub const LOG_FORMAT: &str = "json";
     pub const API_ADDR: &str = "127.0.0.1:21100";
     pub const WORKER_CONSUMERS: &str = "2";
-    pub const WORKER_PREFETCH: &str = "500";
-    pub const WORKER_BATCH_SIZE: &str = "250";
+    pub const WORKER_PREFETCH: &str = "1000";
+    pub const WORKER_BATCH_SIZE: &str = "500";
     pub const RELAY_BATCH: &str = "20";
     pub const SWEEP_INTERVAL_MS: &str = "5000";
     pub const WORKER_METRICS_ADDR: &str = "127.0.0.1:21101";

@@ -89,7 +89,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.worker_metrics_addr, "127.0.0.1:21101");
     assert!(!s.production);
     assert_eq!(s.namespace, "loyalty");
-    assert_eq!((s.db_max_connections, s.consumers, s.prefetch, s.batch_size), (16, 2, 500, 250));
+    assert_eq!((s.db_max_connections, s.consumers, s.prefetch, s.batch_size), (16, 2, 1000, 500));
     assert_eq!((s.max_body_bytes, s.import_max_bytes), (1 << 20, 128 << 20));
     assert_eq!((s.rate_limit_per_second, s.rate_limit_burst), (500, 1000));
     assert_eq!(s.retry_delays, [1000, 5000, 30000].map(Duration::from_millis));
@@ -153,8 +153,8 @@ fn help_lists_every_variable_with_its_default() {
         ("LOYALTY_NAMESPACE", Some("loyalty")),
         ("DB_MAX_CONNECTIONS", Some("16")),
         ("WORKER_CONSUMERS", Some("2")),
-        ("WORKER_PREFETCH", Some("500")),
-        ("WORKER_BATCH_SIZE", Some("250")),
+        ("WORKER_PREFETCH", Some("1000")),
+        ("WORKER_BATCH_SIZE", Some("500")),
         ("RETRY_DELAYS_MS", Some("1000,5000,30000")),
         ("RELAY_BATCH", Some("20")),
         ("SWEEP_INTERVAL_MS", Some("5000")),

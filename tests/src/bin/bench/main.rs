@@ -52,8 +52,8 @@ struct Args {
     /// Consumers in the worker (each its own channel and transactions).
     #[arg(long, default_value_t = 2)]
     consumers: usize,
-    /// Messages per transaction.
-    #[arg(long, default_value_t = 250)]
+    /// Messages per transaction (the workers' default `WORKER_BATCH_SIZE`).
+    #[arg(long, default_value_t = 500)]
     batch: usize,
     /// Publishes in flight (unconfirmed) at once.
     #[arg(long, default_value_t = 1_000)]
