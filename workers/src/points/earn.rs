@@ -324,6 +324,16 @@ async fn settle_debts(
     Ok(())
 }
 
+/// A credit's ledger scene. An activity's bonus is its own entry: scene `campaign` (and
+/// campagin_code the activity's id).
+fn scene<'a>(c: &Credit, p: &'a EarnPayload) -> &'a str {
+    if c.activity.is_some() {
+        CAMPAIGN_SCENE
+    } else {
+        &p.action_scene
+    }
+}
+
 /// Lots, ledger rows, analytics outbox rows and balances for the credits.
 ///
 /// The lots and the ledger rows go in by binary COPY, the balances by one upsert of the batch's
@@ -346,17 +356,14 @@ async fn write_credits<'a>(
     // (byte order, which is the `C` collation of the key columns).
     let mut balances: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
     let mut analytics = Vec::with_capacity(n);
-    // Kept for the settled credits' own ledger rows below.
-    let mut scenes: Vec<&str> = Vec::with_capacity(n);
     for c in credits {
         let ev = &events[c.idx];
         let p = &ev.payload;
-        // An activity's bonus is its own entry: scene `campaign`, campagin_code = the activity's id.
-        let (row_scene, row_campaign) = match c.activity {
-            Some(id) => (CAMPAIGN_SCENE, Some(id.to_string())),
-            None => (p.action_scene.as_str(), p.campagin_code.clone()),
+        let row_scene = scene(c, p);
+        let row_campaign = match c.activity {
+            Some(id) => Some(id.to_string()),
+            None => p.campagin_code.clone(),
         };
-        scenes.push(row_scene);
         // The points a credit leaves in its lot: a credit that settles a debt is produced, not held.
         let held = c.points - c.settled;
         if held > 0 {
@@ -458,14 +465,14 @@ async fn write_credits<'a>(
         .await?;
     }
     // The part of a credit that pays back a debt, as its own ledger row after the credits'.
-    for (c, scene) in credits.iter().zip(&scenes).filter(|(c, _)| c.settled > 0) {
+    for c in credits.iter().filter(|c| c.settled > 0) {
         let ev = &events[c.idx];
         ledger
             .row()
             .text(&ev.crm_id)
             .text(&ev.payload.member_no)
             .text(&ev.idempotency_key)
-            .text(scene)
+            .text(scene(c, &ev.payload))
             .text(LedgerEventType::SettleDebt.as_str())
             .null()
             .int8(-c.settled)
