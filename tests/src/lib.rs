@@ -68,6 +68,11 @@ impl TestEnv {
     pub async fn new_with(configure: impl FnOnce(&mut Settings)) -> TestEnv {
         if std::env::var("TEST_LOG").is_ok() {
             platform::telemetry::init_logging(false);
+        } else {
+            // ERROR lines only, through the harness's capture: a failing test prints them (the
+            // cause of an `internal error` answer among them, which the client never sees), a
+            // passing one does not. Threads the test starts inherit its capture.
+            let _ = tracing_subscriber::fmt().with_env_filter("error").with_ansi(false).with_test_writer().try_init();
         }
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let mut settings = Settings::from_env().expect("settings");
