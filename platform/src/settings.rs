@@ -40,6 +40,7 @@ pub mod default {
     pub const WORKER_PREFETCH: &str = "1000";
     pub const WORKER_BATCH_SIZE: &str = "500";
     pub const RELAY_BATCH: &str = "20";
+    pub const ANALYTICS_BATCH_EVENTS: &str = "10000";
     pub const SWEEP_INTERVAL_MS: &str = "5000";
     pub const WORKER_METRICS_ADDR: &str = "127.0.0.1:21101";
     pub const MAX_BODY_BYTES: &str = "1048576";
@@ -170,6 +171,11 @@ pub struct WorkerArgs {
     #[arg(long = "relay-batch", env = "RELAY_BATCH", default_value = default::RELAY_BATCH,
           value_parser = or_default::<i64>(default::RELAY_BATCH))]
     pub relay_batch: i64,
+    /// Most analytics events one analytics transaction applies (whole messages: one message of
+    /// more events is applied alone).
+    #[arg(long = "analytics-batch-events", env = "ANALYTICS_BATCH_EVENTS", default_value = default::ANALYTICS_BATCH_EVENTS,
+          value_parser = or_default::<usize>(default::ANALYTICS_BATCH_EVENTS))]
+    pub analytics_batch_events: usize,
     /// How often each worker process expires and unfreezes due lots (ms).
     #[arg(long = "sweep-interval-ms", env = "SWEEP_INTERVAL_MS", default_value = default::SWEEP_INTERVAL_MS,
           value_parser = or_default::<u64>(default::SWEEP_INTERVAL_MS))]
@@ -240,6 +246,9 @@ pub struct Settings {
     pub retry_delays: Vec<Duration>,
     /// Outbox rows per relay round (a row holds one applied batch's events).
     pub relay_batch: i64,
+    /// Most analytics events applied in one transaction: a delivery batch of the analytics
+    /// consumer is `WORKER_BATCH_SIZE` messages of up to a whole worker batch's events each.
+    pub analytics_batch_events: usize,
     /// How often the expiry / unfreeze sweeper looks for due lots.
     pub sweep_interval: Duration,
     pub log_json: bool,
@@ -414,6 +423,7 @@ impl Settings {
             prefetch: workers.prefetch,
             batch_size: workers.batch_size,
             relay_batch: workers.relay_batch,
+            analytics_batch_events: workers.analytics_batch_events.max(1),
             sweep_interval: Duration::from_millis(workers.sweep_interval_ms),
             worker_metrics_addr: workers.metrics_addr,
         })

@@ -93,7 +93,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!((s.max_body_bytes, s.import_max_bytes), (1 << 20, 128 << 20));
     assert_eq!((s.rate_limit_per_second, s.rate_limit_burst), (500, 1000));
     assert_eq!(s.retry_delays, [1000, 5000, 30000].map(Duration::from_millis));
-    assert_eq!(s.relay_batch, 20);
+    assert_eq!((s.relay_batch, s.analytics_batch_events), (20, 10_000));
     assert_eq!(s.sweep_interval, Duration::from_secs(5));
     assert!(s.log_json);
 }

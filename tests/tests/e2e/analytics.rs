@@ -459,6 +459,90 @@ async fn an_unreadable_analytics_message_is_parked_with_its_reason() {
     env.cleanup().await;
 }
 
+/// A backlog read in one delivery batch is applied in transactions of at most
+/// `ANALYTICS_BATCH_EVENTS` events, whole messages each, and every event counts once. The
+/// transactions are told apart by the `xmin` of the `analytics_seen` rows they inserted.
+#[tokio::test]
+async fn a_backlog_is_applied_in_transactions_of_at_most_analytics_batch_events() {
+    let env = loyalty_tests::TestEnv::new_with(|s| s.analytics_batch_events = 10).await;
+    env.tenant("an4").await;
+    let (conn, channel) = env.channel().await;
+    env.topology.declare(&channel).await.unwrap();
+    let mut row = 0;
+    for message in 0..30 {
+        let events: Vec<AnalyticsEvent> = (0..4)
+            .map(|_| {
+                row += 1;
+                AnalyticsEvent::PointsConsume(schemas::analytics::PointsLedgerRow {
+                    event_id: uuid::Uuid::now_v7(),
+                    crm_id: "an4".into(),
+                    member_no: format!("m{}", row % 7),
+                    event_no: format!("e{row}"),
+                    origin_event_no: None,
+                    event_type: "consume".into(),
+                    action_scene: "order_pay".into(),
+                    rule_id: None,
+                    points: -10,
+                    amount: None,
+                    store_code: None,
+                    cost_center: None,
+                    campagin_code: None,
+                    occurred_at: late(),
+                    trace: None,
+                })
+            })
+            .collect();
+        let props = platform::broker::headers::persistent_json(&format!("backlog-{message}"), "points.consume");
+        // One unreadable message among them: parked, and acked with the run it falls in.
+        let body =
+            if message == 15 { br#"[{"kind": "nonsense"}]"#.to_vec() } else { serde_json::to_vec(&events).unwrap() };
+        channel
+            .basic_publish(
+                env.topology.analytics_exchange().as_str().into(),
+                "points.consume".into(),
+                Default::default(),
+                &body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let worker = env.analytics_worker(1);
+    wait_for("the 116 readable events counted", Duration::from_secs(30), || async {
+        (env.scalar("select count(*) from analytics_seen").await == 116).then_some(())
+    })
+    .await;
+    let per_transaction: Vec<i64> =
+        sqlx::query_scalar("select count(*) from analytics_seen group by xmin::text::bigint order by 1 desc")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert!(per_transaction[0] <= 10, "a transaction applied more than the cap: {per_transaction:?}");
+    assert!(per_transaction.len() >= 12, "{per_transaction:?}");
+    let (points, events): (i64, i64) = sqlx::query_as(
+        "select sum(points)::bigint, sum(events)::bigint from analytics_day where crm_id = 'an4' and series = 'points.consume'",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!((points, events), (-1160, 116));
+    let dlq = env.topology.analytics_dead_letter_queue();
+    wait_for("the unreadable message parked", Duration::from_secs(20), || async {
+        channel.basic_get(dlq.as_str().into(), lapin::options::BasicGetOptions { no_ack: true }).await.unwrap()
+    })
+    .await;
+    worker.stop(Duration::from_secs(10)).await;
+    // Every message was acked: none is ready again after the consumer left.
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let queue = env.topology.analytics_queue();
+    let left = channel.queue_declare(queue.as_str().into(), passive, Default::default()).await.unwrap();
+    assert_eq!(left.message_count(), 0);
+    conn.close(200, "done".into()).await.ok();
+    env.cleanup().await;
+}
+
 /// The sweeper forgets applied event ids past the retention, oldest first, a slice at a time,
 /// and keeps the newer ones (so a late copy of a recent event is still a duplicate). The ids of
 /// three tenants, none of them registered: the sweep walks the tenants of the table itself.

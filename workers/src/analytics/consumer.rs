@@ -4,7 +4,7 @@
 //! ack. A message it cannot read is parked in `{ns}.analytics.dlq` with the reason. Started
 //! `WORKER_CONSUMERS` times per worker process, like the other consumer families.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::Range, sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
@@ -67,45 +67,69 @@ async fn session(
     Ok(())
 }
 
-/// Applies one delivery batch and acks it. Public for the benchmark.
+/// Applies one delivery batch and acks it, in transactions of at most
+/// `ANALYTICS_BATCH_EVENTS` events (whole messages; see [`by_events`]): each is committed, then
+/// its messages acked with one `multiple` ack. Public for the benchmark.
 pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), SessionEnd> {
-    let Some(last) = deliveries.last() else {
-        return Ok(());
-    };
-    let mut events = Vec::new();
-    let mut applied_at = Vec::new();
+    let mut parsed = Vec::with_capacity(deliveries.len());
     for delivery in &deliveries {
         match serde_json::from_slice::<Vec<AnalyticsEvent>>(&delivery.data) {
-            Ok(batch) => {
-                if let Some(ms) = headers::int(&delivery.properties, headers::APPLIED_AT) {
-                    applied_at.push(ms);
-                }
-                events.extend(batch);
+            Ok(events) => parsed.push(events),
+            Err(e) => {
+                // Parked now, acked with the transaction its place falls in.
+                park(deps, delivery, &format!("not a JSON array of analytics events: {e}")).await?;
+                parsed.push(Vec::new());
             }
-            Err(e) => park(deps, delivery, &format!("not a JSON array of analytics events: {e}")).await?,
         }
     }
-    let total = events.len();
-    let attempt = || {
-        let events = events.clone();
-        async move { apply(deps, events).await }
-    };
-    // A database outage outlasting the retries ends the session: the batch is redelivered.
-    let counted = attempt
-        .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(5))
-        .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "analytics apply failed; retrying"))
-        .await
-        .map_err(|e| SessionEnd::Database(e.to_string()))?;
-    let now = chrono::Utc::now().timestamp_millis();
-    for ms in applied_at {
-        metrics::histogram!(ANALYTICS_FRESHNESS_SECONDS).record((now - ms).max(0) as f64 / 1000.0);
-    }
-    metrics::counter!(ANALYTICS_COUNTED_TOTAL).increment(counted as u64);
-    metrics::counter!(ANALYTICS_DUPLICATES_TOTAL).increment((total - counted) as u64);
-    if !last.acker.ack(BasicAckOptions { multiple: true }).await? {
-        return Err(SessionEnd::AckLost);
+    let sizes: Vec<usize> = parsed.iter().map(Vec::len).collect();
+    for range in by_events(&sizes, deps.settings.analytics_batch_events) {
+        let events: Vec<AnalyticsEvent> = parsed[range.clone()].iter_mut().flat_map(std::mem::take).collect();
+        let total = events.len();
+        let attempt = || {
+            let events = events.clone();
+            async move { apply(deps, events).await }
+        };
+        // A database outage outlasting the retries ends the session: what is not acked yet is
+        // redelivered.
+        let counted = attempt
+            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(5))
+            .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "analytics apply failed; retrying"))
+            .await
+            .map_err(|e| SessionEnd::Database(e.to_string()))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        for delivery in &deliveries[range.clone()] {
+            if let Some(ms) = headers::int(&delivery.properties, headers::APPLIED_AT) {
+                metrics::histogram!(ANALYTICS_FRESHNESS_SECONDS).record((now - ms).max(0) as f64 / 1000.0);
+            }
+        }
+        metrics::counter!(ANALYTICS_COUNTED_TOTAL).increment(counted as u64);
+        metrics::counter!(ANALYTICS_DUPLICATES_TOTAL).increment((total - counted) as u64);
+        if !deliveries[range.end - 1].acker.ack(BasicAckOptions { multiple: true }).await? {
+            return Err(SessionEnd::AckLost);
+        }
     }
     Ok(())
+}
+
+/// Splits messages of `sizes` events each into consecutive runs of at most `cap` events, so
+/// that a backlog read in one delivery batch (`WORKER_BATCH_SIZE` messages, each up to a worker
+/// batch's events) is not one transaction of hundreds of thousands of events. A message is never
+/// split (it is acked whole): one of more than `cap` events is a run of its own.
+pub fn by_events(sizes: &[usize], cap: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (i, &n) in sizes.iter().enumerate() {
+        if i > start && held + n > cap {
+            runs.push(start..i);
+            (start, held) = (i, 0);
+        }
+        held += n;
+    }
+    if start < sizes.len() {
+        runs.push(start..sizes.len());
+    }
+    runs
 }
 
 /// Marks `events` seen and adds the new ones, in one transaction; returns how many were new.

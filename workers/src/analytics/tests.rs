@@ -2,7 +2,7 @@ use chrono::{TimeZone, Utc};
 use schemas::analytics::{AnalyticsEvent, CardReceived, PointsLedgerRow};
 use uuid::Uuid;
 
-use super::{facts, first_id_at, ACTIVE};
+use super::{consumer::by_events, facts, first_id_at, ACTIVE};
 
 fn ledger_row(event_type: &str, points: i64) -> PointsLedgerRow {
     PointsLedgerRow {
@@ -72,4 +72,17 @@ fn the_first_id_of_a_millisecond_sorts_below_every_id_made_then_and_above_every_
     }
     // Byte order is what PostgreSQL compares.
     assert!(Uuid::new_v7(ms(at)).as_bytes() >= first.as_bytes());
+}
+
+#[test]
+fn a_delivery_batch_is_applied_in_runs_of_whole_messages_up_to_the_cap() {
+    // Runs keep the messages' order and cover each once; a run goes past the cap only when it is
+    // one message (never split: it is acked whole); empty (parked) messages join a run.
+    assert_eq!(by_events(&[4, 3, 3, 5, 0, 1], 7), [0..2, 2..3, 3..6]);
+    assert_eq!(by_events(&[9, 2, 12, 1], 10), [0..1, 1..2, 2..3, 3..4]);
+    let whole = by_events(&[0, 0, 10, 0], 10);
+    assert_eq!((whole.len(), whole[0].clone()), (1, 0..4));
+    assert_eq!(by_events(&[190; 500], 10_000).len(), 10);
+    assert!(by_events(&[190; 500], 10_000).iter().all(|r| r.len() == 52 || r.len() == 32));
+    assert_eq!(by_events(&[], 10), Vec::<std::ops::Range<usize>>::new());
 }
