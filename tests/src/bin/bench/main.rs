@@ -76,7 +76,8 @@ struct Args {
     #[arg(long, default_value_t = 15)]
     seconds: u64,
     /// Rounds, each engine figure beside a baseline measured just before it; with more than one,
-    /// the median ratio too. Ingress: loads of the thin ingress and the engine, alternately;
+    /// the median ratio too. Ingress: loads of the thin ingress, its shaped variant and the
+    /// engine, each round starting one load later in that order;
     /// drain: backlogs drained; cards: flash sales, each of a new card.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
