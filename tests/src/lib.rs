@@ -71,7 +71,8 @@ impl TestEnv {
         } else {
             // ERROR lines only, through the harness's capture: a failing test prints them (the
             // cause of an `internal error` answer among them, which the client never sees), a
-            // passing one does not. Threads the test starts inherit its capture. Not lapin's own:
+            // passing one does not. Threads the test starts inherit its capture. (A test binary
+            // with a subscriber of its own installs it before the first `TestEnv`.) Not lapin's own:
             // it logs a connection closed while a channel closes (every shutdown) as an error,
             // and what matters of its errors reaches the code that logs them.
             let _ = tracing_subscriber::fmt()

@@ -67,8 +67,9 @@ impl Captured {
 
 #[tokio::test]
 async fn one_info_line_per_response_names_method_route_status_latency_and_request_id() {
-    let env = TestEnv::new().await;
+    // Before the environment, which installs its own ERROR-only subscriber when none is set.
     let sink = captured();
+    let env = TestEnv::new().await;
 
     let cases = [
         ("GET", "/healthz", "/healthz", StatusCode::OK),
@@ -108,8 +109,9 @@ async fn one_info_line_per_response_names_method_route_status_latency_and_reques
 /// same way; a direct publisher's own `traceparent` header reaches the event too.
 #[tokio::test]
 async fn a_request_id_and_trace_travel_from_the_api_through_the_broker_to_the_worker_and_the_event() {
-    let env = TestEnv::new().await;
+    // Before the environment, which installs its own ERROR-only subscriber when none is set.
     let sink = captured();
+    let env = TestEnv::new().await;
     let key = env.tenant("10080").await;
     env.rule("10080", &key, login_rule()).await;
     let worker = env.default_worker();
