@@ -1,8 +1,9 @@
 //! The analytics consumer: reads `{ns}.analytics` (each message a JSON array of
-//! [`AnalyticsEvent`]s, one outbox row), and per delivery batch, in one transaction, marks the
-//! events seen and adds the new ones to the aggregates, then acks the batch with one `multiple`
-//! ack. A message it cannot read is parked in `{ns}.analytics.dlq` with the reason. Started
-//! `WORKER_CONSUMERS` times per worker process, like the other consumer families.
+//! [`AnalyticsEvent`]s, one outbox row), and per delivery batch, in transactions of at most
+//! `ANALYTICS_BATCH_EVENTS` events ([`by_events`]), marks the events seen and adds the new ones to
+//! the aggregates, then acks each transaction's messages with one `multiple` ack. A message it
+//! cannot read is parked in `{ns}.analytics.dlq` with the reason. Started `WORKER_CONSUMERS`
+//! times per worker process, like the other consumer families.
 
 use std::{ops::Range, sync::Arc, time::Duration};
 
