@@ -117,7 +117,7 @@ pub async fn process(deps: &Deps, deliveries: Vec<Delivery>) -> Result<(), Sessi
 /// that a backlog read in one delivery batch (`WORKER_BATCH_SIZE` messages, each up to a worker
 /// batch's events) is not one transaction of hundreds of thousands of events. A message is never
 /// split (it is acked whole): one of more than `cap` events is a run of its own.
-pub fn by_events(sizes: &[usize], cap: usize) -> Vec<Range<usize>> {
+pub(crate) fn by_events(sizes: &[usize], cap: usize) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let (mut start, mut held) = (0, 0);
     for (i, &n) in sizes.iter().enumerate() {
