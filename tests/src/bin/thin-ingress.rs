@@ -9,8 +9,9 @@
 //!
 //! `--shaped` publishes what the engine publishes instead of the request body as it came: an
 //! envelope around it (message id, kind, schema version, tenant, times, key), the engine's
-//! properties (`message_id`, `type`, the `traceparent` and `x-request-id` headers), through a
-//! topic exchange bound to the queue with `points.#` (SYSTEM.md's topology). The bench loads
+//! properties (`message_id`, `type`, the `traceparent` and `x-request-id` headers), under the
+//! engine's routing key (`points.earn.<action_scene>`), through a topic exchange bound to the
+//! queue with `points.#` (SYSTEM.md's topology). The bench loads
 //! this too, to tell what the broker charges for the engine's message apart from what the
 //! engine's own code costs.
 
@@ -72,9 +73,9 @@ fn shaped(n: usize, body: &[u8]) -> (Vec<u8>, BasicProperties) {
 }
 
 async fn accept(State(thin): State<Arc<Thin>>, body: Bytes) -> StatusCode {
-    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST;
-    }
+    };
     let n = thin.next.fetch_add(1, Ordering::Relaxed);
     let channel = &thin.channels[n % CHANNELS];
     let options = BasicPublishOptions { mandatory: true, ..Default::default() };
@@ -85,7 +86,13 @@ async fn accept(State(thin): State<Arc<Thin>>, body: Bytes) -> StatusCode {
         }
         Some(exchange) => {
             let (envelope, props) = shaped(n, &body);
-            channel.basic_publish(exchange.as_str().into(), "points.earn".into(), options, &envelope, props).await
+            // The engine's routing key for an earn event, `points.earn.<scene>`: each word more
+            // is more of the topic exchange's matching.
+            let key = match parsed.get("action_scene").and_then(serde_json::Value::as_str) {
+                Some(scene) => format!("points.earn.{scene}"),
+                None => "points.earn".to_string(),
+            };
+            channel.basic_publish(exchange.as_str().into(), key.as_str().into(), options, &envelope, props).await
         }
     };
     let confirmed = match published {
