@@ -34,6 +34,8 @@ pub struct WorkerHandle {
     pub deps: Arc<Deps>,
     /// Its consumers that are consuming (what its `/healthz` reports).
     pub consuming: Arc<Consuming>,
+    /// How many consumers it started: `consuming` reaches this once all of them consume.
+    pub consumers: usize,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -75,7 +77,8 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
         tracker.spawn(async move { crate::sweep::run(&deps, shutdown).await });
     }
     tracker.close();
-    WorkerHandle { deps, consuming, shutdown, tracker }
+    let consumers = 2 * options.consumers + options.analytics;
+    WorkerHandle { deps, consuming, consumers, shutdown, tracker }
 }
 
 /// Connects everything from settings and starts; what the binary runs.

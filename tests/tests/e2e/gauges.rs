@@ -44,9 +44,12 @@ async fn gauges_report_dead_letters_consumers_and_the_outbox_backlog() {
     .await
     .expect("transfer row");
     let worker = env.worker(1, false, Arc::default());
+    // One consumer per family (points, cards): all of them consume.
+    let all = worker.consumers;
+    assert_eq!(all, 2);
     wait_for("consumers", Duration::from_secs(10), || {
         let n = worker.consuming.count();
-        async move { (n == 2).then_some(()) }
+        async move { (n == all).then_some(()) }
     })
     .await;
 

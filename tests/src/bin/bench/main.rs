@@ -232,16 +232,17 @@ async fn wait_applied(
     }
 }
 
-/// Waits until `expected` of `worker`'s consumers hold a `basic_consume` (what its `/healthz`
-/// counts) and answers how long that took. A phase that publishes while the workers consume
+/// Waits until all of `worker`'s consumers hold a `basic_consume` (what its `/healthz` counts)
+/// and answers how long that took. A phase that publishes while the workers consume
 /// starts its clock after this, as the raw baselines start theirs once their consumer
 /// consumes: the worker's own start (its connections, the topology's declarations) is not
 /// part of its throughput.
-async fn consuming(worker: &WorkerHandle, expected: usize) -> std::time::Duration {
+async fn consuming(worker: &WorkerHandle) -> std::time::Duration {
     let started = Instant::now();
     let limit = std::time::Duration::from_secs(30);
-    while worker.consuming.count() < expected {
-        assert!(started.elapsed() < limit, "the worker's {expected} consumers did not all consume within {limit:?}");
+    while worker.consuming.count() < worker.consumers {
+        let n = worker.consumers;
+        assert!(started.elapsed() < limit, "the worker's {n} consumers did not all consume within {limit:?}");
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     started.elapsed()
@@ -440,8 +441,7 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
     let shaped = raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, routing_key)).await;
     println!("shaped raw publish+consume: {shaped:>9.0} msg/s  (the claims' exchange, binding and queue arguments)");
     let worker = env.worker(args.consumers, false, Arc::default());
-    // A worker's consumers: one per family (points, cards) per `--consumers`.
-    let start = consuming(&worker, 2 * args.consumers).await;
+    let start = consuming(&worker).await;
     println!("workers consuming after {:.0} ms; the sale's clock starts now", start.as_secs_f64() * 1000.0);
     let database = cpu::database_of(&env.settings.database_url).to_string();
     let cpu_before = cpu::Sample::now(&database);
@@ -547,13 +547,13 @@ async fn main() {
     let raw = raw_broker(&env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
 
-    let (worker, analytics_consumers) = if args.analytics {
-        (analytics::worker(&env, args.consumers, true, args.consumers), args.consumers)
+    let worker = if args.analytics {
+        analytics::worker(&env, args.consumers, true, args.consumers)
     } else {
-        (env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default()), 0)
+        env.worker(args.consumers, std::env::var("NORELAY").is_err(), Arc::default())
     };
     let (conn, channel) = env.channel().await;
-    consuming(&worker, 2 * args.consumers + analytics_consumers).await;
+    consuming(&worker).await;
     let started = Instant::now();
     publish_all(&channel, env.topology.events_exchange(), "points.earn.order_pay", &bodies, args.window).await;
     let published = started.elapsed().as_secs_f64();
