@@ -385,7 +385,8 @@ async fn an_outbox_row_survives_a_dead_worker_and_is_published_later() {
 
 /// RabbitMQ 3.10's quorum queue can lose a consumer on its side while the consumer's channel
 /// stays open: no `basic.cancel`, no closed channel, nothing delivered any more (the cluster
-/// test saw it when a queue's leader node died). Here the same loss is made on purpose: the
+/// test saw it when a queue's leader node died). Here the same loss is made on purpose (on 3.10
+/// and on 4.x, whose leader forgets the consumer as silently when told so): the
 /// queue's leader is told to cancel every consumer of the points work queue, as its own state
 /// change, so the worker's channel hears nothing. The worker notices, when idle, that the broker
 /// lists no consumer on its queue, reconnects, and the events posted meanwhile are applied.
@@ -406,11 +407,15 @@ async fn a_consumer_the_broker_forgot_without_telling_reconnects_and_the_backlog
         .await;
 
     // The leader applies a `cancel` checkout for each consumer id, as if the consumer had gone.
+    // The consumers' map is keyed by the consumer id `{Tag, ChannelPid}` on RabbitMQ 3.10 and by
+    // an integer on 4.x, whose value starts with `ChannelPid, Tag` (seen on 4.0.5 with
+    // `scripts/rabbitmq4`); the checkout takes the id on both.
     let forget = format!(
         r#"{{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"{queue}">>)),
            Leader = amqqueue:get_pid(Q),
            {{ok, {{_, Consumers}}, _}} = ra:local_query(Leader, fun rabbit_fifo:query_consumers/1),
-           [ok || Id <- maps:keys(Consumers),
+           [ok || {{Key, Value}} <- maps:to_list(Consumers),
+                  Id <- [case Key of {{_, _}} -> Key; _ -> {{element(2, Value), element(1, Value)}} end],
                   {{ok, _, _}} <- [ra:process_command(Leader, rabbit_fifo:make_checkout(Id, cancel, #{{}}))]]."#
     );
     // `RABBITMQCTL` names another way to reach the broker's node (a compose container).
