@@ -10,8 +10,8 @@
 //! `--shaped` publishes what the engine publishes instead of the request body as it came: an
 //! envelope around it (message id, kind, schema version, tenant, times, key), the engine's
 //! properties (`message_id`, `type`, the `traceparent` and `x-request-id` headers), under the
-//! engine's routing key (`points.earn.<action_scene>`), through a topic exchange bound to the
-//! queue with `points.#` (SYSTEM.md's topology). The bench loads
+//! engine's routing key (`points.earn.<action_scene>`), through a topic exchange bound with
+//! `points.#` to a queue with a work queue's arguments (SYSTEM.md's topology). The bench loads
 //! this too, to tell what the broker charges for the engine's message apart from what the
 //! engine's own code costs.
 
@@ -125,6 +125,21 @@ async fn main() {
     }
     let mut queue_args = FieldTable::default();
     queue_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    if shaped.is_some() {
+        // A work queue's arguments (SYSTEM.md: parked messages dead-letter to the domain's DLQ,
+        // a delivery limit for messages that crash workers), as the engine's `points` queue
+        // has them; written out here rather than taken from the engine's topology code.
+        let dlq = format!("{queue}.dlq");
+        for (key, value) in [
+            ("x-dead-letter-exchange", ""),
+            ("x-dead-letter-routing-key", dlq.as_str()),
+            ("x-dead-letter-strategy", "at-least-once"),
+            ("x-overflow", "reject-publish"),
+        ] {
+            queue_args.insert(key.into(), AMQPValue::LongString(value.into()));
+        }
+        queue_args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(20));
+    }
     channels[0]
         .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, queue_args)
         .await
