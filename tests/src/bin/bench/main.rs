@@ -233,18 +233,18 @@ async fn wait_applied(
 }
 
 /// Waits until all of `worker`'s consumers hold a `basic_consume` (what its `/healthz` counts)
-/// and answers how long that took. A phase that publishes while the workers consume
+/// and answers how long that took (to `wait_for`'s 20 ms polling). A phase that publishes while the workers consume
 /// starts its clock after this, as the raw baselines start theirs once their consumer
 /// consumes: the worker's own start (its connections, the topology's declarations) is not
 /// part of its throughput.
 async fn consuming(worker: &WorkerHandle) -> std::time::Duration {
     let started = Instant::now();
-    let limit = std::time::Duration::from_secs(30);
-    while worker.consuming.count() < worker.consumers {
-        let n = worker.consumers;
-        assert!(started.elapsed() < limit, "the worker's {n} consumers did not all consume within {limit:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    let all = worker.consumers;
+    loyalty_tests::wait_for("all the worker's consumers to consume", std::time::Duration::from_secs(30), || {
+        let n = worker.consuming.count();
+        async move { (n >= all).then_some(()) }
+    })
+    .await;
     started.elapsed()
 }
 
