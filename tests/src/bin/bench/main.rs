@@ -397,13 +397,17 @@ async fn flash_sale(env: &TestEnv, args: &Args) {
         engine_parts.push(engine_part);
     }
     if args.rounds > 1 {
-        for (what, mut ratios) in [("engine / raw broker", ratios), ("engine / shaped raw", engine_parts)] {
-            ratios.sort_by(f64::total_cmp);
-            let (lo, hi) = (ratios[0], ratios[ratios.len() - 1]);
-            let median = ratios[ratios.len() / 2];
-            println!("ratio {what}, median of {} sales: {median:.2} (from {lo:.2} to {hi:.2})", args.rounds);
-        }
+        println!("{}", median_line("engine / raw broker", "sales", ratios));
+        println!("{}", median_line("engine / shaped raw", "sales", engine_parts));
     }
+}
+
+/// `ratio {what}, median of {n} {rounds}: m (from lo to hi)`: the summary line every bench with
+/// `--rounds` prints. The median of an even count is its upper middle value.
+fn median_line(what: &str, rounds: &str, mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let (n, lo, hi) = (ratios.len(), ratios[0], ratios[ratios.len() - 1]);
+    format!("ratio {what}, median of {n} {rounds}: {:.2} (from {lo:.2} to {hi:.2})", ratios[n / 2])
 }
 
 /// One sale; answers its ratios to the raw broker and to the shaped raw broker.
@@ -583,14 +587,7 @@ async fn main() {
             ratios.push(last.as_ref().expect("just set").1);
         }
         if args.rounds > 1 {
-            ratios.sort_by(f64::total_cmp);
-            println!(
-                "ratio drain / raw broker, median of {} rounds: {:.2} (from {:.2} to {:.2})",
-                args.rounds,
-                ratios[ratios.len() / 2],
-                ratios[0],
-                ratios[ratios.len() - 1]
-            );
+            println!("{}", median_line("drain / raw broker", "rounds", ratios));
         }
         if args.seed_rows.is_some() {
             let (empty, _) = last.expect("at least one round");
@@ -617,4 +614,22 @@ async fn main() {
     assert!(violations.is_empty());
     conn.close(200, "done".into()).await.ok();
     env.cleanup().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_line;
+
+    #[test]
+    fn the_median_line_gives_the_middle_and_the_range_of_the_rounds() {
+        assert_eq!(
+            median_line("drain / raw broker", "rounds", vec![0.94, 0.71, 1.21]),
+            "ratio drain / raw broker, median of 3 rounds: 0.94 (from 0.71 to 1.21)"
+        );
+        // An even count: its upper middle value.
+        assert_eq!(
+            median_line("x", "sales", vec![0.5, 0.7, 0.6, 0.4]),
+            "ratio x, median of 4 sales: 0.60 (from 0.40 to 0.70)"
+        );
+    }
 }
