@@ -55,16 +55,19 @@ impl WorkerHandle {
 pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToken) -> WorkerHandle {
     let tracker = TaskTracker::new();
     let consuming = Arc::new(Consuming::default());
+    // Consumers started so far: the next one's index, and in the end how many `consuming` awaits.
+    let mut consumers = 0;
     // Card work (stock generation, claims) has its own queue, so a flash sale never queues
     // behind a points backlog or the reverse.
     for index in 0..options.consumers {
         for (domain, index) in [(Domain::Points, index), (Domain::Cards, options.consumers + index)] {
             tracker.spawn(crate::consumer::run(deps.clone(), domain, index, consuming.clone(), shutdown.clone()));
+            consumers += 1;
         }
     }
-    for index in 0..options.analytics {
-        let index = 2 * options.consumers + index;
-        tracker.spawn(crate::analytics::consumer::run(deps.clone(), index, consuming.clone(), shutdown.clone()));
+    for _ in 0..options.analytics {
+        tracker.spawn(crate::analytics::consumer::run(deps.clone(), consumers, consuming.clone(), shutdown.clone()));
+        consumers += 1;
     }
     if options.relay {
         let deps = deps.clone();
@@ -77,7 +80,6 @@ pub fn start(deps: Arc<Deps>, options: WorkerOptions, shutdown: CancellationToke
         tracker.spawn(async move { crate::sweep::run(&deps, shutdown).await });
     }
     tracker.close();
-    let consumers = 2 * options.consumers + options.analytics;
     WorkerHandle { deps, consuming, consumers, shutdown, tracker }
 }
 
