@@ -38,34 +38,86 @@ impl Sample {
         Sample { process: cpu_of("self").unwrap_or_default(), postgres: Duration::ZERO, broker: broker_cpu() }
     }
 
-    /// `µs of CPU per message` in this process and in the broker since `earlier`, as the line of
-    /// the raw baseline `baseline`.
-    pub fn per_message_since(&self, earlier: &Sample, messages: usize, baseline: &str) -> String {
-        let messages = messages as u64;
-        format!(
-            "{:<28}{:>9.1} µs bench process (publisher and consumer){}",
-            format!("{baseline} cpu per message:"),
-            micros_each(self.process.saturating_sub(earlier.process), messages),
-            broker_part(self.broker, earlier.broker, messages)
-        )
+    /// The CPU per item each part spent since `earlier`, for `items` items.
+    pub fn cost_since(&self, earlier: &Sample, items: usize) -> Cost {
+        let items = items as u64;
+        Cost {
+            process: micros_each(self.process.saturating_sub(earlier.process), items),
+            postgres: micros_each(self.postgres.saturating_sub(earlier.postgres), items),
+            broker: self.broker.zip(earlier.broker).map(|(now, then)| micros_each(now.saturating_sub(then), items)),
+        }
     }
 
     /// The CPU PostgreSQL's backends of the database used since `earlier`.
     pub fn postgres_since(&self, earlier: &Sample) -> Duration {
         self.postgres.saturating_sub(earlier.postgres)
     }
+}
 
-    /// `µs of CPU per event` in this process and in PostgreSQL since `earlier`, as a line;
-    /// `process` says what this process did meanwhile.
-    pub fn per_event_since(&self, earlier: &Sample, events: usize, process: &str) -> String {
-        let events = events as u64;
+/// µs of CPU per item of one phase, by who spent it: this process, the database's backends, the
+/// broker (when it runs here).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub process: f64,
+    pub postgres: f64,
+    pub broker: Option<f64>,
+}
+
+impl Cost {
+    /// Everything counted, per item.
+    pub fn total(&self) -> f64 {
+        self.process + self.postgres + self.broker.unwrap_or(0.0)
+    }
+
+    /// `{baseline} cpu per message: … µs bench process (publisher and consumer), … µs RabbitMQ`:
+    /// a raw baseline's line.
+    pub fn message_line(&self, baseline: &str) -> String {
         format!(
-            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{}",
-            micros_each(self.process.saturating_sub(earlier.process), events),
-            micros_each(self.postgres.saturating_sub(earlier.postgres), events),
-            broker_part(self.broker, earlier.broker, events)
+            "{:<28}{:>9.1} µs bench process (publisher and consumer){}",
+            format!("{baseline} cpu per message:"),
+            self.process,
+            broker_part(self.broker)
         )
     }
+
+    /// `cpu per event: … µs bench process ({process}), … µs PostgreSQL backends, … µs RabbitMQ`;
+    /// `process` says what this process did meanwhile.
+    pub fn event_line(&self, process: &str) -> String {
+        format!(
+            "cpu per event:              {:>9.1} µs bench process ({process}), {:.1} µs PostgreSQL backends{}",
+            self.process,
+            self.postgres,
+            broker_part(self.broker)
+        )
+    }
+}
+
+/// What the CPU figures say of a ratio of two rates measured on a machine whose cores every
+/// process of both phases shares (goal 6 of issue 14 beside goals 1 and 3): when both phases
+/// keep the machine equally busy, the ratio of the rates is the inverse ratio of their CPU per
+/// item (`at like use`); a measured ratio below it means the engine left more of the machine
+/// idle (waiting, not computing). Each of `floors` is a part of the engine's CPU that some of
+/// its work cannot go below (PostgreSQL's, the broker's, the baseline's own), and bounds the
+/// ratio however cheap the rest became: `at most … {what}`.
+///
+/// `per` names the item (and what was counted), `baseline` the baseline and its CPU per item,
+/// `engine` the engine's.
+pub fn account(per: &str, (baseline, base): (&str, f64), engine: f64, measured: f64, floors: &[(&str, f64)]) -> String {
+    let mut line = format!(
+        "cpu account, µs per {per}: {baseline} {base:.1}, engine {engine:.1}: {:.2} at like use of the machine \
+         (measured {measured:.2})",
+        base / engine.max(f64::EPSILON)
+    );
+    for (what, floor) in floors {
+        line.push_str(&format!("; at most {:.2} {what} ({floor:.1})", base / floor.max(f64::EPSILON)));
+    }
+    line
+}
+
+/// The CPU of this process's children that have ended and been waited for (`cutime` +
+/// `cstime` of `/proc/self/stat`, fields 16 and 17): read around a child's run, its CPU.
+pub fn ended_children() -> Option<Duration> {
+    stat_times("self", 13)
 }
 
 /// µs of `cpu` per item.
@@ -73,13 +125,9 @@ pub fn micros_each(cpu: Duration, items: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / items.max(1) as f64
 }
 
-/// `, … µs RabbitMQ` per item for a line, from two readings of the broker's CPU (`now` the
-/// later) when both found it; empty otherwise.
-pub fn broker_part(now: Option<Duration>, then: Option<Duration>, items: u64) -> String {
-    match (now, then) {
-        (Some(now), Some(then)) => format!(", {:.1} µs RabbitMQ", micros_each(now.saturating_sub(then), items)),
-        _ => String::new(),
-    }
+/// `, … µs RabbitMQ` for a line when the broker's CPU was read; empty otherwise.
+pub fn broker_part(broker: Option<f64>) -> String {
+    broker.map(|b| format!(", {b:.1} µs RabbitMQ")).unwrap_or_default()
 }
 
 /// The database of a `postgres://…/name?…` URL.
@@ -88,14 +136,19 @@ pub fn database_of(url: &str) -> &str {
     path.split('?').next().unwrap_or_default()
 }
 
-/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15, counted after the parenthesised
-/// command name, which may itself hold spaces).
+/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15).
 pub fn cpu_of(pid: &str) -> Option<Duration> {
+    stat_times(pid, 11)
+}
+
+/// Two adjacent tick counts of `/proc/<pid>/stat`, summed: the `at`-th and the next, counted
+/// from field 3 (state), the first after the parenthesised command name (which may itself
+/// hold spaces).
+fn stat_times(pid: &str, at: usize) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // after_name starts at field 3 (state): utime is field 14, stime 15.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let ticks: u64 = fields.get(at)?.parse::<u64>().ok()? + fields.get(at + 1)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
 }
 
@@ -165,6 +218,45 @@ mod tests {
     fn the_database_is_the_last_path_segment_without_the_query() {
         assert_eq!(database_of("postgres://postgres@127.0.0.1:5432/lt_abc"), "lt_abc");
         assert_eq!(database_of("postgres://p@h/lt_abc?sslmode=disable"), "lt_abc");
+    }
+
+    #[test]
+    fn the_cost_is_each_parts_cpu_per_item_and_no_broker_figure_without_both_readings() {
+        let ms = Duration::from_millis;
+        let before = Sample { process: ms(100), postgres: ms(1_000), broker: Some(ms(50)) };
+        let after = Sample { process: ms(300), postgres: ms(1_400), broker: Some(ms(850)) };
+        let cost = after.cost_since(&before, 10_000);
+        assert_eq!(cost, Cost { process: 20.0, postgres: 40.0, broker: Some(80.0) });
+        assert_eq!(cost.total(), 140.0);
+        let unread = Sample { broker: None, ..after };
+        assert_eq!(unread.cost_since(&before, 10_000).broker, None);
+        assert_eq!(unread.cost_since(&before, 10_000).total(), 60.0);
+    }
+
+    #[test]
+    fn the_account_divides_the_baselines_cpu_by_the_engines_and_by_each_floor() {
+        let raw = Cost { process: 20.0, postgres: 0.0, broker: Some(40.0) };
+        let engine = Cost { process: 15.0, postgres: 35.0, broker: Some(25.0) };
+        let floors = [("were the workers free", 60.0), ("by another way", 120.0)];
+        let line = account("event", ("raw broker", raw.total()), engine.total(), 0.7, &floors);
+        assert_eq!(
+            line,
+            "cpu account, µs per event: raw broker 60.0, engine 75.0: 0.80 at like use of the machine \
+             (measured 0.70); at most 1.00 were the workers free (60.0); at most 0.50 by another way (120.0)"
+        );
+    }
+
+    #[test]
+    fn a_child_that_ended_and_was_waited_for_shows_in_the_ended_childrens_cpu() {
+        let before = ended_children().expect("/proc/self/stat");
+        // A shell counting to 200,000: a few hundred ms of CPU on any machine, in a child.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i + 1)); done"])
+            .status()
+            .expect("sh");
+        assert!(status.success());
+        let after = ended_children().expect("/proc/self/stat");
+        assert!(after >= before + Duration::from_millis(20), "{before:?} then {after:?}");
     }
 
     #[test]

@@ -66,6 +66,19 @@ pub async fn run(env: &TestEnv, connections: usize, seconds: u64, rounds: usize)
             shaped.requests_per_second / base.requests_per_second,
             engine.requests_per_second / shaped.requests_per_second,
         );
+        // What the three loads cost the machine per request says what the shape alone allows:
+        // an engine whose code cost no more than the shaped thin ingress's would reach the
+        // shaped thin's share of the thin rate, whatever else changed.
+        println!(
+            "round {round}: {}",
+            cpu::account(
+                "request (server, RabbitMQ, wrk)",
+                ("thin ingress", base_cpu.total()),
+                engine_cpu.total(),
+                engine.requests_per_second / base.requests_per_second,
+                &[("by the message's shape: the shaped thin ingress", shaped_cpu.total())],
+            )
+        );
         ratios.push(engine.requests_per_second / base.requests_per_second);
         shapes.push(shaped.requests_per_second / base.requests_per_second);
         codes.push(engine.requests_per_second / shaped.requests_per_second);
@@ -88,7 +101,7 @@ async fn engine_load(
     headers: &[(&str, &str)],
     connections: usize,
     seconds: u64,
-) -> (wrk::Report, String) {
+) -> (wrk::Report, PerRequest) {
     let port = wrk::free_port();
     let server = Server::start(api_command(env, port), &format!("http://127.0.0.1:{port}/readyz")).await;
     let before = LoadCpu::sample(&server);
@@ -119,7 +132,7 @@ async fn thin(
     connections: usize,
     seconds: u64,
     shaped: bool,
-) -> (wrk::Report, String) {
+) -> (wrk::Report, PerRequest) {
     let variant = if shaped { "shaped" } else { "thin" };
     let queue = format!("{}.bench.{variant}", env.settings.namespace);
     let exchange = format!("{}.bench.{variant}", env.settings.namespace);
@@ -175,24 +188,51 @@ pub fn engine_env<'c>(env: &TestEnv, command: &'c mut Command) -> &'c mut Comman
         )
 }
 
-/// The CPU used so far by a loaded server and by the local RabbitMQ (absent when the broker is
-/// not a process here).
+/// The CPU used so far by a loaded server, by the local RabbitMQ (absent when the broker is
+/// not a process here) and by the bench's ended children (wrk, once its load is over).
 struct LoadCpu {
     server: Duration,
     broker: Option<Duration>,
+    load: Option<Duration>,
 }
 
 impl LoadCpu {
     fn sample(server: &Server) -> LoadCpu {
-        LoadCpu { server: server.cpu(), broker: cpu::broker_cpu() }
+        LoadCpu { server: server.cpu(), broker: cpu::broker_cpu(), load: cpu::ended_children() }
     }
 
-    /// `… µs CPU per request[, … µs RabbitMQ]` since `earlier`, per accepted request.
-    fn per_request_since(&self, earlier: &LoadCpu, requests: u64) -> String {
-        format!(
-            "{:.1} µs CPU per request{}",
-            cpu::micros_each(self.server.saturating_sub(earlier.server), requests),
-            cpu::broker_part(self.broker, earlier.broker, requests)
-        )
+    /// The CPU per accepted request since `earlier`.
+    fn per_request_since(&self, earlier: &LoadCpu, requests: u64) -> PerRequest {
+        let each = |now: Duration, then: Duration| cpu::micros_each(now.saturating_sub(then), requests);
+        PerRequest {
+            server: each(self.server, earlier.server),
+            broker: self.broker.zip(earlier.broker).map(|(now, then)| each(now, then)),
+            wrk: self.load.zip(earlier.load).map(|(now, then)| each(now, then)),
+        }
+    }
+}
+
+/// µs of CPU per accepted request of one load: the server's, RabbitMQ's and wrk's.
+struct PerRequest {
+    server: f64,
+    broker: Option<f64>,
+    wrk: Option<f64>,
+}
+
+impl PerRequest {
+    /// All three: what the load cost the machine per request.
+    fn total(&self) -> f64 {
+        self.server + self.broker.unwrap_or(0.0) + self.wrk.unwrap_or(0.0)
+    }
+}
+
+impl std::fmt::Display for PerRequest {
+    /// `… µs CPU per request[, … µs RabbitMQ][, … µs wrk]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} µs CPU per request{}", self.server, cpu::broker_part(self.broker))?;
+        match self.wrk {
+            Some(wrk) => write!(f, ", {wrk:.1} µs wrk"),
+            None => Ok(()),
+        }
     }
 }

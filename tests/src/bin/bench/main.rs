@@ -249,8 +249,8 @@ async fn consuming(worker: &WorkerHandle) -> std::time::Duration {
 }
 
 /// The raw broker: a quorum queue, the same messages published with confirms while one
-/// consumer (prefetch 1000) acks them in groups of 100.
-async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) -> f64 {
+/// consumer (prefetch 1000) acks them in groups of 100. Answers its rate and its CPU per message.
+async fn raw_broker(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize) -> (f64, cpu::Cost) {
     raw_broker_by(env, bodies, window, Route::Direct).await
 }
 
@@ -267,7 +267,7 @@ enum Route {
     Shaped(Domain, &'static str),
 }
 
-async fn raw_broker_by(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize, route: Route) -> f64 {
+async fn raw_broker_by(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usize, route: Route) -> (f64, cpu::Cost) {
     let (conn_p, publisher) = env.channel().await;
     let conn_c = platform::broker::connect(&env.settings.amqp_url, "bench-raw-consumer").await.expect("broker");
     let consumer_channel = conn_c.create_channel().await.expect("channel");
@@ -333,14 +333,15 @@ async fn raw_broker_by(env: &TestEnv, bodies: &[(String, Vec<u8>)], window: usiz
     drain.await.expect("consumer");
     let elapsed = started.elapsed().as_secs_f64();
     // The same machine-independent figure as the engine's phases print, for the baseline.
-    println!("{}", cpu::Sample::without_database().per_message_since(&cpu_before, n, label));
+    let cost = cpu::Sample::without_database().cost_since(&cpu_before, n);
+    println!("{}", cost.message_line(label));
     publisher.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.ok();
     if !exchange.is_empty() {
         publisher.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await.ok();
     }
     conn_p.close(200, "done".into()).await.ok();
     conn_c.close(200, "done".into()).await.ok();
-    n as f64 / elapsed
+    (n as f64 / elapsed, cost)
 }
 
 /// One round of the drain: the raw broker measured again (the broker's own rate moves from
@@ -360,7 +361,7 @@ async fn drain_round(
     round: usize,
 ) -> (seed::Drain, f64) {
     let n = bodies.len();
-    let raw = raw_broker(env, bodies, args.window).await;
+    let (raw, raw_cost) = raw_broker(env, bodies, args.window).await;
     let again = order_events(&format!("again{round}-bench-"), 0..n, args.members);
     publish_all(channel, env.topology.events_exchange(), "points.earn.order_pay", &again, args.window).await;
     // A mark for profiling the drain alone (`perf record` from this line on).
@@ -379,8 +380,14 @@ async fn drain_round(
     println!("ratio drain / raw broker:   {:>9.2}", drained / raw);
     // Only the workers run in this process during the drain: its CPU is theirs (and the
     // wait's queue declares and final counts). Machine-independent where the rate is not.
-    let cpu = cpu_after.per_event_since(&cpu_before, n, "workers");
+    let cost = cpu_after.cost_since(&cpu_before, n);
+    let cpu = cost.event_line("workers");
     println!("{cpu}");
+    // What PostgreSQL and the broker spend per event bounds the ratio whatever the workers'
+    // own code costs.
+    let beside_workers = cost.postgres + cost.broker.unwrap_or(0.0);
+    let floors = [("were the workers free: PostgreSQL and RabbitMQ", beside_workers)];
+    println!("{}", cpu::account("event", ("raw broker", raw_cost.total()), cost.total(), drained / raw, &floors));
     worker.stop(std::time::Duration::from_secs(10)).await;
     (seed::Drain { rate: drained, cpu }, drained / raw)
 }
@@ -438,11 +445,12 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
         })
         .collect();
     println!("flash sale: {} claims for {} codes, {} consumers per worker", args.events, args.codes, args.consumers);
-    let raw = raw_broker(env, &bodies, args.window).await;
+    let (raw, raw_cost) = raw_broker(env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
     // The engine's routing key for claims, for the shaped baseline and the sale alike.
     let routing_key = MessageKind::CardsReceive.as_str();
-    let shaped = raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, routing_key)).await;
+    let (shaped, shaped_cost) =
+        raw_broker_by(env, &bodies, args.window, Route::Shaped(Domain::Cards, routing_key)).await;
     println!("shaped raw publish+consume: {shaped:>9.0} msg/s  (the claims' exchange, binding and queue arguments)");
     let worker = env.worker(args.consumers, false, Arc::default());
     let start = consuming(&worker).await;
@@ -461,8 +469,16 @@ async fn flash_sale_round(env: &TestEnv, args: &Args, key: &str, round: usize) -
         started.elapsed().as_secs_f64()
     );
     // The sale publishes while the workers claim: the bench process's figure holds both.
-    println!("{}", cpu::Sample::now(&database).per_event_since(&cpu_before, args.events, "workers and publisher"));
+    let cost = cpu::Sample::now(&database).cost_since(&cpu_before, args.events);
+    println!("{}", cost.event_line("workers and publisher"));
     println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
+    // A claim's PostgreSQL work on top of moving its message, the raw way or the claims' way,
+    // bounds the ratio whatever the workers' own code costs.
+    let floors = [
+        ("were the workers free and the route the raw one: raw broker + PostgreSQL", raw_cost.total() + cost.postgres),
+        ("by the claims' route: shaped raw + PostgreSQL", shaped_cost.total() + cost.postgres),
+    ];
+    println!("{}", cpu::account("claim", ("raw broker", raw_cost.total()), cost.total(), rate / raw, &floors));
     // Goal 3's ratio split as `bench --ingress` splits goal 2's: what the broker charges for
     // the topology SYSTEM.md decides, and what the engine's own work (the workers, PostgreSQL,
     // Redis) costs beside it.
@@ -548,7 +564,7 @@ async fn main() {
         "bench: {} order events, {} members, {} consumers, batch {}",
         args.events, args.members, args.consumers, args.batch
     );
-    let raw = raw_broker(&env, &bodies, args.window).await;
+    let (raw, _) = raw_broker(&env, &bodies, args.window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
 
     let worker = if args.analytics {

@@ -72,7 +72,7 @@ pub async fn run(
         })
         .collect();
     println!("bench --orders: wrk -t2 -c{connections} -d{seconds}s on /deal, {members} members, {consumers} consumers; raw broker: {orders} messages");
-    let raw = super::raw_broker(env, &messages, window).await;
+    let (raw, _) = super::raw_broker(env, &messages, window).await;
     println!("raw broker publish+consume: {raw:>9.0} msg/s");
 
     let worker = env.worker(consumers, true, Arc::default());
@@ -120,7 +120,7 @@ pub async fn run(
     println!("ratio engine / raw broker:  {:>9.2}", rate / raw);
     // Machine-independent, as the other phases print it: the api's CPU per order beside the
     // workers' (this process), PostgreSQL's (the api's and the workers' backends) and RabbitMQ's.
-    let per_order = cpu::Sample::now(&database).per_event_since(&cpu_before, applied as usize, "workers");
+    let per_order = cpu::Sample::now(&database).cost_since(&cpu_before, applied as usize).event_line("workers");
     println!("{per_order}, {:.1} µs api", cpu::micros_each(api_cpu, applied as u64));
     worker.stop(std::time::Duration::from_secs(10)).await;
     let applied = env.scalar("select count(*) from inbox where key_kind = 'order_no'").await;

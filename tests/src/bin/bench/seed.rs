@@ -140,7 +140,7 @@ async fn drain(
     super::wait_applied(env, channel, platform::broker::Domain::Points, &count, n, std::time::Duration::from_secs(600))
         .await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    let cpu = cpu::Sample::now(&database).per_event_since(&cpu_before, bodies.len(), "workers");
+    let cpu = cpu::Sample::now(&database).cost_since(&cpu_before, bodies.len()).event_line("workers");
     worker.stop(std::time::Duration::from_secs(10)).await;
     Drain { rate, cpu }
 }
