@@ -10,8 +10,9 @@
 //!    batch's members, sorted, so that two workers cannot both count the same window;
 //! 2. read the members' awards inside the rules' windows, compute every award in memory;
 //! 3. settle debts (the members who owe, read through the small `member_balance_owing` index),
-//!    write the balances (one upsert of the per-member sums), the lots and the ledger rows (a
-//!    binary COPY each), then one outbox row (the batch's analytics events);
+//!    write the lots and the ledger rows (a binary COPY each) and one outbox row (the batch's
+//!    analytics events), then the balances (one upsert of the per-member sums: last, because
+//!    its row locks last until the commit and a batch of the same members waits on them);
 //! 4. insert the inbox rows. Row locks are taken in one order in every batch (members, then
 //!    inbox keys, each sorted) and as late as possible, so concurrent batches neither deadlock
 //!    nor wait on each other for long.
@@ -443,19 +444,6 @@ async fn write_credits<'a>(
         b_held.push(held);
         b_produced.push(produced);
     }
-    sqlx::query!(
-        "insert into member_balance as b (crm_id, member_no, points, total_produced)
-         select unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::bigint[])
-         on conflict (crm_id, member_no)
-         do update set points = b.points + excluded.points,
-                       total_produced = b.total_produced + excluded.total_produced, updated_at = now()",
-        &b_crm as &[&str],
-        &b_member as &[&str],
-        &b_held[..],
-        &b_produced[..],
-    )
-    .execute(&mut *tx)
-    .await?;
     if !lots.is_empty() {
         lots.copy_in(
             &mut *tx,
@@ -497,5 +485,22 @@ async fn write_credits<'a>(
              from stdin (format binary)",
         )
         .await?;
-    crate::outbox::write(&mut *tx, "points.produce", &analytics).await
+    crate::outbox::write(&mut *tx, "points.produce", &analytics).await?;
+    // The balances last: their upsert locks the members' rows until the commit, and a batch of
+    // the same members waits on them; taken after the lots, the ledger rows and the outbox row,
+    // two such batches write those side by side and wait only for each other's end.
+    sqlx::query!(
+        "insert into member_balance as b (crm_id, member_no, points, total_produced)
+         select unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::bigint[])
+         on conflict (crm_id, member_no)
+         do update set points = b.points + excluded.points,
+                       total_produced = b.total_produced + excluded.total_produced, updated_at = now()",
+        &b_crm as &[&str],
+        &b_member as &[&str],
+        &b_held[..],
+        &b_produced[..],
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
