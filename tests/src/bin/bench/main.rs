@@ -233,10 +233,10 @@ async fn wait_applied(
 }
 
 /// Waits until all of `worker`'s consumers hold a `basic_consume` (what its `/healthz` counts)
-/// and answers how long that took (to `wait_for`'s 20 ms polling). A phase that publishes while the workers consume
-/// starts its clock after this, as the raw baselines start theirs once their consumer
-/// consumes: the worker's own start (its connections, the topology's declarations) is not
-/// part of its throughput.
+/// and answers how long that took (to `wait_for`'s 20 ms polling). A phase that publishes while
+/// the workers consume starts its clock after this, as the raw baselines start theirs once their
+/// consumer consumes: the worker's own start (its connections, the topology's declarations) is
+/// not part of its throughput.
 async fn consuming(worker: &WorkerHandle) -> std::time::Duration {
     let started = Instant::now();
     let all = worker.consumers;
