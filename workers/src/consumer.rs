@@ -74,11 +74,11 @@ pub enum SessionEnd {
     AckLost,
     #[error("the server cancelled the consumer")]
     Cancelled,
-    /// The channel is open but the broker lists no consumer on the queue (see [`next_batch`]).
+    /// The channel is open but the broker delivers nothing to this consumer (see [`next_batch`]).
     #[error(
-        "the broker lists no consumer on {queue} ({ready} messages ready): this consumer was lost without a cancel"
+        "the broker delivers nothing to this consumer of {queue} ({ready} messages ready, {listed} consumers listed): it was lost without a cancel"
     )]
-    Forgotten { queue: String, ready: u32 },
+    Forgotten { queue: String, ready: u32, listed: u32 },
     #[error("the broker did not answer a passive declare of {0} in time")]
     Unanswered(String),
     /// The analytics consumer could not write its aggregates (after its retries).
@@ -159,11 +159,16 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// The next delivery batch of a consuming session, or `None` once `shutdown` is cancelled.
 ///
 /// Each time no delivery has come for [`IDLE_CHECK`], a passive declare of `queue` asks the
-/// broker how many consumers it lists. Zero means this session's consumer is gone on the
-/// broker's side although its channel is open and no `basic.cancel` came (RabbitMQ 3.10's
-/// quorum queue does this to consumers of surviving nodes when its leader's node dies): the
-/// session ends, and the reconnect consumes again. Without it nothing would be delivered until
-/// the process restarted.
+/// broker how many consumers it lists and how many messages are ready. No consumer listed, or
+/// messages ready while this consumer, its prefetch window empty (every batch is acked before
+/// the next is awaited), got none for that long, means the broker no longer delivers to it
+/// although its channel is open and no `basic.cancel` came (RabbitMQ 3.10's quorum queue does
+/// this to consumers of surviving nodes when its leader's node dies, and may go on listing a
+/// consumer meanwhile: another of the queue's, or a stale one): the session ends, and the
+/// reconnect consumes again. Without it nothing would be delivered until the process restarted.
+/// A message published just as the check reads the queue may end a healthy session too: the
+/// reconnect costs a few milliseconds, and that message is delivered again (the inbox makes it
+/// harmless).
 pub(crate) async fn next_batch<S>(
     channel: &Channel,
     queue: &str,
@@ -187,8 +192,9 @@ where
                 let declared = tokio::time::timeout(IDLE_CHECK, channel.queue_declare(queue.into(), passive, FieldTable::default()))
                     .await
                     .map_err(|_| SessionEnd::Unanswered(queue.to_string()))??;
-                if declared.consumer_count() == 0 {
-                    return Err(SessionEnd::Forgotten { queue: queue.to_string(), ready: declared.message_count() });
+                let (listed, ready) = (declared.consumer_count(), declared.message_count());
+                if listed == 0 || ready > 0 {
+                    return Err(SessionEnd::Forgotten { queue: queue.to_string(), ready, listed });
                 }
             }
         }
